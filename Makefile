@@ -1,0 +1,79 @@
+# Tessera - plain Makefile.  `make`, `make test`, `make test-asan`, `make install`.
+# Every src/**/*.c except src/cli/main.c goes into build/libtessera.a; the
+# binary and each tests/unit/t_*.c link against it.
+
+PREFIX ?= /usr/local
+BUILD ?= build
+CC ?= cc
+PKGS := fuse3 sqlite3 libcurl libcrypto liblz4 libzstd libxxhash jansson hiredis libpq
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+OPT ?= -O2 -g
+WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+	-Wformat=2 -Wno-format-nonliteral
+CFLAGS += $(OPT) $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread \
+	-Isrc $(PKG_CFLAGS) $(SAN)
+LDLIBS += $(PKG_LIBS) -pthread -lm $(SAN)
+
+SRCS := $(shell find src -name '*.c' ! -path 'src/cli/main.c' | sort)
+OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ := $(BUILD)/src/cli/main.o
+LIB := $(BUILD)/libtessera.a
+BIN := $(BUILD)/tessera
+UNIT_SRCS := $(sort $(wildcard tests/unit/t_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+all: $(BIN) tessera
+
+tessera: $(BIN)
+	ln -sf $(BIN) tessera
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(LIB): $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+
+test: all unit
+	BUILD=$(BUILD) tests/run
+
+test-unit: all unit
+	BUILD=$(BUILD) tests/run --unit
+
+test-asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+		build-asan/tessera unit
+	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		tests/run --smoke
+
+bench: all
+	bench/run --quick
+
+install: all
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tessera
+
+fmt:
+	clang-format -i $(SRCS) src/cli/main.c $(wildcard src/*/*.h) $(UNIT_SRCS)
+
+fmt-check:
+	clang-format --dry-run --Werror $(SRCS) src/cli/main.c $(wildcard src/*/*.h)
+
+clean:
+	rm -rf build build-asan tessera
+
+.PHONY: all unit test test-unit test-asan bench install fmt fmt-check clean
+
+-include $(OBJS:.o=.d) $(MAIN_OBJ:.o=.d)

@@ -1,0 +1,96 @@
+/*
+ * chunk.h - slices and blocks: the data path between vfs/ and the object
+ * store (DESIGN section 3 and 5).
+ *
+ * A slice's bytes are stored as blocks of the volume's block size (the last
+ * one shorter) under NAME/chunks/{id/1000000}/{id/1000}/{id}_{index}_{len},
+ * each object framed and checksummed (object/frame.h).  chunk/ knows nothing
+ * of inodes or metadata: vfs/ reads slice lists from meta/ and hands them
+ * here, and commits the slices that writers produce.
+ *
+ * Memory: every buffered write block and cached read block comes from one
+ * pool bounded by conf.buffer_size; a writer that would pass it waits for
+ * uploads to free memory.  Uploads run on a bounded thread pool
+ * (conf.max_uploads).
+ *
+ * Threads: a chunk_store may be used from any thread.  A chunk_writer
+ * belongs to one file and must be serialized by the caller (vfs holds the
+ * file's lock).
+ */
+#ifndef TESSERA_CHUNK_CHUNK_H
+#define TESSERA_CHUNK_CHUNK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/slice.h"
+
+struct obj_store;
+struct chunk_store;
+struct chunk_writer;
+
+struct chunk_conf {
+	const char *volname;   /* key prefix: NAME/chunks/... */
+	uint32_t block_size;   /* volume block size (default 4 MiB) */
+	uint64_t buffer_size;  /* memory pool bound, bytes (default 300 MiB) */
+	int max_uploads;       /* upload threads (default 20) */
+	uint32_t max_readahead; /* bytes (default 32 MiB; 0 disables) */
+};
+
+/** Start the data path over @os (borrowed; must outlive the store). */
+int chunk_store_new(struct obj_store *os, const struct chunk_conf *conf,
+		    struct chunk_store **out);
+/** Waits for running uploads, then frees.  NULL is a no-op. */
+void chunk_store_free(struct chunk_store *cs);
+
+/** Object key of block @index (length @len) of slice @id, into @out. */
+void chunk_block_key(const struct chunk_store *cs, uint64_t id,
+		     uint32_t index, uint32_t len, char *out, size_t n);
+
+/**
+ * Read @len bytes at offset @off of a chunk whose slice list (oldest first)
+ * is @s[0..n), into @dst.  Bytes no slice covers read as zeros.  Returns
+ * @len, or -EIO (a block missing or corrupt: logged with its key).  Reads
+ * go through the memory cache; sequential patterns trigger readahead.
+ */
+ssize_t chunk_read(struct chunk_store *cs, const struct slice *s, size_t n,
+		   uint32_t off, void *dst, size_t len);
+
+/**
+ * A writer fills one new slice (id from meta_new_slice_id).  Bytes are
+ * addressed relative to the slice start.  Full blocks upload in the
+ * background while the application keeps writing.
+ */
+int chunk_writer_new(struct chunk_store *cs, uint64_t slice_id,
+		     struct chunk_writer **out);
+/**
+ * Write @len bytes at slice offset @off.  Allowed when off <= current length
+ * and the block at @off is not yet uploading; otherwise -EAGAIN (start a new
+ * slice).  A slice never grows past one chunk (64 MiB): -EFBIG.
+ */
+ssize_t chunk_writer_write(struct chunk_writer *w, uint32_t off,
+			   const void *data, size_t len);
+/** Bytes written so far (the slice size). */
+uint32_t chunk_writer_len(const struct chunk_writer *w);
+uint64_t chunk_writer_id(const struct chunk_writer *w);
+/**
+ * Upload what is buffered and wait for every upload of this slice.  Returns
+ * 0 or -EIO.  After success the slice's objects are durable once
+ * obj_sync() runs (file store) and may be committed to metadata.
+ */
+int chunk_writer_finish(struct chunk_writer *w);
+/** Free (after finish, or to abandon: uploaded blocks become garbage). */
+void chunk_writer_free(struct chunk_writer *w);
+
+/** Delete every block object of slice @id of @size bytes. */
+int chunk_delete_slice(struct chunk_store *cs, uint64_t id, uint32_t size);
+
+/** Drop cached blocks of slice @id (after it was deleted). */
+void chunk_forget_slice(struct chunk_store *cs, uint64_t id);
+
+/** Memory in use by the pool, bytes (for stats and tests). */
+uint64_t chunk_mem_used(const struct chunk_store *cs);
+
+#endif

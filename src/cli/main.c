@@ -1,0 +1,133 @@
+/*
+ * main.c - `tessera`: global options, then dispatch to a subcommand.
+ *
+ * Exit status: 0 ok, 1 error, 2 usage.  The table below is the single
+ * source of the command list and of each --help text.
+ */
+#include "util/common.h"
+#include "cli/cli.h"
+#include "cli/cmds.h"
+#include "util/log.h"
+
+#define VOL "NAME|META-URL"
+
+const struct cli_cmd cli_cmds[] = {
+	{ "format", cmd_format, "create a volume",
+	  "usage: tessera format NAME [options]\n"
+	  "       tessera format META-URL NAME --storage URL [options]\n"
+	  "\n"
+	  "Create a volume.  With only NAME, the metadata is SQLite under\n"
+	  "$TESSERA_HOME/NAME/meta.db and the data a local directory\n"
+	  "$TESSERA_HOME/NAME/objects/.\n"
+	  "\n"
+	  "options:\n"
+	  "  --storage URL        object store (file:///dir/, s3://bucket, http://host:port/bucket)\n"
+	  "  --block-size SIZE    block size (default 4M; 64K to 16M)\n"
+	  "  --compress ALG       lz4, zstd or none (default none)\n"
+	  "  --encrypt-key FILE   encrypt blocks with AES-256-GCM using this key file\n"
+	  "  --trash-days N       keep deleted files in .trash for N days (default 1; 0 disables)\n"
+	  "  --capacity SIZE      space limit (default unlimited)\n"
+	  "  --inodes N           inode limit (default unlimited)\n"
+	  "  --force              overwrite an existing volume's metadata\n" },
+	{ "mount", cmd_mount, "mount a volume",
+	  "usage: tessera mount " VOL " MOUNTPOINT [options]\n"
+	  "\n"
+	  "options:\n"
+	  "  -f, --foreground     stay in the foreground\n"
+	  "  -d, --debug          debug log (implies -f)\n"
+	  "  -o OPTS              FUSE options (allow_other, ...)\n"
+	  "  --read-only          mount read-only\n"
+	  "  --attr-timeout S     kernel attribute cache (default 1)\n"
+	  "  --entry-timeout S    kernel entry cache (default 1)\n"
+	  "  --buffer-size SIZE   memory for write/read buffers (default 300M)\n"
+	  "  --max-uploads N      parallel uploads (default 20)\n"
+	  "  --cache-dir DIR      local block cache directory\n"
+	  "  --cache-size SIZE    local block cache size (default 100G; 0 disables)\n"
+	  "  --writeback          stage writes in the local cache, upload later\n" },
+	{ "umount", cmd_umount, "flush and unmount",
+	  "usage: tessera umount MOUNTPOINT [--force]\n" },
+	{ "status", cmd_status, "show settings and sessions",
+	  "usage: tessera status " VOL " [--json]\n" },
+	{ "info", cmd_info, "show a file's inode and slices",
+	  "usage: tessera info PATH...\n" },
+	{ "gc", cmd_gc, "find and delete leaked objects",
+	  "usage: tessera gc " VOL " [--delete]\n" },
+	{ "fsck", cmd_fsck, "check metadata against the object store",
+	  "usage: tessera fsck " VOL "\n" },
+	{ "dump", cmd_dump, "dump metadata as JSON",
+	  "usage: tessera dump " VOL " [FILE]\n" },
+	{ "load", cmd_load, "load metadata from a JSON dump",
+	  "usage: tessera load META-URL FILE\n" },
+	{ "bench", cmd_bench, "benchmark a directory",
+	  "usage: tessera bench PATH [-p THREADS]\n" },
+	{ "objbench", cmd_objbench, "benchmark an object store",
+	  "usage: tessera objbench STORAGE-URL [options]\n" },
+	{ "warmup", cmd_warmup, "fill the cache for files or trees",
+	  "usage: tessera warmup PATH... [--evict|--check]\n" },
+	{ "rmr", cmd_rmr, "remove a tree quickly",
+	  "usage: tessera rmr PATH...\n" },
+	{ "clone", cmd_clone, "copy a file or tree by metadata only",
+	  "usage: tessera clone SRC DST\n" },
+	{ "checkpoint", cmd_checkpoint, "create, list, restore, delete checkpoints",
+	  "usage: tessera checkpoint create|list|restore|delete " VOL " [NAME]\n" },
+	{ "quota", cmd_quota, "manage directory quotas",
+	  "usage: tessera quota set|get|del|list " VOL " [--path P] [--capacity SIZE] [--inodes N]\n" },
+	{ "stats", cmd_stats, "show live counters of a mount",
+	  "usage: tessera stats MOUNTPOINT\n" },
+	{ "config", cmd_config, "show or change volume settings",
+	  "usage: tessera config " VOL " [--capacity SIZE] [--inodes N] [--trash-days N]\n"
+	  "\n"
+	  "Without options, print the settings.  Options change them.\n" },
+	{ "destroy", cmd_destroy, "delete a volume and all its data",
+	  "usage: tessera destroy " VOL " --yes\n" },
+};
+const unsigned cli_ncmds = ARRAY_SIZE(cli_cmds);
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tessera [--version] [--help] COMMAND [ARGS]\n\n"
+		   "commands:\n");
+	for (unsigned i = 0; i < cli_ncmds; i++)
+		fprintf(f, "  %-11s %s\n", cli_cmds[i].name,
+			cli_cmds[i].summary);
+	fprintf(f, "\n'tessera COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *lvl = getenv("TESSERA_LOG");
+
+	if (lvl && strcmp(lvl, "debug") == 0)
+		log_set_level(LOG_LVL_DEBUG);
+	else if (lvl && strcmp(lvl, "info") == 0)
+		log_set_level(LOG_LVL_INFO);
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		if (argc > 2 && strcmp(argv[1], "help") == 0)
+			return cli_help(argv[2]) == EXIT_OK
+				       ? EXIT_OK
+				       : cli_usage_error(NULL,
+							 "unknown command '%s'",
+							 argv[2]);
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("tessera %s\n", TESSERA_VERSION);
+		return EXIT_OK;
+	}
+	if (argv[1][0] == '-')
+		return cli_usage_error(NULL, "unknown option '%s'", argv[1]);
+	for (unsigned i = 0; i < cli_ncmds; i++) {
+		if (strcmp(cli_cmds[i].name, argv[1]) != 0)
+			continue;
+		if (cli_wants_help(argc - 1, argv + 1))
+			return cli_help(argv[1]);
+		return cli_cmds[i].fn(argc - 1, argv + 1);
+	}
+	return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
+}

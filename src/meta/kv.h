@@ -1,0 +1,137 @@
+/*
+ * kv.h - the small transactional interface every metadata engine implements
+ * (SQLite, Redis, PostgreSQL).  meta/ writes every namespace rule once on top
+ * of it; an engine knows nothing of inodes or permissions.
+ *
+ * Model: records live in numbered groups (enum kv_group).  Inside a group a
+ * key is a byte string (at most KV_KEY_MAX bytes) and a value a byte string
+ * (at most KV_VAL_MAX bytes).  meta/ encodes numbers in keys big-endian so
+ * that byte order is numeric order; scan returns keys in byte order.
+ *
+ * Transactions: read-only ones see a consistent snapshot; read-write ones are
+ * serializable.  commit may answer -EAGAIN ("conflict: retry"): the caller
+ * rolls nothing back (the txn is finished either way) and runs the whole
+ * transaction again.  A txn belongs to one thread; an engine may be used from
+ * many threads at once (each with its own txns).
+ *
+ * Errors: 0 or -errno.  -ENOENT (get: no such key), -EAGAIN (commit:
+ * conflict), -EIO (engine failed; logged by the engine with the detail),
+ * -ENOMEM.  Library codes never leave the engine.
+ */
+#ifndef TESSERA_META_KV_H
+#define TESSERA_META_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define KV_KEY_MAX 1024
+#define KV_VAL_MAX (16 * 1024 * 1024)
+
+enum kv_group {
+	KV_SETTING = 1,  /* "volume" -> format JSON */
+	KV_COUNTER = 2,  /* name -> int64 (8 bytes big-endian) */
+	KV_INODE = 3,    /* ino -> packed attributes */
+	KV_DENTRY = 4,   /* parent ino + name -> child ino, type, cookie */
+	KV_DIRIDX = 5,   /* parent ino + cookie -> name (readdir order) */
+	KV_CHUNK = 6,    /* ino + chunk index -> packed slice list */
+	KV_SLICEREF = 7, /* slice id -> extra reference count */
+	KV_SYMLINK = 8,  /* ino -> target */
+	KV_XATTR = 9,    /* ino + name -> value */
+	KV_FLOCK = 10,   /* ino + session + owner -> lock type */
+	KV_PLOCK = 11,   /* ino + session + owner -> byte ranges */
+	KV_SESSION = 12, /* session id -> info; heartbeat */
+	KV_SUSTAINED = 13, /* session id + ino -> "" (unlinked while open) */
+	KV_DELFILE = 14, /* ino -> length (file to delete) */
+	KV_DELSLICE = 15, /* slice id -> size, deleted-at txn seq */
+	KV_DIRSTAT = 16, /* ino -> length, space, inodes */
+	KV_QUOTA = 17,   /* ino -> limits and usage */
+	KV_CHECKPOINT = 18, /* name -> txn seq, next slice id, time */
+	KV_GROUP_MAX = 19,
+};
+
+struct kv_engine;
+struct kv_txn;
+
+/*
+ * Called by scan for each record in key order.  Key and value are valid only
+ * during the call.  Return 0 to continue, 1 to stop early (scan then returns
+ * 0), or -errno to abort the scan with that code.
+ */
+typedef int (*kv_scan_fn)(void *arg, const void *key, size_t klen,
+			  const void *val, size_t vlen);
+
+struct kv_engine_ops {
+	const char *scheme;
+	/** Start a transaction; read-write when @rw.  */
+	int (*begin)(struct kv_engine *e, bool rw, struct kv_txn **out);
+	/** Read a value into @val (reset first); -ENOENT when missing. */
+	int (*get)(struct kv_txn *t, int grp, const void *key, size_t klen,
+		   struct buf *val);
+	int (*put)(struct kv_txn *t, int grp, const void *key, size_t klen,
+		   const void *val, size_t vlen);
+	/** Delete a key; a missing key is not an error. */
+	int (*del)(struct kv_txn *t, int grp, const void *key, size_t klen);
+	/**
+	 * Visit records of @grp whose key starts with @prefix (plen may be 0)
+	 * and is >= @start (NULL: from the first), in key order, at most
+	 * @limit records (0: no limit).
+	 */
+	int (*scan)(struct kv_txn *t, int grp, const void *prefix, size_t plen,
+		    const void *start, size_t slen, size_t limit, kv_scan_fn fn,
+		    void *arg);
+	/** Commit; -EAGAIN: conflict, run the transaction again.  Frees @t. */
+	int (*commit)(struct kv_txn *t);
+	/** Abandon the transaction.  Frees @t. */
+	void (*rollback)(struct kv_txn *t);
+	/** Make every committed transaction durable (fsync).  May be NULL. */
+	int (*sync)(struct kv_engine *e);
+	/** Remove every record of the volume (format --force, destroy). */
+	int (*wipe)(struct kv_engine *e);
+	void (*close)(struct kv_engine *e);
+};
+
+/* Base of every engine and txn; implementations embed them first. */
+struct kv_engine {
+	const struct kv_engine_ops *ops;
+	char desc[512]; /* URL, password masked */
+};
+
+struct kv_txn {
+	struct kv_engine *eng;
+	bool rw;
+};
+
+/**
+ * Open the engine for @url (sqlite3://, redis://, postgres://).  With
+ * @create, the database (file, schema) is created when missing; otherwise a
+ * missing database is -ENOENT.  Logs one clear line naming the URL (password
+ * masked) on failure.
+ */
+int kv_open(const char *url, bool create, struct kv_engine **out);
+/** kv_close(NULL) is a no-op. */
+void kv_close(struct kv_engine *e);
+
+int kv_begin(struct kv_engine *e, bool rw, struct kv_txn **out);
+int kv_get(struct kv_txn *t, int grp, const void *key, size_t klen,
+	   struct buf *val);
+int kv_put(struct kv_txn *t, int grp, const void *key, size_t klen,
+	   const void *val, size_t vlen);
+int kv_del(struct kv_txn *t, int grp, const void *key, size_t klen);
+int kv_scan(struct kv_txn *t, int grp, const void *prefix, size_t plen,
+	    const void *start, size_t slen, size_t limit, kv_scan_fn fn,
+	    void *arg);
+int kv_commit(struct kv_txn *t);
+void kv_rollback(struct kv_txn *t);
+int kv_sync(struct kv_engine *e);
+int kv_wipe(struct kv_engine *e);
+
+/** Add @delta to counter @name (missing = 0) inside @t; *out = new value. */
+int kv_incr(struct kv_txn *t, const char *name, int64_t delta, int64_t *out);
+
+/* Engine constructors (used by kv_open). */
+int kv_sqlite_open(const char *url, bool create, struct kv_engine **out);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * meta.h - the metadata rules of a Tessera volume (DESIGN section 4).
+ *
+ * Everything here is engine-independent: each call is one or a few
+ * transactions over kv.h, retried on -EAGAIN inside meta/ (never returned).
+ * Errors are negative errno values, the same ones ext4 gives:
+ * -ENOENT -EEXIST -ENOTDIR -EISDIR -ENOTEMPTY -EINVAL -ENAMETOOLONG -EACCES
+ * -EPERM -ELOOP -EXDEV -ENOSPC -EDQUOT -ENODATA -ERANGE -EIO -ENOMEM.
+ *
+ * Permission checks use the caller's credentials (struct meta_cred).  uid 0
+ * passes every check but execute on files with no x bit.  A NULL cred means
+ * "internal caller": no checks.
+ *
+ * Threads: a struct meta may be used from any number of threads at once.
+ * Times are nanoseconds since the epoch (CLOCK_REALTIME).
+ */
+#ifndef TESSERA_META_META_H
+#define TESSERA_META_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/slice.h"
+
+struct meta;
+struct kv_engine;
+
+/* Volume settings, stored as JSON in KV_SETTING "volume" at format time. */
+struct meta_format {
+	char name[256];
+	char uuid[37];
+	char storage[1024];    /* storage URL (password never stored) */
+	uint32_t block_size;   /* bytes; default 4 MiB */
+	uint64_t chunk_size;   /* always 64 MiB */
+	char compress[16];     /* "none", "lz4", "zstd" */
+	char encrypt[32];      /* "none" or "aes-256-gcm" */
+	char key_wrapped[256]; /* base64 data key wrapped with the user key */
+	uint32_t trash_days;   /* 0: no trash */
+	uint64_t capacity;     /* bytes; 0 = unlimited */
+	uint64_t inodes;       /* 0 = unlimited */
+	uint32_t version;      /* format version, 1 */
+	int64_t created_ns;
+};
+
+struct meta_cred {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t ngroups;
+	const uint32_t *groups; /* supplementary groups, borrowed */
+	uint32_t umask;          /* applied by mknod/mkdir/create */
+	uint32_t pid;
+};
+
+struct meta_attr {
+	uint64_t ino;
+	uint32_t mode;  /* S_IFMT type bits | permission bits, as st_mode */
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t nlink;
+	uint64_t length;
+	uint64_t rdev;
+	int64_t atime_ns;
+	int64_t mtime_ns;
+	int64_t ctime_ns;
+	uint64_t parent; /* directories: parent ino; others: 0 (hard links) */
+	uint32_t flags;
+};
+
+/* setattr mask bits */
+#define META_SET_MODE (1u << 0)
+#define META_SET_UID (1u << 1)
+#define META_SET_GID (1u << 2)
+#define META_SET_SIZE (1u << 3)
+#define META_SET_ATIME (1u << 4)
+#define META_SET_MTIME (1u << 5)
+#define META_SET_ATIME_NOW (1u << 6)
+#define META_SET_MTIME_NOW (1u << 7)
+#define META_SET_CTIME (1u << 8)
+
+/* rename flags (values of RENAME_NOREPLACE / RENAME_EXCHANGE) */
+#define META_RENAME_NOREPLACE (1u << 0)
+#define META_RENAME_EXCHANGE (1u << 1)
+
+/* xattr flags (values of XATTR_CREATE / XATTR_REPLACE) */
+#define META_XATTR_CREATE 1
+#define META_XATTR_REPLACE 2
+
+/* access mask (R_OK W_OK X_OK) */
+#define META_MAY_READ 4
+#define META_MAY_WRITE 2
+#define META_MAY_EXEC 1
+
+struct meta_statfs {
+	uint64_t total_space;  /* capacity, or a large default */
+	uint64_t avail_space;
+	uint64_t used_inodes;
+	uint64_t avail_inodes;
+};
+
+/* One directory entry from meta_readdir. */
+struct meta_dirent {
+	uint64_t ino;
+	uint32_t type;  /* S_IFMT bits */
+	uint64_t next;  /* offset to resume after this entry */
+	const char *name; /* valid during the callback */
+	const struct meta_attr *attr; /* with META_READDIR_PLUS, else NULL */
+};
+
+#define META_READDIR_PLUS 1
+
+/*
+ * Readdir callback: return 0 to continue, 1 to stop (the entry was NOT
+ * consumed; the next call resumes with it), -errno to abort.
+ */
+typedef int (*meta_dirent_fn)(void *arg, const struct meta_dirent *d);
+
+/* One slice to commit into a file (meta_write). */
+struct meta_slice_write {
+	uint32_t chunk;     /* chunk index = file offset / 64 MiB */
+	struct slice s;
+};
+
+/* ---- lifecycle ---- */
+
+/** Open the metadata at @url.  -ENOENT if no database; logs the reason. */
+int meta_open(const char *url, struct meta **out);
+/** Create the database as needed and format a volume.  -EEXIST when one
+ *  exists and !force.  @f->uuid and created_ns are filled in. */
+int meta_format(const char *url, struct meta_format *f, bool force);
+/** Read the settings.  -ENOENT when the database holds no volume. */
+int meta_load_format(struct meta *m, struct meta_format *out);
+int meta_store_format(struct meta *m, const struct meta_format *f);
+void meta_close(struct meta *m);
+/** Make all committed metadata durable (application fsync). */
+int meta_sync(struct meta *m);
+struct kv_engine *meta_engine(struct meta *m);
+
+/* ---- format JSON (also used by status --json) ---- */
+/** Encode to a malloc'ed JSON string; NULL on ENOMEM. */
+char *meta_format_to_json(const struct meta_format *f);
+int meta_format_from_json(const char *json, struct meta_format *out);
+
+/* ---- namespace ---- */
+int meta_lookup(struct meta *m, const struct meta_cred *c, uint64_t parent,
+		const char *name, struct meta_attr *out);
+int meta_getattr(struct meta *m, uint64_t ino, struct meta_attr *out);
+/** Change what @mask says, from @in; *out is the result.  SIZE truncates or
+ *  extends (zero slices), checking write permission. */
+int meta_setattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
+		 uint32_t mask, const struct meta_attr *in,
+		 struct meta_attr *out);
+int meta_access(struct meta *m, const struct meta_cred *c, uint64_t ino,
+		int mask);
+/** Regular file, fifo, socket, char or block device (S_IFMT in @mode). */
+int meta_mknod(struct meta *m, const struct meta_cred *c, uint64_t parent,
+	       const char *name, uint32_t mode, uint64_t rdev,
+	       struct meta_attr *out);
+int meta_mkdir(struct meta *m, const struct meta_cred *c, uint64_t parent,
+	       const char *name, uint32_t mode, struct meta_attr *out);
+int meta_symlink(struct meta *m, const struct meta_cred *c, uint64_t parent,
+		 const char *name, const char *target, struct meta_attr *out);
+/** Target into @buf (size @n, NUL-terminated); returns length or -errno. */
+ssize_t meta_readlink(struct meta *m, uint64_t ino, char *buf, size_t n);
+int meta_link(struct meta *m, const struct meta_cred *c, uint64_t ino,
+	      uint64_t newparent, const char *newname, struct meta_attr *out);
+/**
+ * Remove a name.  When the last link of a file goes and the file is open in
+ * this process (meta_open_file), the inode is kept until meta_close_file.
+ * Otherwise its slices are queued for deletion (or it goes to .trash).
+ */
+int meta_unlink(struct meta *m, const struct meta_cred *c, uint64_t parent,
+		const char *name);
+int meta_rmdir(struct meta *m, const struct meta_cred *c, uint64_t parent,
+	       const char *name);
+int meta_rename(struct meta *m, const struct meta_cred *c, uint64_t parent,
+		const char *name, uint64_t newparent, const char *newname,
+		uint32_t flags);
+/**
+ * List @dir from @offset (0 = start; 1, 2 after "." and ".."; otherwise an
+ * entry's ->next).  Offsets stay valid while entries are added or removed.
+ * "." and ".." are included.  @flags: META_READDIR_PLUS.
+ */
+int meta_readdir(struct meta *m, const struct meta_cred *c, uint64_t dir,
+		 uint64_t offset, int flags, meta_dirent_fn fn, void *arg);
+int meta_statfs(struct meta *m, struct meta_statfs *out);
+
+/* ---- xattrs ---- */
+/** Value into @buf; @n == 0 asks for the size.  -ENODATA, -ERANGE. */
+ssize_t meta_getxattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
+		      const char *name, void *buf, size_t n);
+int meta_setxattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
+		  const char *name, const void *val, size_t len, int flags);
+/** NUL-separated names into @buf; @n == 0 asks for the size. */
+ssize_t meta_listxattr(struct meta *m, const struct meta_cred *c,
+		       uint64_t ino, char *buf, size_t n);
+int meta_removexattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
+		     const char *name);
+
+/* ---- open files (unlink while open) ---- */
+void meta_open_file(struct meta *m, uint64_t ino);
+/** Last close of an unlinked file deletes it. */
+int meta_close_file(struct meta *m, uint64_t ino);
+
+/* ---- file data map ---- */
+/** Reserve a new slice id (batched). */
+int meta_new_slice_id(struct meta *m, uint64_t *out);
+/** The slice list of one chunk, oldest first; *out malloc'ed (free it). */
+int meta_read_chunk(struct meta *m, uint64_t ino, uint32_t chunk,
+		    struct slice **out, size_t *n);
+/**
+ * Append @n slices to their chunks in one transaction, set length to
+ * max(length, @new_length), mtime/ctime to now.  *out: the new attributes
+ * (may be NULL).
+ */
+int meta_write(struct meta *m, uint64_t ino, const struct meta_slice_write *w,
+	       size_t n, uint64_t new_length, struct meta_attr *out);
+/**
+ * Replace a chunk's slice list with @repl (one slice) if it still equals
+ * @old (n_old records); -EAGAIN-free: returns -ESTALE when it changed.  The
+ * replaced slices are queued for deletion.
+ */
+int meta_compact(struct meta *m, uint64_t ino, uint32_t chunk,
+		 const struct slice *old, size_t n_old,
+		 const struct slice *repl);
+/** fallocate: mode 0 extends length; FALLOC_FL_PUNCH_HOLE writes zeros;
+ *  FALLOC_FL_KEEP_SIZE / FALLOC_FL_ZERO_RANGE as Linux. */
+int meta_fallocate(struct meta *m, const struct meta_cred *c, uint64_t ino,
+		   int mode, uint64_t off, uint64_t len);
+
+/* ---- deletion queue (background worker) ---- */
+struct meta_delslice {
+	uint64_t id;
+	uint32_t size;
+};
+/** Up to @max slices whose objects may be deleted now; *out malloc'ed. */
+int meta_pending_slices(struct meta *m, size_t max,
+			struct meta_delslice **out, size_t *n);
+/** Forget a slice after its objects were deleted. */
+int meta_slice_deleted(struct meta *m, uint64_t id);
+/** Move expired .trash entries and deleted files into the slice queue. */
+int meta_cleanup(struct meta *m);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * object.c - obj_open dispatch by scheme, the obj_* wrappers (the only code
+ * that touches ->ops), key checks, and listing helpers.
+ */
+#include "util/common.h"
+#include "object/object.h"
+#include "util/log.h"
+#include "util/url.h"
+
+int obj_key_check(const char *key)
+{
+	size_t n;
+	const char *p;
+
+	if (!key)
+		return -EINVAL;
+	n = strlen(key);
+	if (n == 0 || n > OBJ_KEY_MAX || key[0] == '/')
+		return -EINVAL;
+	for (p = key; *p;) {
+		size_t c = strcspn(p, "/");
+
+		if ((c == 1 && p[0] == '.') ||
+		    (c == 2 && p[0] == '.' && p[1] == '.'))
+			return -EINVAL;
+		p += c;
+		if (*p == '/')
+			p++;
+	}
+	return 0;
+}
+
+int obj_open(const char *url, bool create, struct obj_store **out)
+{
+	char red[1200];
+	const char *why = NULL;
+	struct url u;
+	int rc;
+
+	rc = url_parse(url, &u, &why);
+	if (rc < 0) {
+		log_error("invalid storage URL '%s': %s",
+			  url_redact(url, red, sizeof(red)), why);
+		return rc;
+	}
+	if (strcmp(u.scheme, "file") == 0) {
+		rc = obj_file_open(url, create, out);
+	} else {
+		log_error("unsupported storage URL '%s': scheme '%s' is not an "
+			  "object store",
+			  url_redact(url, red, sizeof(red)), u.scheme);
+		rc = -EINVAL;
+	}
+	url_release(&u);
+	return rc;
+}
+
+int obj_put(struct obj_store *s, const char *key, const void *data, size_t len)
+{
+	return s->ops->put(s, key, data, len);
+}
+
+int obj_get(struct obj_store *s, const char *key, uint64_t off, uint64_t len,
+	    struct buf *out)
+{
+	return s->ops->get(s, key, off, len, out);
+}
+
+int obj_head(struct obj_store *s, const char *key, struct obj_info *out)
+{
+	return s->ops->head(s, key, out);
+}
+
+int obj_del(struct obj_store *s, const char *key)
+{
+	return s->ops->del(s, key);
+}
+
+int obj_list(struct obj_store *s, const char *prefix, const char *start_after,
+	     const char *token, int limit, struct obj_list *out)
+{
+	if (limit <= 0 || limit > 1000)
+		limit = 1000;
+	return s->ops->list(s, prefix ? prefix : "", start_after, token, limit,
+			    out);
+}
+
+int obj_sync(struct obj_store *s)
+{
+	return s->ops->sync ? s->ops->sync(s) : 0;
+}
+
+const char *obj_describe(const struct obj_store *s)
+{
+	return s->desc;
+}
+
+void obj_close(struct obj_store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+void obj_list_init(struct obj_list *l)
+{
+	memset(l, 0, sizeof(*l));
+}
+
+void obj_list_reset(struct obj_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i].key);
+	l->n = 0;
+	l->truncated = false;
+	free(l->next_token);
+	l->next_token = NULL;
+}
+
+void obj_list_release(struct obj_list *l)
+{
+	obj_list_reset(l);
+	free(l->items);
+	obj_list_init(l);
+}
+
+int obj_list_add(struct obj_list *l, const char *key, uint64_t size,
+		 int64_t mtime_ns)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct obj_entry *p = realloc(l->items, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		l->items = p;
+		l->cap = cap;
+	}
+	l->items[l->n].key = strdup(key);
+	if (!l->items[l->n].key)
+		return -ENOMEM;
+	l->items[l->n].size = size;
+	l->items[l->n].mtime_ns = mtime_ns;
+	l->n++;
+	return 0;
+}

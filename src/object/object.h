@@ -1,0 +1,124 @@
+/*
+ * object.h - the object store interface.
+ *
+ * A store maps keys (UTF-8, at most 1,024 bytes, no NUL, never starting with
+ * '/', no "." or ".." components) to immutable byte strings.  Tessera writes
+ * each key once; put of an existing key replaces it whole.  Stores are chosen
+ * by URL scheme through an ops table; layers (checksum frame, compression,
+ * encryption, fault injection) wrap a store and expose the same table.
+ *
+ * Every call may be made from any thread at once.  Only the obj_* wrappers
+ * below touch ->ops.  All calls return 0 or a negative errno:
+ *   -ENOENT   key (or bucket/directory) does not exist
+ *   -EACCES   refused by the store (bad credentials, permissions)
+ *   -EIO      store failed, or retries exhausted
+ *   -EINVAL   bad key or arguments
+ *   -ENOMEM   out of memory
+ *   -ENOSYS   optional member missing
+ */
+#ifndef TESSERA_OBJECT_OBJECT_H
+#define TESSERA_OBJECT_OBJECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define OBJ_KEY_MAX 1024
+/* Pass as len to obj_get to read up to the end of the object. */
+#define OBJ_TO_END UINT64_MAX
+
+struct obj_store;
+
+struct obj_info {
+	uint64_t size;
+	int64_t mtime_ns;
+};
+
+struct obj_entry {
+	char *key;        /* owned by the obj_list */
+	uint64_t size;
+	int64_t mtime_ns;
+};
+
+/* One page of a listing.  Release with obj_list_release(). */
+struct obj_list {
+	struct obj_entry *items;
+	size_t n;
+	size_t cap;
+	bool truncated;   /* more keys after this page */
+	char *next_token; /* pass back as token to continue; NULL when done */
+};
+
+struct obj_store_ops {
+	const char *scheme;
+	/** Store @len bytes under @key atomically: readers see all or nothing. */
+	int (*put)(struct obj_store *s, const char *key, const void *data,
+		   size_t len);
+	/**
+	 * Read @len bytes (OBJ_TO_END: the rest) from @off into @out, which is
+	 * reset first.  Reading at or past the end gives 0 bytes, not an error.
+	 */
+	int (*get)(struct obj_store *s, const char *key, uint64_t off,
+		   uint64_t len, struct buf *out);
+	int (*head)(struct obj_store *s, const char *key, struct obj_info *out);
+	/** Delete @key; deleting a missing key succeeds. */
+	int (*del)(struct obj_store *s, const char *key);
+	/**
+	 * List keys starting with @prefix, in byte order, strictly after
+	 * @start_after (may be NULL), continuing from @token (NULL for the
+	 * first page), at most @limit (<= 1000) keys.  @out is reset first.
+	 */
+	int (*list)(struct obj_store *s, const char *prefix,
+		    const char *start_after, const char *token, int limit,
+		    struct obj_list *out);
+	/** Make every put that returned before this call durable.  May be NULL. */
+	int (*sync)(struct obj_store *s);
+	/** Create the bucket/directory when missing (format time).  May be NULL. */
+	int (*create)(struct obj_store *s);
+	/** Close and free.  */
+	void (*close)(struct obj_store *s);
+};
+
+/* Base of every store; implementations embed it first. */
+struct obj_store {
+	const struct obj_store_ops *ops;
+	char desc[512]; /* the URL with any password masked, for messages */
+};
+
+/**
+ * Open the store for @url (file://, s3://, http://, https://).  Opening checks
+ * the location is usable (the directory exists and is writable, the bucket
+ * answers) unless @create is set, in which case it is created when missing.
+ * Returns 0 and *out, or -errno with one clear ERROR log line naming the URL.
+ */
+int obj_open(const char *url, bool create, struct obj_store **out);
+
+int obj_put(struct obj_store *s, const char *key, const void *data, size_t len);
+int obj_get(struct obj_store *s, const char *key, uint64_t off, uint64_t len,
+	    struct buf *out);
+int obj_head(struct obj_store *s, const char *key, struct obj_info *out);
+int obj_del(struct obj_store *s, const char *key);
+int obj_list(struct obj_store *s, const char *prefix, const char *start_after,
+	     const char *token, int limit, struct obj_list *out);
+int obj_sync(struct obj_store *s);
+/** The store's URL, password masked; lives as long as the store. */
+const char *obj_describe(const struct obj_store *s);
+/** obj_close(NULL) is a no-op. */
+void obj_close(struct obj_store *s);
+
+/** Validate a key (see top comment).  0 or -EINVAL. */
+int obj_key_check(const char *key);
+
+void obj_list_init(struct obj_list *l);
+void obj_list_reset(struct obj_list *l);
+void obj_list_release(struct obj_list *l);
+/** Append an entry (copies @key).  0 or -ENOMEM. */
+int obj_list_add(struct obj_list *l, const char *key, uint64_t size,
+		 int64_t mtime_ns);
+
+/* Constructors of the concrete stores (used by obj_open). */
+int obj_file_open(const char *url, bool create, struct obj_store **out);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * url.h - parsing and redaction of the URLs Tessera accepts (DESIGN section 2).
+ *
+ *   sqlite3:///abs/path.db              redis://[user:pass@]host[:port][/db]
+ *   postgres://user[:pass]@host[:port]/dbname   (postgresql:// too)
+ *   file:///abs/dir/   s3://bucket[/prefix]   http[s]://host[:port]/bucket[/prefix]
+ *
+ * Percent-escapes in user and password are decoded.  Every string in a parsed
+ * url is owned by it and freed by url_release().  Nothing here touches the
+ * network.  Any thread.
+ */
+#ifndef TESSERA_UTIL_URL_H
+#define TESSERA_UTIL_URL_H
+
+#include <stddef.h>
+
+struct url {
+	char scheme[16];  /* lower-case, e.g. "sqlite3" */
+	char *user;       /* NULL when absent */
+	char *pass;       /* NULL when absent; never print it */
+	char *host;       /* NULL when absent; IPv6 without brackets */
+	int port;         /* 0 when absent */
+	char *path;       /* "" when absent; starts with '/' otherwise */
+	char *query;      /* NULL when absent; text after '?' */
+};
+
+/**
+ * Parse and validate @s for its scheme.  On success fills *out (release with
+ * url_release) and returns 0.  On failure returns -EINVAL and, when @why is
+ * not NULL, points it at a static reason ("missing host", "unknown scheme").
+ */
+int url_parse(const char *s, struct url *out, const char **why);
+
+void url_release(struct url *u);
+
+/**
+ * Copy @in to @out (size @n) with any password replaced by "****".  Works on
+ * malformed input too (best effort), so error messages can always use it.
+ * Returns @out.
+ */
+char *url_redact(const char *in, char *out, size_t n);
+
+/** True when @s looks like a URL ("scheme://"). */
+int url_is_url(const char *s);
+
+#endif
