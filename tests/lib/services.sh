@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# tests/lib/services.sh start|stop|env - the servers the test suite talks to,
+# all on 127.0.0.1: redis-server (6379), PostgreSQL 15 (5432, role and
+# database "tessera", password "tessera"), s3rver (4568, S3RVER/S3RVER).
+# Idempotent: a server already answering is left alone.  `env` prints the
+# variables the tests read (TESSERA_TEST_REDIS, TESSERA_TEST_PG,
+# TESSERA_TEST_S3).
+set -u
+S3DIR=${TESSERA_S3RVER_DIR:-/opt/tessera-test}
+S3DATA=${TESSERA_S3RVER_DATA:-/var/tmp/tessera-s3rver}
+S3PORT=4568
+
+start_redis() {
+	if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+		return 0
+	fi
+	redis-server --bind 127.0.0.1 --port 6379 --daemonize yes \
+		--save '' --appendonly no --logfile /var/tmp/tessera-redis.log || return 1
+	for _ in $(seq 50); do
+		redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG && return 0
+		sleep 0.1
+	done
+	echo "services: redis-server did not start" >&2
+	return 1
+}
+
+start_pg() {
+	if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+		if ! pg_lsclusters -h 2>/dev/null | grep -q .; then
+			pg_createcluster 15 main >/dev/null || return 1
+		fi
+		pg_ctlcluster 15 main start || return 1
+		for _ in $(seq 100); do
+			pg_isready -h 127.0.0.1 -p 5432 -q && break
+			sleep 0.1
+		done
+	fi
+	su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='tessera'\"" | grep -q 1 ||
+		su postgres -c "psql -qc \"CREATE ROLE tessera LOGIN SUPERUSER PASSWORD 'tessera'\"" || return 1
+	su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='tessera'\"" | grep -q 1 ||
+		su postgres -c "createdb -O tessera tessera" || return 1
+}
+
+start_s3() {
+	if curl -s -o /dev/null "http://127.0.0.1:$S3PORT/" 2>/dev/null; then
+		return 0
+	fi
+	if [ ! -x "$S3DIR/node_modules/.bin/s3rver" ]; then
+		mkdir -p "$S3DIR"
+		(cd "$S3DIR" && npm install --silent --no-audit --no-fund s3rver@3.7.1) >/dev/null 2>&1 ||
+			{ echo "services: npm install s3rver failed" >&2; return 1; }
+	fi
+	mkdir -p "$S3DATA"
+	nohup "$S3DIR/node_modules/.bin/s3rver" -d "$S3DATA" -a 127.0.0.1 -p "$S3PORT" \
+		--silent >/var/tmp/tessera-s3rver.log 2>&1 &
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$S3PORT/" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "services: s3rver did not start" >&2
+	return 1
+}
+
+print_env() {
+	echo "export TESSERA_TEST_REDIS=redis://127.0.0.1:6379"
+	echo "export TESSERA_TEST_PG=postgres://tessera:tessera@127.0.0.1:5432/tessera"
+	echo "export TESSERA_TEST_S3=http://127.0.0.1:$S3PORT"
+	echo "export TESSERA_TEST_S3_KEY=S3RVER TESSERA_TEST_S3_SECRET=S3RVER"
+}
+
+case "${1:-start}" in
+start)
+	rc=0
+	start_redis || rc=1
+	start_pg || rc=1
+	start_s3 || rc=1
+	exit $rc
+	;;
+stop)
+	redis-cli -h 127.0.0.1 -p 6379 shutdown nosave 2>/dev/null
+	pg_ctlcluster 15 main stop 2>/dev/null
+	pkill -f 'node_modules/.bin/s3rver' 2>/dev/null
+	exit 0
+	;;
+env) print_env ;;
+*) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
+esac
