@@ -21,8 +21,6 @@ static int not_yet(const char *name)
 	}
 
 STUB(format)
-STUB(mount)
-STUB(umount)
 STUB(status)
 STUB(info)
 STUB(gc)

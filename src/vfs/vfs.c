@@ -610,6 +610,7 @@ int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 }
 
 struct readdir_arg {
+	struct vfs *v;
 	vfs_dirent_fn fn;
 	void *arg;
 	bool root;
@@ -619,6 +620,7 @@ static int readdir_cb(void *arg, const struct meta_dirent *d)
 {
 	struct readdir_arg *ra = arg;
 	struct vfs_dirent e;
+	struct meta_attr a;
 	uint64_t vino;
 
 	if (ra->root && virtual_name(TESSERA_ROOT_INO, d->name, &vino))
@@ -628,6 +630,20 @@ static int readdir_cb(void *arg, const struct meta_dirent *d)
 	e.type = d->type;
 	e.next = d->next;
 	e.attr = d->attr;
+	if (d->attr && S_ISREG(d->attr->mode)) {
+		/* the kernel takes these attributes: show pending writes */
+		struct vfs_file *f = vfs_file_find(ra->v, d->ino);
+
+		if (f) {
+			a = *d->attr;
+			pthread_mutex_lock(&f->lock);
+			if (f->dirty)
+				a.length = MAX(a.length, f->wlen);
+			pthread_mutex_unlock(&f->lock);
+			vfs_file_put(ra->v, f);
+			e.attr = &a;
+		}
+	}
 	return ra->fn(ra->arg, &e);
 }
 
@@ -636,7 +652,7 @@ int vfs_readdir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		void *arg)
 {
 	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fh;
-	struct readdir_arg ra = { fn, arg, ino == TESSERA_ROOT_INO };
+	struct readdir_arg ra = { v, fn, arg, ino == TESSERA_ROOT_INO };
 
 	/* permission was checked by opendir, as Linux does */
 	UNUSED(c);
