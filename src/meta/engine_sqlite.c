@@ -50,8 +50,8 @@
 #include <unistd.h>
 
 #define SQ_SCHEMA_VERSION 1
-#define SQ_BUSY_TIMEOUT_MS 5000
-#define SQ_MAX_READERS 16
+#define SQ_BUSY_TIMEOUT_MS 5000 /* default; ?busy_timeout=MS */
+#define SQ_MAX_READERS 16       /* default; ?readers=N */
 
 enum sq_stmt_id {
 	SQ_BEGIN_RO,
@@ -91,6 +91,8 @@ struct sq_conn {
 struct sq_engine {
 	struct kv_engine base;
 	char *path;
+	int busy_ms;     /* how long a locked file is waited for */
+	int max_readers; /* bound of the reader pool */
 	pthread_mutex_t wlock;  /* held by the running read-write txn */
 	struct sq_conn *writer; /* used only by the wlock holder */
 	pthread_mutex_t pool_lock;
@@ -270,7 +272,7 @@ static int sq_conn_open(struct sq_engine *se, bool writer, bool create,
 	rc = sqlite3_open_v2(se->path, &c->db, flags, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_extended_result_codes(c->db, 1);
-		sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
+		sqlite3_busy_timeout(c->db, se->busy_ms);
 		if (writer)
 			rc = sq_set_wal(c->db, &not_wal);
 	}
@@ -301,7 +303,7 @@ static int sq_reader_get(struct sq_engine *se, struct sq_conn **out)
 	int rc;
 
 	pthread_mutex_lock(&se->pool_lock);
-	while (!se->free_readers && se->nreaders >= SQ_MAX_READERS)
+	while (!se->free_readers && se->nreaders >= se->max_readers)
 		pthread_cond_wait(&se->pool_cond, &se->pool_lock);
 	if (se->free_readers) {
 		c = se->free_readers;
@@ -877,6 +879,51 @@ static int sq_check_path(const char *path, const char *url, bool create)
 	return rc;
 }
 
+/*
+ * Options in the URL's query: busy_timeout=MS (how long to wait for a file
+ * locked by another process, default 5000) and readers=N (reader pool
+ * size, default 16).  Unknown options are refused.
+ */
+static int sq_parse_query(struct sq_engine *se, const char *query)
+{
+	char *copy, *save = NULL, *tok;
+	int rc = 0;
+
+	se->busy_ms = SQ_BUSY_TIMEOUT_MS;
+	se->max_readers = SQ_MAX_READERS;
+	if (!query || !*query)
+		return 0;
+	copy = strdup(query);
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, "&", &save); tok && rc == 0;
+	     tok = strtok_r(NULL, "&", &save)) {
+		char *eq = strchr(tok, '='), *end = NULL;
+		long v = -1;
+
+		if (eq) {
+			*eq = '\0';
+			errno = 0;
+			v = strtol(eq + 1, &end, 10);
+			if (errno || end == eq + 1 || *end)
+				v = -1;
+		}
+		if (strcmp(tok, "busy_timeout") == 0 && v >= 0 && v <= 600000) {
+			se->busy_ms = (int)v;
+		} else if (strcmp(tok, "readers") == 0 && v >= 1 && v <= 256) {
+			se->max_readers = (int)v;
+		} else {
+			log_error("invalid metadata URL '%s': bad option '%s' "
+				  "(known: busy_timeout=0..600000, "
+				  "readers=1..256)",
+				  se->base.desc, tok);
+			rc = -EINVAL;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
 static struct sq_engine *sq_engine_new(const char *url, const char *path)
 {
 	struct sq_engine *se = calloc(1, sizeof(*se));
@@ -920,14 +967,17 @@ int kv_sqlite_open(const char *url, bool create, struct kv_engine **out)
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = sq_check_path(u.path, red, create);
-	if (rc < 0)
-		goto out;
 	se = sq_engine_new(url, u.path);
 	if (!se) {
 		rc = log_fail(-ENOMEM, "cannot open '%s'", red);
 		goto out;
 	}
+	rc = sq_parse_query(se, u.query);
+	if (rc < 0)
+		goto out;
+	rc = sq_check_path(u.path, red, create);
+	if (rc < 0)
+		goto out;
 	rc = sq_conn_open(se, true, create, &se->writer);
 	if (rc < 0)
 		goto out;

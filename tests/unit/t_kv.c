@@ -578,6 +578,65 @@ static void test_kv_scan_nested(void **state)
 	assert_int_equal(n.inner, want_inner);
 }
 
+/* The callback deletes every record it visits (rmdir, chunk cleanup). */
+struct deleter {
+	struct kv_txn *t;
+	int n, err;
+	unsigned char last[16];
+	size_t last_len;
+};
+
+static int delete_cb(void *arg, const void *k, size_t kl, const void *v,
+		     size_t vl)
+{
+	struct deleter *d = arg;
+	struct bkey a = { 0, { 0 } }, b = { 0, { 0 } };
+
+	(void)v;
+	(void)vl;
+	if (kl > 8)
+		return -E2BIG;
+	a.len = d->last_len;
+	memcpy(a.b, d->last, a.len);
+	b.len = kl;
+	memcpy(b.b, k, kl);
+	if (d->n > 0 && bkey_cmp(&a, &b) >= 0)
+		d->err = -EPROTO; /* out of order or visited twice */
+	memcpy(d->last, k, kl);
+	d->last_len = kl;
+	d->n++;
+	return kv_del(d->t, KV_DENTRY, k, kl);
+}
+
+static void test_kv_scan_delete_during(void **state)
+{
+	struct fix *f = *state;
+	struct deleter d;
+	int n = 0;
+
+	load_keys(f->e, KV_DENTRY);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(kv_begin(f->e, true, &d.t), 0);
+	assert_int_equal(kv_scan(d.t, KV_DENTRY, NULL, 0, NULL, 0, 0,
+				 delete_cb, &d),
+			 0);
+	assert_int_equal(d.err, 0);
+	assert_int_equal(d.n, (int)ARRAY_SIZE(test_keys));
+	assert_int_equal(kv_scan(d.t, KV_DENTRY, NULL, 0, NULL, 0, 0,
+				 count_cb, &n),
+			 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(kv_commit(d.t), 0);
+	assert_int_equal(kv_begin(f->e, false, &d.t), 0);
+	assert_int_equal(kv_scan(d.t, KV_DENTRY, NULL, 0, NULL, 0, 0,
+				 count_cb, &n),
+			 0);
+	assert_int_equal(kv_commit(d.t), 0);
+	assert_int_equal(n, 0);
+	/* The neighbouring groups are untouched. */
+	assert_val(f->e, KV_DENTRY + 1, "\x02", "y");
+}
+
 /* ---- transactions ---- */
 
 static void test_kv_rollback(void **state)
@@ -805,7 +864,8 @@ static void *snap_reader(void *p)
 	struct snap_arg *a = p;
 	int64_t prev = -1;
 
-	while (!atomic_load(a->done) && !a->err) {
+	/* At least one read each, however late the thread starts. */
+	do {
 		struct kv_txn *t;
 		int64_t x, y;
 		int rc = kv_begin(a->e, false, &t);
@@ -824,7 +884,7 @@ static void *snap_reader(void *p)
 			a->bad++;
 		prev = x;
 		a->reads++;
-	}
+	} while (!atomic_load(a->done) && !a->err);
 	return NULL;
 }
 
@@ -1258,6 +1318,131 @@ static void sqlite_only(void **state)
 		skip();
 }
 
+/* Another process (here: a raw connection) holds the write lock. */
+static void test_kv_sqlite_busy(void **state)
+{
+	struct fix *f = *state;
+	struct kv_engine *e = NULL;
+	struct buf v = BUF_INIT;
+	struct kv_txn *t;
+	char url[1300];
+	sqlite3 *db;
+
+	sqlite_only(state);
+	snprintf(url, sizeof(url), "sqlite3://%s?busy_timeout=50", f->path);
+	assert_int_equal(kv_open(url, false, &e), 0);
+	put1(e, KV_INODE, "old", 3, "1", 1);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO kv "
+					  "VALUES (3, x'6e6577', x'32')",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(kv_begin(e, true, &t), -EAGAIN);
+	assert_int_equal(kv_wipe(e), -EAGAIN);
+	/* Readers are not blocked and do not see the other's txn. */
+	assert_val(e, KV_INODE, "old", "1");
+	assert_int_equal(get1(e, KV_INODE, "new", 3, &v), -ENOENT);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_val(e, KV_INODE, "new", "2");
+	put1(e, KV_INODE, "old", 3, "3", 1);
+	assert_val(f->e, KV_INODE, "old", "3");
+	kv_close(e);
+	buf_release(&v);
+}
+
+static void test_kv_sqlite_misuse(void **state)
+{
+	struct fix *f = *state;
+	struct kv_txn *t, *t2 = NULL;
+	struct buf v = BUF_INIT;
+
+	sqlite_only(state);
+	/* A nested read-write txn in one thread fails instead of hanging. */
+	assert_int_equal(kv_begin(f->e, true, &t), 0);
+	assert_int_equal(kv_put(t, KV_INODE, "a", 1, "1", 1), 0);
+	assert_int_equal(kv_begin(f->e, true, &t2), -EDEADLK);
+	assert_null(t2);
+	/* A read-only txn in the same thread is fine. */
+	assert_int_equal(kv_begin(f->e, false, &t2), 0);
+	assert_int_equal(kv_get(t2, KV_INODE, "a", 1, &v), -ENOENT);
+	/* Writes through a read-only txn are refused. */
+	assert_int_equal(kv_put(t2, KV_INODE, "b", 1, "1", 1), -EROFS);
+	assert_int_equal(kv_del(t2, KV_INODE, "a", 1), -EROFS);
+	assert_int_equal(kv_commit(t2), 0);
+	/* Bad groups. */
+	assert_int_equal(kv_put(t, 0, "a", 1, "1", 1), -EINVAL);
+	assert_int_equal(kv_get(t, KV_GROUP_MAX, "a", 1, &v), -EINVAL);
+	assert_int_equal(kv_commit(t), 0);
+	assert_val(f->e, KV_INODE, "a", "1");
+	buf_release(&v);
+}
+
+static void test_kv_sqlite_options(void **state)
+{
+	static const char *const bad[] = {
+		"?readers=0", "?readers=x", "?busy_timeout=-1", "?nosuch=1",
+		"?readers", "?readers=2&busy_timeout=1e3", "?readers=9999",
+	};
+	struct fix *f = *state;
+	struct kv_engine *e = NULL;
+	char url[1300];
+
+	sqlite_only(state);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		snprintf(url, sizeof(url), "sqlite3://%s%s", f->path, bad[i]);
+		if (kv_open(url, false, &e) != -EINVAL)
+			fail_msg("accepted '%s'", url);
+		assert_null(e);
+	}
+	snprintf(url, sizeof(url), "sqlite3://%s?readers=2&busy_timeout=0",
+		 f->path);
+	assert_int_equal(kv_open(url, false, &e), 0);
+	kv_close(e);
+}
+
+/* More reader threads than pooled connections: they wait their turn. */
+static void test_kv_sqlite_reader_pool(void **state)
+{
+	struct fix *f = *state;
+	struct snap_arg a[SNAP_READERS];
+	pthread_t th[SNAP_READERS];
+	atomic_bool done = false;
+	struct kv_engine *e = NULL;
+	unsigned char enc[8];
+	char url[1300];
+
+	sqlite_only(state);
+	snprintf(url, sizeof(url), "sqlite3://%s?readers=2", f->path);
+	assert_int_equal(kv_open(url, false, &e), 0);
+	memset(a, 0, sizeof(a));
+	for (int i = 0; i < SNAP_READERS; i++) {
+		a[i].e = e;
+		a[i].done = &done;
+		assert_int_equal(pthread_create(&th[i], NULL, snap_reader,
+						&a[i]),
+				 0);
+	}
+	for (int i = 1; i <= SNAP_WRITES / 3; i++) {
+		struct kv_txn *t;
+
+		put_be64(enc, (uint64_t)i);
+		assert_int_equal(kv_begin(e, true, &t), 0);
+		assert_int_equal(kv_put(t, KV_COUNTER, "x", 1, enc, 8), 0);
+		assert_int_equal(kv_put(t, KV_COUNTER, "y", 1, enc, 8), 0);
+		assert_int_equal(kv_commit(t), 0);
+	}
+	atomic_store(&done, true);
+	for (int i = 0; i < SNAP_READERS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < SNAP_READERS; i++) {
+		assert_int_equal(a[i].err, 0);
+		assert_int_equal(a[i].bad, 0);
+	}
+	kv_close(e);
+}
+
 static void test_kv_open_missing_sq(void **state)
 {
 	sqlite_only(state);
@@ -1285,6 +1470,7 @@ int main(void)
 		T(test_kv_scan_stop_and_error),
 		T(test_kv_scan_own_writes),
 		T(test_kv_scan_nested),
+		T(test_kv_scan_delete_during),
 		T(test_kv_rollback),
 		T(test_kv_snapshot),
 		T(test_kv_uncommitted_invisible),
@@ -1298,6 +1484,10 @@ int main(void)
 		T(test_kv_crash_committed),
 		T(test_kv_open_missing_sq),
 		T(test_kv_open_garbage_sq),
+		T(test_kv_sqlite_busy),
+		T(test_kv_sqlite_misuse),
+		T(test_kv_sqlite_options),
+		T(test_kv_sqlite_reader_pool),
 	};
 
 	log_set_level(LOG_LVL_ERROR);
