@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1402,6 +1403,108 @@ static void test_kv_sqlite_options(void **state)
 	kv_close(e);
 }
 
+/*
+ * Child body of the write-error test: a txn whose writes fail (file size
+ * limit) must fail as a whole, even if SQLite rolled it back by itself
+ * and later puts would otherwise autocommit.  Exit code 0 = as expected.
+ */
+static int write_error_child(const char *url)
+{
+	struct rlimit rl = { 0, RLIM_INFINITY };
+	static unsigned char val[10000];
+	struct kv_engine *e;
+	struct buf v = BUF_INIT;
+	struct kv_txn *t;
+	struct stat sb;
+	char k[32], wal[1200];
+	int rc = 0, i, failed_at = -1;
+
+	signal(SIGXFSZ, SIG_IGN);
+	if (kv_open(url, false, &e) < 0)
+		return 10;
+	for (i = 0; i < 20; i++) {
+		snprintf(k, sizeof(k), "base%02d", i);
+		if (kv_begin(e, true, &t) < 0 ||
+		    kv_put(t, KV_CHUNK, k, strlen(k), "b", 1) < 0 ||
+		    kv_commit(t) < 0)
+			return 11;
+	}
+	snprintf(wal, sizeof(wal), "%s-wal", url + strlen("sqlite3://"));
+	if (stat(wal, &sb) < 0)
+		return 12;
+	rl.rlim_cur = (rlim_t)sb.st_size + 64 * 1024;
+	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+		return 13;
+	if (kv_begin(e, true, &t) < 0)
+		return 14;
+	for (i = 0; i < 1000 && rc == 0; i++) {
+		snprintf(k, sizeof(k), "big%04d", i);
+		fill(val, sizeof(val), (unsigned)i);
+		rc = kv_put(t, KV_CHUNK, k, strlen(k), val, sizeof(val));
+		if (rc < 0)
+			failed_at = i;
+	}
+	if (rc < 0) {
+		/* Every later call fails too, and so does the commit. */
+		if (kv_put(t, KV_CHUNK, "late", 4, "x", 1) == 0)
+			return 15;
+		if (kv_commit(t) == 0)
+			return 16;
+	} else if (kv_commit(t) == 0) {
+		return 17; /* 10 MB fitted in 64 KiB? */
+	}
+	rl.rlim_cur = RLIM_INFINITY;
+	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+		return 18;
+	(void)failed_at;
+	if (kv_begin(e, false, &t) < 0)
+		return 19;
+	if (kv_get(t, KV_CHUNK, "late", 4, &v) != -ENOENT ||
+	    kv_get(t, KV_CHUNK, "big0000", 7, &v) != -ENOENT ||
+	    kv_get(t, KV_CHUNK, "base19", 6, &v) != 0)
+		return 20;
+	kv_rollback(t);
+	/* The engine recovers once space is back. */
+	if (kv_begin(e, true, &t) < 0 ||
+	    kv_put(t, KV_CHUNK, "after", 5, val, sizeof(val)) < 0 ||
+	    kv_commit(t) < 0)
+		return 21;
+	kv_close(e);
+	buf_release(&v);
+	return 0;
+}
+
+static void test_kv_sqlite_write_error(void **state)
+{
+	struct fix *f = *state;
+	struct buf v = BUF_INIT;
+	struct kv_txn *t;
+	int status, n = 0;
+	pid_t pid;
+
+	sqlite_only(state);
+	kv_close(f->e);
+	f->e = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(write_error_child(f->url));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	check_integrity(f->path);
+	assert_int_equal(kv_open(f->url, false, &f->e), 0);
+	assert_int_equal(kv_begin(f->e, false, &t), 0);
+	assert_int_equal(kv_scan(t, KV_CHUNK, NULL, 0, NULL, 0, 0, count_cb,
+				 &n),
+			 0);
+	assert_int_equal(kv_commit(t), 0);
+	assert_int_equal(n, 21); /* 20 base keys and "after" */
+	assert_int_equal(get1(f->e, KV_CHUNK, "after", 5, &v), 0);
+	assert_int_equal(v.len, 10000);
+	buf_release(&v);
+}
+
 /* More reader threads than pooled connections: they wait their turn. */
 static void test_kv_sqlite_reader_pool(void **state)
 {
@@ -1488,6 +1591,7 @@ int main(void)
 		T(test_kv_sqlite_misuse),
 		T(test_kv_sqlite_options),
 		T(test_kv_sqlite_reader_pool),
+		T(test_kv_sqlite_write_error),
 	};
 
 	log_set_level(LOG_LVL_ERROR);
