@@ -20,8 +20,6 @@ static int not_yet(const char *name)
 		return not_yet(#sub);          \
 	}
 
-STUB(format)
-STUB(status)
 STUB(info)
 STUB(gc)
 STUB(fsck)
@@ -35,5 +33,4 @@ STUB(clone)
 STUB(checkpoint)
 STUB(quota)
 STUB(stats)
-STUB(config)
 STUB(destroy)

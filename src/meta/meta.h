@@ -27,6 +27,15 @@
 struct meta;
 struct kv_engine;
 
+/*
+ * The hidden trash directory: looked up by name in the root directory, never
+ * listed by readdir of the root.  With trash_days > 0 the last name of a
+ * file goes there as "PARENT-INO-SECONDS-NAME" until it expires
+ * (meta_cleanup).
+ */
+#define META_TRASH_INO 2
+#define META_TRASH_NAME ".trash"
+
 /* Volume settings, stored as JSON in KV_SETTING "volume" at format time. */
 struct meta_format {
 	char name[256];

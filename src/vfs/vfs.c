@@ -17,6 +17,7 @@
 #include "util/common.h"
 #include "chunk/chunk.h"
 #include "meta/meta.h"
+#include "object/frame.h"
 #include "object/object.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -52,9 +53,21 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	    const struct vfs_conf *conf, struct vfs **out)
 {
 	struct chunk_conf cc;
+	struct frame_conf frame;
 	struct vfs *v;
 	int rc;
 
+	memset(&frame, 0, sizeof(frame));
+	if (fmt->compress[0] && frame_codec_parse(fmt->compress, &frame.codec)) {
+		log_error("volume '%s': unknown compression '%s'", fmt->name,
+			  fmt->compress);
+		return -EINVAL;
+	}
+	if (fmt->encrypt[0] && strcmp(fmt->encrypt, "none") != 0) {
+		log_error("volume '%s': encryption '%s' is not supported by "
+			  "this client", fmt->name, fmt->encrypt);
+		return -ENOTSUP;
+	}
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -72,6 +85,7 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	cc.max_uploads = conf->max_uploads > 0 ? conf->max_uploads : 20;
 	cc.max_readahead = conf->max_readahead ? conf->max_readahead
 					       : 32 * MiB;
+	cc.frame = &frame;
 	rc = chunk_store_new(os, &cc, &v->cs);
 	if (rc < 0) {
 		free(v);

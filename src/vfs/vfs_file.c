@@ -473,8 +473,12 @@ static void touch_atime(struct vfs *v, struct vfs_handle *h)
 	if (a.atime_ns > a.mtime_ns && a.atime_ns > a.ctime_ns &&
 	    now - a.atime_ns < 24LL * 3600 * 1000000000LL)
 		return;
+	/* an atime update leaves ctime alone, as on ext4 */
 	memset(&in, 0, sizeof(in));
-	meta_setattr(v->m, NULL, h->ino, META_SET_ATIME_NOW, &in, &a);
+	in.atime_ns = now;
+	in.ctime_ns = a.ctime_ns;
+	meta_setattr(v->m, NULL, h->ino, META_SET_ATIME | META_SET_CTIME, &in,
+		     &a);
 }
 
 ssize_t vfs_read(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
