@@ -227,7 +227,6 @@ int vfs_lookup(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	       const char *name, struct meta_attr *out)
 {
 	uint64_t vino;
-	struct vfs_file *f;
 	int rc;
 
 	atomic_fetch_add(&v->st.lookups, 1);
@@ -236,17 +235,9 @@ int vfs_lookup(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 		return 0;
 	}
 	rc = meta_lookup(v->m, cred_of(c), parent, name, out);
-	if (rc < 0 || !S_ISREG(out->mode))
-		return rc;
-	f = vfs_file_find(v, out->ino);
-	if (f) {
-		pthread_mutex_lock(&f->lock);
-		if (f->dirty)
-			out->length = MAX(out->length, f->wlen);
-		pthread_mutex_unlock(&f->lock);
-		vfs_file_put(v, f);
-	}
-	return 0;
+	if (rc == 0)
+		vfs_file_overlay(v, out);
+	return rc;
 }
 
 void vfs_forget(struct vfs *v, uint64_t ino, uint64_t n)
@@ -259,7 +250,6 @@ void vfs_forget(struct vfs *v, uint64_t ino, uint64_t n)
 
 int vfs_getattr(struct vfs *v, uint64_t ino, struct meta_attr *out)
 {
-	struct vfs_file *f;
 	int rc;
 
 	if (vfs_is_virtual(ino)) {
@@ -267,20 +257,9 @@ int vfs_getattr(struct vfs *v, uint64_t ino, struct meta_attr *out)
 		return 0;
 	}
 	rc = meta_getattr(v->m, ino, out);
-	if (rc < 0)
-		return rc;
-	f = vfs_file_find(v, ino);
-	if (f) {
-		pthread_mutex_lock(&f->lock);
-		if (f->dirty) {
-			out->length = MAX(out->length, f->wlen);
-			out->mtime_ns = MAX(out->mtime_ns, f->wtime_ns);
-			out->ctime_ns = MAX(out->ctime_ns, f->wtime_ns);
-		}
-		pthread_mutex_unlock(&f->lock);
-		vfs_file_put(v, f);
-	}
-	return 0;
+	if (rc == 0)
+		vfs_file_overlay(v, out);
+	return rc;
 }
 
 static struct vfs_handle *file_handle(uint64_t fh)
@@ -440,17 +419,8 @@ int vfs_link(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	if (rc < 0)
 		return rc;
 	rc = meta_link(v->m, cred_of(c), ino, newparent, newname, out);
-	if (rc == 0 && S_ISREG(out->mode)) {
-		struct vfs_file *f = vfs_file_find(v, ino);
-
-		if (f) {
-			pthread_mutex_lock(&f->lock);
-			if (f->dirty)
-				out->length = MAX(out->length, f->wlen);
-			pthread_mutex_unlock(&f->lock);
-			vfs_file_put(v, f);
-		}
-	}
+	if (rc == 0)
+		vfs_file_overlay(v, out);
 	return rc;
 }
 
@@ -646,17 +616,9 @@ static int readdir_cb(void *arg, const struct meta_dirent *d)
 	e.attr = d->attr;
 	if (d->attr && S_ISREG(d->attr->mode)) {
 		/* the kernel takes these attributes: show pending writes */
-		struct vfs_file *f = vfs_file_find(ra->v, d->ino);
-
-		if (f) {
-			a = *d->attr;
-			pthread_mutex_lock(&f->lock);
-			if (f->dirty)
-				a.length = MAX(a.length, f->wlen);
-			pthread_mutex_unlock(&f->lock);
-			vfs_file_put(ra->v, f);
-			e.attr = &a;
-		}
+		a = *d->attr;
+		vfs_file_overlay(ra->v, &a);
+		e.attr = &a;
 	}
 	return ra->fn(ra->arg, &e);
 }

@@ -123,6 +123,26 @@ void vfs_file_put(struct vfs *v, struct vfs_file *f)
 		file_free(f);
 }
 
+void vfs_file_overlay(struct vfs *v, struct meta_attr *a)
+{
+	struct vfs_file *f;
+
+	if (!S_ISREG(a->mode))
+		return;
+	f = vfs_file_find(v, a->ino);
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	if (f->dirty) {
+		a->length = MAX(a->length, f->wlen);
+		a->mtime_ns = MAX(a->mtime_ns, f->wtime_ns);
+		a->ctime_ns = MAX(a->ctime_ns, f->wtime_ns);
+		f->wtime_shown = true;
+	}
+	pthread_mutex_unlock(&f->lock);
+	vfs_file_put(v, f);
+}
+
 void vfs_file_invalidate(struct vfs_file *f)
 {
 	for (size_t i = 0; i < VFS_SCACHE_N; i++) {
@@ -283,6 +303,22 @@ static void commit_compact_hint(struct vfs *v, struct vfs_file *f)
 	}
 }
 
+/*
+ * getattr showed the time of the last buffered write as mtime/ctime; the
+ * commit stamped a later one.  Put back what was shown, so times do not
+ * move without a write (a failure only leaves the later time).
+ */
+static void keep_shown_mtime(struct vfs *v, struct vfs_file *f)
+{
+	struct meta_attr in, out;
+
+	memset(&in, 0, sizeof(in));
+	in.mtime_ns = in.ctime_ns = f->wtime_ns;
+	meta_setattr(v->m, NULL, f->ino, META_SET_MTIME | META_SET_CTIME, &in,
+		     &out);
+	f->wtime_shown = false;
+}
+
 int vfs_file_commit(struct vfs *v, struct vfs_file *f, bool sync)
 {
 	struct meta_attr attr;
@@ -308,10 +344,13 @@ int vfs_file_commit(struct vfs *v, struct vfs_file *f, bool sync)
 		f->length = attr.length;
 		atomic_fetch_add(&v->st.commits, 1);
 		commit_compact_hint(v, f);
+		if (f->wtime_shown)
+			keep_shown_mtime(v, f);
 	}
 	f->npend = 0;
 	f->wlen = 0;
 	f->dirty = false;
+	f->wtime_shown = false;
 	vfs_file_invalidate(f);
 	return 0;
 }
@@ -593,8 +632,12 @@ int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 		/* close-to-open: take the length metadata has now */
 		f->length = a->length;
 	}
-	if (f->dirty)
+	if (f->dirty) {
 		a->length = MAX(a->length, f->wlen);
+		a->mtime_ns = MAX(a->mtime_ns, f->wtime_ns);
+		a->ctime_ns = MAX(a->ctime_ns, f->wtime_ns);
+		f->wtime_shown = true;
+	}
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0) {
 		vfs_release(v, ino, (uint64_t)(uintptr_t)h, 0);

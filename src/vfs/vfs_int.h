@@ -62,6 +62,7 @@ struct vfs_file {
 	uint64_t wlen;          /* end of uncommitted writes (0: none) */
 	int64_t wtime_ns;       /* time of the last uncommitted write */
 	bool dirty;             /* writes not committed yet */
+	bool wtime_shown;       /* wtime_ns was reported as mtime */
 	int err;                /* first failed upload/commit, reported once */
 	struct vfs_wslot ws[VFS_MAX_WRITERS];
 	size_t nws;
@@ -180,6 +181,8 @@ void vfs_file_put(struct vfs *v, struct vfs_file *f);
 int vfs_file_commit(struct vfs *v, struct vfs_file *f, bool sync);
 /** Caller holds f->lock. */
 void vfs_file_invalidate(struct vfs_file *f);
+/** Show @a's pending writes (length, mtime, ctime) if its inode is open. */
+void vfs_file_overlay(struct vfs *v, struct meta_attr *a);
 /** Invalidate the cached slice lists of @ino if it is open. */
 void vfs_file_invalidate_ino(struct vfs *v, uint64_t ino);
 /** Commit every open file (vfs_flush_all). */
