@@ -86,6 +86,8 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	cc.max_readahead = conf->max_readahead ? conf->max_readahead
 					       : 32 * MiB;
 	cc.frame = &frame;
+	v->mem_limit = cc.buffer_size;
+	v->block_size = cc.block_size;
 	rc = chunk_store_new(os, &cc, &v->cs);
 	if (rc < 0) {
 		free(v);

@@ -188,7 +188,7 @@ static int pend_push(struct vfs_file *f, uint32_t chunk, const struct slice *s)
  * The slot is removed either way; on failure its bytes are lost and the
  * error is kept for the next flush.  Caller holds f->lock.
  */
-static int seal(struct vfs_file *f, size_t i)
+static int seal(struct vfs *v, struct vfs_file *f, size_t i)
 {
 	struct vfs_wslot ws = f->ws[i];
 	struct slice s;
@@ -196,6 +196,7 @@ static int seal(struct vfs_file *f, size_t i)
 	int rc = 0;
 
 	f->ws[i] = f->ws[--f->nws];
+	atomic_fetch_sub(&v->nwriters, 1);
 	if (len > 0) {
 		rc = chunk_writer_finish(ws.w);
 		if (rc == 0) {
@@ -217,6 +218,12 @@ static int seal(struct vfs_file *f, size_t i)
 	return rc;
 }
 
+static bool over_writer_budget(const struct vfs *v)
+{
+	return atomic_load(&v->nwriters) * (uint64_t)v->block_size >
+	       v->mem_limit / 2;
+}
+
 static int start_writer(struct vfs *v, struct vfs_file *f, uint32_t chunk,
 			uint32_t pos, struct vfs_wslot **out)
 {
@@ -224,8 +231,13 @@ static int start_writer(struct vfs *v, struct vfs_file *f, uint32_t chunk,
 	uint64_t id;
 	int rc;
 
-	if (f->nws == VFS_MAX_WRITERS) {
-		rc = seal(f, 0);
+	/*
+	 * Bound the partial blocks that idle writers pin in the pool, or
+	 * writers waiting for pool memory could wait for each other.
+	 */
+	if (f->nws == VFS_MAX_WRITERS ||
+	    (f->nws > 0 && over_writer_budget(v))) {
+		rc = seal(v, f, 0);
 		if (rc < 0)
 			return rc;
 	}
@@ -239,7 +251,41 @@ static int start_writer(struct vfs *v, struct vfs_file *f, uint32_t chunk,
 	f->ws[f->nws].pos = pos;
 	f->ws[f->nws].w = w;
 	*out = &f->ws[f->nws++];
+	atomic_fetch_add(&v->nwriters, 1);
 	return 0;
+}
+
+/*
+ * Seal the writers of other open files that nobody is using right now
+ * (trylock: never wait for a busy file).  Called with no file lock held.
+ */
+static void relieve_writers(struct vfs *v, struct vfs_file *self)
+{
+	struct vfs_file *list[64];
+	size_t n = 0;
+
+	pthread_mutex_lock(&v->files_lock);
+	for (size_t b = 0; b < VFS_FILE_BUCKETS && n < ARRAY_SIZE(list); b++) {
+		for (struct vfs_file *g = v->files[b];
+		     g && n < ARRAY_SIZE(list); g = g->next) {
+			if (g == self)
+				continue;
+			g->refs++;
+			list[n++] = g;
+		}
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct vfs_file *g = list[i];
+
+		if (over_writer_budget(v) &&
+		    pthread_mutex_trylock(&g->lock) == 0) {
+			while (g->nws > 0)
+				seal(v, g, g->nws - 1);
+			pthread_mutex_unlock(&g->lock);
+		}
+		vfs_file_put(v, g);
+	}
 }
 
 /* Write @n bytes at @pos of chunk @chunk (n fits the chunk). */
@@ -261,12 +307,12 @@ static int write_piece(struct vfs *v, struct vfs_file *f, uint32_t chunk,
 		if (r == (ssize_t)n)
 			return 0;
 		if (r != -EAGAIN) {
-			seal(f, (size_t)(ws - f->ws));
+			seal(v, f, (size_t)(ws - f->ws));
 			return r < 0 ? (int)r : -EIO;
 		}
 	}
 	if (ws) {
-		rc = seal(f, (size_t)(ws - f->ws));
+		rc = seal(v, f, (size_t)(ws - f->ws));
 		if (rc < 0)
 			return rc;
 	}
@@ -277,7 +323,7 @@ static int write_piece(struct vfs *v, struct vfs_file *f, uint32_t chunk,
 	if (r == (ssize_t)n)
 		return 0;
 	rc = r < 0 ? (int)r : -EIO;
-	seal(f, (size_t)(ws - f->ws));
+	seal(v, f, (size_t)(ws - f->ws));
 	return rc;
 }
 
@@ -325,7 +371,7 @@ int vfs_file_commit(struct vfs *v, struct vfs_file *f, bool sync)
 	int rc = 0;
 
 	while (f->nws > 0)
-		seal(f, f->nws - 1);
+		seal(v, f, f->nws - 1);
 	if (sync) {
 		rc = obj_sync(v->os);
 		if (rc < 0)
@@ -356,11 +402,12 @@ int vfs_file_commit(struct vfs *v, struct vfs_file *f, bool sync)
 }
 
 /* Drop what cannot be committed (file gone, or failing for good). */
-static void file_discard(struct vfs_file *f)
+static void file_discard(struct vfs *v, struct vfs_file *f)
 {
 	while (f->nws > 0) {
 		struct vfs_wslot ws = f->ws[--f->nws];
 
+		atomic_fetch_sub(&v->nwriters, 1);
 		chunk_writer_free(ws.w);
 	}
 	f->npend = 0;
@@ -400,6 +447,8 @@ ssize_t vfs_write(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 	if (off + len < off || off + len > (uint64_t)INT64_MAX)
 		return -EFBIG;
 	f = h->f;
+	if (over_writer_budget(v))
+		relieve_writers(v, f);
 	pthread_mutex_lock(&f->lock);
 	while (done < len) {
 		uint64_t o = off + done;
@@ -713,7 +762,7 @@ int vfs_release(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t lock_owner)
 	if (last && rc < 0) {
 		log_error("dropping unwritable data of inode %llu",
 			  (unsigned long long)f->ino);
-		file_discard(f);
+		file_discard(v, f);
 	}
 	if (rc == 0 && f->err)
 		rc = f->err;

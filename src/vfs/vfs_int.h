@@ -153,6 +153,9 @@ struct vfs {
 	size_t nfiles;                            /* guarded by files_lock */
 
 	struct vfs_locktab locks;
+	atomic_uint_fast64_t nwriters; /* active slice writers, all files */
+	uint64_t mem_limit;            /* the chunk pool bound */
+	uint32_t block_size;
 
 	/* background worker (vfs_bg.c) */
 	pthread_t bg;
