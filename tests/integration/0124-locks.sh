@@ -139,6 +139,28 @@ os.close(other_fd)          # POSIX: drops every lock of this process
 st = os.waitpid(pid, 0)[1] >> 8
 assert st == 0, "F_SETLKW waiter: status %d" % st
 os.close(fd)
+
+# a waiter killed while blocked must not end up holding the lock
+import signal
+a = os.open(path, os.O_RDWR)
+fcntl.flock(a, fcntl.LOCK_EX)
+pid = os.fork()
+if pid == 0:
+    os.close(a)
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os._exit(0)
+time.sleep(0.3)
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+time.sleep(0.5)
+os.close(a)
+b = os.open(path, os.O_RDWR)
+deadline = time.time() + 5
+while not try_flock(b, fcntl.LOCK_EX):
+    assert time.time() < deadline, "a killed waiter kept the flock"
+    time.sleep(0.1)
+os.close(b)
 print("ok")
 PY
 t_umount
