@@ -673,14 +673,12 @@ static int open_root(struct file_store *fs, bool create)
 		goto fail;
 	}
 	rc = probe_writable(fs);
-	if (rc == -EACCES || rc == -EPERM || rc == -EROFS) {
+	if (rc < 0) {
 		log_error("cannot open storage '%s': directory is not writable "
 			  "(%s)",
 			  desc, strerror(-rc));
-		return -EACCES;
+		return rc == -ENOMEM ? rc : -EACCES;
 	}
-	if (rc < 0)
-		goto fail;
 	tmp_cleanup(fs);
 	return 0;
 fail:
