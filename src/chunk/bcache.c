@@ -25,8 +25,9 @@
  *
  * Fetch: whole-block GET, frame checked (frame.h) and the raw length
  * compared with the length in the key.  A plain frame is verified in place
- * and kept in the GET buffer (no copy); a compressed one is decoded into
- * an exact-size allocation.  Any failure is -EIO with one log line naming
+ * and kept in the GET buffer (no copy; trimmed, since a buf may have twice
+ * the room it needs); a compressed one is decoded into an exact-size
+ * allocation.  Any failure is -EIO with one log line naming
  * the key; wrong bytes are never cached.
  *
  * Locking: cs->lock (see chunk_int.h); no I/O or decoding under it.
@@ -249,10 +250,13 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
 	if (rc < 0)
 		goto fail;
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
-		mem = raw.data; /* verify in place, keep the GET buffer */
-		n = frame_decode_to(&cs->fc, raw.data, raw.len,
-				    mem + FRAME_HDR_LEN, b->len, &why);
+		/* Verify in place and keep the GET buffer, trimmed to size. */
+		mem = realloc(raw.data, raw.len + 1);
+		if (!mem)
+			mem = raw.data;
 		raw.data = NULL;
+		n = frame_decode_to(&cs->fc, mem, raw.len, mem + FRAME_HDR_LEN,
+				    b->len, &why);
 		b->data = mem + FRAME_HDR_LEN;
 	} else {
 		mem = malloc(b->len ? b->len : 1);
@@ -296,8 +300,7 @@ static struct cblock *block_new(uint64_t id, uint32_t index, uint32_t len)
 }
 
 /* The LOADING block @b (with our reference) is done: publish or drop it. */
-static void finish_load_locked(struct chunk_store *cs, struct cblock *b,
-			       int rc)
+static void finish_load_locked(struct chunk_store *cs, struct cblock *b, int rc)
 {
 	if (rc == 0) {
 		b->state = CB_READY;
@@ -383,8 +386,8 @@ bool chunk_block_known_locked(struct chunk_store *cs, uint64_t id,
 	return lookup(cs, id, index, len) != NULL;
 }
 
-void chunk_block_prefetch(struct chunk_store *cs, uint64_t id,
-			  uint32_t index, uint32_t len)
+void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
+			  uint32_t len)
 {
 	struct cblock *b;
 	int rc;

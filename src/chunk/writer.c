@@ -23,7 +23,11 @@
  * (the writer is streaming).  Each growth is charged to the pool first and
  * may wait there for uploads to free memory, so buffered bytes never pass
  * conf.buffer_size.  The FRAME_HDR_LEN spare bytes in front of each buffer
- * let plain blocks be framed in place and uploaded without a copy.
+ * let plain blocks be framed in place and uploaded without a copy; a
+ * compressed or encrypted block needs a second, transient buffer for its
+ * encoding while it uploads (at most max_uploads of them), which the pool
+ * does not count: charging it could deadlock the workers against writers
+ * waiting for those very uploads.
  *
  * Uploads: max_uploads worker threads take blocks in queue order; an
  * upload failing with -EIO is retried CHUNK_UPLOAD_RETRIES times with a
@@ -285,7 +289,8 @@ static int put_block(struct chunk_store *cs, struct wblock *b, const char *key)
 	int rc;
 
 	if (frame_encode_in_place(&cs->fc, b->mem, b->len) < 0) {
-		rc = frame_encode(&cs->fc, b->mem + FRAME_HDR_LEN, b->len, &enc);
+		rc =
+		    frame_encode(&cs->fc, b->mem + FRAME_HDR_LEN, b->len, &enc);
 		if (rc < 0)
 			return log_fail(rc, "cannot encode block '%s'", key);
 		data = enc.data;

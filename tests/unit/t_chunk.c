@@ -31,9 +31,9 @@ struct spy {
 	struct obj_store base;
 	struct obj_store *inner;
 	pthread_mutex_t lock;
-	char **gets;          /* keys of every GET, in order */
+	char **gets; /* keys of every GET, in order */
 	size_t ngets;
-	int fail_puts;        /* fail this many puts with -EIO (-1: all) */
+	int fail_puts; /* fail this many puts with -EIO (-1: all) */
 	int puts_tried;
 	unsigned put_delay_us;
 };
@@ -96,13 +96,13 @@ static void spy_close(struct obj_store *s)
 }
 
 static const struct obj_store_ops spy_ops = {
-	.scheme = "spy",
-	.put = spy_put,
-	.get = spy_get,
-	.head = spy_head,
-	.del = spy_del,
-	.list = spy_list,
-	.close = spy_close,
+    .scheme = "spy",
+    .put = spy_put,
+    .get = spy_get,
+    .head = spy_head,
+    .del = spy_del,
+    .list = spy_list,
+    .close = spy_close,
 };
 
 static size_t spy_count(struct spy *p, const char *key)
@@ -199,8 +199,7 @@ static unsigned char *slice_bytes(uint64_t id, uint32_t size)
 }
 
 /* Write slice @id of @size bytes in pieces of @step; finish. */
-static void write_slice(struct fx *f, uint64_t id, uint32_t size,
-			uint32_t step)
+static void write_slice(struct fx *f, uint64_t id, uint32_t size, uint32_t step)
 {
 	unsigned char *p = slice_bytes(id, size);
 	struct chunk_writer *w;
@@ -227,10 +226,10 @@ static void obj_path(struct fx *f, uint64_t id, uint32_t index, uint32_t len,
 	snprintf(out, n, "%s/%s", f->dir, key);
 }
 
-static struct slice rec(uint32_t pos, uint64_t id, uint32_t size,
-			uint32_t off, uint32_t len)
+static struct slice rec(uint32_t pos, uint64_t id, uint32_t size, uint32_t off,
+			uint32_t len)
 {
-	return (struct slice){ pos, id, size, off, len };
+	return (struct slice){pos, id, size, off, len};
 }
 
 /* ---- tests ---- */
@@ -294,14 +293,14 @@ static void model_apply(unsigned char *m, const struct slice *s, size_t n)
 	for (size_t i = 0; i < n; i++)
 		for (uint32_t j = 0; j < s[i].len; j++)
 			m[s[i].pos + j] =
-				s[i].id ? byte_of(s[i].id, s[i].off + j) : 0;
+			    s[i].id ? byte_of(s[i].id, s[i].off + j) : 0;
 }
 
 static void test_chunk_overlap(void **state)
 {
 	struct fx *f = *state;
 	const uint32_t span = 6 * BS;
-	const uint32_t sizes[] = { 6 * BS, 3 * BS + 5, 2 * BS, 100 };
+	const uint32_t sizes[] = {6 * BS, 3 * BS + 5, 2 * BS, 100};
 	struct slice s[40];
 	unsigned char *model = calloc(1, span), *got = malloc(span);
 	uint64_t x = 12345;
@@ -378,9 +377,8 @@ static void test_chunk_zeros(void **state)
 	for (int i = 0; i < 3000; i++)
 		assert_int_equal(got[i], 0);
 	/* Reads past the chunk are refused. */
-	assert_int_equal(chunk_read(f->cs, s, 2, TESSERA_CHUNK_SIZE - 10, got,
-				    20),
-			 -EINVAL);
+	assert_int_equal(
+	    chunk_read(f->cs, s, 2, TESSERA_CHUNK_SIZE - 10, got, 20), -EINVAL);
 	assert_int_equal(spy_count(&f->spy, NULL), 0);
 }
 
@@ -482,8 +480,7 @@ static void test_chunk_writer_rules(void **state)
 	assert_int_equal(chunk_writer_len(w), BS + 150);
 	assert_int_equal(chunk_writer_write(w, BS + 150, p + BS + 150, 50), 50);
 	/* Not past one chunk. */
-	assert_int_equal(chunk_writer_write(w, BS + 200, p,
-					    TESSERA_CHUNK_SIZE),
+	assert_int_equal(chunk_writer_write(w, BS + 200, p, TESSERA_CHUNK_SIZE),
 			 -EFBIG);
 	assert_int_equal(chunk_writer_finish(w), 0);
 	assert_int_equal(chunk_writer_finish(w), 0);
@@ -610,7 +607,7 @@ static void *reader(void *arg)
 		uint32_t off = (uint32_t)(i * 4099) % a->s.len;
 
 		if (chunk_read(a->cs, &a->s, 1, off, got, a->s.len - off) !=
-			    (ssize_t)(a->s.len - off) ||
+			(ssize_t)(a->s.len - off) ||
 		    memcmp(got, a->want + off, a->s.len - off) != 0)
 			a->bad++;
 	}
@@ -630,8 +627,8 @@ static void test_chunk_shared_fetch(void **state)
 	write_slice(f, 41, BS, BS);
 	chunk_forget_slice(f->cs, 41);
 	for (int i = 0; i < 8; i++) {
-		a[i] = (struct reader_arg){ f->cs, rec(0, 41, BS, 0, BS), want,
-					    0 };
+		a[i] =
+		    (struct reader_arg){f->cs, rec(0, 41, BS, 0, BS), want, 0};
 		assert_int_equal(pthread_create(&t[i], NULL, reader, &a[i]), 0);
 	}
 	for (int i = 0; i < 8; i++) {
@@ -686,7 +683,7 @@ static void test_chunk_readahead(void **state)
 static void test_chunk_compressed(void **state)
 {
 	struct fx *f = *state;
-	struct frame_conf fc = { .codec = FRAME_CODEC_ZSTD };
+	struct frame_conf fc = {.codec = FRAME_CODEC_ZSTD};
 	const uint32_t size = 3 * BS;
 	unsigned char *p = malloc(size), *got = malloc(size);
 	struct slice s = rec(0, 61, size, 0, size);
@@ -740,22 +737,14 @@ static void test_chunk_delete(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_chunk_key),
-		T(test_chunk_write_read),
-		T(test_chunk_overlap),
-		T(test_chunk_zeros),
-		T(test_chunk_corrupt),
-		T(test_chunk_truncated),
-		T(test_chunk_missing),
-		T(test_chunk_bad_record),
-		T(test_chunk_writer_rules),
-		T(test_chunk_upload_retry),
-		T(test_chunk_mem_bound),
-		T(test_chunk_read_pool_full),
-		T(test_chunk_shared_fetch),
-		T(test_chunk_readahead),
-		T(test_chunk_compressed),
-		T(test_chunk_delete),
+	    T(test_chunk_key),		T(test_chunk_write_read),
+	    T(test_chunk_overlap),	T(test_chunk_zeros),
+	    T(test_chunk_corrupt),	T(test_chunk_truncated),
+	    T(test_chunk_missing),	T(test_chunk_bad_record),
+	    T(test_chunk_writer_rules), T(test_chunk_upload_retry),
+	    T(test_chunk_mem_bound),	T(test_chunk_read_pool_full),
+	    T(test_chunk_shared_fetch), T(test_chunk_readahead),
+	    T(test_chunk_compressed),	T(test_chunk_delete),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
