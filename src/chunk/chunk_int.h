@@ -53,8 +53,9 @@ enum wblock_state { WB_FILLING, WB_QUEUED, WB_RUNNING, WB_DONE, WB_FAILED };
 struct wblock {
 	struct chunk_writer *w;
 	uint32_t index;
-	uint32_t len; /* bytes written */
-	uint32_t cap; /* raw capacity, charged to the pool */
+	uint32_t len;	 /* bytes written */
+	uint32_t cap;	 /* raw capacity allocated */
+	uint32_t charge; /* pool bytes reserved: the full block length */
 	char *mem;
 	enum wblock_state state; /* FILLING: writer's; after: cs->lock */
 	struct wblock *qnext;	 /* upload queue, guarded by cs->lock */
@@ -64,14 +65,22 @@ struct wblock {
 struct chunk_writer {
 	struct chunk_store *cs;
 	uint64_t id;
+	/*
+	 * mu guards the fields below against a thread sealing this writer's
+	 * tail block under memory pressure; taken before cs->lock, or only
+	 * tried (never waited for) while holding cs->lock.
+	 */
+	pthread_mutex_t mu;
 	uint32_t len;	  /* slice size so far */
 	uint32_t nsealed; /* blocks [0, nsealed) are queued or done */
 	uint32_t nslots;
 	struct wblock **blocks; /* [nslots], NULL where not written */
 	bool finished;
-	int result;	    /* of finish, once finished */
-	atomic_bool failed; /* an upload failed for good */
-	int pending;	    /* queued + running uploads; cs->lock */
+	int result;		    /* of finish, once finished */
+	atomic_bool failed;	    /* an upload failed for good */
+	int pending;		    /* queued + running uploads; cs->lock */
+	struct chunk_writer *wnext; /* cs->writers, guarded by cs->lock */
+	struct chunk_writer *wprev;
 };
 
 struct ra_stream {
@@ -116,7 +125,9 @@ struct chunk_store {
 	struct cblock lru; /* sentinel: next = most recent */
 	struct wblock *q_head;
 	struct wblock *q_tail;
-	int inflight; /* queued + running uploads */
+	int inflight;		      /* queued + running uploads */
+	struct chunk_writer *writers; /* live writers */
+	atomic_int mem_waiters;	      /* threads waiting in the pool */
 	struct prefetch_job pq[CHUNK_PQ_MAX];
 	unsigned pq_head;
 	unsigned pq_n;
@@ -183,6 +194,13 @@ void chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
 void chunk_prefetch_wait_idle(struct chunk_store *cs);
 
 /* ---- writer.c: workers ---- */
+
+/**
+ * Seal (queue for upload) the partial tail block of one writer that is not
+ * in a call right now.  Returns whether one was sealed.  Caller holds
+ * cs->lock.
+ */
+bool chunk_steal_locked(struct chunk_store *cs);
 
 /** Start cs->nworkers threads.  Startup only. */
 int chunk_workers_start(struct chunk_store *cs);
