@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,6 +95,7 @@ struct s3_req {
 	long status;
 	long os_errno;
 	curl_off_t clen;              /* Content-Length, -1 unknown */
+	int64_t range_start;          /* first byte per Content-Range, or -1 */
 	int64_t mtime_ns;             /* Last-Modified, 0 unknown */
 	int tries;
 	char errbuf[CURL_ERROR_SIZE];
@@ -105,6 +107,7 @@ struct s3_xfer {
 	size_t src_len;
 	size_t src_pos;
 	struct buf *dst;
+	struct s3_req *r;
 	CURL *c;
 	bool dropping; /* error body past S3_ERR_BODY_MAX */
 	int err;       /* -ENOMEM while appending */
@@ -333,6 +336,26 @@ static size_t xfer_write(char *p, size_t size, size_t nmemb, void *u)
 	return n;
 }
 
+/* Keep the first byte of a Content-Range: servers may send another range. */
+static size_t xfer_header(char *p, size_t size, size_t nitems, void *u)
+{
+	struct s3_xfer *x = u;
+	size_t n = size * nitems;
+	static const char name[] = "content-range:";
+	char line[128];
+	unsigned long long start;
+
+	if (n <= sizeof(name) - 1 || n >= sizeof(line) ||
+	    strncasecmp(p, name, sizeof(name) - 1) != 0)
+		return n;
+	memcpy(line, p, n);
+	line[n] = '\0';
+	if (sscanf(line + sizeof(name) - 1, " bytes %llu-", &start) == 1 &&
+	    start <= INT64_MAX)
+		x->r->range_start = (int64_t)start;
+	return n;
+}
+
 static int build_path(const struct s3_store *s, const char *key,
 		      struct buf *path)
 {
@@ -463,7 +486,8 @@ static void s3_try(struct s3_store *s, struct s3_req *r, long budget_ms)
 {
 	struct buf path = BUF_INIT, query = BUF_INIT, url = BUF_INIT;
 	struct curl_slist *hl = NULL;
-	struct s3_xfer x = { r->body, r->body_len, 0, r->resp, NULL, false, 0 };
+	struct s3_xfer x = { r->body, r->body_len, 0, r->resp, r, NULL, false,
+			     0 };
 	curl_off_t ft = -1;
 	CURL *c;
 	int rc;
@@ -472,6 +496,7 @@ static void s3_try(struct s3_store *s, struct s3_req *r, long budget_ms)
 	r->os_errno = 0;
 	r->clen = -1;
 	r->mtime_ns = 0;
+	r->range_start = -1;
 	r->errbuf[0] = '\0';
 	buf_reset(r->resp);
 	rc = build_path(s, r->key, &path);
@@ -493,6 +518,8 @@ static void s3_try(struct s3_store *s, struct s3_req *r, long budget_ms)
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, xfer_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, xfer_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
 	set_method(c, r, &x);
 	r->cc = curl_easy_perform(c);
 	if (x.err)
@@ -764,19 +791,28 @@ static void set_range(struct s3_req *r, uint64_t off, uint64_t len)
 	}
 }
 
-/* A server that ignored the Range sent it all: keep [off, off+len). */
-static void cut_to_range(struct buf *b, uint64_t off, uint64_t len)
+/*
+ * Keep [off, off+len) of a body that starts at byte @start of the object:
+ * a server may ignore the Range (200, start 0) or answer a wider one.
+ * False when the body starts after @off (then it cannot be right).
+ */
+static bool trim_body(struct buf *b, uint64_t start, uint64_t off,
+		      uint64_t len)
 {
-	uint64_t n;
+	uint64_t skip, n;
 
-	if (off >= b->len) {
+	if (start > off)
+		return false;
+	skip = off - start;
+	if (skip >= b->len) {
 		buf_reset(b);
-		return;
+		return true;
 	}
-	n = MIN(len, (uint64_t)b->len - off);
-	memmove(b->data, b->data + off, (size_t)n);
+	n = MIN(len, (uint64_t)b->len - skip);
+	memmove(b->data, b->data + skip, (size_t)n);
 	b->len = (size_t)n;
 	b->data[n] = '\0';
+	return true;
 }
 
 static int s3_get(struct obj_store *os, const char *key, uint64_t off,
@@ -796,10 +832,19 @@ static int s3_get(struct obj_store *os, const char *key, uint64_t off,
 	r.key = k;
 	set_range(&r, off, len);
 	rc = s3_run(s, &r);
-	if (rc == 0 && r.status == 200 && r.range[0])
-		cut_to_range(out, off, len);
-	if (rc == 0 && (r.status == 200 || r.status == 206))
+	if (rc == 0 && (r.status == 200 || r.status == 206)) {
+		uint64_t start = r.status == 200	  ? 0
+				 : r.range_start >= 0 ? (uint64_t)r.range_start
+						      : off;
+
+		if (trim_body(out, start, off, len))
+			goto out;
+		log_error("cannot get '%s' on '%s': the server answered "
+			  "another range", key, s->base.desc);
+		rc = -EIO;
+		buf_reset(out);
 		goto out;
+	}
 	if (rc == 0 && r.status == 416) {
 		rc = 0; /* range starts past the end: no bytes */
 	} else if (rc == 0 && r.status == 404) {
