@@ -96,6 +96,8 @@ struct s3_req {
 	long os_errno;
 	curl_off_t clen;              /* Content-Length, -1 unknown */
 	int64_t range_start;          /* first byte per Content-Range, or -1 */
+	bool range_empty;             /* Content-Range says: no bytes there */
+	char bucket_region[32];       /* x-amz-bucket-region, or "" */
 	int64_t mtime_ns;             /* Last-Modified, 0 unknown */
 	int tries;
 	char errbuf[CURL_ERROR_SIZE];
@@ -336,23 +338,40 @@ static size_t xfer_write(char *p, size_t size, size_t nmemb, void *u)
 	return n;
 }
 
-/* Keep the first byte of a Content-Range: servers may send another range. */
+/*
+ * Keep the first byte of a Content-Range: servers may send another range
+ * than asked.  "bytes 0-0/0" (s3rver, for an empty object) announces a
+ * body that never comes: stop there, the answer is "no bytes".
+ */
 static size_t xfer_header(char *p, size_t size, size_t nitems, void *u)
 {
 	struct s3_xfer *x = u;
 	size_t n = size * nitems;
 	static const char name[] = "content-range:";
+	static const char region[] = "x-amz-bucket-region:";
 	char line[128];
-	unsigned long long start;
+	unsigned long long start, end, total;
+	int k;
 
-	if (n <= sizeof(name) - 1 || n >= sizeof(line) ||
-	    strncasecmp(p, name, sizeof(name) - 1) != 0)
+	if (n >= sizeof(line))
 		return n;
 	memcpy(line, p, n);
 	line[n] = '\0';
-	if (sscanf(line + sizeof(name) - 1, " bytes %llu-", &start) == 1 &&
-	    start <= INT64_MAX)
+	if (strncasecmp(line, region, sizeof(region) - 1) == 0) {
+		sscanf(line + sizeof(region) - 1, " %31[a-z0-9-]",
+		       x->r->bucket_region);
+		return n;
+	}
+	if (strncasecmp(line, name, sizeof(name) - 1) != 0)
+		return n;
+	k = sscanf(line + sizeof(name) - 1, " bytes %llu-%llu/%llu", &start,
+		   &end, &total);
+	if (k >= 1 && start <= INT64_MAX)
 		x->r->range_start = (int64_t)start;
+	if (k == 3 && start >= total) {
+		x->r->range_empty = true;
+		return 0; /* aborts the transfer */
+	}
 	return n;
 }
 
@@ -497,6 +516,8 @@ static void s3_try(struct s3_store *s, struct s3_req *r, long budget_ms)
 	r->clen = -1;
 	r->mtime_ns = 0;
 	r->range_start = -1;
+	r->range_empty = false;
+	r->bucket_region[0] = '\0';
 	r->errbuf[0] = '\0';
 	buf_reset(r->resp);
 	rc = build_path(s, r->key, &path);
@@ -524,6 +545,10 @@ static void s3_try(struct s3_store *s, struct s3_req *r, long budget_ms)
 	r->cc = curl_easy_perform(c);
 	if (x.err)
 		r->cc = CURLE_OUT_OF_MEMORY;
+	if (r->range_empty && r->cc == CURLE_WRITE_ERROR) {
+		r->cc = CURLE_OK;
+		buf_reset(r->resp);
+	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &r->os_errno);
 	curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r->clen);
@@ -832,6 +857,8 @@ static int s3_get(struct obj_store *os, const char *key, uint64_t off,
 	r.key = k;
 	set_range(&r, off, len);
 	rc = s3_run(s, &r);
+	if (rc == 0 && r.status == 206 && r.range_empty)
+		goto out; /* nothing at or after off */
 	if (rc == 0 && (r.status == 200 || r.status == 206)) {
 		uint64_t start = r.status == 200	  ? 0
 				 : r.range_start >= 0 ? (uint64_t)r.range_start
@@ -963,17 +990,12 @@ out:
 
 /* ---- bucket checks and creation -------------------------------------- */
 
-/* List at most one key: does the bucket answer, and to us? */
+/* HEAD the bucket: does it exist, and does it answer to us? */
 static int s3_probe(struct s3_store *s, struct s3_req *r, struct buf *resp)
 {
-	static const struct s3_pair q[] = { { "list-type", "2" },
-					    { "max-keys", "1" } };
-
 	memset(r, 0, sizeof(*r));
-	r->method = "GET";
+	r->method = "HEAD";
 	r->resp = resp;
-	r->query = q;
-	r->nquery = ARRAY_SIZE(q);
 	return s3_run(s, r);
 }
 
@@ -992,10 +1014,19 @@ static int open_fail(const struct s3_store *s, const struct s3_req *r,
 			  s->base.desc);
 		return -EACCES;
 	}
-	if (rc == 0 && r->status == 404 && strcmp(code, "NoSuchBucket") == 0) {
+	/* A HEAD answer has no body: 404 on the bucket says it all. */
+	if (rc == 0 && r->status == 404 &&
+	    (!code[0] || strcmp(code, "NoSuchBucket") == 0)) {
 		log_error("cannot open storage '%s': bucket does not exist",
 			  s->base.desc);
 		return -ENOENT;
+	}
+	if (rc == 0 && r->bucket_region[0] &&
+	    strcmp(r->bucket_region, s->region) != 0) {
+		log_error("cannot open storage '%s': the bucket is in region "
+			  "'%s', not '%s' (set AWS_REGION or ?region=)",
+			  s->base.desc, r->bucket_region, s->region);
+		return -EINVAL;
 	}
 	s3_why(s, r, why, sizeof(why));
 	log_error("cannot open storage '%s': %s", s->base.desc, why);
@@ -1045,22 +1076,18 @@ static int s3_check(struct s3_store *s, bool create)
 {
 	struct buf resp = BUF_INIT;
 	struct s3_req r;
-	char code[64];
 	int rc;
 
 	rc = s3_probe(s, &r, &resp);
 	if (rc == 0 && r.status == 404 && create) {
-		err_code(&r, code, sizeof(code));
-		if (strcmp(code, "NoSuchBucket") == 0) {
-			rc = s3_create_bucket(s, &r, &resp);
-			if (rc < 0)
-				goto out;
-			log_info("created bucket '%s' for '%s'", s->bucket,
-				 s->base.desc);
-			rc = s3_probe(s, &r, &resp);
-		}
+		rc = s3_create_bucket(s, &r, &resp);
+		if (rc < 0)
+			goto out;
+		log_info("created bucket '%s' for '%s'", s->bucket,
+			 s->base.desc);
+		rc = s3_probe(s, &r, &resp);
 	}
-	if (rc == 0 && r.status == 200)
+	if (rc == 0 && r.status / 100 == 2)
 		goto out;
 	rc = open_fail(s, &r, rc);
 out:
@@ -1337,8 +1364,13 @@ static int setup_aws(struct s3_store *s, const struct url *u,
 		return -EINVAL;
 	}
 	s->aws = true;
+	s->prefix = pct_decode(u->path, strlen(u->path));
+	if (!s->prefix) {
+		*why = "bad percent-escape in path";
+		return -EINVAL;
+	}
+	s->prefix = norm_prefix(s->prefix);
 	s->bucket = strdup(u->host);
-	s->prefix = norm_prefix(pct_decode(u->path, strlen(u->path)));
 	s->bucket_path = strdup("");
 	if (!s->bucket || !s->prefix || !s->bucket_path)
 		return -ENOMEM;
@@ -1368,10 +1400,14 @@ static int setup_path_style(struct s3_store *s, const struct url *u,
 	int rc;
 
 	s->bucket = pct_decode(p, slash ? (size_t)(slash - p) : strlen(p));
-	s->prefix = norm_prefix(slash ? pct_decode(slash, strlen(slash))
-				      : strdup(""));
+	s->prefix = pct_decode(slash ? slash : "", slash ? strlen(slash) : 0);
+	if (!s->bucket || !s->prefix) {
+		*why = "bad percent-escape in path";
+		return -EINVAL;
+	}
+	s->prefix = norm_prefix(s->prefix);
 	s->host = strdup(u->host);
-	if (!s->bucket || !s->prefix || !s->host)
+	if (!s->prefix || !s->host)
 		return -ENOMEM;
 	if (!bucket_ok(s->bucket)) {
 		*why = "bad bucket name";
