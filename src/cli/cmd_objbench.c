@@ -154,18 +154,22 @@ static void *ob_worker(void *arg)
 	return NULL;
 }
 
-/* List everything under the prefix; with @del, delete what is found. */
-static void ob_list(struct ob_run *r, bool del, uint64_t *nkeys)
+/*
+ * List everything under the prefix; with @del, delete what is found.
+ * Returns 0, or -errno when a page could not be listed.
+ */
+static int ob_list(struct ob_run *r, bool del, uint64_t *nkeys)
 {
 	struct obj_list l;
 	char *token = NULL;
+	int rc = 0;
 
 	obj_list_init(&l);
 	*nkeys = 0;
 	for (;;) {
 		uint64_t t0 = ob_now_ns();
-		int rc = obj_list(r->s, r->prefix, NULL, token, 1000, &l);
 
+		rc = obj_list(r->s, r->prefix, NULL, token, 1000, &l);
 		atomic_fetch_add(&r->lat_ns, ob_now_ns() - t0);
 		atomic_fetch_add(&r->count, 1);
 		free(token);
@@ -180,10 +184,13 @@ static void ob_list(struct ob_run *r, bool del, uint64_t *nkeys)
 		if (!l.truncated || !l.next_token)
 			break;
 		token = strdup(l.next_token);
-		if (!token)
+		if (!token) {
+			rc = -ENOMEM;
 			break;
+		}
 	}
 	obj_list_release(&l);
+	return rc;
 }
 
 static void ob_phase(struct ob_run *r, enum ob_phase ph, struct ob_result *out)
@@ -199,8 +206,7 @@ static void ob_phase(struct ob_run *r, enum ob_phase ph, struct ob_result *out)
 	atomic_store(&r->bytes, 0);
 	atomic_store(&r->lat_ns, 0);
 	if (ph == OB_LIST) {
-		ob_list(r, false, &nkeys);
-		if (atomic_load(&r->errors) == 0 && nkeys != r->objects) {
+		if (ob_list(r, false, &nkeys) == 0 && nkeys != r->objects) {
 			log_error("listing found %llu objects, not %llu",
 				  (unsigned long long)nkeys,
 				  (unsigned long long)r->objects);
@@ -335,12 +341,13 @@ int cmd_objbench(int argc, char **argv)
 		errors += res[p].errors;
 	}
 	/* Whatever a failed delete left (a few rounds: deletes may fail). */
-	for (int round = 0; round < 3; round++) {
-		ob_list(r, true, &left);
-		if (left == 0)
+	for (int round = 0; round < 5; round++) {
+		rc = ob_list(r, true, &left);
+		if (rc == 0 && left == 0)
 			break;
-		log_warn("deleting %llu objects left under '%s'",
-			 (unsigned long long)left, r->prefix);
+		if (left)
+			log_warn("deleting %llu objects left under '%s'",
+				 (unsigned long long)left, r->prefix);
 	}
 	ob_print(r, res);
 	obj_close(r->s);
