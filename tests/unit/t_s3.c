@@ -1134,6 +1134,63 @@ static void test_s3_server_creds_file(void **state)
 	s3rver_up();
 }
 
+struct thr_arg {
+	struct obj_store *s;
+	int id;
+	int bad;
+};
+
+static void *thr_main(void *p)
+{
+	struct thr_arg *a = p;
+	struct buf b = BUF_INIT;
+	char key[64], val[256];
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof(key), "t%d/k%d", a->id, i);
+		memset(val, 'a' + (a->id + i) % 26, sizeof(val));
+		memcpy(val, key, strlen(key));
+		if (obj_put(a->s, key, val, sizeof(val)) != 0 ||
+		    obj_get(a->s, key, 0, OBJ_TO_END, &b) != 0 ||
+		    b.len != sizeof(val) || memcmp(b.data, val, b.len) != 0 ||
+		    obj_del(a->s, key) != 0)
+			a->bad++;
+	}
+	buf_release(&b);
+	return NULL;
+}
+
+/* One store, many threads: the handle pool hands out distinct handles. */
+static void test_s3_server_threads(void **state)
+{
+	struct obj_store *s;
+	struct thr_arg a[6];
+	pthread_t th[6];
+	struct obj_list l;
+	char path[128];
+
+	(void)state;
+	if (!s3rver_up())
+		skip();
+	snprintf(path, sizeof(path), "/tessera-test/ts3-thr-%d",
+		 (int)getpid());
+	s = s3rver_open(path);
+	for (int i = 0; i < 6; i++) {
+		a[i] = (struct thr_arg){ s, i, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, thr_main, &a[i]),
+				 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(a[i].bad, 0);
+	}
+	obj_list_init(&l);
+	assert_int_equal(obj_list(s, "", NULL, NULL, 1000, &l), 0);
+	assert_int_equal(l.n, 0);
+	obj_list_release(&l);
+	obj_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1169,6 +1226,7 @@ int main(void)
 		cmocka_unit_test(test_s3_server_denied),
 		cmocka_unit_test(test_s3_server_missing_bucket),
 		cmocka_unit_test(test_s3_server_creds_file),
+		cmocka_unit_test(test_s3_server_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
