@@ -501,6 +501,20 @@ static void set_transport(const struct s3_store *s, CURL *c, long budget_ms,
 		curl_easy_setopt(c, CURLOPT_CAINFO, s->cainfo);
 }
 
+/* One DEBUG line per try: what, answer, time, fresh or reused connection. */
+static void log_try(const struct s3_store *s, const struct s3_req *r, CURL *c)
+{
+	long conns = 0;
+	curl_off_t us = 0;
+
+	curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
+	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
+	log_debug("s3 %s '%s' on '%s': %s %ld, %.1f ms, %s connection",
+		  r->method, r->key ? r->key : "", s->base.desc,
+		  r->cc ? curl_easy_strerror(r->cc) : "HTTP", r->status,
+		  (double)us / 1000.0, conns ? "new" : "reused");
+}
+
 static void s3_try(struct s3_store *s, struct s3_req *r, long budget_ms)
 {
 	struct buf path = BUF_INIT, query = BUF_INIT, url = BUF_INIT;
@@ -555,6 +569,8 @@ static void s3_try(struct s3_store *s, struct s3_req *r, long budget_ms)
 	if (curl_easy_getinfo(c, CURLINFO_FILETIME_T, &ft) == CURLE_OK &&
 	    ft >= 0)
 		r->mtime_ns = (int64_t)ft * 1000000000;
+	if (log_get_level() >= LOG_LVL_DEBUG)
+		log_try(s, r, c);
 	/* The handle must not keep pointers into this frame. */
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);

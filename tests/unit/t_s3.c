@@ -870,6 +870,27 @@ static void test_s3_fake_wrong_secret(void **state)
 	free(log);
 }
 
+/* AWS_CA_BUNDLE is for TLS: a bad one must not break a plain http store. */
+static void test_s3_fake_ca_bundle_http(void **state)
+{
+	struct fx *x = *state;
+	struct obj_store *s = NULL;
+	const char *old = getenv("AWS_CA_BUNDLE");
+	char *saved = old ? strdup(old) : NULL;
+	char url[128];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bkt", x->f->port);
+	setenv("AWS_CA_BUNDLE", "/nonexistent/ca-bundle.pem", 1);
+	assert_int_equal(obj_s3_open(url, false, &s), 0);
+	assert_int_equal(obj_put(s, "k", "v", 1), 0);
+	obj_close(s);
+	if (saved)
+		setenv("AWS_CA_BUNDLE", saved, 1);
+	else
+		unsetenv("AWS_CA_BUNDLE");
+	free(saved);
+}
+
 /* ---- errors without any server ---------------------------------------- */
 
 static void open_fails(const char *url, int want_rc, const char *want_msg)
@@ -1217,6 +1238,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_s3_fake_timeout,
 						fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_s3_fake_wrong_secret,
+						fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_s3_fake_ca_bundle_http,
 						fake_setup, fake_teardown),
 		cmocka_unit_test(test_s3_refused),
 		cmocka_unit_test(test_s3_unresolvable),
