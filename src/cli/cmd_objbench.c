@@ -114,8 +114,8 @@ static int ob_one(struct ob_run *r, uint64_t i, char *data, struct buf *got)
 			return rc;
 		ob_fill(data, r->size, i);
 		if (got->len != r->size || memcmp(got->data, data, r->size))
-			return log_fail(-EIO, "get of '%s' returned wrong bytes",
-					key);
+			return log_fail(-EIO, "get of '%s' returned wrong "
+					"bytes", key);
 		return 0;
 	case OB_DEL:
 		return obj_del(r->s, key);
@@ -279,7 +279,8 @@ static int ob_parse(int argc, char **argv, struct ob_opts *o)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":n:s:p:", opts, NULL)) != -1) {
 		if (c == 'n' && (cli_parse_uint(optarg, &o->objects) < 0 ||
-				 o->objects == 0 || o->objects > OB_MAX_OBJECTS))
+				 o->objects == 0 ||
+				 o->objects > OB_MAX_OBJECTS))
 			return cli_usage_error("objbench", "bad --objects '%s' "
 					       "(1 to %llu)", optarg,
 					       OB_MAX_OBJECTS);

@@ -96,10 +96,33 @@ int s3_parse_iso8601(const char *p, size_t n, int64_t *out_ns);
  * first): keys that start with @strip are added without it, others are
  * skipped; IsTruncated and NextContinuationToken fill truncated and
  * next_token (which stays NULL when a truncated page carries no token: the
- * caller then continues after the last key).  Returns 0, -EIO for a document that is not a listing, or
+ * caller then continues after the last key).  Returns 0, -EIO for a
+ * document that is not a listing, or
  * -ENOMEM.
  */
 int s3_parse_list(const char *xml, size_t n, const char *strip,
 		  struct obj_list *out);
+
+/* Credentials of a store; every member may be NULL (anonymous). */
+struct s3_creds {
+	char *access_key;
+	char *secret_key;
+	char *token; /* session token */
+};
+
+/**
+ * Fill @c (zeroed by the caller) from TESSERA_ACCESS_KEY/TESSERA_SECRET_KEY,
+ * else the 0600 file named by TESSERA_S3_CREDENTIALS_FILE, else
+ * AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), else leave
+ * it empty.  Returns 0; -EACCES for a file other users can access; -EINVAL
+ * for a malformed file or half a pair in the environment; -ENOENT etc. when
+ * the file cannot be read; -ENOMEM.  Each error is logged once, without any
+ * secret.  Release with s3_creds_release() in every case.  Startup only
+ * (reads the environment).
+ */
+int s3_creds_load(struct s3_creds *c);
+
+/** Free @c, wiping the secret. */
+void s3_creds_release(struct s3_creds *c);
 
 #endif

@@ -255,7 +255,8 @@ int s3_sign(const struct s3_sign_in *in, struct buf *auth, char sig[65])
 	if (rc < 0)
 		goto out;
 	s3_sha256_hex(creq.data, creq.len, creq_hash);
-	rc = buf_appendf(&sts, "AWS4-HMAC-SHA256\n%s\n%.8s/%s/s3/aws4_request\n%s",
+	rc = buf_appendf(&sts,
+			 "AWS4-HMAC-SHA256\n%s\n%.8s/%s/s3/aws4_request\n%s",
 			 in->amz_date, in->amz_date, in->region, creq_hash);
 	if (rc < 0)
 		goto out;
@@ -264,8 +265,8 @@ int s3_sign(const struct s3_sign_in *in, struct buf *auth, char sig[65])
 	memset(key, 0, sizeof(key));
 	to_hex(mac, 32, sig);
 	rc = buf_appendf(auth,
-			 "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/s3/aws4_request, "
-			 "SignedHeaders=%s, Signature=%s",
+			 "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/s3/"
+			 "aws4_request, SignedHeaders=%s, Signature=%s",
 			 in->access_key, in->amz_date, in->region, names.data,
 			 sig);
 out:

@@ -23,7 +23,7 @@
  * URI-encoded ('/' kept) in the path; listings ask for prefix + prefix and
  * strip the store's prefix from what comes back.
  *
- * Secrets come from the environment or a 0600 file (load_creds), are kept
+ * Secrets come from the environment or a 0600 file (s3_creds.c), are kept
  * only in this struct, and never appear in a log line or a URL.
  *
  * Lock order: pool_lock and share_lock[] are leaves (never nested).
@@ -53,7 +53,6 @@
 #define S3_BACKOFF_MAX_MS 2000
 #define S3_LOW_SPEED_BPS 1024     /* slower than this ... */
 #define S3_LOW_SPEED_S 10         /* ... for this long is a stall */
-#define S3_CREDS_FILE_MAX 65536
 
 struct s3_store {
 	struct obj_store base;
@@ -64,9 +63,7 @@ struct s3_store {
 	char *bucket_path; /* "/bucket" (path-style) or "" (virtual-hosted) */
 	char *prefix;      /* "" or "some/dir/" */
 	char *region;
-	char *access_key;  /* NULL: anonymous requests */
-	char *secret_key;
-	char *token;       /* session token, or NULL */
+	struct s3_creds creds; /* access_key NULL: anonymous requests */
 	char *cainfo;      /* CA bundle for https, or NULL */
 	bool aws;          /* s3:// */
 	int retries;
@@ -144,7 +141,8 @@ static uint32_t jitter_rand(void)
 		struct timespec ts;
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		x = (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)&x ^ 0x9e3779b9u;
+		x = (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)&x;
+		x ^= 0x9e3779b9u;
 		if (x == 0)
 			x = 1;
 	}
@@ -264,7 +262,8 @@ static int share_init(struct s3_store *s)
 	curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock_cb);
 	curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
 	curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_share_setopt(s->share, CURLSHOPT_SHARE,
+			  CURL_LOCK_DATA_SSL_SESSION);
 	return 0;
 }
 
@@ -432,22 +431,23 @@ static int build_headers(const struct s3_store *s, const struct s3_req *r,
 	h[n++] = (struct s3_pair){ "x-amz-date", date };
 	if (r->range[0])
 		h[n++] = (struct s3_pair){ "Range", r->range };
-	if (s->token)
-		h[n++] = (struct s3_pair){ "x-amz-security-token", s->token };
-	if (s->access_key) {
+	if (s->creds.token)
+		h[n++] = (struct s3_pair){ "x-amz-security-token",
+					   s->creds.token };
+	if (s->creds.access_key) {
 		struct s3_sign_in in = {
 			.method = r->method, .canon_path = path,
 			.canon_query = query, .hdrs = h, .nhdrs = n,
 			.payload_hash = r->body_sha, .amz_date = date,
-			.region = s->region, .access_key = s->access_key,
-			.secret_key = s->secret_key,
+			.region = s->region, .access_key = s->creds.access_key,
+			.secret_key = s->creds.secret_key,
 		};
 
 		rc = s3_sign(&in, &auth, sig);
 	}
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = hdr_add(&l, h[i].name, h[i].value);
-	if (rc == 0 && s->access_key)
+	if (rc == 0 && s->creds.access_key)
 		rc = hdr_add(&l, "Authorization", auth.data);
 	/* No 100-continue round trip before a PUT body. */
 	if (rc == 0)
@@ -1134,12 +1134,7 @@ static void s3_close(struct obj_store *os)
 	free(s->bucket_path);
 	free(s->prefix);
 	free(s->region);
-	free(s->access_key);
-	if (s->secret_key) {
-		memset(s->secret_key, 0, strlen(s->secret_key));
-		free(s->secret_key);
-	}
-	free(s->token);
+	s3_creds_release(&s->creds);
 	free(s->cainfo);
 	free(s);
 }
@@ -1155,149 +1150,6 @@ static const struct obj_store_ops s3_ops = {
 	.create = s3_create,
 	.close = s3_close,
 };
-
-/* ---- credentials ------------------------------------------------------ */
-
-static char *trim(char *p)
-{
-	char *e;
-
-	while (*p == ' ' || *p == '\t')
-		p++;
-	e = p + strlen(p);
-	while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-		*--e = '\0';
-	return p;
-}
-
-static int creds_parse(struct s3_store *s, char *text, const char *path)
-{
-	char *save = NULL;
-
-	for (char *l = strtok_r(text, "\n", &save); l;
-	     l = strtok_r(NULL, "\n", &save)) {
-		char *eq, *name, *val, **dst;
-
-		l = trim(l);
-		if (!*l || *l == '#')
-			continue;
-		eq = strchr(l, '=');
-		if (!eq)
-			goto bad;
-		*eq = '\0';
-		name = trim(l);
-		val = trim(eq + 1);
-		if (strcmp(name, "access_key") == 0)
-			dst = &s->access_key;
-		else if (strcmp(name, "secret_key") == 0)
-			dst = &s->secret_key;
-		else if (strcmp(name, "session_token") == 0)
-			dst = &s->token;
-		else
-			goto bad;
-		free(*dst);
-		*dst = strdup(val);
-		if (!*dst)
-			return -ENOMEM;
-	}
-	if (s->access_key && *s->access_key && s->secret_key &&
-	    *s->secret_key)
-		return 0;
-	log_error("credentials file '%s' must set access_key and secret_key",
-		  path);
-	return -EINVAL;
-bad:
-	log_error("credentials file '%s': expected lines access_key=..., "
-		  "secret_key=... (and optionally session_token=...)", path);
-	return -EINVAL;
-}
-
-static int creds_file(struct s3_store *s, const char *path)
-{
-	char buf[S3_CREDS_FILE_MAX + 1];
-	struct stat st;
-	ssize_t n;
-	int fd, rc;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return log_fail(-errno, "cannot read credentials file '%s'",
-				path);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		log_error("credentials file '%s' is not a regular file", path);
-		return -EINVAL;
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		log_error("credentials file '%s' is accessible by other users "
-			  "(mode %03o): chmod 600 it",
-			  path, (unsigned)(st.st_mode & 0777));
-		return -EACCES;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	rc = n < 0 ? -errno : 0;
-	close(fd);
-	if (rc < 0)
-		return log_fail(rc, "cannot read credentials file '%s'", path);
-	if (n == (ssize_t)sizeof(buf) - 1) {
-		log_error("credentials file '%s' is too large", path);
-		return -EINVAL;
-	}
-	buf[n] = '\0';
-	rc = creds_parse(s, buf, path);
-	memset(buf, 0, sizeof(buf));
-	return rc;
-}
-
-/* One pair of variables: both set, neither, or an error. */
-static int creds_env(struct s3_store *s, const char *ak_name,
-		     const char *sk_name, bool *found)
-{
-	const char *ak = getenv(ak_name), *sk = getenv(sk_name);
-
-	*found = false;
-	if ((!ak || !*ak) && (!sk || !*sk))
-		return 0;
-	if (!ak || !*ak || !sk || !*sk) {
-		log_error("%s is set but %s is not", ak && *ak ? ak_name : sk_name,
-			  ak && *ak ? sk_name : ak_name);
-		return -EINVAL;
-	}
-	s->access_key = strdup(ak);
-	s->secret_key = strdup(sk);
-	if (!s->access_key || !s->secret_key)
-		return -ENOMEM;
-	*found = true;
-	return 0;
-}
-
-/*
- * TESSERA_ACCESS_KEY/TESSERA_SECRET_KEY, else the file named by
- * TESSERA_S3_CREDENTIALS_FILE, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
- * (with AWS_SESSION_TOKEN), else anonymous requests.
- */
-static int load_creds(struct s3_store *s)
-{
-	const char *file = getenv("TESSERA_S3_CREDENTIALS_FILE");
-	const char *tok;
-	bool found;
-	int rc;
-
-	rc = creds_env(s, "TESSERA_ACCESS_KEY", "TESSERA_SECRET_KEY", &found);
-	if (rc < 0 || found)
-		return rc;
-	if (file && *file)
-		return creds_file(s, file);
-	rc = creds_env(s, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", &found);
-	tok = getenv("AWS_SESSION_TOKEN");
-	if (rc == 0 && found && tok && *tok) {
-		s->token = strdup(tok);
-		if (!s->token)
-			rc = -ENOMEM;
-	}
-	return rc;
-}
 
 /* ---- opening ---------------------------------------------------------- */
 
@@ -1376,7 +1228,8 @@ static int setup_aws(struct s3_store *s, const struct url *u,
 	int rc;
 
 	if (u->port) {
-		*why = "s3:// URLs take no port (use http[s]://host:port/bucket)";
+		*why = "s3:// URLs take no port "
+		       "(use http[s]://host:port/bucket)";
 		return -EINVAL;
 	}
 	s->aws = true;
@@ -1508,7 +1361,7 @@ int obj_s3_open(const char *url, bool create, struct obj_store **out)
 		log_error("invalid storage URL '%s': %s", s->base.desc, why);
 		goto fail;
 	}
-	rc = load_creds(s);
+	rc = s3_creds_load(&s->creds);
 	if (rc < 0)
 		goto fail;
 	if (strlen(s->prefix) > OBJ_KEY_MAX / 2) {

@@ -179,7 +179,8 @@ static void test_s3_uri_encode(void **state)
 
 	(void)state;
 	assert_int_equal(s3_uri_encode(&b, s, strlen(s), false), 0);
-	assert_string_equal(b.data, "a%20b%21%27%28%29%2A~-._%2F%2B%3D%25%C3%BC");
+	assert_string_equal(b.data,
+			    "a%20b%21%27%28%29%2A~-._%2F%2B%3D%25%C3%BC");
 	buf_reset(&b);
 	assert_int_equal(s3_uri_encode(&b, s, strlen(s), true), 0);
 	assert_string_equal(b.data, "a%20b%21%27%28%29%2A~-._/%2B%3D%25%C3%BC");
@@ -192,7 +193,8 @@ static void test_s3_canon_query(void **state)
 		{ "versionId", "a+b/c=" },
 		{ "list-type", "2" },
 		{ "prefix", "files/a b&c" },
-		{ "continuation-token", "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=" },
+		{ "continuation-token",
+		  "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=" },
 	};
 	struct buf b = BUF_INIT;
 
@@ -977,7 +979,8 @@ static struct obj_store *s3rver_open(const char *path)
 static void test_s3_server_keys(void **state)
 {
 	static const char *keys[] = {
-		"a b", "pct%41", "plus+eq=&semi;", "x<y>'\"", "\xc3\xbc/\xe6\x97\xa5",
+		"a b", "pct%41", "plus+eq=&semi;", "x<y>'\"",
+		"\xc3\xbc/\xe6\x97\xa5",
 	};
 	struct obj_store *s, *root;
 	struct obj_list l;
