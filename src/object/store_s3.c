@@ -694,6 +694,11 @@ static void s3_why(const struct s3_store *s, const struct s3_req *r,
 		k = snprintf(why, n, "%s",
 			     r->errbuf[0] ? r->errbuf
 					  : curl_easy_strerror(r->cc));
+	} else if (r->status == 403 &&
+		   (err_code(r, code, sizeof(code)),
+		    strcmp(code, "RequestTimeTooSkewed") == 0)) {
+		k = snprintf(why, n, "the local clock is too far off the "
+				     "server's");
 	} else if (r->status == 403) {
 		k = snprintf(why, n, "access denied (check TESSERA_ACCESS_KEY/"
 				     "TESSERA_SECRET_KEY)");
@@ -1025,9 +1030,8 @@ static int open_fail(const struct s3_store *s, const struct s3_req *r,
 		return log_fail(rc, "cannot open storage '%s'", s->base.desc);
 	err_code(r, code, sizeof(code));
 	if (rc == 0 && r->status == 403) {
-		log_error("cannot open storage '%s': access denied (check "
-			  "TESSERA_ACCESS_KEY/TESSERA_SECRET_KEY)",
-			  s->base.desc);
+		s3_why(s, r, why, sizeof(why));
+		log_error("cannot open storage '%s': %s", s->base.desc, why);
 		return -EACCES;
 	}
 	/* A HEAD answer has no body: 404 on the bucket says it all. */
