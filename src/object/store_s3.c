@@ -23,6 +23,14 @@
  * URI-encoded ('/' kept) in the path; listings ask for prefix + prefix and
  * strip the store's prefix from what comes back.
  *
+ * Opening sends HEAD on the bucket (exists? ours?), creating it first
+ * when asked; AWS's x-amz-bucket-region then names a region mismatch.
+ *
+ * Reads trust the Content-Range, not our Range header: a server may ignore
+ * the Range (200: we cut the body) or widen it (s3rver answers "bytes=0-0"
+ * with the whole object), and "bytes 0-0/0" for an empty object comes
+ * with a body that never arrives (s3rver): that is "no bytes", at once.
+ *
  * Secrets come from the environment or a 0600 file (s3_creds.c), are kept
  * only in this struct, and never appear in a log line or a URL.
  *
