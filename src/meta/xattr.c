@@ -146,8 +146,9 @@ static int set_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = inode_get(t, a->ino, &r);
 	if (rc == 0)
 		rc = xattr_perm(a->c, &r.a, a->ns, true);
-	if (rc == 0)
-		rc = kv_get(t, KV_XATTR, k, klen, &a->out);
+	if (rc < 0)
+		return rc;
+	rc = kv_get(t, KV_XATTR, k, klen, &a->out);
 	exists = rc == 0;
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
