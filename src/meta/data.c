@@ -110,8 +110,8 @@ int slices_unref(struct kv_txn *t, const struct slice *s, size_t n,
 
 		if (v[i].id == 0 || v[i].id == skip)
 			continue;
-		while (i + 1 < n && v[i + 1].id == v[i].id)
-			size = MAX(size, v[++i].size);
+		for (; i + 1 < n && v[i + 1].id == v[i].id; i++)
+			size = MAX(size, v[i + 1].size);
 		rc = unref_one(t, v[i].id, size, seq);
 	}
 	free(v);
