@@ -171,6 +171,25 @@ static int flush_fn(struct meta *m, struct kv_txn *t, void *arg)
 	return rc;
 }
 
+static int counters_fn(struct meta *m, struct kv_txn *t, void *arg)
+{
+	struct flush_arg *a = arg;
+	struct buf v = BUF_INIT;
+	int rc;
+
+	(void)m;
+	a->out_space = a->out_inodes = 0;
+	rc = kv_get(t, KV_COUNTER, "usedSpace", 9, &v);
+	if (rc == 0 && v.len == 8)
+		a->out_space = (int64_t)get_be64((unsigned char *)v.data);
+	if (rc == 0 || rc == -ENOENT)
+		rc = kv_get(t, KV_COUNTER, "usedInodes", 10, &v);
+	if (rc == 0 && v.len == 8)
+		a->out_inodes = (int64_t)get_be64((unsigned char *)v.data);
+	buf_release(&v);
+	return rc == -ENOENT ? 0 : rc;
+}
+
 int meta_stats_flush(struct meta *m)
 {
 	struct flush_arg a = { 0, 0, 0, 0 };
@@ -187,7 +206,10 @@ int meta_stats_flush(struct meta *m)
 	m->pend_space = m->pend_inodes = 0;
 	pthread_mutex_unlock(&m->lock);
 
-	rc = meta_txn(m, true, flush_fn, &a);
+	if (a.space || a.inodes)
+		rc = meta_txn(m, true, flush_fn, &a);
+	else /* nothing to add: just refresh, without writing */
+		rc = meta_txn(m, false, counters_fn, &a);
 
 	pthread_mutex_lock(&m->lock);
 	m->flushing = false;

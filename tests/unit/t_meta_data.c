@@ -579,7 +579,7 @@ static void test_meta_statfs_limits(void **state)
 	struct meta_statfs st;
 	struct meta_attr a;
 	uint64_t f;
-	char name[8];
+	char name[16];
 
 	assert_int_equal(meta_statfs(m, &st), 0);
 	assert_int_equal(st.total_space, 1 * MiB);
