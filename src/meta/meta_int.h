@@ -185,7 +185,8 @@ bool perm_is_owner(const struct meta_cred *c, const struct meta_attr *a);
 /** -EACCES unless @c may @mask (META_MAY_*) @a.  NULL cred: allowed. */
 int perm_check(const struct meta_cred *c, const struct meta_attr *a,
 	       int mask);
-/** Search permission on @dir, which must be a directory (-ENOTDIR). */
+/** Search permission on @dir, which must be a directory (-ENOTDIR) and
+ *  not removed (-ENOENT). */
 int perm_lookup(const struct meta_cred *c, const struct meta_attr *dir);
 /** Linux may_delete: W+X on @dir, then the sticky rule (-EPERM). */
 int perm_may_delete(const struct meta_cred *c, const struct meta_attr *dir,

@@ -408,6 +408,13 @@ static void test_meta_unlink_queues_slices(void **state)
 	assert_int_equal(fx_get(m, g).nlink, 1);
 }
 
+static int add_name_any(void *arg, const struct meta_dirent *d)
+{
+	(void)arg;
+	(void)d;
+	return 0;
+}
+
 static void test_meta_unlink_while_open(void **state)
 {
 	struct meta *m = FX_M(state);
@@ -444,6 +451,21 @@ static void test_meta_unlink_while_open(void **state)
 	meta_open_file(m, g);
 	assert_int_equal(meta_rename(m, ROOT, R1, "h", R1, "g", 0), 0);
 	assert_int_equal(fx_get(m, g).nlink, 0);
+	assert_int_equal(meta_close_file(m, g), 0);
+	assert_int_equal(meta_getattr(m, g, &a), -ENOENT);
+	/* a directory removed while open (opendir) stays until closed */
+	g = fx_dir(m, ROOT, R1, "dir", 0755);
+	meta_open_file(m, g);
+	assert_int_equal(meta_rmdir(m, ROOT, R1, "dir"), 0);
+	a = fx_get(m, g);
+	assert_true(S_ISDIR(a.mode));
+	assert_int_equal(a.nlink, 0);
+	assert_int_equal(meta_mknod(m, ROOT, g, "x", S_IFREG | 0644, 0, &a),
+			 -ENOENT);
+	assert_int_equal(meta_lookup(m, ROOT, g, "x", &a), -ENOENT);
+	assert_int_equal(meta_rename(m, ROOT, R1, "g", g, "x", 0), -ENOENT);
+	assert_int_equal(meta_readdir(m, ROOT, g, 0, 0, add_name_any, NULL),
+			 -ENOENT);
 	assert_int_equal(meta_close_file(m, g), 0);
 	assert_int_equal(meta_getattr(m, g, &a), -ENOENT);
 	/* closing what was never opened is harmless */
