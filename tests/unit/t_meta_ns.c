@@ -11,6 +11,8 @@
 #include <stdarg.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+
 #include "unit/meta_fixture.h"
 
 /* ---- format ---- */
@@ -706,6 +708,103 @@ static void test_meta_ids_unique(void **state)
 	free(ids);
 }
 
+/* ---- threads ---- */
+
+#define TH_N 4
+#define TH_FILES 250
+
+struct th_arg {
+	struct meta *m;
+	int id;
+	uint64_t d, e;
+	uint64_t inos[TH_FILES];
+	uint64_t slices[2 * TH_FILES];
+	int rc;
+};
+
+static void *th_main(void *p)
+{
+	struct th_arg *a = p;
+	struct meta_attr at;
+	char name[32];
+
+	for (int i = 0; i < TH_FILES && a->rc == 0; i++) {
+		snprintf(name, sizeof(name), "t%d_%d", a->id, i);
+		a->rc = meta_mknod(a->m, ALICE, a->d, name, S_IFREG | 0644, 0,
+				   &at);
+		a->inos[i] = at.ino;
+		if (a->rc == 0 && i % 2)
+			a->rc = meta_rename(a->m, ALICE, a->d, name, a->e,
+					    name, 0);
+		if (a->rc == 0)
+			a->rc = meta_new_slice_id(a->m, &a->slices[2 * i]);
+		if (a->rc == 0)
+			a->rc = meta_new_slice_id(a->m,
+						  &a->slices[2 * i + 1]);
+	}
+	return NULL;
+}
+
+static int count_ent(void *arg, const struct meta_dirent *d)
+{
+	(void)d;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static void test_meta_threads(void **state)
+{
+	struct meta *m = FX_M(state);
+	struct th_arg *a = calloc(TH_N, sizeof(*a));
+	uint64_t *all = calloc(TH_N * 3 * TH_FILES, sizeof(*all));
+	pthread_t th[TH_N];
+	struct meta_statfs st;
+	uint64_t d, e;
+	size_t nd = 0, ne = 0, k = 0;
+
+	assert_non_null(a);
+	assert_non_null(all);
+	d = fx_dir(m, ROOT, R1, "d", 0777);
+	e = fx_dir(m, ROOT, R1, "e", 0777);
+	for (int i = 0; i < TH_N; i++) {
+		a[i].m = m;
+		a[i].id = i;
+		a[i].d = d;
+		a[i].e = e;
+		assert_int_equal(pthread_create(&th[i], NULL, th_main, &a[i]),
+				 0);
+	}
+	for (int i = 0; i < TH_N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(a[i].rc, 0);
+	}
+	assert_int_equal(meta_readdir(m, ROOT, d, 2, 0, count_ent, &nd), 0);
+	assert_int_equal(meta_readdir(m, ROOT, e, 2, 0, count_ent, &ne), 0);
+	assert_int_equal(nd, TH_N * TH_FILES / 2);
+	assert_int_equal(ne, TH_N * TH_FILES / 2);
+	assert_int_equal(fx_get(m, d).nlink, 2);
+	assert_int_equal(meta_statfs(m, &st), 0);
+	assert_int_equal(st.used_inodes, TH_N * TH_FILES + 2);
+	/* inode numbers and slice ids never repeat, across threads too */
+	for (int i = 0; i < TH_N; i++) {
+		memcpy(all + k, a[i].inos, sizeof(a[i].inos));
+		k += TH_FILES;
+	}
+	qsort(all, k, sizeof(*all), cmp_u64);
+	for (size_t i = 1; i < k; i++)
+		assert_true(all[i] != all[i - 1]);
+	k = 0;
+	for (int i = 0; i < TH_N; i++) {
+		memcpy(all + k, a[i].slices, sizeof(a[i].slices));
+		k += 2 * TH_FILES;
+	}
+	qsort(all, k, sizeof(*all), cmp_u64);
+	for (size_t i = 1; i < k; i++)
+		assert_true(all[i] != all[i - 1]);
+	free(a);
+	free(all);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -731,6 +830,7 @@ int main(void)
 		T(test_meta_setattr_size_rules),
 		T(test_meta_access),
 		T(test_meta_ids_unique),
+		T(test_meta_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
