@@ -26,18 +26,18 @@ struct fx {
 };
 
 #define FX_UNUSED __attribute__((unused))
-static const uint32_t fx_alice_groups[] FX_UNUSED = { 3000 };
-static const struct meta_cred fx_root FX_UNUSED = { 0, 0, 0, NULL, 0, 1 };
-static const struct meta_cred fx_alice FX_UNUSED = { 1000, 1000, 1, fx_alice_groups, 0,
-					   2 };
-static const struct meta_cred fx_bob FX_UNUSED = { 1001, 1001, 0, NULL, 0, 3 };
+static const uint32_t fx_alice_groups[] FX_UNUSED = {3000};
+static const struct meta_cred fx_root FX_UNUSED = {0, 0, 0, NULL, 0, 1};
+static const struct meta_cred fx_alice FX_UNUSED = {
+    1000, 1000, 1, fx_alice_groups, 0, 2};
+static const struct meta_cred fx_bob FX_UNUSED = {1001, 1001, 0, NULL, 0, 3};
 #define ROOT (&fx_root)
 #define ALICE (&fx_alice)
 #define BOB (&fx_bob)
 #define R1 TESSERA_ROOT_INO
 
 static inline int fx_rm_cb(const char *p, const struct stat *sb, int flag,
-		    struct FTW *ftw)
+			   struct FTW *ftw)
 {
 	(void)sb;
 	(void)flag;
@@ -46,7 +46,7 @@ static inline int fx_rm_cb(const char *p, const struct stat *sb, int flag,
 }
 
 static inline int fx_open(struct fx *x, uint32_t trash_days, uint64_t capacity,
-		   uint64_t inodes)
+			  uint64_t inodes)
 {
 	const char *env = getenv("TESSERA_TEST_META");
 	bool force = env && *env;
@@ -61,8 +61,7 @@ static inline int fx_open(struct fx *x, uint32_t trash_days, uint64_t capacity,
 			 x->dir);
 	memset(&x->f, 0, sizeof(x->f));
 	snprintf(x->f.name, sizeof(x->f.name), "test");
-	snprintf(x->f.storage, sizeof(x->f.storage), "file://%s/obj/",
-		 x->dir);
+	snprintf(x->f.storage, sizeof(x->f.storage), "file://%s/obj/", x->dir);
 	x->f.trash_days = trash_days;
 	x->f.capacity = capacity;
 	x->f.inodes = inodes;
@@ -72,7 +71,7 @@ static inline int fx_open(struct fx *x, uint32_t trash_days, uint64_t capacity,
 }
 
 static inline int fx_setup_with(void **state, uint32_t trash_days,
-			 uint64_t capacity, uint64_t inodes)
+				uint64_t capacity, uint64_t inodes)
 {
 	struct fx *x = calloc(1, sizeof(*x));
 
@@ -112,7 +111,7 @@ static inline int fx_teardown(void **state)
 
 /* Create a regular file (mode 0644 unless given) as @c; returns its ino. */
 static inline uint64_t fx_file(struct meta *m, const struct meta_cred *c,
-			uint64_t parent, const char *name, uint32_t mode)
+			       uint64_t parent, const char *name, uint32_t mode)
 {
 	struct meta_attr a;
 
@@ -122,7 +121,7 @@ static inline uint64_t fx_file(struct meta *m, const struct meta_cred *c,
 }
 
 static inline uint64_t fx_dir(struct meta *m, const struct meta_cred *c,
-		       uint64_t parent, const char *name, uint32_t mode)
+			      uint64_t parent, const char *name, uint32_t mode)
 {
 	struct meta_attr a;
 
@@ -141,7 +140,7 @@ static inline struct meta_attr fx_get(struct meta *m, uint64_t ino)
 /* Sleep a little so a later timestamp is strictly larger. */
 static inline void fx_tick(void)
 {
-	struct timespec ts = { 0, 2000000 };
+	struct timespec ts = {0, 2000000};
 
 	nanosleep(&ts, NULL);
 }

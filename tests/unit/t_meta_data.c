@@ -238,26 +238,25 @@ static void test_meta_fallocate(void **state)
 	f = fx_file(m, ALICE, d, "f", 0644);
 	assert_int_equal(meta_fallocate(m, ALICE, f, 0, 0, 1000), 0);
 	assert_int_equal(fx_get(m, f).length, 1000);
-	assert_int_equal(meta_fallocate(m, ALICE, f, FALLOC_FL_KEEP_SIZE, 0,
-					5000),
-			 0);
+	assert_int_equal(
+	    meta_fallocate(m, ALICE, f, FALLOC_FL_KEEP_SIZE, 0, 5000), 0);
 	assert_int_equal(fx_get(m, f).length, 1000);
 	assert_int_equal(meta_fallocate(m, ALICE, f, 0, 500, 100), 0);
 	assert_int_equal(fx_get(m, f).length, 1000);
 	assert_int_equal(chunk_of(m, f, 0, s, 8), 0);
 	/* mode errors */
-	assert_int_equal(meta_fallocate(m, ALICE, f, FALLOC_FL_PUNCH_HOLE, 0,
-					10),
-			 -EOPNOTSUPP);
+	assert_int_equal(
+	    meta_fallocate(m, ALICE, f, FALLOC_FL_PUNCH_HOLE, 0, 10),
+	    -EOPNOTSUPP);
 	assert_int_equal(meta_fallocate(m, ALICE, f,
 					FALLOC_FL_PUNCH_HOLE |
-						FALLOC_FL_ZERO_RANGE |
-						FALLOC_FL_KEEP_SIZE,
+					    FALLOC_FL_ZERO_RANGE |
+					    FALLOC_FL_KEEP_SIZE,
 					0, 10),
 			 -EINVAL);
-	assert_int_equal(meta_fallocate(m, ALICE, f, FALLOC_FL_COLLAPSE_RANGE,
-					0, 4096),
-			 -EOPNOTSUPP);
+	assert_int_equal(
+	    meta_fallocate(m, ALICE, f, FALLOC_FL_COLLAPSE_RANGE, 0, 4096),
+	    -EOPNOTSUPP);
 	assert_int_equal(meta_fallocate(m, ALICE, f, 0, 0, 0), -EINVAL);
 	assert_int_equal(meta_fallocate(m, ALICE, d, 0, 0, 10), -EISDIR);
 	assert_int_equal(meta_fallocate(m, BOB, f, 0, 0, 10), -EACCES);
@@ -270,36 +269,36 @@ static void test_meta_fallocate(void **state)
 	w[0] = sw(0, 0, id, C64, 0, C64);
 	w[1] = sw(1, 0, id2, 100, 0, 100);
 	assert_int_equal(meta_write(m, f, w, 2, C64 + 100, &a), 0);
-	assert_int_equal(meta_fallocate(m, ALICE, f,
-					FALLOC_FL_PUNCH_HOLE |
-						FALLOC_FL_KEEP_SIZE,
-					C64 - 10, 20),
-			 0);
+	assert_int_equal(
+	    meta_fallocate(m, ALICE, f,
+			   FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, C64 - 10,
+			   20),
+	    0);
 	assert_int_equal(fx_get(m, f).length, C64 + 100);
 	assert_int_equal(chunk_of(m, f, 0, s, 8), 2);
 	assert_slice(&s[1], C64 - 10, 0, 10, 0, 10);
 	assert_int_equal(chunk_of(m, f, 1, s, 8), 2);
 	assert_slice(&s[1], 0, 0, 10, 0, 10);
 	/* past the end: nothing to zero */
-	assert_int_equal(meta_fallocate(m, ALICE, f,
-					FALLOC_FL_PUNCH_HOLE |
-						FALLOC_FL_KEEP_SIZE,
-					C64 + 200, 1000),
-			 0);
+	assert_int_equal(
+	    meta_fallocate(m, ALICE, f,
+			   FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			   C64 + 200, 1000),
+	    0);
 	assert_int_equal(chunk_of(m, f, 1, s, 8), 2);
 	/* zero range that extends: zeros only inside the old length */
-	assert_int_equal(meta_fallocate(m, ALICE, f, FALLOC_FL_ZERO_RANGE,
-					C64 + 50, 1000),
-			 0);
+	assert_int_equal(
+	    meta_fallocate(m, ALICE, f, FALLOC_FL_ZERO_RANGE, C64 + 50, 1000),
+	    0);
 	assert_int_equal(fx_get(m, f).length, C64 + 1050);
 	assert_int_equal(chunk_of(m, f, 1, s, 8), 3);
 	assert_slice(&s[2], 50, 0, 50, 0, 50);
 	/* zero range with KEEP_SIZE keeps the length */
-	assert_int_equal(meta_fallocate(m, ALICE, f,
-					FALLOC_FL_ZERO_RANGE |
-						FALLOC_FL_KEEP_SIZE,
-					C64 + 1000, 5000),
-			 0);
+	assert_int_equal(
+	    meta_fallocate(m, ALICE, f,
+			   FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+			   C64 + 1000, 5000),
+	    0);
 	assert_int_equal(fx_get(m, f).length, C64 + 1050);
 	assert_int_equal(chunk_of(m, f, 1, s, 8), 4);
 	assert_slice(&s[3], 1000, 0, 50, 0, 50);
@@ -497,7 +496,7 @@ static void test_meta_trash(void **state)
 	struct fx *x = *state;
 	struct meta *m = x->m;
 	struct meta_format fmt;
-	struct names l = { 0 };
+	struct names l = {0};
 	struct meta_attr a;
 	char want[64];
 	uint64_t d, f, h, ids[3];
@@ -511,9 +510,8 @@ static void test_meta_trash(void **state)
 	a = fx_get(m, f);
 	assert_int_equal(a.nlink, 1);
 	assert_int_equal(queue_len(m), 0);
-	assert_int_equal(meta_readdir(m, ROOT, META_TRASH_INO, 0, 0, add_name,
-				      &l),
-			 0);
+	assert_int_equal(
+	    meta_readdir(m, ROOT, META_TRASH_INO, 0, 0, add_name, &l), 0);
 	assert_int_equal(l.n, 1);
 	assert_int_equal(l.ino[0], f);
 	snprintf(want, sizeof(want), "%llu-%llu-", (unsigned long long)d,
@@ -534,9 +532,8 @@ static void test_meta_trash(void **state)
 	fx_dir(m, ROOT, d, "sub", 0755);
 	assert_int_equal(meta_rmdir(m, ROOT, d, "sub"), 0);
 	memset(&l, 0, sizeof(l));
-	assert_int_equal(meta_readdir(m, ROOT, META_TRASH_INO, 0, 0, add_name,
-				      &l),
-			 0);
+	assert_int_equal(
+	    meta_readdir(m, ROOT, META_TRASH_INO, 0, 0, add_name, &l), 0);
 	assert_int_equal(l.n, 1);
 	/* not expired after a day... */
 	assert_int_equal(meta_cleanup(m), 0);
@@ -550,9 +547,8 @@ static void test_meta_trash(void **state)
 	assert_int_equal(queued(m, ids[0]), 4096);
 	assert_int_equal(queue_len(m), 3);
 	memset(&l, 0, sizeof(l));
-	assert_int_equal(meta_readdir(m, ROOT, META_TRASH_INO, 0, 0, add_name,
-				      &l),
-			 0);
+	assert_int_equal(
+	    meta_readdir(m, ROOT, META_TRASH_INO, 0, 0, add_name, &l), 0);
 	assert_int_equal(l.n, 0);
 	/* with trash_days 0 an unlink deletes directly */
 	assert_int_equal(meta_unlink(m, ROOT, d, "h2"), 0);
@@ -562,24 +558,22 @@ static void test_meta_trash(void **state)
 static void test_meta_trash_restore(void **state)
 {
 	struct meta *m = FX_M(state);
-	struct names l = { 0 };
+	struct names l = {0};
 	struct meta_attr a;
 	uint64_t d, f;
 
 	d = fx_dir(m, ROOT, R1, "d", 0777);
 	f = fx_file(m, ALICE, d, "f", 0644);
 	assert_int_equal(meta_unlink(m, ALICE, d, "f"), 0);
-	assert_int_equal(meta_readdir(m, ROOT, META_TRASH_INO, 0, 0, add_name,
-				      &l),
-			 0);
+	assert_int_equal(
+	    meta_readdir(m, ROOT, META_TRASH_INO, 0, 0, add_name, &l), 0);
 	assert_int_equal(l.n, 1);
 	/* the trash is root's; moving an entry back out restores it */
-	assert_int_equal(meta_rename(m, ALICE, META_TRASH_INO, l.v[0], R1,
-				     "back", 0),
-			 -EACCES);
-	assert_int_equal(meta_rename(m, ROOT, META_TRASH_INO, l.v[0], R1,
-				     "back", 0),
-			 0);
+	assert_int_equal(
+	    meta_rename(m, ALICE, META_TRASH_INO, l.v[0], R1, "back", 0),
+	    -EACCES);
+	assert_int_equal(
+	    meta_rename(m, ROOT, META_TRASH_INO, l.v[0], R1, "back", 0), 0);
 	assert_int_equal(meta_lookup(m, ROOT, R1, "back", &a), 0);
 	assert_int_equal(a.ino, f);
 	assert_int_equal(a.nlink, 1);
@@ -675,17 +669,17 @@ static void test_meta_statfs_persists(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_meta_write_read),
-		T(test_meta_truncate),
-		T(test_meta_truncate_small_tail),
-		T(test_meta_fallocate),
-		T(test_meta_compact),
-		T(test_meta_unlink_queues_slices),
-		T(test_meta_unlink_while_open),
-		TT(test_meta_trash),
-		TT(test_meta_trash_restore),
-		TS(test_meta_statfs_limits),
-		T(test_meta_statfs_persists),
+	    T(test_meta_write_read),
+	    T(test_meta_truncate),
+	    T(test_meta_truncate_small_tail),
+	    T(test_meta_fallocate),
+	    T(test_meta_compact),
+	    T(test_meta_unlink_queues_slices),
+	    T(test_meta_unlink_while_open),
+	    TT(test_meta_trash),
+	    TT(test_meta_trash_restore),
+	    TS(test_meta_statfs_limits),
+	    T(test_meta_statfs_persists),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,7 +61,7 @@ static void listing_free(struct listing *l)
 static void test_meta_readdir_basic(void **state)
 {
 	struct meta *m = FX_M(state);
-	struct listing l = { 0 };
+	struct listing l = {0};
 	struct meta_attr a;
 	uint64_t d, f, s, q;
 
@@ -90,9 +90,8 @@ static void test_meta_readdir_basic(void **state)
 	assert_false(l.v[2].have_attr);
 	listing_free(&l);
 	/* with attributes */
-	assert_int_equal(meta_readdir(m, ROOT, d, 0, META_READDIR_PLUS,
-				      collect, &l),
-			 0);
+	assert_int_equal(
+	    meta_readdir(m, ROOT, d, 0, META_READDIR_PLUS, collect, &l), 0);
 	assert_int_equal(l.n, 5);
 	for (size_t i = 0; i < l.n; i++) {
 		a = fx_get(m, l.v[i].ino);
@@ -111,12 +110,10 @@ static void test_meta_readdir_basic(void **state)
 	assert_string_equal(l.v[2].name, "d");
 	listing_free(&l);
 	/* errors */
-	assert_int_equal(meta_readdir(m, ROOT, f, 0, 0, collect, &l),
-			 -ENOTDIR);
+	assert_int_equal(meta_readdir(m, ROOT, f, 0, 0, collect, &l), -ENOTDIR);
 	assert_int_equal(meta_readdir(m, ROOT, 88888, 0, 0, collect, &l),
 			 -ENOENT);
-	assert_int_equal(meta_readdir(m, ALICE, s, 0, 0, collect, &l),
-			 -EACCES);
+	assert_int_equal(meta_readdir(m, ALICE, s, 0, 0, collect, &l), -EACCES);
 	assert_int_equal(meta_readdir(m, ALICE, d, 0, 0, collect, &l), 0);
 	listing_free(&l);
 }
@@ -124,7 +121,7 @@ static void test_meta_readdir_basic(void **state)
 static void test_meta_readdir_stop_resume(void **state)
 {
 	struct meta *m = FX_M(state);
-	struct listing l = { 0 }, r = { 0 };
+	struct listing l = {0}, r = {0};
 	char name[16];
 	uint64_t d;
 
@@ -170,7 +167,7 @@ static void test_meta_readdir_stop_resume(void **state)
 static void test_meta_readdir_rename_inside(void **state)
 {
 	struct meta *m = FX_M(state);
-	struct listing l = { 0 };
+	struct listing l = {0};
 	uint64_t d;
 
 	d = fx_dir(m, ROOT, R1, "d", 0755);
@@ -208,7 +205,7 @@ static int idx_of(const char *name)
 static void test_meta_readdir_100k(void **state)
 {
 	struct meta *m = FX_M(state);
-	struct listing a = { 0 }, b = { 0 };
+	struct listing a = {0}, b = {0};
 	uint8_t *seen = calloc(BIG_N + BIG_NEW, 1);
 	uint8_t *gone = calloc(BIG_N + BIG_NEW, 1);
 	char name[32];
@@ -222,9 +219,8 @@ static void test_meta_readdir_100k(void **state)
 		struct meta_attr at;
 
 		snprintf(name, sizeof(name), "e%06zu", i);
-		assert_int_equal(meta_mknod(m, NULL, d, name, S_IFREG | 0644,
-					    0, &at),
-				 0);
+		assert_int_equal(
+		    meta_mknod(m, NULL, d, name, S_IFREG | 0644, 0, &at), 0);
 	}
 	/* the first half (plus "." and "..") */
 	a.stop_after = BIG_N / 2 + 2;
@@ -247,9 +243,8 @@ static void test_meta_readdir_100k(void **state)
 		snprintf(name, sizeof(name), "n%06zu", i);
 		fx_file(m, NULL, d, name, 0644);
 	}
-	assert_int_equal(meta_readdir(m, ROOT, d, a.v[a.n - 1].next, 0,
-				      collect, &b),
-			 0);
+	assert_int_equal(
+	    meta_readdir(m, ROOT, d, a.v[a.n - 1].next, 0, collect, &b), 0);
 	for (i = 0; i < b.n; i++) {
 		int k = idx_of(b.v[i].name);
 
@@ -273,10 +268,10 @@ static void test_meta_readdir_100k(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_meta_readdir_basic),
-		T(test_meta_readdir_stop_resume),
-		T(test_meta_readdir_rename_inside),
-		T(test_meta_readdir_100k),
+	    T(test_meta_readdir_basic),
+	    T(test_meta_readdir_stop_resume),
+	    T(test_meta_readdir_rename_inside),
+	    T(test_meta_readdir_100k),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,7 +59,8 @@ static void test_meta_format_json(void **state)
 	(void)state;
 	memset(&f, 0, sizeof(f));
 	snprintf(f.name, sizeof(f.name), "vol");
-	snprintf(f.uuid, sizeof(f.uuid), "0b5c7a9e-3f4e-4c1b-9a8e-2d6f1e0c3b7a");
+	snprintf(f.uuid, sizeof(f.uuid),
+		 "0b5c7a9e-3f4e-4c1b-9a8e-2d6f1e0c3b7a");
 	snprintf(f.storage, sizeof(f.storage), "s3://bucket/p");
 	snprintf(f.compress, sizeof(f.compress), "zstd");
 	snprintf(f.encrypt, sizeof(f.encrypt), "none");
@@ -89,17 +90,17 @@ static void test_meta_format_json(void **state)
 	assert_int_equal(meta_format_from_json("[]", &g), -EINVAL);
 	assert_int_equal(meta_format_from_json("{\"name\":\"x\"}", &g),
 			 -EINVAL);
+	assert_int_equal(
+	    meta_format_from_json("{\"name\":\"x\",\"uuid\":\"u\","
+				  "\"block_size\":\"big\",\"chunk_size\":"
+				  "67108864,\"version\":1}",
+				  &g),
+	    -EINVAL);
 	assert_int_equal(meta_format_from_json(
-				 "{\"name\":\"x\",\"uuid\":\"u\","
-				 "\"block_size\":\"big\",\"chunk_size\":"
-				 "67108864,\"version\":1}",
-				 &g),
-			 -EINVAL);
-	assert_int_equal(meta_format_from_json(
-				 "{\"name\":\"x\",\"uuid\":\"u\","
-				 "\"block_size\":4194304,\"chunk_size\":"
-				 "67108864,\"version\":1,\"compress\":\"rar\"}",
-				 &g),
+			     "{\"name\":\"x\",\"uuid\":\"u\","
+			     "\"block_size\":4194304,\"chunk_size\":"
+			     "67108864,\"version\":1,\"compress\":\"rar\"}",
+			     &g),
 			 -EINVAL);
 }
 
@@ -123,9 +124,9 @@ static void test_meta_format_root_and_trash(void **state)
 	assert_int_equal(meta_mkdir(m, ROOT, R1, META_TRASH_NAME, 0755, &a),
 			 -EEXIST);
 	assert_int_equal(meta_rmdir(m, ROOT, R1, META_TRASH_NAME), -EPERM);
-	assert_int_equal(meta_mknod(m, ROOT, META_TRASH_INO, "x",
-				    S_IFREG | 0644, 0, &a),
-			 -EPERM);
+	assert_int_equal(
+	    meta_mknod(m, ROOT, META_TRASH_INO, "x", S_IFREG | 0644, 0, &a),
+	    -EPERM);
 }
 
 static void test_meta_open_missing(void **state)
@@ -164,8 +165,7 @@ static void test_meta_names(void **state)
 			 -ENAMETOOLONG);
 	assert_int_equal(meta_mknod(m, ROOT, R1, n255, S_IFREG, 0, &a), 0);
 	assert_int_equal(meta_lookup(m, ROOT, R1, n255, &a), 0);
-	assert_int_equal(meta_mknod(m, ROOT, R1, ".", S_IFREG, 0, &a),
-			 -EEXIST);
+	assert_int_equal(meta_mknod(m, ROOT, R1, ".", S_IFREG, 0, &a), -EEXIST);
 	assert_int_equal(meta_mkdir(m, ROOT, R1, "..", 0755, &a), -EEXIST);
 	assert_int_equal(meta_symlink(m, ROOT, R1, ".", "t", &a), -EEXIST);
 }
@@ -196,8 +196,7 @@ static void test_meta_lookup(void **state)
 	assert_int_equal(meta_lookup(m, ALICE, d, "f", &a), -EACCES);
 	assert_int_equal(meta_lookup(m, ROOT, d, "f", &a), 0);
 	/* the trash is only found in the root */
-	assert_int_equal(meta_lookup(m, ROOT, d, META_TRASH_NAME, &a),
-			 -ENOENT);
+	assert_int_equal(meta_lookup(m, ROOT, d, META_TRASH_NAME, &a), -ENOENT);
 }
 
 /* ---- creates ---- */
@@ -234,17 +233,14 @@ static void test_meta_mknod_types(void **state)
 	assert_int_equal(meta_mknod(m, ALICE, d, "s", S_IFSOCK | 0600, 0, &a),
 			 0);
 	assert_true(S_ISSOCK(a.mode));
-	assert_int_equal(meta_mknod(m, ALICE, d, "c", S_IFCHR | 0600, 0x0103,
-				    &a),
-			 -EPERM);
-	assert_int_equal(meta_mknod(m, ROOT, d, "c", S_IFCHR | 0600, 0x0103,
-				    &a),
-			 0);
+	assert_int_equal(
+	    meta_mknod(m, ALICE, d, "c", S_IFCHR | 0600, 0x0103, &a), -EPERM);
+	assert_int_equal(
+	    meta_mknod(m, ROOT, d, "c", S_IFCHR | 0600, 0x0103, &a), 0);
 	assert_true(S_ISCHR(a.mode));
 	assert_int_equal(a.rdev, 0x0103);
-	assert_int_equal(meta_mknod(m, ROOT, d, "b", S_IFBLK | 0600, 0x0801,
-				    &a),
-			 0);
+	assert_int_equal(
+	    meta_mknod(m, ROOT, d, "b", S_IFBLK | 0600, 0x0801, &a), 0);
 	assert_true(S_ISBLK(a.mode));
 	assert_int_equal(meta_mknod(m, ROOT, d, "z", 0644, 0, &a), 0);
 	assert_true(S_ISREG(a.mode));
@@ -505,12 +501,10 @@ static void test_meta_chmod_chown(void **state)
 	assert_int_equal(meta_setattr(m, BOB, f, META_SET_UID, &in, &out),
 			 -EPERM);
 	in.uid = 1000;
-	assert_int_equal(meta_setattr(m, ALICE, f, META_SET_UID, &in, &out),
-			 0);
+	assert_int_equal(meta_setattr(m, ALICE, f, META_SET_UID, &in, &out), 0);
 	/* chgrp to a group the owner is in, not to others */
 	in.gid = 3000;
-	assert_int_equal(meta_setattr(m, ALICE, f, META_SET_GID, &in, &out),
-			 0);
+	assert_int_equal(meta_setattr(m, ALICE, f, META_SET_GID, &in, &out), 0);
 	assert_int_equal(out.gid, 3000);
 	in.gid = 1001;
 	assert_int_equal(meta_setattr(m, ALICE, f, META_SET_GID, &in, &out),
@@ -519,25 +513,21 @@ static void test_meta_chmod_chown(void **state)
 			 -EPERM);
 	/* chmod g+s by an owner outside the group drops S_ISGID */
 	in.gid = 1001;
-	assert_int_equal(meta_setattr(m, ROOT, f, META_SET_GID, &in, &out),
-			 0);
+	assert_int_equal(meta_setattr(m, ROOT, f, META_SET_GID, &in, &out), 0);
 	in.mode = 02755;
 	assert_int_equal(meta_setattr(m, ALICE, f, META_SET_MODE, &in, &out),
 			 0);
 	assert_int_equal(out.mode & 07777, 0755);
 	in.mode = 06755;
-	assert_int_equal(meta_setattr(m, ROOT, f, META_SET_MODE, &in, &out),
-			 0);
+	assert_int_equal(meta_setattr(m, ROOT, f, META_SET_MODE, &in, &out), 0);
 	assert_int_equal(out.mode & 07777, 06755);
 	/* chown clears setuid and group-exec setgid, even by root */
 	in.uid = 1001;
-	assert_int_equal(meta_setattr(m, ROOT, f, META_SET_UID, &in, &out),
-			 0);
+	assert_int_equal(meta_setattr(m, ROOT, f, META_SET_UID, &in, &out), 0);
 	assert_int_equal(out.uid, 1001);
 	assert_int_equal(out.mode & 07777, 0755);
-	assert_int_equal(meta_setattr(m, ROOT, 999999, META_SET_MODE, &in,
-				      &out),
-			 -ENOENT);
+	assert_int_equal(
+	    meta_setattr(m, ROOT, 999999, META_SET_MODE, &in, &out), -ENOENT);
 }
 
 static void test_meta_utimes(void **state)
@@ -550,10 +540,9 @@ static void test_meta_utimes(void **state)
 	a0 = fx_get(m, f);
 	in.atime_ns = 1000000000LL;
 	in.mtime_ns = 2000000000LL;
-	assert_int_equal(meta_setattr(m, BOB, f,
-				      META_SET_ATIME | META_SET_MTIME, &in,
-				      &out),
-			 -EPERM);
+	assert_int_equal(
+	    meta_setattr(m, BOB, f, META_SET_ATIME | META_SET_MTIME, &in, &out),
+	    -EPERM);
 	fx_tick();
 	assert_int_equal(meta_setattr(m, ALICE, f,
 				      META_SET_ATIME | META_SET_MTIME, &in,
@@ -565,8 +554,7 @@ static void test_meta_utimes(void **state)
 	/* "now" needs only write permission (the file is 0666) */
 	assert_int_equal(meta_setattr(m, BOB, f,
 				      META_SET_ATIME | META_SET_ATIME_NOW |
-					      META_SET_MTIME |
-					      META_SET_MTIME_NOW,
+					  META_SET_MTIME | META_SET_MTIME_NOW,
 				      &in, &out),
 			 0);
 	assert_true(out.mtime_ns > a0.ctime_ns);
@@ -574,12 +562,10 @@ static void test_meta_utimes(void **state)
 	in.mode = 0644;
 	assert_int_equal(meta_setattr(m, ALICE, f, META_SET_MODE, &in, &out),
 			 0);
-	assert_int_equal(meta_setattr(m, BOB, f, META_SET_MTIME_NOW, &in,
-				      &out),
+	assert_int_equal(meta_setattr(m, BOB, f, META_SET_MTIME_NOW, &in, &out),
 			 -EACCES);
-	assert_int_equal(meta_setattr(m, ALICE, f, META_SET_MTIME_NOW, &in,
-				      &out),
-			 0);
+	assert_int_equal(
+	    meta_setattr(m, ALICE, f, META_SET_MTIME_NOW, &in, &out), 0);
 	in.ctime_ns = 5;
 	assert_int_equal(meta_setattr(m, NULL, f, META_SET_CTIME, &in, &out),
 			 0);
@@ -630,27 +616,24 @@ static void test_meta_access(void **state)
 	f = fx_file(m, ALICE, fx_dir(m, ROOT, R1, "d", 0777), "f", 0640);
 	in.gid = 3000;
 	assert_int_equal(meta_setattr(m, ROOT, f, META_SET_GID, &in, NULL), 0);
-	assert_int_equal(meta_access(m, ALICE, f, META_MAY_READ |
-						       META_MAY_WRITE),
-			 0);
+	assert_int_equal(
+	    meta_access(m, ALICE, f, META_MAY_READ | META_MAY_WRITE), 0);
 	assert_int_equal(meta_access(m, ALICE, f, META_MAY_EXEC), -EACCES);
 	assert_int_equal(meta_access(m, BOB, f, META_MAY_READ), -EACCES);
 	assert_int_equal(meta_access(m, BOB, f, 0), 0);
-	assert_int_equal(meta_access(m, ROOT, f, META_MAY_READ |
-						      META_MAY_WRITE),
-			 0);
+	assert_int_equal(
+	    meta_access(m, ROOT, f, META_MAY_READ | META_MAY_WRITE), 0);
 	/* root executes only what has some x bit */
 	assert_int_equal(meta_access(m, ROOT, f, META_MAY_EXEC), -EACCES);
 	in.mode = 0641;
-	assert_int_equal(meta_setattr(m, ROOT, f, META_SET_MODE, &in, NULL),
-			 0);
+	assert_int_equal(meta_setattr(m, ROOT, f, META_SET_MODE, &in, NULL), 0);
 	assert_int_equal(meta_access(m, ROOT, f, META_MAY_EXEC), 0);
 	assert_int_equal(meta_access(m, BOB, f, META_MAY_EXEC), 0);
 	assert_int_equal(meta_access(m, ALICE, f, META_MAY_EXEC), -EACCES);
 	/* group members get the group bits, not the other bits */
 	{
-		uint32_t g[] = { 5, 3000 };
-		struct meta_cred c = { 2000, 2000, 2, g, 0, 9 };
+		uint32_t g[] = {5, 3000};
+		struct meta_cred c = {2000, 2000, 2, g, 0, 9};
 
 		assert_int_equal(meta_access(m, &c, f, META_MAY_READ), 0);
 		assert_int_equal(meta_access(m, &c, f, META_MAY_EXEC), -EACCES);
@@ -730,17 +713,16 @@ static void *th_main(void *p)
 
 	for (int i = 0; i < TH_FILES && a->rc == 0; i++) {
 		snprintf(name, sizeof(name), "t%d_%d", a->id, i);
-		a->rc = meta_mknod(a->m, ALICE, a->d, name, S_IFREG | 0644, 0,
-				   &at);
+		a->rc =
+		    meta_mknod(a->m, ALICE, a->d, name, S_IFREG | 0644, 0, &at);
 		a->inos[i] = at.ino;
 		if (a->rc == 0 && i % 2)
-			a->rc = meta_rename(a->m, ALICE, a->d, name, a->e,
-					    name, 0);
+			a->rc =
+			    meta_rename(a->m, ALICE, a->d, name, a->e, name, 0);
 		if (a->rc == 0)
 			a->rc = meta_new_slice_id(a->m, &a->slices[2 * i]);
 		if (a->rc == 0)
-			a->rc = meta_new_slice_id(a->m,
-						  &a->slices[2 * i + 1]);
+			a->rc = meta_new_slice_id(a->m, &a->slices[2 * i + 1]);
 	}
 	return NULL;
 }
@@ -810,27 +792,27 @@ static void test_meta_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_meta_format_refuses_existing),
-		T(test_meta_format_force_wipes),
-		T(test_meta_format_json),
-		T(test_meta_format_root_and_trash),
-		T(test_meta_open_missing),
-		T(test_meta_names),
-		T(test_meta_lookup),
-		T(test_meta_mknod_types),
-		T(test_meta_create_permissions),
-		T(test_meta_mkdir_nlink),
-		T(test_meta_symlink_readlink),
-		T(test_meta_link),
-		T(test_meta_unlink),
-		T(test_meta_sticky),
-		T(test_meta_rmdir),
-		T(test_meta_chmod_chown),
-		T(test_meta_utimes),
-		T(test_meta_setattr_size_rules),
-		T(test_meta_access),
-		T(test_meta_ids_unique),
-		T(test_meta_threads),
+	    T(test_meta_format_refuses_existing),
+	    T(test_meta_format_force_wipes),
+	    T(test_meta_format_json),
+	    T(test_meta_format_root_and_trash),
+	    T(test_meta_open_missing),
+	    T(test_meta_names),
+	    T(test_meta_lookup),
+	    T(test_meta_mknod_types),
+	    T(test_meta_create_permissions),
+	    T(test_meta_mkdir_nlink),
+	    T(test_meta_symlink_readlink),
+	    T(test_meta_link),
+	    T(test_meta_unlink),
+	    T(test_meta_sticky),
+	    T(test_meta_rmdir),
+	    T(test_meta_chmod_chown),
+	    T(test_meta_utimes),
+	    T(test_meta_setattr_size_rules),
+	    T(test_meta_access),
+	    T(test_meta_ids_unique),
+	    T(test_meta_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

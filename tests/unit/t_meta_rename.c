@@ -45,8 +45,7 @@ static void test_meta_rename_file(void **state)
 	assert_int_equal(meta_rename(m, ROOT, d, "a", d, "c", 0), -ENOENT);
 	assert_int_equal(meta_rename(m, ROOT, f, "b", d, "c", 0), -ENOTDIR);
 	assert_int_equal(meta_rename(m, ROOT, d, "b", f, "c", 0), -ENOTDIR);
-	assert_int_equal(meta_rename(m, ROOT, 12345, "b", d, "c", 0),
-			 -ENOENT);
+	assert_int_equal(meta_rename(m, ROOT, 12345, "b", d, "c", 0), -ENOENT);
 }
 
 static void test_meta_rename_replace_file(void **state)
@@ -106,14 +105,12 @@ static void test_meta_rename_dirs(void **state)
 	/* a non-empty target directory */
 	fx_dir(m, ROOT, d2, "z", 0755);
 	fx_file(m, ROOT, ino_of(m, d2, "z"), "zz", 0644);
-	assert_int_equal(meta_rename(m, ROOT, d1, "y", d2, "z", 0),
-			 -ENOTEMPTY);
+	assert_int_equal(meta_rename(m, ROOT, d1, "y", d2, "z", 0), -ENOTEMPTY);
 	/* type mismatches */
 	f = fx_file(m, ROOT, d2, "file", 0644);
 	assert_int_equal(meta_rename(m, ROOT, d1, "y", d2, "file", 0),
 			 -ENOTDIR);
-	assert_int_equal(meta_rename(m, ROOT, d2, "file", d1, "y", 0),
-			 -EISDIR);
+	assert_int_equal(meta_rename(m, ROOT, d2, "file", d1, "y", 0), -EISDIR);
 	assert_int_equal(ino_of(m, d2, "file"), f);
 	assert_int_equal(ino_of(m, d1, "y"), x);
 	/* same-directory move of a dir keeps the parent's link count */
@@ -129,28 +126,26 @@ static void test_meta_rename_flags(void **state)
 
 	a = fx_file(m, ROOT, R1, "a", 0644);
 	b = fx_file(m, ROOT, R1, "b", 0644);
-	assert_int_equal(meta_rename(m, ROOT, R1, "a", R1, "b",
-				     META_RENAME_NOREPLACE),
-			 -EEXIST);
-	assert_int_equal(meta_rename(m, ROOT, R1, "a", R1, "b",
-				     META_RENAME_NOREPLACE |
-					     META_RENAME_EXCHANGE),
-			 -EINVAL);
+	assert_int_equal(
+	    meta_rename(m, ROOT, R1, "a", R1, "b", META_RENAME_NOREPLACE),
+	    -EEXIST);
+	assert_int_equal(
+	    meta_rename(m, ROOT, R1, "a", R1, "b",
+			META_RENAME_NOREPLACE | META_RENAME_EXCHANGE),
+	    -EINVAL);
 	assert_int_equal(meta_rename(m, ROOT, R1, "a", R1, "b", 1u << 7),
 			 -EINVAL);
-	assert_int_equal(meta_rename(m, ROOT, R1, "a", R1, "c",
-				     META_RENAME_EXCHANGE),
-			 -ENOENT);
-	assert_int_equal(meta_rename(m, ROOT, R1, "a", R1, "c",
-				     META_RENAME_NOREPLACE),
-			 0);
+	assert_int_equal(
+	    meta_rename(m, ROOT, R1, "a", R1, "c", META_RENAME_EXCHANGE),
+	    -ENOENT);
+	assert_int_equal(
+	    meta_rename(m, ROOT, R1, "a", R1, "c", META_RENAME_NOREPLACE), 0);
 	assert_int_equal(ino_of(m, R1, "c"), a);
 	assert_int_equal(ino_of(m, R1, "b"), b);
 	assert_int_equal(meta_rename(m, ROOT, R1, ".", R1, "x", 0), -EBUSY);
 	assert_int_equal(meta_rename(m, ROOT, R1, "c", R1, "..", 0), -EBUSY);
 	assert_int_equal(meta_rename(m, ROOT, R1, "", R1, "x", 0), -EINVAL);
-	assert_int_equal(meta_rename(m, ROOT, R1, "c", R1, "x/y", 0),
-			 -EINVAL);
+	assert_int_equal(meta_rename(m, ROOT, R1, "c", R1, "x/y", 0), -EINVAL);
 	assert_int_equal(meta_rename(m, ROOT, R1, "c", R1, META_TRASH_NAME, 0),
 			 -EPERM);
 	assert_int_equal(meta_rename(m, ROOT, R1, "c", META_TRASH_INO, "c", 0),
@@ -171,9 +166,8 @@ static void test_meta_rename_exchange(void **state)
 	a0 = fx_get(m, f);
 	fx_tick();
 	/* a file and a non-empty directory swap places across parents */
-	assert_int_equal(meta_rename(m, ROOT, p, "f", q, "d",
-				     META_RENAME_EXCHANGE),
-			 0);
+	assert_int_equal(
+	    meta_rename(m, ROOT, p, "f", q, "d", META_RENAME_EXCHANGE), 0);
 	assert_int_equal(ino_of(m, p, "f"), d);
 	assert_int_equal(ino_of(m, q, "d"), f);
 	assert_int_equal(fx_get(m, p).nlink, 3);
@@ -186,9 +180,8 @@ static void test_meta_rename_exchange(void **state)
 	assert_true(fx_get(m, p).mtime_ns > a0.ctime_ns);
 	/* two files in one directory */
 	g = fx_file(m, ROOT, p, "g", 0644);
-	assert_int_equal(meta_rename(m, ROOT, p, "f", p, "g",
-				     META_RENAME_EXCHANGE),
-			 0);
+	assert_int_equal(
+	    meta_rename(m, ROOT, p, "f", p, "g", META_RENAME_EXCHANGE), 0);
 	assert_int_equal(ino_of(m, p, "f"), g);
 	assert_int_equal(ino_of(m, p, "g"), d);
 	assert_int_equal(fx_get(m, p).nlink, 3);
@@ -208,14 +201,13 @@ static void test_meta_rename_subtree(void **state)
 	assert_int_equal(meta_rename(m, ROOT, R1, "a", a, "x", 0), -EINVAL);
 	assert_int_equal(meta_rename(m, ROOT, a, "b", c, "b", 0), -EINVAL);
 	/* the target is an ancestor of the source */
-	assert_int_equal(meta_rename(m, ROOT, b, "c", R1, "a", 0),
-			 -ENOTEMPTY);
-	assert_int_equal(meta_rename(m, ROOT, b, "c", R1, "a",
-				     META_RENAME_EXCHANGE),
-			 -EINVAL);
-	assert_int_equal(meta_rename(m, ROOT, R1, "a", b, "c",
-				     META_RENAME_EXCHANGE),
-			 -EINVAL);
+	assert_int_equal(meta_rename(m, ROOT, b, "c", R1, "a", 0), -ENOTEMPTY);
+	assert_int_equal(
+	    meta_rename(m, ROOT, b, "c", R1, "a", META_RENAME_EXCHANGE),
+	    -EINVAL);
+	assert_int_equal(
+	    meta_rename(m, ROOT, R1, "a", b, "c", META_RENAME_EXCHANGE),
+	    -EINVAL);
 	/* nothing moved */
 	assert_int_equal(ino_of(m, R1, "a"), a);
 	assert_int_equal(ino_of(m, a, "b"), b);
@@ -246,9 +238,8 @@ static void test_meta_rename_noop(void **state)
 	assert_int_equal(ino_of(m, R1, "f"), f);
 	assert_int_equal(ino_of(m, d, "g"), f);
 	assert_int_equal(fx_get(m, f).nlink, 2);
-	assert_int_equal(meta_rename(m, ROOT, R1, "f", d, "g",
-				     META_RENAME_EXCHANGE),
-			 0);
+	assert_int_equal(
+	    meta_rename(m, ROOT, R1, "f", d, "g", META_RENAME_EXCHANGE), 0);
 	assert_int_equal(fx_get(m, f).nlink, 2);
 }
 
@@ -288,14 +279,10 @@ static void test_meta_rename_permissions(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_meta_rename_file),
-		T(test_meta_rename_replace_file),
-		T(test_meta_rename_dirs),
-		T(test_meta_rename_flags),
-		T(test_meta_rename_exchange),
-		T(test_meta_rename_subtree),
-		T(test_meta_rename_noop),
-		T(test_meta_rename_permissions),
+	    T(test_meta_rename_file),	  T(test_meta_rename_replace_file),
+	    T(test_meta_rename_dirs),	  T(test_meta_rename_flags),
+	    T(test_meta_rename_exchange), T(test_meta_rename_subtree),
+	    T(test_meta_rename_noop),	  T(test_meta_rename_permissions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
