@@ -94,7 +94,8 @@ static int load(struct kv_txn *t, struct rename_arg *a, struct rename_st *s)
 		return -EBUSY;
 	if (reserved(a->sp_ino, a->sname, a->slen) ||
 	    reserved(a->dp_ino, a->dname, a->dlen) ||
-	    a->dp_ino == META_TRASH_INO)
+	    a->dp_ino == META_TRASH_INO ||
+	    (a->sp_ino == META_TRASH_INO && (a->flags & META_RENAME_EXCHANGE)))
 		return -EPERM;
 	rc = dent_get(t, a->sp_ino, a->sname, a->slen, &s->sd);
 	if (rc == 0)

@@ -150,6 +150,9 @@ static void test_meta_rename_flags(void **state)
 			 -EPERM);
 	assert_int_equal(meta_rename(m, ROOT, R1, "c", META_TRASH_INO, "c", 0),
 			 -EPERM);
+	assert_int_equal(meta_rename(m, ROOT, META_TRASH_INO, "x", R1, "c",
+				     META_RENAME_EXCHANGE),
+			 -EPERM);
 }
 
 static void test_meta_rename_exchange(void **state)
