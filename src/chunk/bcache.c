@@ -3,15 +3,22 @@
  *
  * Design note.
  *
- * Pool: one counter, mem_used, of the bytes held by writer blocks (their
- * capacity) and cached blocks (their length), bounded by mem_limit.  A
- * reservation that does not fit first evicts unreferenced cache blocks,
- * least recently used first; then, by mode: writers wait on mem_cond
- * until uploads free memory (they never pass the bound); readers wait
- * only while uploads are in flight (those will free or release memory) and
- * otherwise read through an uncharged "overdraft" block that is dropped
- * as soon as nobody holds it, so a pool full of idle writers' partial
- * blocks cannot hang a read; prefetches just give up.
+ * Pool: one counter, mem_used, of the bytes held by writer blocks (a full
+ * block each, reserved when the block is started) and cached blocks (their
+ * length), bounded by mem_limit.  A reservation that does not fit first
+ * evicts unreferenced cache blocks, least recently used first.  Then, when
+ * uploads are in flight, it waits on mem_cond for them (an uploaded block
+ * becomes an evictable cache block).  When none are, the pool is held by
+ * writers' partial blocks, and nothing would ever free it: so it seals the
+ * tail block of an idle writer (chunk_steal_locked; that writer's next
+ * write there gets -EAGAIN and starts a new slice) and waits for that
+ * upload.  A writer in a call cannot be sealed, but it holds a full block
+ * reservation and is not waiting for memory (a writer only reserves when
+ * all its earlier blocks are sealed), so it finishes its call and then
+ * wakes the waiters (mem_waiters).  Writers thus never pass the bound and
+ * never wait forever.  Readers that find nothing to seal read through an
+ * uncharged "overdraft" block, dropped as soon as nobody holds it;
+ * prefetches just give up.
  *
  * Cache: a chained hash table on (slice id, block index) holding blocks in
  * three states.  LOADING: one thread (the first to ask) is fetching it;
@@ -25,8 +32,9 @@
  *
  * Fetch: whole-block GET, frame checked (frame.h) and the raw length
  * compared with the length in the key.  A plain frame is verified in place
- * and kept in the GET buffer (no copy); a compressed one is decoded into
- * an exact-size allocation.  Any failure is -EIO with one log line naming
+ * and kept in the GET buffer (no copy; trimmed, since a buf may have twice
+ * the room it needs); a compressed one is decoded into an exact-size
+ * allocation.  Any failure is -EIO with one log line naming
  * the key; wrong bytes are never cached.
  *
  * Locking: cs->lock (see chunk_int.h); no I/O or decoding under it.
@@ -184,6 +192,9 @@ static bool evict_one_locked(struct chunk_store *cs)
 int chunk_mem_reserve_locked(struct chunk_store *cs, uint64_t n,
 			     enum chunk_mem_mode mode)
 {
+	bool waiting = false;
+	int rc;
+
 	if (n > cs->mem_limit)
 		return -ENOMEM;
 	for (;;) {
@@ -194,15 +205,34 @@ int chunk_mem_reserve_locked(struct chunk_store *cs, uint64_t n,
 			atomic_store(&cs->mem_used, used);
 			if (used > atomic_load(&cs->mem_peak))
 				atomic_store(&cs->mem_peak, used);
-			return 0;
+			rc = 0;
+			break;
 		}
 		if (evict_one_locked(cs))
 			continue;
-		if (mode == CHUNK_MEM_TRY ||
-		    (mode == CHUNK_MEM_READ && cs->inflight == 0))
-			return -EAGAIN;
+		if (mode == CHUNK_MEM_TRY) {
+			rc = -EAGAIN;
+			break;
+		}
+		/* Counted before trying writers: see chunk_writer_write. */
+		if (!waiting) {
+			atomic_fetch_add(&cs->mem_waiters, 1);
+			waiting = true;
+		}
+		if (cs->inflight == 0) {
+			/* Nothing will free memory unless we seal some. */
+			if (chunk_steal_locked(cs))
+				continue;
+			if (mode == CHUNK_MEM_READ) {
+				rc = -EAGAIN;
+				break;
+			}
+		}
 		pthread_cond_wait(&cs->mem_cond, &cs->lock);
 	}
+	if (waiting)
+		atomic_fetch_sub(&cs->mem_waiters, 1);
+	return rc;
 }
 
 void chunk_mem_release_locked(struct chunk_store *cs, uint64_t n)
@@ -249,10 +279,13 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
 	if (rc < 0)
 		goto fail;
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
-		mem = raw.data; /* verify in place, keep the GET buffer */
-		n = frame_decode_to(&cs->fc, raw.data, raw.len,
-				    mem + FRAME_HDR_LEN, b->len, &why);
+		/* Verify in place and keep the GET buffer, trimmed to size. */
+		mem = realloc(raw.data, raw.len + 1);
+		if (!mem)
+			mem = raw.data;
 		raw.data = NULL;
+		n = frame_decode_to(&cs->fc, mem, raw.len, mem + FRAME_HDR_LEN,
+				    b->len, &why);
 		b->data = mem + FRAME_HDR_LEN;
 	} else {
 		mem = malloc(b->len ? b->len : 1);
@@ -296,8 +329,7 @@ static struct cblock *block_new(uint64_t id, uint32_t index, uint32_t len)
 }
 
 /* The LOADING block @b (with our reference) is done: publish or drop it. */
-static void finish_load_locked(struct chunk_store *cs, struct cblock *b,
-			       int rc)
+static void finish_load_locked(struct chunk_store *cs, struct cblock *b, int rc)
 {
 	if (rc == 0) {
 		b->state = CB_READY;
@@ -383,8 +415,8 @@ bool chunk_block_known_locked(struct chunk_store *cs, uint64_t id,
 	return lookup(cs, id, index, len) != NULL;
 }
 
-void chunk_block_prefetch(struct chunk_store *cs, uint64_t id,
-			  uint32_t index, uint32_t len)
+void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
+			  uint32_t len)
 {
 	struct cblock *b;
 	int rc;

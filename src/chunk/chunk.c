@@ -139,8 +139,8 @@ void chunk_store_free(struct chunk_store *cs)
 	free(cs);
 }
 
-void chunk_block_key(const struct chunk_store *cs, uint64_t id,
-		     uint32_t index, uint32_t len, char *out, size_t n)
+void chunk_block_key(const struct chunk_store *cs, uint64_t id, uint32_t index,
+		     uint32_t len, char *out, size_t n)
 {
 	snprintf(out, n, "%s/chunks/%" PRIu64 "/%" PRIu64 "/%" PRIu64 "_%u_%u",
 		 cs->volname, id / 1000000, id / 1000, id, index, len);
@@ -173,8 +173,8 @@ static struct ra_stream *ra_find_locked(struct chunk_store *cs, uint64_t id,
 	return victim;
 }
 
-static bool pq_push_locked(struct chunk_store *cs, uint64_t id,
-			   uint32_t index, uint32_t len)
+static bool pq_push_locked(struct chunk_store *cs, uint64_t id, uint32_t index,
+			   uint32_t len)
 {
 	struct prefetch_job *j;
 
@@ -209,7 +209,8 @@ static void readahead(struct chunk_store *cs, const struct slice *s,
 		st->window = st->window ? MIN(st->window * 2, cs->max_ra)
 					: MIN(cs->bs, cs->max_ra);
 	} else {
-		/* A new pattern; reading from the start counts as sequential. */
+		/* A new pattern; reading from the start counts as sequential.
+		 */
 		st->window = start == 0 ? MIN(cs->bs, cs->max_ra) : 0;
 		st->next_block = 0;
 	}
@@ -288,7 +289,7 @@ static int push(struct pstack *st, size_t below, uint64_t a, uint64_t b)
 		st->v = v;
 		st->cap = cap;
 	}
-	st->v[st->n++] = (struct piece){ below, a, b };
+	st->v[st->n++] = (struct piece){below, a, b};
 	return 0;
 }
 
@@ -303,7 +304,8 @@ static int resolve(struct chunk_store *cs, const struct slice *s,
 	while (j > 0) {
 		const struct slice *r = &s[j - 1];
 
-		if (r->len > 0 && r->pos < p.b && (uint64_t)r->pos + r->len > p.a)
+		if (r->len > 0 && r->pos < p.b &&
+		    (uint64_t)r->pos + r->len > p.a)
 			break;
 		j--;
 	}
@@ -330,7 +332,7 @@ static int resolve(struct chunk_store *cs, const struct slice *s,
 ssize_t chunk_read(struct chunk_store *cs, const struct slice *s, size_t n,
 		   uint32_t off, void *dst, size_t len)
 {
-	struct pstack st = { NULL, 0, 0 };
+	struct pstack st = {NULL, 0, 0};
 	int rc;
 
 	if ((uint64_t)off + len > TESSERA_CHUNK_SIZE)

@@ -24,7 +24,7 @@
 /* Keys are at most "NAME/chunks/" + 3 numbers + 2: NAME <= 255 bytes. */
 #define CHUNK_KEY_MAX 512
 #define CHUNK_RA_STREAMS 32
-#define CHUNK_PQ_MAX 64      /* queued prefetches */
+#define CHUNK_PQ_MAX 64 /* queued prefetches */
 #define CHUNK_UPLOAD_RETRIES 3
 
 enum cblock_state { CB_LOADING, CB_READY, CB_FAILED };
@@ -33,15 +33,15 @@ enum cblock_state { CB_LOADING, CB_READY, CB_FAILED };
 struct cblock {
 	uint64_t id;
 	uint32_t index;
-	uint32_t len;            /* raw bytes */
-	char *mem;               /* the allocation (freed with the block) */
-	const char *data;        /* len bytes inside mem, immutable */
-	uint64_t charge;         /* pool bytes; 0 for an overdraft block */
+	uint32_t len;	  /* raw bytes */
+	char *mem;	  /* the allocation (freed with the block) */
+	const char *data; /* len bytes inside mem, immutable */
+	uint64_t charge;  /* pool bytes; 0 for an overdraft block */
 	/* guarded by cs->lock: */
 	int refs;
 	enum cblock_state state;
 	bool in_table;
-	bool overdraft;          /* not charged: dropped when unreferenced */
+	bool overdraft; /* not charged: dropped when unreferenced */
 	struct cblock *hnext;
 	struct cblock *lru_prev; /* in the LRU iff READY, in_table, refs 0 */
 	struct cblock *lru_next;
@@ -53,32 +53,41 @@ enum wblock_state { WB_FILLING, WB_QUEUED, WB_RUNNING, WB_DONE, WB_FAILED };
 struct wblock {
 	struct chunk_writer *w;
 	uint32_t index;
-	uint32_t len;            /* bytes written */
-	uint32_t cap;            /* raw capacity, charged to the pool */
+	uint32_t len;	 /* bytes written */
+	uint32_t cap;	 /* raw capacity allocated */
+	uint32_t charge; /* pool bytes reserved: the full block length */
 	char *mem;
 	enum wblock_state state; /* FILLING: writer's; after: cs->lock */
-	struct wblock *qnext;    /* upload queue, guarded by cs->lock */
+	struct wblock *qnext;	 /* upload queue, guarded by cs->lock */
 	struct wblock *qprev;
 };
 
 struct chunk_writer {
 	struct chunk_store *cs;
 	uint64_t id;
-	uint32_t len;            /* slice size so far */
-	uint32_t nsealed;        /* blocks [0, nsealed) are queued or done */
+	/*
+	 * mu guards the fields below against a thread sealing this writer's
+	 * tail block under memory pressure; taken before cs->lock, or only
+	 * tried (never waited for) while holding cs->lock.
+	 */
+	pthread_mutex_t mu;
+	uint32_t len;	  /* slice size so far */
+	uint32_t nsealed; /* blocks [0, nsealed) are queued or done */
 	uint32_t nslots;
-	struct wblock **blocks;  /* [nslots], NULL where not written */
+	struct wblock **blocks; /* [nslots], NULL where not written */
 	bool finished;
-	int result;              /* of finish, once finished */
-	atomic_bool failed;      /* an upload failed for good */
-	int pending;             /* queued + running uploads; cs->lock */
+	int result;		    /* of finish, once finished */
+	atomic_bool failed;	    /* an upload failed for good */
+	int pending;		    /* queued + running uploads; cs->lock */
+	struct chunk_writer *wnext; /* cs->writers, guarded by cs->lock */
+	struct chunk_writer *wprev;
 };
 
 struct ra_stream {
-	uint64_t id;             /* 0: free slot */
-	uint32_t next_off;       /* slice offset a sequential read starts at */
-	uint32_t window;         /* bytes to keep ahead; 0: not sequential */
-	uint32_t next_block;     /* first block not yet prefetched */
+	uint64_t id;	     /* 0: free slot */
+	uint32_t next_off;   /* slice offset a sequential read starts at */
+	uint32_t window;     /* bytes to keep ahead; 0: not sequential */
+	uint32_t next_block; /* first block not yet prefetched */
 	uint64_t last_use;
 };
 
@@ -91,8 +100,8 @@ struct prefetch_job {
 struct chunk_store {
 	struct obj_store *os;
 	char *volname;
-	uint32_t bs;             /* block size */
-	uint32_t max_blocks;     /* blocks per chunk: ceil(64 MiB / bs) */
+	uint32_t bs;	     /* block size */
+	uint32_t max_blocks; /* blocks per chunk: ceil(64 MiB / bs) */
 	uint32_t max_ra;
 	int nworkers;
 	struct frame_conf fc;
@@ -113,31 +122,33 @@ struct chunk_store {
 	struct cblock **buckets;
 	size_t nbuckets;
 	size_t ncached;
-	struct cblock lru;        /* sentinel: next = most recent */
+	struct cblock lru; /* sentinel: next = most recent */
 	struct wblock *q_head;
 	struct wblock *q_tail;
-	int inflight;             /* queued + running uploads */
+	int inflight;		      /* queued + running uploads */
+	struct chunk_writer *writers; /* live writers */
+	atomic_int mem_waiters;	      /* threads waiting in the pool */
 	struct prefetch_job pq[CHUNK_PQ_MAX];
 	unsigned pq_head;
 	unsigned pq_n;
-	int pf_running;           /* prefetch jobs being run */
+	int pf_running; /* prefetch jobs being run */
 	struct ra_stream ra[CHUNK_RA_STREAMS];
 	uint64_t ra_clock;
 	bool stopping;
 
 	/* statistics */
-	atomic_uint_fast64_t n_fetch;    /* object GETs of blocks */
-	atomic_uint_fast64_t n_hit;      /* block reads served from memory */
+	atomic_uint_fast64_t n_fetch;	 /* object GETs of blocks */
+	atomic_uint_fast64_t n_hit;	 /* block reads served from memory */
 	atomic_uint_fast64_t n_prefetch; /* GETs started by readahead */
-	atomic_uint_fast64_t n_upload;   /* blocks uploaded */
+	atomic_uint_fast64_t n_upload;	 /* blocks uploaded */
 };
 
 /* ---- bcache.c: memory pool and block cache ---- */
 
 enum chunk_mem_mode {
-	CHUNK_MEM_WAIT,  /* writers: wait until it fits */
-	CHUNK_MEM_READ,  /* readers: wait while uploads may free memory */
-	CHUNK_MEM_TRY,   /* prefetch: evict, but never wait */
+	CHUNK_MEM_WAIT, /* writers: wait until it fits */
+	CHUNK_MEM_READ, /* readers: wait while uploads may free memory */
+	CHUNK_MEM_TRY,	/* prefetch: evict, but never wait */
 };
 
 int chunk_bcache_init(struct chunk_store *cs);
@@ -166,8 +177,8 @@ int chunk_block_get(struct chunk_store *cs, uint64_t id, uint32_t index,
 /** Drop a reference from chunk_block_get. */
 void chunk_block_put(struct chunk_store *cs, struct cblock *b);
 /** Fetch a block into the cache unless present (worker threads). */
-void chunk_block_prefetch(struct chunk_store *cs, uint64_t id,
-			  uint32_t index, uint32_t len);
+void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
+			  uint32_t len);
 /** Whether the block is cached or loading.  Caller holds cs->lock. */
 bool chunk_block_known_locked(struct chunk_store *cs, uint64_t id,
 			      uint32_t index, uint32_t len);
@@ -183,6 +194,13 @@ void chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
 void chunk_prefetch_wait_idle(struct chunk_store *cs);
 
 /* ---- writer.c: workers ---- */
+
+/**
+ * Seal (queue for upload) the partial tail block of one writer that is not
+ * in a call right now.  Returns whether one was sealed.  Caller holds
+ * cs->lock.
+ */
+bool chunk_steal_locked(struct chunk_store *cs);
 
 /** Start cs->nworkers threads.  Startup only. */
 int chunk_workers_start(struct chunk_store *cs);

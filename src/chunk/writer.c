@@ -18,12 +18,27 @@
  * moves, with its pool charge, into the block cache, so reading a slice
  * right after writing it costs no GET.
  *
- * Memory: a block's buffer grows by doubling from 4 KiB (small files stay
- * small), except that blocks after the first of a slice start at full size
- * (the writer is streaming).  Each growth is charged to the pool first and
- * may wait there for uploads to free memory, so buffered bytes never pass
- * conf.buffer_size.  The FRAME_HDR_LEN spare bytes in front of each buffer
- * let plain blocks be framed in place and uploaded without a copy.
+ * Memory: starting a block reserves a full block in the pool (this may
+ * wait, see bcache.c: other writers' idle tail blocks can be sealed to make
+ * room), so a writer never waits for memory while it holds a partially
+ * reserved block, and buffered bytes never pass conf.buffer_size.  The
+ * allocation itself grows by doubling from 4 KiB (small files stay small
+ * in RAM), except that blocks after the first of a slice start at full
+ * size (the writer is streaming).  After the upload the buffer is trimmed
+ * and the cache keeps exactly its length charged.
+ *
+ * A writer's own fields are guarded by w->mu, held for the length of each
+ * call, because a thread short of memory may seal the tail block of a
+ * writer that is not in a call (chunk_steal_locked, which only trylocks
+ * w->mu while holding cs->lock).  A sealed tail behaves like any uploading
+ * block: writing there gets -EAGAIN.
+ *
+ * The FRAME_HDR_LEN spare bytes in front of each buffer let plain blocks
+ * be framed in place and uploaded without a copy; a compressed or
+ * encrypted block needs a second, transient buffer for its encoding while
+ * it uploads (at most max_uploads of them), which the pool does not count:
+ * charging it could deadlock the workers against writers waiting for those
+ * very uploads.
  *
  * Uploads: max_uploads worker threads take blocks in queue order; an
  * upload failing with -EIO is retried CHUNK_UPLOAD_RETRIES times with a
@@ -31,8 +46,8 @@
  * take uploads before readahead jobs, and never wait for pool memory, so
  * uploads always make progress.  At shutdown they finish queued uploads.
  *
- * Locking: cs->lock (chunk_int.h); no I/O under it.  A writer itself is
- * used by one thread at a time (the caller's rule).
+ * Locking: w->mu, then cs->lock (chunk_int.h); no I/O under cs->lock.
+ * A writer itself is used by one thread at a time (the caller's rule).
  */
 #include "util/common.h"
 #include "chunk/chunk_int.h"
@@ -42,7 +57,6 @@
 #include <time.h>
 
 #define GROW_MIN (4 * 1024)
-#define SHRINK_SLACK (64 * 1024)
 
 static uint32_t full_len(const struct chunk_store *cs, uint32_t index)
 {
@@ -70,6 +84,13 @@ int chunk_writer_new(struct chunk_store *cs, uint64_t slice_id,
 	w->id = slice_id;
 	w->nslots = cs->max_blocks;
 	atomic_init(&w->failed, false);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_mutex_lock(&cs->lock);
+	w->wnext = cs->writers;
+	if (cs->writers)
+		cs->writers->wprev = w;
+	cs->writers = w;
+	pthread_mutex_unlock(&cs->lock);
 	*out = w;
 	return 0;
 }
@@ -84,14 +105,15 @@ uint64_t chunk_writer_id(const struct chunk_writer *w)
 	return w->id;
 }
 
-/* Make room for @need raw bytes in @b, charging the pool (may wait). */
-static int ensure_cap(struct chunk_writer *w, struct wblock *b, uint32_t need)
+/*
+ * Make room for @need raw bytes in @b.  The pool already holds a full
+ * block for it, so growing allocates without waiting.
+ */
+static int ensure_cap(struct chunk_store *cs, struct wblock *b, uint32_t need)
 {
-	struct chunk_store *cs = w->cs;
 	uint32_t full = full_len(cs, b->index);
 	uint32_t cap;
 	char *p;
-	int rc;
 
 	if (need <= b->cap)
 		return 0;
@@ -103,29 +125,45 @@ static int ensure_cap(struct chunk_writer *w, struct wblock *b, uint32_t need)
 			cap *= 2;
 		cap = MIN(cap, full);
 	}
-	pthread_mutex_lock(&cs->lock);
-	rc = chunk_mem_reserve_locked(cs, cap - b->cap, CHUNK_MEM_WAIT);
-	pthread_mutex_unlock(&cs->lock);
-	if (rc < 0)
-		return rc;
 	p = realloc(b->mem, (size_t)FRAME_HDR_LEN + cap);
-	if (!p) {
-		pthread_mutex_lock(&cs->lock);
-		chunk_mem_release_locked(cs, cap - b->cap);
-		pthread_mutex_unlock(&cs->lock);
+	if (!p)
 		return -ENOMEM;
-	}
 	b->mem = p;
 	b->cap = cap;
 	return 0;
 }
 
-static void enqueue(struct chunk_writer *w, struct wblock *b)
+/* Start block @index of @w, reserving a full block (may wait). */
+static int block_start(struct chunk_writer *w, uint32_t index,
+		       struct wblock **out)
 {
 	struct chunk_store *cs = w->cs;
+	uint32_t full = full_len(cs, index);
+	struct wblock *b = calloc(1, sizeof(*b));
+	int rc;
 
-	w->nsealed = b->index + 1;
+	if (!b)
+		return -ENOMEM;
 	pthread_mutex_lock(&cs->lock);
+	rc = chunk_mem_reserve_locked(cs, full, CHUNK_MEM_WAIT);
+	pthread_mutex_unlock(&cs->lock);
+	if (rc < 0) {
+		free(b);
+		return rc;
+	}
+	b->w = w;
+	b->index = index;
+	b->charge = full;
+	w->blocks[index] = b;
+	*out = b;
+	return 0;
+}
+
+/* Queue @b of @w for upload.  Caller holds w->mu and cs->lock. */
+static void enqueue_locked(struct chunk_store *cs, struct chunk_writer *w,
+			   struct wblock *b)
+{
+	w->nsealed = b->index + 1;
 	b->state = WB_QUEUED;
 	b->qnext = NULL;
 	b->qprev = cs->q_tail;
@@ -137,7 +175,41 @@ static void enqueue(struct chunk_writer *w, struct wblock *b)
 	w->pending++;
 	cs->inflight++;
 	pthread_cond_signal(&cs->work_cond);
-	pthread_mutex_unlock(&cs->lock);
+}
+
+static void enqueue(struct chunk_writer *w, struct wblock *b)
+{
+	pthread_mutex_lock(&w->cs->lock);
+	enqueue_locked(w->cs, w, b);
+	pthread_mutex_unlock(&w->cs->lock);
+}
+
+/* The partial tail block of @w, if it is still being filled.  w->mu held. */
+static struct wblock *tail_filling(struct chunk_writer *w)
+{
+	uint32_t last;
+
+	if (w->finished || w->len == 0)
+		return NULL;
+	last = (w->len - 1) / w->cs->bs;
+	return last >= w->nsealed ? w->blocks[last] : NULL;
+}
+
+bool chunk_steal_locked(struct chunk_store *cs)
+{
+	for (struct chunk_writer *w = cs->writers; w; w = w->wnext) {
+		struct wblock *b;
+
+		if (pthread_mutex_trylock(&w->mu) != 0)
+			continue; /* in a call: it will wake us after */
+		b = tail_filling(w);
+		if (b)
+			enqueue_locked(cs, w, b);
+		pthread_mutex_unlock(&w->mu);
+		if (b)
+			return true;
+	}
+	return false;
 }
 
 static void dequeue_locked(struct chunk_store *cs, struct wblock *b)
@@ -153,8 +225,8 @@ static void dequeue_locked(struct chunk_store *cs, struct wblock *b)
 	b->qnext = b->qprev = NULL;
 }
 
-ssize_t chunk_writer_write(struct chunk_writer *w, uint32_t off,
-			   const void *data, size_t len)
+static ssize_t write_locked(struct chunk_writer *w, uint32_t off,
+			    const void *data, size_t len)
 {
 	struct chunk_store *cs = w->cs;
 	size_t done = 0;
@@ -173,17 +245,12 @@ ssize_t chunk_writer_write(struct chunk_writer *w, uint32_t off,
 		uint32_t full = full_len(cs, index);
 		uint32_t n = (uint32_t)MIN(len - done, (size_t)(full - boff));
 		struct wblock *b = w->blocks[index];
-		int rc;
+		int rc = 0;
 
-		if (!b) {
-			b = calloc(1, sizeof(*b));
-			if (!b)
-				return done ? (ssize_t)done : -ENOMEM;
-			b->w = w;
-			b->index = index;
-			w->blocks[index] = b;
-		}
-		rc = ensure_cap(w, b, boff + n);
+		if (!b)
+			rc = block_start(w, index, &b);
+		if (rc == 0)
+			rc = ensure_cap(cs, b, boff + n);
 		if (rc < 0)
 			return done ? (ssize_t)done : rc;
 		memcpy(b->mem + FRAME_HDR_LEN + boff, (const char *)data + done,
@@ -197,19 +264,37 @@ ssize_t chunk_writer_write(struct chunk_writer *w, uint32_t off,
 	return (ssize_t)done;
 }
 
+ssize_t chunk_writer_write(struct chunk_writer *w, uint32_t off,
+			   const void *data, size_t len)
+{
+	struct chunk_store *cs = w->cs;
+	ssize_t r;
+
+	pthread_mutex_lock(&w->mu);
+	r = write_locked(w, off, data, len);
+	pthread_mutex_unlock(&w->mu);
+	/* Waiters may have skipped us while we were busy: let them retry. */
+	if (atomic_load(&cs->mem_waiters) > 0) {
+		pthread_mutex_lock(&cs->lock);
+		pthread_cond_broadcast(&cs->mem_cond);
+		pthread_mutex_unlock(&cs->lock);
+	}
+	return r;
+}
+
 int chunk_writer_finish(struct chunk_writer *w)
 {
 	struct chunk_store *cs = w->cs;
+	struct wblock *b;
 
 	if (w->finished)
 		return w->result;
+	pthread_mutex_lock(&w->mu);
+	b = atomic_load(&w->failed) ? NULL : tail_filling(w);
+	if (b)
+		enqueue(w, b);
 	w->finished = true;
-	if (w->len > 0 && !atomic_load(&w->failed)) {
-		uint32_t last = (w->len - 1) / cs->bs;
-
-		if (last >= w->nsealed)
-			enqueue(w, w->blocks[last]);
-	}
+	pthread_mutex_unlock(&w->mu);
 	pthread_mutex_lock(&cs->lock);
 	while (w->pending > 0)
 		pthread_cond_wait(&cs->upl_cond, &cs->lock);
@@ -226,6 +311,13 @@ void chunk_writer_free(struct chunk_writer *w)
 		return;
 	cs = w->cs;
 	pthread_mutex_lock(&cs->lock);
+	/* Out of the list first: nobody can seal our blocks after this. */
+	if (w->wprev)
+		w->wprev->wnext = w->wnext;
+	else
+		cs->writers = w->wnext;
+	if (w->wnext)
+		w->wnext->wprev = w->wprev;
 	/* Cancel what no worker has started; wait for the rest. */
 	for (uint32_t i = 0; i < w->nslots; i++) {
 		struct wblock *b = w->blocks[i];
@@ -236,7 +328,7 @@ void chunk_writer_free(struct chunk_writer *w)
 		b->state = WB_FAILED;
 		w->pending--;
 		cs->inflight--;
-		chunk_mem_release_locked(cs, b->cap);
+		chunk_mem_release_locked(cs, b->charge);
 		free(b->mem);
 		b->mem = NULL;
 	}
@@ -247,7 +339,7 @@ void chunk_writer_free(struct chunk_writer *w)
 		struct wblock *b = w->blocks[i];
 
 		if (b && b->state == WB_FILLING)
-			chunk_mem_release_locked(cs, b->cap);
+			chunk_mem_release_locked(cs, b->charge);
 	}
 	pthread_mutex_unlock(&cs->lock);
 	for (uint32_t i = 0; i < w->nslots; i++) {
@@ -255,6 +347,7 @@ void chunk_writer_free(struct chunk_writer *w)
 			free(w->blocks[i]->mem);
 		free(w->blocks[i]);
 	}
+	pthread_mutex_destroy(&w->mu);
 	free(w->blocks);
 	free(w);
 }
@@ -285,7 +378,8 @@ static int put_block(struct chunk_store *cs, struct wblock *b, const char *key)
 	int rc;
 
 	if (frame_encode_in_place(&cs->fc, b->mem, b->len) < 0) {
-		rc = frame_encode(&cs->fc, b->mem + FRAME_HDR_LEN, b->len, &enc);
+		rc =
+		    frame_encode(&cs->fc, b->mem + FRAME_HDR_LEN, b->len, &enc);
 		if (rc < 0)
 			return log_fail(rc, "cannot encode block '%s'", key);
 		data = enc.data;
@@ -311,31 +405,30 @@ static void upload(struct chunk_store *cs, struct wblock *b)
 {
 	struct chunk_writer *w = b->w;
 	char key[CHUNK_KEY_MAX];
-	uint32_t slack = 0;
 	int rc;
 
 	chunk_block_key(cs, w->id, b->index, b->len, key, sizeof(key));
 	rc = put_block(cs, b, key);
-	if (rc == 0 && b->cap - b->len >= SHRINK_SLACK) {
+	if (rc == 0 && b->cap > b->len) {
 		char *p = realloc(b->mem, (size_t)FRAME_HDR_LEN + b->len);
 
 		if (p) {
 			b->mem = p;
-			slack = b->cap - b->len;
+			b->cap = b->len;
 		}
 	}
 	pthread_mutex_lock(&cs->lock);
 	if (rc == 0) {
 		b->state = WB_DONE;
-		chunk_mem_release_locked(cs, slack);
+		/* The cache keeps what is allocated; return the rest. */
+		chunk_mem_release_locked(cs, b->charge - b->cap);
 		chunk_block_adopt_locked(cs, w->id, b->index, b->len, b->mem,
-					 b->mem + FRAME_HDR_LEN,
-					 b->cap - slack);
+					 b->mem + FRAME_HDR_LEN, b->cap);
 		atomic_fetch_add(&cs->n_upload, 1);
 	} else {
 		b->state = WB_FAILED;
 		atomic_store(&w->failed, true);
-		chunk_mem_release_locked(cs, b->cap);
+		chunk_mem_release_locked(cs, b->charge);
 		free(b->mem);
 	}
 	b->mem = NULL;

@@ -136,7 +136,7 @@ int meta_setattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		 uint32_t mask, const struct meta_attr *in,
 		 struct meta_attr *out)
 {
-	struct setattr_arg a = { c, ino, mask, in, out, { 0, 0, 0, 0 } };
+	struct setattr_arg a = {c, ino, mask, in, out, {0, 0, 0, 0}};
 	int rc = meta_txn(m, true, setattr_fn, &a);
 
 	if (rc == 0) {

@@ -59,8 +59,7 @@ static int txn_seq(struct kv_txn *t, int64_t *seq)
 }
 
 /* Drop one reference to slice @id (stored size @size). */
-static int unref_one(struct kv_txn *t, uint64_t id, uint32_t size,
-		     int64_t *seq)
+static int unref_one(struct kv_txn *t, uint64_t id, uint32_t size, int64_t *seq)
 {
 	struct buf v = BUF_INIT;
 	unsigned char k[8], val[12];
@@ -110,8 +109,8 @@ int slices_unref(struct kv_txn *t, const struct slice *s, size_t n,
 
 		if (v[i].id == 0 || v[i].id == skip)
 			continue;
-		while (i + 1 < n && v[i + 1].id == v[i].id)
-			size = MAX(size, v[++i].size);
+		for (; i + 1 < n && v[i + 1].id == v[i].id; i++)
+			size = MAX(size, v[i + 1].size);
 		rc = unref_one(t, v[i].id, size, seq);
 	}
 	free(v);
@@ -227,7 +226,7 @@ static int zero_range(struct kv_txn *t, uint64_t ino, uint64_t start,
 	while (start < end && rc == 0) {
 		uint64_t idx = start / CHUNK;
 		uint64_t stop = MIN(end, (idx + 1) * CHUNK);
-		struct slice z = { 0 };
+		struct slice z = {0};
 
 		z.pos = (uint32_t)(start % CHUNK);
 		z.size = z.len = (uint32_t)(stop - start);
@@ -249,7 +248,7 @@ int data_set_length(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 {
 	uint64_t old = r->a.length, ino = r->a.ino;
 	int64_t delta = space_of_len(len) - space_of_len(old);
-	struct chunk_list l = { 0 };
+	struct chunk_list l = {0};
 	int64_t seq = -1;
 	int rc;
 
@@ -300,7 +299,7 @@ static int read_fn(struct meta *m, struct kv_txn *t, void *arg)
 int meta_read_chunk(struct meta *m, uint64_t ino, uint32_t chunk,
 		    struct slice **out, size_t *n)
 {
-	struct read_arg a = { ino, chunk, BUF_INIT };
+	struct read_arg a = {ino, chunk, BUF_INIT};
 	int rc = meta_txn(m, false, read_fn, &a);
 
 	if (rc == 0)
@@ -384,8 +383,7 @@ static bool slice_ok(const struct slice *s, uint64_t chunk)
 int meta_write(struct meta *m, uint64_t ino, const struct meta_slice_write *w,
 	       size_t n, uint64_t new_length, struct meta_attr *out)
 {
-	struct write_arg a = { ino, w, n, new_length, out, NULL,
-			       { 0, 0, 0, 0 } };
+	struct write_arg a = {ino, w, n, new_length, out, NULL, {0, 0, 0, 0}};
 	int rc;
 
 	if (new_length > META_MAX_LENGTH)
@@ -441,8 +439,8 @@ static int falloc_fn(struct meta *m, struct kv_txn *t, void *arg)
 		rc = data_set_length(m, t, &r, a->end, &a->e);
 	if (rc < 0)
 		return rc;
-	if (r.a.length != old || (a->mode & (FALLOC_FL_PUNCH_HOLE |
-					     FALLOC_FL_ZERO_RANGE)))
+	if (r.a.length != old ||
+	    (a->mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
 		r.a.mtime_ns = meta_now_ns();
 	r.a.ctime_ns = meta_now_ns();
 	return inode_put(t, &r);
@@ -451,9 +449,9 @@ static int falloc_fn(struct meta *m, struct kv_txn *t, void *arg)
 int meta_fallocate(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		   int mode, uint64_t off, uint64_t len)
 {
-	struct falloc_arg a = { c, ino, mode, off, 0, { 0, 0, 0, 0 } };
-	int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
-		    FALLOC_FL_ZERO_RANGE;
+	struct falloc_arg a = {c, ino, mode, off, 0, {0, 0, 0, 0}};
+	int known =
+	    FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
 	int rc;
 
 	if (mode & ~known)
@@ -527,7 +525,7 @@ int meta_compact(struct meta *m, uint64_t ino, uint32_t chunk,
 		 const struct slice *old, size_t n_old,
 		 const struct slice *repl)
 {
-	struct compact_arg a = { ino, chunk, old, n_old, repl };
+	struct compact_arg a = {ino, chunk, old, n_old, repl};
 
 	if (!slice_ok(repl, chunk) || n_old == 0)
 		return -EINVAL;
@@ -541,7 +539,7 @@ int meta_compact(struct meta *m, uint64_t ino, uint32_t chunk,
 static int purge_fn(struct meta *m, struct kv_txn *t, void *arg)
 {
 	uint64_t ino = *(uint64_t *)arg;
-	struct chunk_list l = { 0 };
+	struct chunk_list l = {0};
 	unsigned char k[8];
 	int64_t seq = -1;
 	int rc;
@@ -568,7 +566,9 @@ int meta_purge_file(struct meta *m, uint64_t ino)
 		rc = meta_txn(m, true, purge_fn, &ino);
 	while (rc == 0);
 	if (rc < 0)
-		return log_fail(rc, "cannot queue the data of deleted inode "
-				"%llu", (unsigned long long)ino);
+		return log_fail(rc,
+				"cannot queue the data of deleted inode "
+				"%llu",
+				(unsigned long long)ino);
 	return 0;
 }

@@ -25,8 +25,8 @@ struct pending_arg {
 	size_t n;
 };
 
-static int pending_one(void *arg, const void *key, size_t klen,
-		       const void *val, size_t vlen)
+static int pending_one(void *arg, const void *key, size_t klen, const void *val,
+		       size_t vlen)
 {
 	struct pending_arg *a = arg;
 
@@ -48,10 +48,10 @@ static int pending_fn(struct meta *m, struct kv_txn *t, void *arg)
 		       a);
 }
 
-int meta_pending_slices(struct meta *m, size_t max,
-			struct meta_delslice **out, size_t *n)
+int meta_pending_slices(struct meta *m, size_t max, struct meta_delslice **out,
+			size_t *n)
 {
-	struct pending_arg a = { max, NULL, 0 };
+	struct pending_arg a = {max, NULL, 0};
 	int rc;
 
 	*out = NULL;
@@ -95,8 +95,8 @@ struct trash_scan {
 	struct buf names; /* expired names, NUL-separated */
 };
 
-static int trash_one(void *arg, const void *key, size_t klen,
-		     const void *val, size_t vlen)
+static int trash_one(void *arg, const void *key, size_t klen, const void *val,
+		     size_t vlen)
 {
 	struct trash_scan *s = arg;
 	char name[TESSERA_NAME_MAX + 1];
@@ -132,7 +132,7 @@ static int trash_fn(struct meta *m, struct kv_txn *t, void *arg)
 
 static int expire_trash(struct meta *m)
 {
-	struct trash_scan s = { 0 };
+	struct trash_scan s = {0};
 	int rc, first = 0;
 
 	s.now_s = meta_now_ns() / 1000000000LL;
@@ -159,8 +159,8 @@ struct delfile_scan {
 	uint64_t ino[CLEANUP_BATCH];
 };
 
-static int delfile_one(void *arg, const void *key, size_t klen,
-		       const void *val, size_t vlen)
+static int delfile_one(void *arg, const void *key, size_t klen, const void *val,
+		       size_t vlen)
 {
 	struct delfile_scan *s = arg;
 

@@ -40,8 +40,8 @@ struct dir_batch {
 	struct buf names;
 };
 
-static int batch_one(void *arg, const void *key, size_t klen,
-		     const void *val, size_t vlen)
+static int batch_one(void *arg, const void *key, size_t klen, const void *val,
+		     size_t vlen)
 {
 	struct dir_batch *b = arg;
 	const unsigned char *v = val;
@@ -110,6 +110,8 @@ static int head_fn(struct meta *m, struct kv_txn *t, void *arg)
 	if (!S_ISDIR(r.a.mode))
 		return -ENOTDIR;
 	rc = perm_check(h->c, &r.a, META_MAY_READ);
+	if (rc == 0 && r.a.nlink == 0)
+		rc = -ENOENT; /* removed while open */
 	if (rc < 0)
 		return rc;
 	h->self = r.a;
@@ -149,8 +151,7 @@ static int emit_dots(const struct dir_head *h, uint64_t offset, int flags,
 }
 
 /* Hand out one batch; 1 when the callback stopped, 0 to go on. */
-static int emit_batch(const struct dir_batch *b, meta_dirent_fn fn,
-		      void *arg)
+static int emit_batch(const struct dir_batch *b, meta_dirent_fn fn, void *arg)
 {
 	struct meta_dirent d;
 	int rc = 0;
@@ -173,7 +174,7 @@ static int emit_batch(const struct dir_batch *b, meta_dirent_fn fn,
 int meta_readdir(struct meta *m, const struct meta_cred *c, uint64_t dir,
 		 uint64_t offset, int flags, meta_dirent_fn fn, void *arg)
 {
-	struct dir_head h = { c, dir, { 0 }, { 0 } };
+	struct dir_head h = {c, dir, {0}, {0}};
 	struct dir_batch *b;
 	int rc;
 

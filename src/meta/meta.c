@@ -82,9 +82,10 @@ int meta_txn(struct meta *m, bool rw, meta_txn_fn fn, void *arg)
 		if (rc != -EAGAIN)
 			return rc;
 		if (attempt + 1 >= META_TXN_TRIES)
-			return log_fail(-EIO, "metadata transaction on '%s' "
-				       "still conflicting after %d attempts",
-				       m->desc, attempt + 1);
+			return log_fail(-EIO,
+					"metadata transaction on '%s' "
+					"still conflicting after %d attempts",
+					m->desc, attempt + 1);
 		txn_backoff(attempt);
 	}
 }
@@ -108,7 +109,7 @@ static int incr_fn(struct meta *m, struct kv_txn *t, void *arg)
 static int id_take(struct meta *m, struct meta_idpool *p, const char *counter,
 		   uint64_t batch, uint64_t *out)
 {
-	struct incr_arg a = { counter, (int64_t)batch, 0 };
+	struct incr_arg a = {counter, (int64_t)batch, 0};
 	int rc;
 
 	pthread_mutex_lock(&m->lock);
@@ -171,9 +172,28 @@ static int flush_fn(struct meta *m, struct kv_txn *t, void *arg)
 	return rc;
 }
 
+static int counters_fn(struct meta *m, struct kv_txn *t, void *arg)
+{
+	struct flush_arg *a = arg;
+	struct buf v = BUF_INIT;
+	int rc;
+
+	(void)m;
+	a->out_space = a->out_inodes = 0;
+	rc = kv_get(t, KV_COUNTER, "usedSpace", 9, &v);
+	if (rc == 0 && v.len == 8)
+		a->out_space = (int64_t)get_be64((unsigned char *)v.data);
+	if (rc == 0 || rc == -ENOENT)
+		rc = kv_get(t, KV_COUNTER, "usedInodes", 10, &v);
+	if (rc == 0 && v.len == 8)
+		a->out_inodes = (int64_t)get_be64((unsigned char *)v.data);
+	buf_release(&v);
+	return rc == -ENOENT ? 0 : rc;
+}
+
 int meta_stats_flush(struct meta *m)
 {
-	struct flush_arg a = { 0, 0, 0, 0 };
+	struct flush_arg a = {0, 0, 0, 0};
 	int rc;
 
 	pthread_mutex_lock(&m->lock);
@@ -187,7 +207,10 @@ int meta_stats_flush(struct meta *m)
 	m->pend_space = m->pend_inodes = 0;
 	pthread_mutex_unlock(&m->lock);
 
-	rc = meta_txn(m, true, flush_fn, &a);
+	if (a.space || a.inodes)
+		rc = meta_txn(m, true, flush_fn, &a);
+	else /* nothing to add: just refresh, without writing */
+		rc = meta_txn(m, false, counters_fn, &a);
 
 	pthread_mutex_lock(&m->lock);
 	m->flushing = false;
@@ -263,7 +286,7 @@ int meta_statfs(struct meta *m, struct meta_statfs *out)
 	out->avail_space = (uint64_t)used < cap ? cap - (uint64_t)used : 0;
 	out->used_inodes = (uint64_t)inodes;
 	out->avail_inodes =
-		(uint64_t)inodes < ilimit ? ilimit - (uint64_t)inodes : 0;
+	    (uint64_t)inodes < ilimit ? ilimit - (uint64_t)inodes : 0;
 	return 0;
 }
 
@@ -500,7 +523,7 @@ static void format_defaults(struct meta_format *f)
 int meta_format(const char *url, struct meta_format *f, bool force)
 {
 	struct meta tmp;
-	struct format_arg a = { f, NULL, force };
+	struct format_arg a = {f, NULL, force};
 	char red[1200];
 	char *json = NULL;
 	int rc;
@@ -534,7 +557,8 @@ int meta_format(const char *url, struct meta_format *f, bool force)
 	rc = meta_txn(&tmp, true, format_fn, &a);
 	if (rc == -EEXIST)
 		log_error("cannot format '%s': it already holds a volume "
-			  "(use --force to overwrite it)", red);
+			  "(use --force to overwrite it)",
+			  red);
 	else if (rc < 0)
 		log_fail(rc, "cannot format '%s'", red);
 out:
@@ -557,15 +581,14 @@ static int load_fn(struct meta *m, struct kv_txn *t, void *arg)
 
 	rc = kv_get(t, KV_SETTING, SETTING_KEY, strlen(SETTING_KEY), &v);
 	if (rc == 0 && meta_format_from_json(v.data ? v.data : "", a->f) < 0)
-		rc = log_fail(-EIO, "corrupt volume settings in '%s'",
-			      m->desc);
+		rc = log_fail(-EIO, "corrupt volume settings in '%s'", m->desc);
 	buf_release(&v);
 	return rc;
 }
 
 int meta_load_format(struct meta *m, struct meta_format *out)
 {
-	struct load_arg a = { out };
+	struct load_arg a = {out};
 	int rc = meta_txn(m, false, load_fn, &a);
 
 	if (rc == 0) {

@@ -77,16 +77,16 @@ struct meta_openf {
 struct meta {
 	struct kv_engine *kv;
 	char desc[512]; /* URL, password masked */
-	uint64_t sid;   /* session id; 0 until sessions exist */
+	uint64_t sid;	/* session id; 0 until sessions exist */
 
 	pthread_mutex_t lock; /* guards every field below; never held
 			       * across a transaction */
 	struct meta_format fmt;
 	struct meta_idpool inos;
 	struct meta_idpool slices;
-	int64_t used_space;  /* counters as of the last flush */
+	int64_t used_space; /* counters as of the last flush */
 	int64_t used_inodes;
-	int64_t pend_space;  /* deltas not yet added to the counters */
+	int64_t pend_space; /* deltas not yet added to the counters */
 	int64_t pend_inodes;
 	int64_t flushed_ns;
 	bool flushing;
@@ -110,10 +110,10 @@ struct dent {
  * of every attempt and acted on after a successful commit.
  */
 struct meta_effects {
-	int64_t space;       /* usedSpace delta */
-	int64_t inodes;      /* usedInodes delta */
-	uint64_t purge_ino;  /* KV_DELFILE written: drop its chunks */
-	uint64_t kept_ino;   /* unlinked while open: sustained */
+	int64_t space;	    /* usedSpace delta */
+	int64_t inodes;	    /* usedInodes delta */
+	uint64_t purge_ino; /* KV_DELFILE written: drop its chunks */
+	uint64_t kept_ino;  /* unlinked while open: sustained */
 };
 
 /* ---- transactions (meta.c) ---- */
@@ -147,8 +147,7 @@ uint32_t meta_trash_days(struct meta *m);
 
 void key_ino(unsigned char k[8], uint64_t ino);
 /** @k must hold 8 + TESSERA_NAME_MAX bytes; returns the key length. */
-size_t key_name(unsigned char *k, uint64_t ino, const char *name,
-		size_t len);
+size_t key_name(unsigned char *k, uint64_t ino, const char *name, size_t len);
 void key_diridx(unsigned char k[16], uint64_t dir, uint64_t cookie);
 void key_chunk(unsigned char k[12], uint64_t ino, uint32_t idx);
 
@@ -160,13 +159,13 @@ int inode_put(struct kv_txn *t, const struct inode_rec *r);
 /** Remove an inode record and its symlink and xattr records. */
 int inode_del(struct kv_txn *t, uint64_t ino);
 
-int dent_get(struct kv_txn *t, uint64_t parent, const char *name,
-	     size_t len, struct dent *d);
+int dent_get(struct kv_txn *t, uint64_t parent, const char *name, size_t len,
+	     struct dent *d);
 /** Write the dentry and its DIRIDX twin. */
-int dent_put(struct kv_txn *t, uint64_t parent, const char *name,
-	     size_t len, const struct dent *d);
-int dent_del(struct kv_txn *t, uint64_t parent, const char *name,
-	     size_t len, uint64_t cookie);
+int dent_put(struct kv_txn *t, uint64_t parent, const char *name, size_t len,
+	     const struct dent *d);
+int dent_del(struct kv_txn *t, uint64_t parent, const char *name, size_t len,
+	     uint64_t cookie);
 /** 1 when @dir has at least one entry, 0 when empty. */
 int dir_has_entries(struct kv_txn *t, uint64_t dir);
 
@@ -183,9 +182,9 @@ bool name_is_dot(const char *name, size_t len);
 bool perm_in_group(const struct meta_cred *c, uint32_t gid);
 bool perm_is_owner(const struct meta_cred *c, const struct meta_attr *a);
 /** -EACCES unless @c may @mask (META_MAY_*) @a.  NULL cred: allowed. */
-int perm_check(const struct meta_cred *c, const struct meta_attr *a,
-	       int mask);
-/** Search permission on @dir, which must be a directory (-ENOTDIR). */
+int perm_check(const struct meta_cred *c, const struct meta_attr *a, int mask);
+/** Search permission on @dir, which must be a directory (-ENOTDIR) and
+ *  not removed (-ENOENT). */
 int perm_lookup(const struct meta_cred *c, const struct meta_attr *dir);
 /** Linux may_delete: W+X on @dir, then the sticky rule (-EPERM). */
 int perm_may_delete(const struct meta_cred *c, const struct meta_attr *dir,

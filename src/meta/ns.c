@@ -60,7 +60,8 @@ static int lookup_fn(struct meta *m, struct kv_txn *t, void *arg)
 		if (rc == 0) {
 			rc = inode_get(t, d.ino, &r);
 			if (rc == -ENOENT)
-				rc = log_fail(-EIO, "entry '%.*s' of directory "
+				rc = log_fail(-EIO,
+					      "entry '%.*s' of directory "
 					      "%llu points to missing inode",
 					      (int)a->len, a->name,
 					      (unsigned long long)a->parent);
@@ -74,7 +75,7 @@ static int lookup_fn(struct meta *m, struct kv_txn *t, void *arg)
 int meta_lookup(struct meta *m, const struct meta_cred *c, uint64_t parent,
 		const char *name, struct meta_attr *out)
 {
-	struct lookup_arg a = { c, parent, name, 0, out };
+	struct lookup_arg a = {c, parent, name, 0, out};
 	int rc = name_check(name, &a.len);
 
 	if (rc < 0)
@@ -106,7 +107,7 @@ static int getattr_fn(struct meta *m, struct kv_txn *t, void *arg)
 
 int meta_getattr(struct meta *m, uint64_t ino, struct meta_attr *out)
 {
-	struct getattr_arg a = { ino, NULL, 0, out };
+	struct getattr_arg a = {ino, NULL, 0, out};
 
 	return meta_txn(m, false, getattr_fn, &a);
 }
@@ -114,7 +115,7 @@ int meta_getattr(struct meta *m, uint64_t ino, struct meta_attr *out)
 int meta_access(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		int mask)
 {
-	struct getattr_arg a = { ino, c, mask, NULL };
+	struct getattr_arg a = {ino, c, mask, NULL};
 
 	return meta_txn(m, false, getattr_fn, &a);
 }
@@ -235,8 +236,8 @@ int meta_mknod(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	       const char *name, uint32_t mode, uint64_t rdev,
 	       struct meta_attr *out)
 {
-	struct create_arg a = { .c = c, .parent = parent, .name = name,
-				.out = out };
+	struct create_arg a = {
+	    .c = c, .parent = parent, .name = name, .out = out};
 	uint32_t type = mode & S_IFMT;
 
 	switch (type) {
@@ -264,8 +265,8 @@ int meta_mknod(struct meta *m, const struct meta_cred *c, uint64_t parent,
 int meta_mkdir(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	       const char *name, uint32_t mode, struct meta_attr *out)
 {
-	struct create_arg a = { .c = c, .parent = parent, .name = name,
-				.out = out };
+	struct create_arg a = {
+	    .c = c, .parent = parent, .name = name, .out = out};
 
 	a.mode = S_IFDIR | (mode & (0777 | S_ISVTX) & ~umask_of(c));
 	return create(m, &a);
@@ -274,8 +275,8 @@ int meta_mkdir(struct meta *m, const struct meta_cred *c, uint64_t parent,
 int meta_symlink(struct meta *m, const struct meta_cred *c, uint64_t parent,
 		 const char *name, const char *target, struct meta_attr *out)
 {
-	struct create_arg a = { .c = c, .parent = parent, .name = name,
-				.out = out };
+	struct create_arg a = {
+	    .c = c, .parent = parent, .name = name, .out = out};
 	size_t tlen = strlen(target);
 
 	if (tlen == 0)
@@ -318,7 +319,7 @@ static int readlink_fn(struct meta *m, struct kv_txn *t, void *arg)
 
 ssize_t meta_readlink(struct meta *m, uint64_t ino, char *buf, size_t n)
 {
-	struct readlink_arg a = { ino, BUF_INIT };
+	struct readlink_arg a = {ino, BUF_INIT};
 	ssize_t rc = meta_txn(m, false, readlink_fn, &a);
 
 	if (rc == 0) {
@@ -384,7 +385,7 @@ static int link_fn(struct meta *m, struct kv_txn *t, void *arg)
 int meta_link(struct meta *m, const struct meta_cred *c, uint64_t ino,
 	      uint64_t newparent, const char *newname, struct meta_attr *out)
 {
-	struct link_arg a = { c, ino, newparent, newname, 0, out };
+	struct link_arg a = {c, ino, newparent, newname, 0, out};
 	int rc = name_check(newname, &a.len);
 
 	if (rc < 0)

@@ -70,9 +70,15 @@ int perm_check(const struct meta_cred *c, const struct meta_attr *a, int mask)
 
 int perm_lookup(const struct meta_cred *c, const struct meta_attr *dir)
 {
+	int rc;
+
 	if (!S_ISDIR(dir->mode))
 		return -ENOTDIR;
-	return perm_check(c, dir, META_MAY_EXEC);
+	rc = perm_check(c, dir, META_MAY_EXEC);
+	/* a removed directory kept while open: dead, like IS_DEADDIR */
+	if (rc == 0 && dir->nlink == 0)
+		rc = -ENOENT;
+	return rc;
 }
 
 int perm_may_delete(const struct meta_cred *c, const struct meta_attr *dir,

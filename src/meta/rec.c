@@ -110,8 +110,8 @@ struct key_list {
 	size_t n;
 };
 
-static int collect_key(void *arg, const void *key, size_t klen,
-		       const void *val, size_t vlen)
+static int collect_key(void *arg, const void *key, size_t klen, const void *val,
+		       size_t vlen)
 {
 	struct key_list *l = arg;
 	unsigned char len[2];
@@ -132,7 +132,7 @@ static int collect_key(void *arg, const void *key, size_t klen,
 static int del_prefix(struct kv_txn *t, int grp, const void *prefix,
 		      size_t plen)
 {
-	struct key_list l = { BUF_INIT, 0 };
+	struct key_list l = {BUF_INIT, 0};
 	size_t off = 0;
 	int rc;
 
@@ -236,8 +236,7 @@ int dir_has_entries(struct kv_txn *t, uint64_t dir)
 	int rc;
 
 	key_ino(k, dir);
-	rc = kv_scan(t, KV_DENTRY, k, sizeof(k), NULL, 0, 1, found_one,
-		     &found);
+	rc = kv_scan(t, KV_DENTRY, k, sizeof(k), NULL, 0, 1, found_one, &found);
 	return rc < 0 ? rc : found;
 }
 

@@ -125,7 +125,7 @@ static int unsustain_fn(struct meta *m, struct kv_txn *t, void *arg)
 
 static int unsustain(struct meta *m, uint64_t ino)
 {
-	struct sustain_arg a = { ino, { 0, 0, 0, 0 } };
+	struct sustain_arg a = {ino, {0, 0, 0, 0}};
 	int rc = meta_txn(m, true, unsustain_fn, &a);
 
 	if (rc < 0)
@@ -242,7 +242,7 @@ int meta_drop_link(struct meta *m, struct kv_txn *t, uint64_t parent,
 }
 
 int meta_drop_dir(struct meta *m, struct kv_txn *t, struct inode_rec *r,
-		    struct meta_effects *e)
+		  struct meta_effects *e)
 {
 	r->a.ctime_ns = meta_now_ns();
 	if (meta_is_open(m, r->a.ino))
@@ -265,8 +265,7 @@ struct remove_arg {
 
 /* Shared by unlink and rmdir: parent checks, the entry, may_delete. */
 static int remove_prep(struct kv_txn *t, struct remove_arg *a,
-		       struct inode_rec *p, struct dent *d,
-		       struct inode_rec *r)
+		       struct inode_rec *p, struct dent *d, struct inode_rec *r)
 {
 	int rc;
 
@@ -320,8 +319,8 @@ static int remove_fn(struct meta *m, struct kv_txn *t, void *arg)
 		p.a.nlink--;
 		rc = meta_drop_dir(m, t, &r, &a->e);
 	} else {
-		rc = meta_drop_link(m, t, a->parent, a->name, a->len, &r,
-				    &a->e);
+		rc =
+		    meta_drop_link(m, t, a->parent, a->name, a->len, &r, &a->e);
 	}
 	p.a.mtime_ns = p.a.ctime_ns = meta_now_ns();
 	if (rc == 0 && a->parent != META_TRASH_INO)
@@ -345,7 +344,7 @@ static int remove_name(struct meta *m, struct remove_arg *a)
 int meta_unlink(struct meta *m, const struct meta_cred *c, uint64_t parent,
 		const char *name)
 {
-	struct remove_arg a = { .c = c, .parent = parent, .name = name };
+	struct remove_arg a = {.c = c, .parent = parent, .name = name};
 
 	return remove_name(m, &a);
 }
@@ -353,8 +352,8 @@ int meta_unlink(struct meta *m, const struct meta_cred *c, uint64_t parent,
 int meta_rmdir(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	       const char *name)
 {
-	struct remove_arg a = { .c = c, .parent = parent, .name = name,
-				.dir = true };
+	struct remove_arg a = {
+	    .c = c, .parent = parent, .name = name, .dir = true};
 
 	return remove_name(m, &a);
 }
@@ -362,7 +361,7 @@ int meta_rmdir(struct meta *m, const struct meta_cred *c, uint64_t parent,
 /* Internal unlink from the trash (meta_cleanup); absent is fine. */
 int meta_trash_remove(struct meta *m, const char *name)
 {
-	struct remove_arg a = { .parent = META_TRASH_INO, .name = name };
+	struct remove_arg a = {.parent = META_TRASH_INO, .name = name};
 	int rc = remove_name(m, &a);
 
 	return rc == -ENOENT ? 0 : rc;

@@ -67,8 +67,7 @@ static int is_ancestor(struct kv_txn *t, uint64_t anc, uint64_t ino)
 
 static bool reserved(uint64_t parent, const char *name, size_t len)
 {
-	return parent == TESSERA_ROOT_INO &&
-	       len == strlen(META_TRASH_NAME) &&
+	return parent == TESSERA_ROOT_INO && len == strlen(META_TRASH_NAME) &&
 	       memcmp(name, META_TRASH_NAME, len) == 0;
 }
 
@@ -95,7 +94,8 @@ static int load(struct kv_txn *t, struct rename_arg *a, struct rename_st *s)
 		return -EBUSY;
 	if (reserved(a->sp_ino, a->sname, a->slen) ||
 	    reserved(a->dp_ino, a->dname, a->dlen) ||
-	    a->dp_ino == META_TRASH_INO)
+	    a->dp_ino == META_TRASH_INO ||
+	    (a->sp_ino == META_TRASH_INO && (a->flags & META_RENAME_EXCHANGE)))
 		return -EPERM;
 	rc = dent_get(t, a->sp_ino, a->sname, a->slen, &s->sd);
 	if (rc == 0)
@@ -140,8 +140,8 @@ static int check(struct kv_txn *t, struct rename_arg *a, struct rename_st *s)
 		return 1;
 	rc = perm_may_delete(a->c, &s->sp->a, &s->sr.a);
 	if (rc == 0 && !s->have_t)
-		rc = perm_check(a->c, &s->dp->a,
-				META_MAY_WRITE | META_MAY_EXEC);
+		rc =
+		    perm_check(a->c, &s->dp->a, META_MAY_WRITE | META_MAY_EXEC);
 	else if (rc == 0)
 		rc = perm_may_delete(a->c, &s->dp->a, &s->tr.a);
 	if (rc < 0)
@@ -258,9 +258,12 @@ int meta_rename(struct meta *m, const struct meta_cred *c, uint64_t parent,
 		const char *name, uint64_t newparent, const char *newname,
 		uint32_t flags)
 {
-	struct rename_arg a = { .c = c, .sp_ino = parent, .dp_ino = newparent,
-				.sname = name, .dname = newname,
-				.flags = flags };
+	struct rename_arg a = {.c = c,
+			       .sp_ino = parent,
+			       .dp_ino = newparent,
+			       .sname = name,
+			       .dname = newname,
+			       .flags = flags};
 	int rc;
 
 	if (flags & ~(META_RENAME_NOREPLACE | META_RENAME_EXCHANGE))

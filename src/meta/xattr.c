@@ -28,10 +28,10 @@ static int xname_check(const char *name, size_t *len, enum xattr_ns *ns)
 		const char *prefix;
 		int ns; /* < 0: -errno */
 	} tab[] = {
-		{ "user.", XNS_USER },
-		{ "trusted.", XNS_TRUSTED },
-		{ "security.", XNS_SECURITY },
-		{ "system.", -EOPNOTSUPP },
+	    {"user.", XNS_USER},
+	    {"trusted.", XNS_TRUSTED},
+	    {"security.", XNS_SECURITY},
+	    {"system.", -EOPNOTSUPP},
 	};
 	size_t n = strnlen(name, META_XATTR_NAME_MAX + 1);
 
@@ -117,7 +117,7 @@ static int get_fn(struct meta *m, struct kv_txn *t, void *arg)
 ssize_t meta_getxattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		      const char *name, void *buf, size_t n)
 {
-	struct xattr_arg a = { .c = c, .ino = ino, .name = name };
+	struct xattr_arg a = {.c = c, .ino = ino, .name = name};
 	ssize_t rc = xname_check(name, &a.len, &a.ns);
 
 	if (rc == 0)
@@ -146,8 +146,9 @@ static int set_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = inode_get(t, a->ino, &r);
 	if (rc == 0)
 		rc = xattr_perm(a->c, &r.a, a->ns, true);
-	if (rc == 0)
-		rc = kv_get(t, KV_XATTR, k, klen, &a->out);
+	if (rc < 0)
+		return rc;
+	rc = kv_get(t, KV_XATTR, k, klen, &a->out);
 	exists = rc == 0;
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
@@ -170,8 +171,12 @@ static int set_fn(struct meta *m, struct kv_txn *t, void *arg)
 int meta_setxattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		  const char *name, const void *val, size_t len, int flags)
 {
-	struct xattr_arg a = { .c = c, .ino = ino, .name = name, .val = val,
-			       .vlen = len, .flags = flags };
+	struct xattr_arg a = {.c = c,
+			      .ino = ino,
+			      .name = name,
+			      .val = val,
+			      .vlen = len,
+			      .flags = flags};
 	int rc;
 
 	if (flags & ~(META_XATTR_CREATE | META_XATTR_REPLACE))
@@ -188,8 +193,7 @@ int meta_setxattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 int meta_removexattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		     const char *name)
 {
-	struct xattr_arg a = { .c = c, .ino = ino, .name = name,
-			       .remove = true };
+	struct xattr_arg a = {.c = c, .ino = ino, .name = name, .remove = true};
 	int rc = xname_check(name, &a.len, &a.ns);
 
 	if (rc == 0)
@@ -228,15 +232,15 @@ static int list_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = inode_get(t, a->ino, &r);
 	key_ino(k, a->ino);
 	if (rc == 0)
-		rc = kv_scan(t, KV_XATTR, k, sizeof(k), NULL, 0, 0, list_one,
-			     a);
+		rc =
+		    kv_scan(t, KV_XATTR, k, sizeof(k), NULL, 0, 0, list_one, a);
 	return rc;
 }
 
-ssize_t meta_listxattr(struct meta *m, const struct meta_cred *c,
-		       uint64_t ino, char *buf, size_t n)
+ssize_t meta_listxattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
+		       char *buf, size_t n)
 {
-	struct xattr_arg a = { .c = c, .ino = ino };
+	struct xattr_arg a = {.c = c, .ino = ino};
 	ssize_t rc = meta_txn(m, false, list_fn, &a);
 
 	if (rc == 0 && n && a.out.len > n)

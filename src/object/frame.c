@@ -21,7 +21,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-static const unsigned char frame_magic[4] = { 'T', 'S', 'B', '1' };
+static const unsigned char frame_magic[4] = {'T', 'S', 'B', '1'};
 
 int frame_codec_parse(const char *name, int *out)
 {
@@ -77,8 +77,8 @@ static size_t compress_bound(int codec, size_t len)
 }
 
 /* Compress into dst; returns the size, or 0 when it failed or did not fit. */
-static size_t compress(const struct frame_conf *fc, const void *raw,
-		       size_t len, void *dst, size_t cap)
+static size_t compress(const struct frame_conf *fc, const void *raw, size_t len,
+		       void *dst, size_t cap)
 {
 	if (fc->codec == FRAME_CODEC_LZ4) {
 		int n = LZ4_compress_default(raw, dst, (int)len, (int)cap);
@@ -86,9 +86,9 @@ static size_t compress(const struct frame_conf *fc, const void *raw,
 		return n > 0 ? (size_t)n : 0;
 	}
 	if (fc->codec == FRAME_CODEC_ZSTD) {
-		size_t n = ZSTD_compress(dst, cap, raw, len,
-					 fc->level ? fc->level
-						   : ZSTD_CLEVEL_DEFAULT);
+		size_t n =
+		    ZSTD_compress(dst, cap, raw, len,
+				  fc->level ? fc->level : ZSTD_CLEVEL_DEFAULT);
 
 		return ZSTD_isError(n) ? 0 : n;
 	}
@@ -199,8 +199,8 @@ static int unseal(const struct frame_conf *fc, const struct frame_hdr *h,
 	return bad(why, "encrypted block (encryption is not supported)");
 }
 
-static ssize_t decompress(const struct frame_hdr *h, const void *src,
-			  void *dst, const char **why)
+static ssize_t decompress(const struct frame_hdr *h, const void *src, void *dst,
+			  const char **why)
 {
 	if (h->codec == FRAME_CODEC_LZ4) {
 		int n;
@@ -214,8 +214,8 @@ static ssize_t decompress(const struct frame_hdr *h, const void *src,
 		return n;
 	}
 	if (h->codec == FRAME_CODEC_ZSTD) {
-		size_t n = ZSTD_decompress(dst, h->raw_len, src,
-					   h->payload_len);
+		size_t n =
+		    ZSTD_decompress(dst, h->raw_len, src, h->payload_len);
 
 		if (ZSTD_isError(n) || n != h->raw_len)
 			return bad(why, "bad zstd payload");
@@ -227,8 +227,8 @@ static ssize_t decompress(const struct frame_hdr *h, const void *src,
 ssize_t frame_decode_to(const struct frame_conf *fc, const void *framed,
 			size_t len, void *dst, size_t cap, const char **why)
 {
-	const unsigned char *payload = (const unsigned char *)framed +
-				       FRAME_HDR_LEN;
+	const unsigned char *payload =
+	    (const unsigned char *)framed + FRAME_HDR_LEN;
 	struct frame_hdr h;
 	int rc = frame_parse_hdr(framed, len, &h, why);
 

@@ -55,9 +55,9 @@ enum frame_codec {
 
 /* How to encode blocks; a volume setting.  Zero-initialized = plain. */
 struct frame_conf {
-	int codec;      /* enum frame_codec */
-	int level;      /* compression level; 0 = the codec's default */
-	bool encrypt;   /* seal with AES-256-GCM using key */
+	int codec;    /* enum frame_codec */
+	int level;    /* compression level; 0 = the codec's default */
+	bool encrypt; /* seal with AES-256-GCM using key */
 	unsigned char key[FRAME_KEY_LEN];
 };
 

@@ -63,9 +63,9 @@
 
 struct file_store {
 	struct obj_store base;
-	char *root;              /* absolute path, no trailing '/' */
-	int root_fd;             /* O_DIRECTORY of root */
-	uint64_t tmp_seed;       /* random, makes temp names unique */
+	char *root;	   /* absolute path, no trailing '/' */
+	int root_fd;	   /* O_DIRECTORY of root */
+	uint64_t tmp_seed; /* random, makes temp names unique */
 	atomic_uint_fast64_t tmp_seq;
 	atomic_uint_fast64_t puts;   /* puts completed */
 	atomic_uint_fast64_t synced; /* value of puts at the last good sync */
@@ -167,8 +167,7 @@ static int tmp_create(struct file_store *fs, char *name, size_t n)
 			    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd >= 0)
 			return fd;
-		if (errno == ENOENT &&
-		    mkdirat(fs->root_fd, TMP_DIR, 0700) == 0)
+		if (errno == ENOENT && mkdirat(fs->root_fd, TMP_DIR, 0700) == 0)
 			continue;
 		if (errno != EEXIST)
 			return -errno;
@@ -210,8 +209,7 @@ static int fs_put(struct obj_store *s, const char *key, const void *data,
 fail_unlink:
 	unlinkat(fs->root_fd, tmp, 0);
 fail:
-	log_error("cannot write '%s' in '%s': %s", key, s->desc,
-		  strerror(-rc));
+	log_error("cannot write '%s' in '%s': %s", key, s->desc, strerror(-rc));
 	return fs_errno(-rc);
 }
 
@@ -222,8 +220,8 @@ static int read_range(int fd, uint64_t off, uint64_t len, struct buf *out)
 	if (rc < 0)
 		return rc;
 	while (len > 0) {
-		ssize_t n = pread(fd, out->data + out->len, (size_t)len,
-				  (off_t)off);
+		ssize_t n =
+		    pread(fd, out->data + out->len, (size_t)len, (off_t)off);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -254,9 +252,8 @@ static int fs_get(struct obj_store *s, const char *key, uint64_t off,
 	fd = openat(fs->root_fd, key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP
-			       ? -ENOENT
-			       : log_fail(fs_errno(errno), "cannot read '%s'",
-					  key);
+			   ? -ENOENT
+			   : log_fail(fs_errno(errno), "cannot read '%s'", key);
 	if (fstat(fd, &st) < 0) {
 		rc = log_fail(fs_errno(errno), "cannot stat '%s'", key);
 		goto out;
@@ -290,8 +287,8 @@ static int fs_head(struct obj_store *s, const char *key, struct obj_info *out)
 	if (!S_ISREG(st.st_mode))
 		return -ENOENT;
 	out->size = (uint64_t)st.st_size;
-	out->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
-			st.st_mtim.tv_nsec;
+	out->mtime_ns =
+	    (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 	return 0;
 }
 
@@ -336,7 +333,7 @@ struct walk {
 	const char *prefix;
 	size_t plen;
 	const char *after; /* NULL: from the start */
-	size_t want;       /* stop once out has this many */
+	size_t want;	   /* stop once out has this many */
 	struct obj_list *out;
 	char key[OBJ_KEY_MAX + 2]; /* key of the directory being walked */
 	size_t klen;
@@ -477,7 +474,7 @@ static int walk_entry(struct walk *w, int dfd, const struct dent *e)
 		goto out;
 	rc = obj_list_add(w->out, w->key, (uint64_t)st.st_size,
 			  (int64_t)st.st_mtim.tv_sec * 1000000000LL +
-				  st.st_mtim.tv_nsec);
+			      st.st_mtim.tv_nsec);
 out:
 	w->klen = base;
 	w->key[base] = '\0';
@@ -603,15 +600,15 @@ static void fs_close(struct obj_store *s)
 }
 
 static const struct obj_store_ops obj_file_ops = {
-	.scheme = "file",
-	.put = fs_put,
-	.get = fs_get,
-	.head = fs_head,
-	.del = fs_del,
-	.list = fs_list,
-	.sync = fs_sync,
-	.create = fs_create,
-	.close = fs_close,
+    .scheme = "file",
+    .put = fs_put,
+    .get = fs_get,
+    .head = fs_head,
+    .del = fs_del,
+    .list = fs_list,
+    .sync = fs_sync,
+    .create = fs_create,
+    .close = fs_close,
 };
 
 /* Remove temporary files a crashed writer left behind (older than 1 h). */
@@ -673,14 +670,12 @@ static int open_root(struct file_store *fs, bool create)
 		goto fail;
 	}
 	rc = probe_writable(fs);
-	if (rc == -EACCES || rc == -EPERM || rc == -EROFS) {
+	if (rc < 0) {
 		log_error("cannot open storage '%s': directory is not writable "
 			  "(%s)",
 			  desc, strerror(-rc));
-		return -EACCES;
+		return rc == -ENOMEM ? rc : -EACCES;
 	}
-	if (rc < 0)
-		goto fail;
 	tmp_cleanup(fs);
 	return 0;
 fail:
@@ -732,7 +727,8 @@ int obj_file_open(const char *url, bool create, struct obj_store **out)
 		fs->root[--n] = '\0';
 	if (getrandom(&fs->tmp_seed, sizeof(fs->tmp_seed), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(fs->tmp_seed))
-		fs->tmp_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+		fs->tmp_seed =
+		    (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	rc = open_root(fs, create);
 	if (rc < 0) {
 		fs_close(&fs->base);

@@ -31,9 +31,9 @@ struct spy {
 	struct obj_store base;
 	struct obj_store *inner;
 	pthread_mutex_t lock;
-	char **gets;          /* keys of every GET, in order */
+	char **gets; /* keys of every GET, in order */
 	size_t ngets;
-	int fail_puts;        /* fail this many puts with -EIO (-1: all) */
+	int fail_puts; /* fail this many puts with -EIO (-1: all) */
 	int puts_tried;
 	unsigned put_delay_us;
 };
@@ -96,13 +96,13 @@ static void spy_close(struct obj_store *s)
 }
 
 static const struct obj_store_ops spy_ops = {
-	.scheme = "spy",
-	.put = spy_put,
-	.get = spy_get,
-	.head = spy_head,
-	.del = spy_del,
-	.list = spy_list,
-	.close = spy_close,
+    .scheme = "spy",
+    .put = spy_put,
+    .get = spy_get,
+    .head = spy_head,
+    .del = spy_del,
+    .list = spy_list,
+    .close = spy_close,
 };
 
 static size_t spy_count(struct spy *p, const char *key)
@@ -199,8 +199,7 @@ static unsigned char *slice_bytes(uint64_t id, uint32_t size)
 }
 
 /* Write slice @id of @size bytes in pieces of @step; finish. */
-static void write_slice(struct fx *f, uint64_t id, uint32_t size,
-			uint32_t step)
+static void write_slice(struct fx *f, uint64_t id, uint32_t size, uint32_t step)
 {
 	unsigned char *p = slice_bytes(id, size);
 	struct chunk_writer *w;
@@ -227,10 +226,10 @@ static void obj_path(struct fx *f, uint64_t id, uint32_t index, uint32_t len,
 	snprintf(out, n, "%s/%s", f->dir, key);
 }
 
-static struct slice rec(uint32_t pos, uint64_t id, uint32_t size,
-			uint32_t off, uint32_t len)
+static struct slice rec(uint32_t pos, uint64_t id, uint32_t size, uint32_t off,
+			uint32_t len)
 {
-	return (struct slice){ pos, id, size, off, len };
+	return (struct slice){pos, id, size, off, len};
 }
 
 /* ---- tests ---- */
@@ -294,14 +293,14 @@ static void model_apply(unsigned char *m, const struct slice *s, size_t n)
 	for (size_t i = 0; i < n; i++)
 		for (uint32_t j = 0; j < s[i].len; j++)
 			m[s[i].pos + j] =
-				s[i].id ? byte_of(s[i].id, s[i].off + j) : 0;
+			    s[i].id ? byte_of(s[i].id, s[i].off + j) : 0;
 }
 
 static void test_chunk_overlap(void **state)
 {
 	struct fx *f = *state;
 	const uint32_t span = 6 * BS;
-	const uint32_t sizes[] = { 6 * BS, 3 * BS + 5, 2 * BS, 100 };
+	const uint32_t sizes[] = {6 * BS, 3 * BS + 5, 2 * BS, 100};
 	struct slice s[40];
 	unsigned char *model = calloc(1, span), *got = malloc(span);
 	uint64_t x = 12345;
@@ -378,9 +377,8 @@ static void test_chunk_zeros(void **state)
 	for (int i = 0; i < 3000; i++)
 		assert_int_equal(got[i], 0);
 	/* Reads past the chunk are refused. */
-	assert_int_equal(chunk_read(f->cs, s, 2, TESSERA_CHUNK_SIZE - 10, got,
-				    20),
-			 -EINVAL);
+	assert_int_equal(
+	    chunk_read(f->cs, s, 2, TESSERA_CHUNK_SIZE - 10, got, 20), -EINVAL);
 	assert_int_equal(spy_count(&f->spy, NULL), 0);
 }
 
@@ -482,8 +480,7 @@ static void test_chunk_writer_rules(void **state)
 	assert_int_equal(chunk_writer_len(w), BS + 150);
 	assert_int_equal(chunk_writer_write(w, BS + 150, p + BS + 150, 50), 50);
 	/* Not past one chunk. */
-	assert_int_equal(chunk_writer_write(w, BS + 200, p,
-					    TESSERA_CHUNK_SIZE),
+	assert_int_equal(chunk_writer_write(w, BS + 200, p, TESSERA_CHUNK_SIZE),
 			 -EFBIG);
 	assert_int_equal(chunk_writer_finish(w), 0);
 	assert_int_equal(chunk_writer_finish(w), 0);
@@ -561,11 +558,12 @@ static void test_chunk_mem_bound(void **state)
 	free(want);
 }
 
-/* A pool full of unflushed writer blocks does not block readers. */
+/* A pool full of idle writers' blocks does not block readers. */
 static void test_chunk_read_pool_full(void **state)
 {
 	struct fx *f = *state;
 	unsigned char *p = slice_bytes(31, 2 * BS);
+	unsigned char *want = slice_bytes(31, BS);
 	unsigned char *got = malloc(BS);
 	struct slice s = rec(0, 31, BS, 0, BS);
 	struct chunk_writer *a, *b;
@@ -580,17 +578,154 @@ static void test_chunk_read_pool_full(void **state)
 	assert_int_equal(chunk_writer_write(b, 0, p, BS - 1), BS - 1);
 	assert_int_equal(chunk_mem_used(f->cs), 2 * BS);
 	assert_int_equal(chunk_read(f->cs, &s, 1, 0, got, BS), BS);
-	{
-		unsigned char *want = slice_bytes(31, BS);
-
-		assert_memory_equal(got, want, BS);
-		free(want);
-	}
-	assert_int_equal(chunk_mem_used(f->cs), 2 * BS);
+	assert_memory_equal(got, want, BS);
+	assert_true(chunk_mem_peak(f->cs) <= 2 * BS);
+	assert_int_equal(chunk_writer_finish(a), 0);
+	assert_int_equal(chunk_writer_finish(b), 0);
 	chunk_writer_free(a);
 	chunk_writer_free(b);
-	assert_int_equal(chunk_mem_used(f->cs), 0);
+	assert_true(chunk_mem_used(f->cs) <= 2 * BS);
 	free(p);
+	free(want);
+	free(got);
+}
+
+/*
+ * Writers whose partial blocks fill the pool and who sit idle must not hang
+ * a new writer: one idle tail gets sealed (its next write there: -EAGAIN),
+ * and every byte written stays readable.
+ */
+static void test_chunk_writer_pressure(void **state)
+{
+	struct fx *f = *state;
+	unsigned char *p = slice_bytes(81, BS);
+	struct chunk_writer *w[3];
+	unsigned char got[20];
+	int sealed = 0;
+
+	f->conf.buffer_size = 2 * BS;
+	fx_start(f);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(chunk_writer_new(f->cs, 81 + i, &w[i]), 0);
+		assert_int_equal(chunk_writer_write(w[i], 0, p, 10), 10);
+		assert_true(chunk_mem_used(f->cs) <= 2 * BS);
+	}
+	for (int i = 0; i < 3; i++) {
+		ssize_t r = chunk_writer_write(w[i], 10, p + 10, 10);
+
+		if (r == -EAGAIN)
+			sealed++;
+		else
+			assert_int_equal(r, 10);
+	}
+	assert_true(sealed >= 1);
+	assert_true(chunk_mem_peak(f->cs) <= 2 * BS);
+	for (int i = 0; i < 3; i++) {
+		uint32_t len = chunk_writer_len(w[i]);
+		struct slice s = rec(0, 81 + i, len, 0, len);
+
+		assert_int_equal(chunk_writer_finish(w[i]), 0);
+		chunk_writer_free(w[i]);
+		chunk_forget_slice(f->cs, 81 + i);
+		assert_int_equal(chunk_read(f->cs, &s, 1, 0, got, len), len);
+		assert_memory_equal(got, p, len);
+	}
+	free(p);
+}
+
+struct cw_arg {
+	struct chunk_store *cs;
+	atomic_uint_fast64_t *next_id;
+	unsigned seed;
+	uint64_t tag; /* content: byte_of(tag, file offset) */
+	uint32_t size;
+	struct slice recs[64];
+	size_t nrecs;
+	int bad;
+};
+
+/* Finish @w and record its slice at @pos; start a new one. */
+static void cw_rotate(struct cw_arg *a, struct chunk_writer **w, uint32_t *pos)
+{
+	uint32_t len = chunk_writer_len(*w);
+
+	if (chunk_writer_finish(*w) != 0 || a->nrecs == 64)
+		a->bad++;
+	else if (len > 0)
+		a->recs[a->nrecs++] =
+		    rec(*pos, chunk_writer_id(*w), len, 0, len);
+	*pos += len;
+	chunk_writer_free(*w);
+	if (chunk_writer_new(a->cs, atomic_fetch_add(a->next_id, 1), w) != 0)
+		a->bad++;
+}
+
+/* Write a "file" of a->size bytes the way vfs does, -EAGAIN included. */
+static void *cw_thread(void *arg)
+{
+	struct cw_arg *a = arg;
+	struct chunk_writer *w;
+	uint32_t pos = 0, done = 0;
+
+	if (chunk_writer_new(a->cs, atomic_fetch_add(a->next_id, 1), &w))
+		a->bad++;
+	while (done < a->size && !a->bad) {
+		uint32_t n = MIN(a->size - done,
+				 1000 + (uint32_t)rand_r(&a->seed) % 9000);
+		unsigned char buf[10000];
+		ssize_t r;
+
+		for (uint32_t i = 0; i < n; i++)
+			buf[i] = byte_of(a->tag, done + i);
+		r = chunk_writer_write(w, done - pos, buf, n);
+		if (r == -EAGAIN) {
+			cw_rotate(a, &w, &pos);
+			continue;
+		}
+		if (r != (ssize_t)n)
+			a->bad++;
+		done += n;
+	}
+	cw_rotate(a, &w, &pos);
+	chunk_writer_free(w);
+	return NULL;
+}
+
+/* Writers in parallel over a tiny pool: no hang, no loss, bound kept. */
+static void test_chunk_concurrent_writers(void **state)
+{
+	struct fx *f = *state;
+	atomic_uint_fast64_t next_id = 1000;
+	struct cw_arg a[4];
+	pthread_t t[4];
+	unsigned char *got;
+
+	f->conf.buffer_size = 2 * BS;
+	f->conf.max_uploads = 2;
+	fx_start(f);
+	for (int i = 0; i < 4; i++) {
+		memset(&a[i], 0, sizeof(a[i]));
+		a[i].cs = f->cs;
+		a[i].next_id = &next_id;
+		a[i].seed = (unsigned)i * 7 + 1;
+		a[i].tag = 5000 + (uint64_t)i;
+		a[i].size = 5 * BS + 123;
+		assert_int_equal(pthread_create(&t[i], NULL, cw_thread, &a[i]),
+				 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	assert_true(chunk_mem_peak(f->cs) <= 2 * BS);
+	got = malloc(5 * BS + 123);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(a[i].bad, 0);
+		assert_int_equal(
+		    chunk_read(f->cs, a[i].recs, a[i].nrecs, 0, got, a[i].size),
+		    a[i].size);
+		for (uint32_t j = 0; j < a[i].size; j++)
+			if (got[j] != byte_of(a[i].tag, j))
+				fail_msg("writer %d byte %u", i, j);
+	}
 	free(got);
 }
 
@@ -610,7 +745,7 @@ static void *reader(void *arg)
 		uint32_t off = (uint32_t)(i * 4099) % a->s.len;
 
 		if (chunk_read(a->cs, &a->s, 1, off, got, a->s.len - off) !=
-			    (ssize_t)(a->s.len - off) ||
+			(ssize_t)(a->s.len - off) ||
 		    memcmp(got, a->want + off, a->s.len - off) != 0)
 			a->bad++;
 	}
@@ -630,8 +765,8 @@ static void test_chunk_shared_fetch(void **state)
 	write_slice(f, 41, BS, BS);
 	chunk_forget_slice(f->cs, 41);
 	for (int i = 0; i < 8; i++) {
-		a[i] = (struct reader_arg){ f->cs, rec(0, 41, BS, 0, BS), want,
-					    0 };
+		a[i] =
+		    (struct reader_arg){f->cs, rec(0, 41, BS, 0, BS), want, 0};
 		assert_int_equal(pthread_create(&t[i], NULL, reader, &a[i]), 0);
 	}
 	for (int i = 0; i < 8; i++) {
@@ -686,7 +821,7 @@ static void test_chunk_readahead(void **state)
 static void test_chunk_compressed(void **state)
 {
 	struct fx *f = *state;
-	struct frame_conf fc = { .codec = FRAME_CODEC_ZSTD };
+	struct frame_conf fc = {.codec = FRAME_CODEC_ZSTD};
 	const uint32_t size = 3 * BS;
 	unsigned char *p = malloc(size), *got = malloc(size);
 	struct slice s = rec(0, 61, size, 0, size);
@@ -739,6 +874,7 @@ static void test_chunk_delete(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		T(test_chunk_key),
 		T(test_chunk_write_read),
@@ -752,11 +888,14 @@ int main(void)
 		T(test_chunk_upload_retry),
 		T(test_chunk_mem_bound),
 		T(test_chunk_read_pool_full),
+		T(test_chunk_writer_pressure),
+		T(test_chunk_concurrent_writers),
 		T(test_chunk_shared_fetch),
 		T(test_chunk_readahead),
 		T(test_chunk_compressed),
 		T(test_chunk_delete),
 	};
+	/* clang-format on */
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

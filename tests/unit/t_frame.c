@@ -21,15 +21,16 @@ static unsigned char *sample(size_t len, bool random_only)
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
-		p[i] = (random_only || i % 2048 < 1024) ? (unsigned char)x
-							: (unsigned char)("tessera "[i % 8]);
+		p[i] = (random_only || i % 2048 < 1024)
+			   ? (unsigned char)x
+			   : (unsigned char)("tessera "[i % 8]);
 	}
 	return p;
 }
 
 static void roundtrip(int codec, bool random_only, int want_codec)
 {
-	struct frame_conf fc = { .codec = codec };
+	struct frame_conf fc = {.codec = codec};
 	unsigned char *raw = sample(LEN, random_only);
 	struct buf enc = BUF_INIT, dec = BUF_INIT;
 	struct frame_hdr h;
@@ -96,7 +97,7 @@ static void test_frame_in_place(void **state)
 {
 	unsigned char *raw = sample(LEN, false);
 	unsigned char *mem = malloc(FRAME_HDR_LEN + LEN);
-	struct frame_conf z = { .codec = FRAME_CODEC_ZSTD };
+	struct frame_conf z = {.codec = FRAME_CODEC_ZSTD};
 	struct buf enc = BUF_INIT;
 	ssize_t n;
 
@@ -109,8 +110,8 @@ static void test_frame_in_place(void **state)
 	assert_int_equal(enc.len, FRAME_HDR_LEN + LEN);
 	assert_memory_equal(enc.data, mem, enc.len);
 	/* Verify in place. */
-	n = frame_decode_to(NULL, mem, FRAME_HDR_LEN + LEN,
-			    mem + FRAME_HDR_LEN, LEN, NULL);
+	n = frame_decode_to(NULL, mem, FRAME_HDR_LEN + LEN, mem + FRAME_HDR_LEN,
+			    LEN, NULL);
 	assert_int_equal(n, LEN);
 	assert_memory_equal(mem + FRAME_HDR_LEN, raw, LEN);
 	buf_release(&enc);
@@ -192,14 +193,14 @@ static void test_frame_codec_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_frame_none),
-		cmocka_unit_test(test_frame_lz4),
-		cmocka_unit_test(test_frame_zstd),
-		cmocka_unit_test(test_frame_incompressible),
-		cmocka_unit_test(test_frame_empty),
-		cmocka_unit_test(test_frame_in_place),
-		cmocka_unit_test(test_frame_damage),
-		cmocka_unit_test(test_frame_codec_names),
+	    cmocka_unit_test(test_frame_none),
+	    cmocka_unit_test(test_frame_lz4),
+	    cmocka_unit_test(test_frame_zstd),
+	    cmocka_unit_test(test_frame_incompressible),
+	    cmocka_unit_test(test_frame_empty),
+	    cmocka_unit_test(test_frame_in_place),
+	    cmocka_unit_test(test_frame_damage),
+	    cmocka_unit_test(test_frame_codec_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
