@@ -327,11 +327,16 @@ static int write_piece(struct vfs *v, struct vfs_file *f, uint32_t chunk,
 	return rc;
 }
 
-/* Ask for compaction of chunks this commit added many slices to. */
+/*
+ * Ask the worker to check (> VFS_COMPACT_WRITE slices) the chunks this
+ * commit added many slices to, and every 32nd commit of the file all the
+ * chunks it touched (an append + fsync loop adds one slice per commit).
+ */
 static void commit_compact_hint(struct vfs *v, struct vfs_file *f)
 {
 	uint32_t seen[32];
 	size_t nseen = 0;
+	bool periodic = ++f->ncommits % 32 == 0;
 
 	for (size_t i = 0; i < f->npend && nseen < ARRAY_SIZE(seen); i++) {
 		uint32_t c = f->pend[i].chunk, cnt = 0;
@@ -344,7 +349,7 @@ static void commit_compact_hint(struct vfs *v, struct vfs_file *f)
 		seen[nseen++] = c;
 		for (size_t k = i; k < f->npend; k++)
 			cnt += f->pend[k].chunk == c;
-		if (cnt >= 8)
+		if (cnt >= 8 || periodic)
 			vfs_bg_compact(v, f->ino, c, VFS_COMPACT_WRITE + 1);
 	}
 }

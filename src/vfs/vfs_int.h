@@ -64,6 +64,7 @@ struct vfs_file {
 	bool dirty;             /* writes not committed yet */
 	bool wtime_shown;       /* wtime_ns was reported as mtime */
 	int err;                /* first failed upload/commit, reported once */
+	uint32_t ncommits;      /* commits since the inode was opened */
 	struct vfs_wslot ws[VFS_MAX_WRITERS];
 	size_t nws;
 	struct meta_slice_write *pend; /* finished, uncommitted slices */
