@@ -26,11 +26,11 @@
 #include "meta/meta.h"
 #include "object/object.h"
 #include "util/log.h"
-#include "util/url.h"
 #include "vfs/vfs.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -49,21 +49,30 @@ struct mount_opts {
 	char options[2048];
 };
 
-/* "--name=value" or "--name value"; returns the value or NULL. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-	size_t n = strlen(name);
+enum {
+	OPT_RO = 256,
+	OPT_ATTR,
+	OPT_ENTRY,
+	OPT_BUFFER,
+	OPT_UPLOADS,
+	OPT_CACHE_DIR,
+	OPT_CACHE_SIZE,
+	OPT_WRITEBACK,
+};
 
-	if (strncmp(argv[*i], name, n) != 0)
-		return NULL;
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (argv[*i][n] != '\0')
-		return NULL;
-	if (*i + 1 >= argc)
-		return "";
-	return argv[++*i];
-}
+static const struct option mount_longopts[] = {
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "debug", no_argument, NULL, 'd' },
+	{ "read-only", no_argument, NULL, OPT_RO },
+	{ "attr-timeout", required_argument, NULL, OPT_ATTR },
+	{ "entry-timeout", required_argument, NULL, OPT_ENTRY },
+	{ "buffer-size", required_argument, NULL, OPT_BUFFER },
+	{ "max-uploads", required_argument, NULL, OPT_UPLOADS },
+	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
+	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+	{ "writeback", no_argument, NULL, OPT_WRITEBACK },
+	{ NULL, 0, NULL, 0 },
+};
 
 static int add_fuse_opts(struct mount_opts *o, const char *s)
 {
@@ -77,103 +86,78 @@ static int add_fuse_opts(struct mount_opts *o, const char *s)
 	return 0;
 }
 
-static int parse_value(const char *name, const char *val, struct mount_opts *o)
+static int bad_value(const char *opt, const char *val)
 {
-	int rc = -EINVAL;
+	return cli_usage_error("mount", "invalid value '%s' for %s", val, opt);
+}
 
-	if (strcmp(name, "--attr-timeout") == 0)
-		rc = cli_parse_double(val, &o->attr_timeout);
-	else if (strcmp(name, "--entry-timeout") == 0)
-		rc = cli_parse_double(val, &o->entry_timeout);
-	else if (strcmp(name, "--buffer-size") == 0)
-		rc = cli_parse_size(val, &o->buffer_size);
-	else if (strcmp(name, "--max-uploads") == 0)
-		rc = cli_parse_uint(val, &o->max_uploads);
-	else if (strcmp(name, "--cache-size") == 0) {
-		uint64_t ignored;
+static int mount_opt(void *arg, int c, const char *val)
+{
+	struct mount_opts *o = arg;
+	uint64_t ignored;
 
-		rc = cli_parse_size(val, &ignored);
-	} else if (strcmp(name, "--cache-dir") == 0)
-		rc = *val ? 0 : -EINVAL;
-	else if (strcmp(name, "-o") == 0)
-		rc = add_fuse_opts(o, val);
-	if (rc == 0 && strcmp(name, "--max-uploads") == 0 &&
-	    (o->max_uploads == 0 || o->max_uploads > 1000))
-		rc = -EINVAL;
-	if (rc == 0 && strcmp(name, "--buffer-size") == 0 &&
-	    o->buffer_size < 16 * MiB)
-		rc = -EINVAL;
-	return rc;
+	switch (c) {
+	case 'f':
+		o->foreground = true;
+		return 0;
+	case 'd':
+		o->debug = o->foreground = true;
+		return 0;
+	case 'o':
+		return add_fuse_opts(o, val) < 0 ? bad_value("-o", val) : 0;
+	case OPT_RO:
+		o->read_only = true;
+		return 0;
+	case OPT_ATTR:
+		return cli_parse_double(val, &o->attr_timeout) < 0
+			       ? bad_value("--attr-timeout", val)
+			       : 0;
+	case OPT_ENTRY:
+		return cli_parse_double(val, &o->entry_timeout) < 0
+			       ? bad_value("--entry-timeout", val)
+			       : 0;
+	case OPT_BUFFER:
+		if (cli_parse_size(val, &o->buffer_size) < 0 ||
+		    o->buffer_size < 16 * MiB)
+			return bad_value("--buffer-size (at least 16M)", val);
+		return 0;
+	case OPT_UPLOADS:
+		if (cli_parse_uint(val, &o->max_uploads) < 0 ||
+		    o->max_uploads == 0 || o->max_uploads > 256)
+			return bad_value("--max-uploads (1 to 256)", val);
+		return 0;
+	case OPT_CACHE_DIR:
+		return *val ? 0 : bad_value("--cache-dir", val);
+	case OPT_CACHE_SIZE:
+		return cli_parse_size(val, &ignored) < 0
+			       ? bad_value("--cache-size", val)
+			       : 0;
+	case OPT_WRITEBACK:
+		log_warn("--writeback is not supported yet; writes go to the "
+			 "object store directly");
+		return 0;
+	}
+	return EXIT_USAGE;
 }
 
 static int parse_args(int argc, char **argv, struct mount_opts *o)
 {
-	static const char *const valued[] = {
-		"--attr-timeout", "--entry-timeout", "--buffer-size",
-		"--max-uploads",  "--cache-dir",     "--cache-size",
-		"-o",
-	};
-	int npos = 0;
+	const char *pos[2];
+	int npos, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->attr_timeout = 1;
 	o->entry_timeout = 1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = NULL;
-		size_t k;
-
-		if (strcmp(a, "-f") == 0 || strcmp(a, "--foreground") == 0) {
-			o->foreground = true;
-			continue;
-		}
-		if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {
-			o->debug = o->foreground = true;
-			continue;
-		}
-		if (strcmp(a, "--read-only") == 0) {
-			o->read_only = true;
-			continue;
-		}
-		if (strcmp(a, "--writeback") == 0) {
-			log_warn("--writeback is not supported yet; writes "
-				 "go to the object store directly");
-			continue;
-		}
-		for (k = 0; k < ARRAY_SIZE(valued); k++) {
-			val = opt_value(argc, argv, &i, valued[k]);
-			if (val)
-				break;
-		}
-		if (val) {
-			if (parse_value(valued[k], val, o) < 0)
-				return cli_usage_error("mount",
-						       "invalid value '%s' "
-						       "for %s",
-						       val, valued[k]);
-			continue;
-		}
-		if (strncmp(a, "-o", 2) == 0 && a[2]) {
-			if (add_fuse_opts(o, a + 2) < 0)
-				return cli_usage_error("mount",
-						       "invalid -o '%s'", a);
-			continue;
-		}
-		if (a[0] == '-' && a[1])
-			return cli_usage_error("mount", "unknown option '%s'",
-					       a);
-		if (npos == 0)
-			o->volume = a;
-		else if (npos == 1)
-			o->mountpoint = a;
-		else
-			return cli_usage_error("mount",
-					       "unexpected argument '%s'", a);
-		npos++;
-	}
+	rc = cli_getopt("mount", argc, argv, "fdo:", mount_longopts,
+			mount_opt, o, pos, 2, &npos);
+	if (rc)
+		return rc;
 	if (npos < 2)
 		return cli_usage_error("mount", "%s",
 				       npos == 0 ? "missing volume"
 						 : "missing mountpoint");
+	o->volume = pos[0];
+	o->mountpoint = pos[1];
 	return 0;
 }
 
@@ -367,28 +351,14 @@ static int open_volume(const struct cli_volume *vol, const char *arg,
 		       struct meta **m_out, struct meta_format *fmt,
 		       struct obj_store **os_out)
 {
-	char red[1200];
+	struct cli_volume again;
 	const char *storage;
 	struct meta *m;
 	int rc;
 
-	rc = meta_open(vol->meta_url, &m);
+	rc = cli_open_volume(arg, &again, &m, fmt);
 	if (rc < 0)
-		return rc; /* logged by meta */
-	rc = meta_load_format(m, fmt);
-	if (rc == -ENOENT) {
-		if (vol->embedded)
-			log_error("volume '%s' does not exist (run 'tessera "
-				  "format %s')", arg, arg);
-		else
-			log_error("no volume at '%s' (run 'tessera format')",
-				  url_redact(vol->meta_url, red, sizeof(red)));
-	} else if (rc < 0) {
-		log_error("cannot read the settings of volume '%s': %s", arg,
-			  strerror(-rc));
-	}
-	if (rc < 0)
-		goto fail;
+		return rc; /* one line printed */
 	storage = fmt->storage[0] ? fmt->storage : vol->storage_url;
 	if (!*storage) {
 		log_error("volume '%s' has no storage URL", arg);
