@@ -17,7 +17,9 @@
 #include "vfs/vfs.h"
 
 #include <fcntl.h>
+#include <fuse_log.h>
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -802,6 +804,38 @@ static const struct fuse_lowlevel_ops fsop_ops = {
 
 /* ---- session ---- */
 
+/*
+ * libfuse's own messages: DEBUG in our log; the last error is kept so that
+ * a failed mount is reported in one line of ours with libfuse's reason.
+ */
+static pthread_mutex_t fsop_err_lock = PTHREAD_MUTEX_INITIALIZER;
+static char fsop_last_err[256]; /* guarded by fsop_err_lock */
+
+static void fsop_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char msg[256];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
+		msg[--n] = '\0';
+	if (level <= FUSE_LOG_ERR) {
+		pthread_mutex_lock(&fsop_err_lock);
+		snprintf(fsop_last_err, sizeof(fsop_last_err), "%s", msg);
+		pthread_mutex_unlock(&fsop_err_lock);
+	}
+	log_debug("libfuse: %s", msg);
+}
+
+static void last_err(char *out, size_t n)
+{
+	pthread_mutex_lock(&fsop_err_lock);
+	snprintf(out, n, "%s", fsop_last_err[0] ? fsop_last_err : "unknown");
+	fsop_last_err[0] = '\0';
+	pthread_mutex_unlock(&fsop_err_lock);
+}
+
 static int build_args(const struct fsop_conf *conf, struct fuse_args *args)
 {
 	char opts[4096];
@@ -828,8 +862,10 @@ int fsop_mount(struct vfs *v, const char *mountpoint,
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fsop *fs;
+	char why[256];
 	int rc;
 
+	fuse_set_log_func(fsop_log);
 	fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return -ENOMEM;
@@ -844,16 +880,17 @@ int fsop_mount(struct vfs *v, const char *mountpoint,
 	fs->se = fuse_session_new(&args, &fsop_ops, sizeof(fsop_ops), fs);
 	if (!fs->se) {
 		rc = -EINVAL;
-		log_error("cannot mount '%s': bad mount options '%s'",
-			  mountpoint, conf->options ? conf->options : "");
+		last_err(why, sizeof(why));
+		log_error("cannot mount '%s' with options '%s': %s",
+			  mountpoint, conf->options ? conf->options : "", why);
 		goto fail;
 	}
 	if (fuse_set_signal_handlers(fs->se) == 0)
 		fs->signals = true;
 	if (fuse_session_mount(fs->se, mountpoint) != 0) {
 		rc = -EIO;
-		log_error("cannot mount '%s': the kernel refused the FUSE "
-			  "mount", mountpoint);
+		last_err(why, sizeof(why));
+		log_error("cannot mount '%s': %s", mountpoint, why);
 		goto fail;
 	}
 	fs->mounted = true;
