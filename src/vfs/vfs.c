@@ -179,13 +179,15 @@ static int stats_text(struct vfs *v, struct buf *b)
 	return buf_appendf(
 		b,
 		"pid %d\nmountpoint %s\nvolume %s\nuptime_s %lld\n"
-		"open_inodes %zu\nhandles %llu\nmem_used %llu\n"
+		"open_inodes %zu\nhandles %llu\nkernel_refs %lld\n"
+		"mem_used %llu\n"
 		"lookups %llu\nreads %llu\nread_bytes %llu\nwrites %llu\n"
 		"write_bytes %llu\ncommits %llu\nfsyncs %llu\n"
 		"compactions %llu\ndeleted_slices %llu\n",
 		(int)getpid(), v->mountpoint, v->fmt.name,
 		(long long)((now - v->start_ns) / 1000000000LL), nfiles,
-		STAT(handles), (unsigned long long)chunk_mem_used(v->cs),
+		STAT(handles), (long long)atomic_load(&v->st.kernel_refs),
+		(unsigned long long)chunk_mem_used(v->cs),
 		STAT(lookups), STAT(reads), STAT(read_bytes), STAT(writes),
 		STAT(write_bytes), STAT(commits), STAT(fsyncs),
 		STAT(compactions), STAT(deleted_slices));
@@ -225,6 +227,19 @@ int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len)
 
 /* ---- namespace ---- */
 
+/*
+ * Kernel references: every entry handed to the kernel (lookup, create,
+ * mknod, mkdir, symlink, link, readdirplus) is one reference until forget.
+ * Nothing is cached per inode on their behalf (open files are tracked by
+ * handle), so only the total is kept, for .stats.
+ */
+static void kref(struct vfs *v, int rc)
+{
+	if (rc == 0)
+		atomic_fetch_add(&v->st.kernel_refs, 1);
+}
+
+
 int vfs_lookup(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	       const char *name, struct meta_attr *out)
 {
@@ -234,20 +249,20 @@ int vfs_lookup(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	atomic_fetch_add(&v->st.lookups, 1);
 	if (virtual_name(parent, name, &vino)) {
 		virtual_attr(v, vino, out);
+		kref(v, 0);
 		return 0;
 	}
 	rc = meta_lookup(v->m, cred_of(c), parent, name, out);
 	if (rc == 0)
 		vfs_file_overlay(v, out);
+	kref(v, rc);
 	return rc;
 }
 
 void vfs_forget(struct vfs *v, uint64_t ino, uint64_t n)
 {
-	/* nothing is cached per kernel reference */
-	UNUSED(v);
 	UNUSED(ino);
-	UNUSED(n);
+	atomic_fetch_sub(&v->st.kernel_refs, n);
 }
 
 int vfs_getattr(struct vfs *v, uint64_t ino, struct meta_attr *out)
@@ -380,7 +395,9 @@ int vfs_mknod(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 
 	if (rc < 0)
 		return rc;
-	return meta_mknod(v->m, cred_of(c), parent, name, mode, rdev, out);
+	rc = meta_mknod(v->m, cred_of(c), parent, name, mode, rdev, out);
+	kref(v, rc);
+	return rc;
 }
 
 int vfs_mkdir(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
@@ -390,7 +407,9 @@ int vfs_mkdir(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 
 	if (rc < 0)
 		return rc;
-	return meta_mkdir(v->m, cred_of(c), parent, name, mode, out);
+	rc = meta_mkdir(v->m, cred_of(c), parent, name, mode, out);
+	kref(v, rc);
+	return rc;
 }
 
 int vfs_symlink(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
@@ -400,7 +419,9 @@ int vfs_symlink(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 
 	if (rc < 0)
 		return rc;
-	return meta_symlink(v->m, cred_of(c), parent, name, target, out);
+	rc = meta_symlink(v->m, cred_of(c), parent, name, target, out);
+	kref(v, rc);
+	return rc;
 }
 
 ssize_t vfs_readlink(struct vfs *v, uint64_t ino, char *buf, size_t n)
@@ -423,6 +444,7 @@ int vfs_link(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	rc = meta_link(v->m, cred_of(c), ino, newparent, newname, out);
 	if (rc == 0)
 		vfs_file_overlay(v, out);
+	kref(v, rc);
 	return rc;
 }
 
@@ -521,8 +543,11 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	uint64_t vino;
 	int rc;
 
-	if (virtual_name(parent, name, &vino) && !(flags & O_EXCL))
-		return vfs_open(v, c, vino, flags, fh, out);
+	if (virtual_name(parent, name, &vino) && !(flags & O_EXCL)) {
+		rc = vfs_open(v, c, vino, flags, fh, out);
+		kref(v, rc);
+		return rc;
+	}
 	rc = check_create(v, parent, name);
 	if (rc < 0)
 		return rc;
@@ -535,7 +560,9 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 			return rc;
 		if (S_ISDIR(a.mode))
 			return -EISDIR;
-		return vfs_open(v, c, a.ino, flags, fh, out);
+		rc = vfs_open(v, c, a.ino, flags, fh, out);
+		kref(v, rc);
+		return rc;
 	}
 	if (rc < 0)
 		return rc;
@@ -543,6 +570,7 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	rc = vfs_open_checked(v, a.ino, flags & ~O_TRUNC, &a, fh);
 	if (rc == 0 && out)
 		*out = a;
+	kref(v, rc);
 	return rc;
 }
 
@@ -616,6 +644,8 @@ static int readdir_cb(void *arg, const struct meta_dirent *d)
 	e.type = d->type;
 	e.next = d->next;
 	e.attr = d->attr;
+	if (d->attr && strcmp(d->name, ".") && strcmp(d->name, ".."))
+		kref(ra->v, 0);
 	if (d->attr && S_ISREG(d->attr->mode)) {
 		/* the kernel takes these attributes: show pending writes */
 		a = *d->attr;

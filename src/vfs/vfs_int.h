@@ -138,6 +138,7 @@ struct vfs_stats {
 	atomic_uint_fast64_t compactions;
 	atomic_uint_fast64_t deleted_slices;
 	atomic_uint_fast64_t handles;
+	atomic_int_fast64_t kernel_refs; /* entries given minus forgotten */
 };
 
 struct vfs {
