@@ -61,17 +61,17 @@ enum {
 };
 
 static const struct option mount_longopts[] = {
-	{ "foreground", no_argument, NULL, 'f' },
-	{ "debug", no_argument, NULL, 'd' },
-	{ "read-only", no_argument, NULL, OPT_RO },
-	{ "attr-timeout", required_argument, NULL, OPT_ATTR },
-	{ "entry-timeout", required_argument, NULL, OPT_ENTRY },
-	{ "buffer-size", required_argument, NULL, OPT_BUFFER },
-	{ "max-uploads", required_argument, NULL, OPT_UPLOADS },
-	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
-	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
-	{ "writeback", no_argument, NULL, OPT_WRITEBACK },
-	{ NULL, 0, NULL, 0 },
+	{"foreground", no_argument, NULL, 'f'},
+	{"debug", no_argument, NULL, 'd'},
+	{"read-only", no_argument, NULL, OPT_RO},
+	{"attr-timeout", required_argument, NULL, OPT_ATTR},
+	{"entry-timeout", required_argument, NULL, OPT_ENTRY},
+	{"buffer-size", required_argument, NULL, OPT_BUFFER},
+	{"max-uploads", required_argument, NULL, OPT_UPLOADS},
+	{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+	{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+	{"writeback", no_argument, NULL, OPT_WRITEBACK},
+	{NULL, 0, NULL, 0},
 };
 
 static int add_fuse_opts(struct mount_opts *o, const char *s)
@@ -148,8 +148,8 @@ static int parse_args(int argc, char **argv, struct mount_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->attr_timeout = 1;
 	o->entry_timeout = 1;
-	rc = cli_getopt("mount", argc, argv, "fdo:", mount_longopts,
-			mount_opt, o, pos, 2, &npos);
+	rc = cli_getopt("mount", argc, argv, "fdo:", mount_longopts, mount_opt,
+			o, pos, 2, &npos);
 	if (rc)
 		return rc;
 	if (npos < 2)
@@ -187,11 +187,11 @@ static int check_mountpoint(const char *arg, char *real, size_t n)
 
 		if (e == ENOTCONN)
 			log_error("mountpoint '%s' is a dead mount (run "
-				  "'tessera umount %s')", arg, arg);
+				  "'tessera umount %s')",
+				  arg, arg);
 		else
 			log_error("mountpoint '%s' %s", arg,
-				  e == ENOENT ? "does not exist"
-					      : strerror(e));
+				  e == ENOENT ? "does not exist" : strerror(e));
 		return -e;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -449,11 +449,11 @@ int cmd_mount(int argc, char **argv)
 		char db[PATH_MAX + 300];
 		struct stat st;
 
-		snprintf(db, sizeof(db), "%s/%s/meta.db", cli_home(),
-			 vol.name);
+		snprintf(db, sizeof(db), "%s/%s/meta.db", cli_home(), vol.name);
 		if (stat(db, &st) < 0) {
 			log_error("volume '%s' does not exist (run 'tessera "
-				  "format %s')", vol.name, vol.name);
+				  "format %s')",
+				  vol.name, vol.name);
 			return EXIT_ERR;
 		}
 	}

@@ -133,7 +133,7 @@ static int do_unmount(const char *path, bool lazy)
 /* Wait until the process behind @pidfd exits; 0, or -ETIMEDOUT. */
 static int wait_exit(int pidfd, int timeout_ms)
 {
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
 
 	for (;;) {
 		int r = poll(&p, 1, timeout_ms);
@@ -180,7 +180,8 @@ int cmd_umount(int argc, char **argv)
 	int pidfd = -1, rc;
 
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "-f") == 0)
+		if (strcmp(argv[i], "--force") == 0 ||
+		    strcmp(argv[i], "-f") == 0)
 			force = true;
 		else if (argv[i][0] == '-' && argv[i][1])
 			return cli_usage_error("umount", "unknown option '%s'",
@@ -188,9 +189,8 @@ int cmd_umount(int argc, char **argv)
 		else if (!arg)
 			arg = argv[i];
 		else
-			return cli_usage_error("umount",
-					       "unexpected argument '%s'",
-					       argv[i]);
+			return cli_usage_error(
+				"umount", "unexpected argument '%s'", argv[i]);
 	}
 	if (!arg)
 		return cli_usage_error("umount", "missing mountpoint");
@@ -211,8 +211,10 @@ int cmd_umount(int argc, char **argv)
 		if (pidfd >= 0)
 			close(pidfd);
 		if (rc == -EBUSY)
-			log_error("cannot unmount '%s': it is busy (files open; "
-				  "'--force' detaches it)", arg);
+			log_error(
+				"cannot unmount '%s': it is busy (files open; "
+				"'--force' detaches it)",
+				arg);
 		else
 			log_error("cannot unmount '%s': %s", arg,
 				  strerror(-rc));
@@ -225,8 +227,8 @@ int cmd_umount(int argc, char **argv)
 	if (rc == -ETIMEDOUT && force)
 		return EXIT_OK; /* still busy: it exits at the last close */
 	if (rc < 0) {
-		log_error("mount process %d of '%s' did not exit: %s",
-			  (int)pid, arg, strerror(-rc));
+		log_error("mount process %d of '%s' did not exit: %s", (int)pid,
+			  arg, strerror(-rc));
 		return EXIT_ERR;
 	}
 	return EXIT_OK;

@@ -29,10 +29,10 @@ struct fsop_conf {
 	double attr_timeout;  /* seconds */
 	double entry_timeout; /* seconds */
 	bool read_only;
-	bool debug;           /* libfuse request log on stderr */
-	const char *fsname;   /* shown in /proc/mounts; may be NULL */
-	const char *options;  /* extra -o options (allow_other, ...); or NULL */
-	int max_threads;      /* worker threads (0: 64) */
+	bool debug;	     /* libfuse request log on stderr */
+	const char *fsname;  /* shown in /proc/mounts; may be NULL */
+	const char *options; /* extra -o options (allow_other, ...); or NULL */
+	int max_threads;     /* worker threads (0: 64) */
 };
 
 /**

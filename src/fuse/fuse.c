@@ -355,8 +355,7 @@ static void fsop_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 /* ---- files ---- */
 
-static void fsop_open(fuse_req_t req, fuse_ino_t ino,
-		      struct fuse_file_info *fi)
+static void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fsop_req r;
 	uint64_t fh;
@@ -385,8 +384,8 @@ static void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int rc;
 
 	mkctx(req, &r);
-	rc = vfs_create(fs_of(req)->v, &r.c, parent, name, mode, fi->flags,
-			&fh, &a);
+	rc = vfs_create(fs_of(req)->v, &r.c, parent, name, mode, fi->flags, &fh,
+			&a);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -419,8 +418,8 @@ static void fsop_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		       size_t size, off_t off, struct fuse_file_info *fi)
 {
-	ssize_t n = vfs_write(fs_of(req)->v, ino, fi->fh, (uint64_t)off, buf,
-			      size);
+	ssize_t n =
+		vfs_write(fs_of(req)->v, ino, fi->fh, (uint64_t)off, buf, size);
 
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -431,8 +430,8 @@ static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void fsop_flush(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -vfs_flush(fs_of(req)->v, ino, fi->fh,
-				       fi->lock_owner));
+	fuse_reply_err(req,
+		       -vfs_flush(fs_of(req)->v, ino, fi->fh, fi->lock_owner));
 }
 
 static void fsop_release(fuse_req_t req, fuse_ino_t ino,
@@ -450,8 +449,8 @@ static void fsop_release(fuse_req_t req, fuse_ino_t ino,
 static void fsop_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		       struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -vfs_fsync(fs_of(req)->v, ino, fi->fh,
-				       datasync != 0));
+	fuse_reply_err(req,
+		       -vfs_fsync(fs_of(req)->v, ino, fi->fh, datasync != 0));
 }
 
 static void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
@@ -463,8 +462,7 @@ static void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		return;
 	}
 	fuse_reply_err(req, -vfs_fallocate(fs_of(req)->v, ino, fi->fh, mode,
-					   (uint64_t)offset,
-					   (uint64_t)length));
+					   (uint64_t)offset, (uint64_t)length));
 }
 
 static void fsop_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -477,8 +475,7 @@ static void fsop_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, ENXIO);
 		return;
 	}
-	rc = vfs_lseek(fs_of(req)->v, ino, fi->fh, (uint64_t)off, whence,
-		       &out);
+	rc = vfs_lseek(fs_of(req)->v, ino, fi->fh, (uint64_t)off, whence, &out);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -542,16 +539,15 @@ static void fsop_getlk(fuse_req_t req, fuse_ino_t ino,
 }
 
 static void fsop_setlk(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi, struct flock *lock,
-		       int sleep)
+		       struct fuse_file_info *fi, struct flock *lock, int sleep)
 {
 	struct fsop_req r;
 	struct vfs_lock lk;
 
 	mkctx(req, &r);
 	flock_to_vfs(lock, &lk);
-	fuse_reply_err(req, -vfs_setlk(fs_of(req)->v, &r.c, ino,
-				       fi->lock_owner, &lk, sleep != 0));
+	fuse_reply_err(req, -vfs_setlk(fs_of(req)->v, &r.c, ino, fi->lock_owner,
+				       &lk, sleep != 0));
 }
 
 static void fsop_flock(fuse_req_t req, fuse_ino_t ino,
@@ -560,8 +556,8 @@ static void fsop_flock(fuse_req_t req, fuse_ino_t ino,
 	struct fsop_req r;
 
 	mkctx(req, &r);
-	fuse_reply_err(req, -vfs_flock(fs_of(req)->v, &r.c, ino,
-				       fi->lock_owner, op));
+	fuse_reply_err(
+		req, -vfs_flock(fs_of(req)->v, &r.c, ino, fi->lock_owner, op));
 }
 
 /* ---- directories ---- */
@@ -633,7 +629,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct fsop_req r;
-	struct dirbuf b = { req, fs_of(req), NULL, size, 0, plus };
+	struct dirbuf b = {req, fs_of(req), NULL, size, 0, plus};
 	int rc;
 
 	b.buf = malloc(size ? size : 1);
@@ -651,8 +647,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(b.buf);
 }
 
-static void fsop_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-			 off_t off, struct fuse_file_info *fi)
+static void fsop_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			 struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, off, fi, false);
 }
@@ -673,8 +669,8 @@ static void fsop_releasedir(fuse_req_t req, fuse_ino_t ino,
 static void fsop_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			  struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -vfs_fsyncdir(fs_of(req)->v, ino, fi->fh,
-					  datasync != 0));
+	fuse_reply_err(
+		req, -vfs_fsyncdir(fs_of(req)->v, ino, fi->fh, datasync != 0));
 }
 
 /* ---- misc ---- */
@@ -696,12 +692,11 @@ static void fsop_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct fsop_req r;
 
 	mkctx(req, &r);
-	fuse_reply_err(req, -vfs_setxattr(fs_of(req)->v, &r.c, ino, name,
-					  value, size, flags));
+	fuse_reply_err(req, -vfs_setxattr(fs_of(req)->v, &r.c, ino, name, value,
+					  size, flags));
 }
 
-static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf,
-			size_t size)
+static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 {
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -881,8 +876,8 @@ int fsop_mount(struct vfs *v, const char *mountpoint,
 	if (!fs->se) {
 		rc = -EINVAL;
 		last_err(why, sizeof(why));
-		log_error("cannot mount '%s' with options '%s': %s",
-			  mountpoint, conf->options ? conf->options : "", why);
+		log_error("cannot mount '%s' with options '%s': %s", mountpoint,
+			  conf->options ? conf->options : "", why);
 		goto fail;
 	}
 	if (fuse_set_signal_handlers(fs->se) == 0)
@@ -910,9 +905,9 @@ int fsop_run(struct fsop *fs)
 
 	if (!cfg)
 		return -ENOMEM;
-	fuse_loop_cfg_set_max_threads(cfg, fs->conf.max_threads > 0
-						   ? (unsigned)fs->conf.max_threads
-						   : 64);
+	fuse_loop_cfg_set_max_threads(
+		cfg,
+		fs->conf.max_threads > 0 ? (unsigned)fs->conf.max_threads : 64);
 	fuse_loop_cfg_set_idle_threads(cfg, 8);
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
 	rc = fuse_session_loop_mt(fs->se, cfg);

@@ -58,14 +58,16 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	int rc;
 
 	memset(&frame, 0, sizeof(frame));
-	if (fmt->compress[0] && frame_codec_parse(fmt->compress, &frame.codec)) {
+	if (fmt->compress[0] &&
+	    frame_codec_parse(fmt->compress, &frame.codec)) {
 		log_error("volume '%s': unknown compression '%s'", fmt->name,
 			  fmt->compress);
 		return -EINVAL;
 	}
 	if (fmt->encrypt[0] && strcmp(fmt->encrypt, "none") != 0) {
 		log_error("volume '%s': encryption '%s' is not supported by "
-			  "this client", fmt->name, fmt->encrypt);
+			  "this client",
+			  fmt->name, fmt->encrypt);
 		return -ENOTSUP;
 	}
 	v = calloc(1, sizeof(*v));
@@ -83,8 +85,7 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	cc.block_size = fmt->block_size ? fmt->block_size : TESSERA_BLOCK_SIZE;
 	cc.buffer_size = conf->buffer_size ? conf->buffer_size : 300 * MiB;
 	cc.max_uploads = conf->max_uploads > 0 ? conf->max_uploads : 20;
-	cc.max_readahead = conf->max_readahead ? conf->max_readahead
-					       : 32 * MiB;
+	cc.max_readahead = conf->max_readahead ? conf->max_readahead : 32 * MiB;
 	cc.frame = &frame;
 	v->mem_limit = cc.buffer_size;
 	v->block_size = cc.block_size;
@@ -174,8 +175,7 @@ static int stats_text(struct vfs *v, struct buf *b)
 	pthread_mutex_lock(&v->files_lock);
 	nfiles = v->nfiles;
 	pthread_mutex_unlock(&v->files_lock);
-#define STAT(name) \
-	(unsigned long long)atomic_load(&v->st.name)
+#define STAT(name) (unsigned long long)atomic_load(&v->st.name)
 	return buf_appendf(
 		b,
 		"pid %d\nmountpoint %s\nvolume %s\nuptime_s %lld\n"
@@ -187,10 +187,10 @@ static int stats_text(struct vfs *v, struct buf *b)
 		(int)getpid(), v->mountpoint, v->fmt.name,
 		(long long)((now - v->start_ns) / 1000000000LL), nfiles,
 		STAT(handles), (long long)atomic_load(&v->st.kernel_refs),
-		(unsigned long long)chunk_mem_used(v->cs),
-		STAT(lookups), STAT(reads), STAT(read_bytes), STAT(writes),
-		STAT(write_bytes), STAT(commits), STAT(fsyncs),
-		STAT(compactions), STAT(deleted_slices));
+		(unsigned long long)chunk_mem_used(v->cs), STAT(lookups),
+		STAT(reads), STAT(read_bytes), STAT(writes), STAT(write_bytes),
+		STAT(commits), STAT(fsyncs), STAT(compactions),
+		STAT(deleted_slices));
 #undef STAT
 }
 
@@ -238,7 +238,6 @@ static void kref(struct vfs *v, int rc)
 	if (rc == 0)
 		atomic_fetch_add(&v->st.kernel_refs, 1);
 }
-
 
 int vfs_lookup(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	       const char *name, struct meta_attr *out)
@@ -595,8 +594,8 @@ int vfs_flock(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 
 /* ---- directories ---- */
 
-int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
-		int flags, uint64_t *fh)
+int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
+		uint64_t *fh)
 {
 	struct vfs_handle *h;
 	struct meta_attr a;
@@ -660,7 +659,7 @@ int vfs_readdir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		void *arg)
 {
 	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fh;
-	struct readdir_arg ra = { v, fn, arg, ino == TESSERA_ROOT_INO };
+	struct readdir_arg ra = {v, fn, arg, ino == TESSERA_ROOT_INO};
 
 	/* permission was checked by opendir, as Linux does */
 	UNUSED(c);

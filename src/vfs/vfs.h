@@ -48,11 +48,11 @@ struct statvfs;
 
 struct vfs_conf {
 	bool read_only;
-	uint64_t buffer_size;   /* chunk memory pool, bytes (0: 300 MiB) */
-	int max_uploads;        /* upload threads (0: 20) */
+	uint64_t buffer_size;	/* chunk memory pool, bytes (0: 300 MiB) */
+	int max_uploads;	/* upload threads (0: 20) */
 	uint32_t max_readahead; /* bytes (0: chunk default) */
 	const char *mountpoint; /* shown in .stats; may be NULL */
-	bool no_background;     /* no deletion/compaction worker (tests) */
+	bool no_background;	/* no deletion/compaction worker (tests) */
 };
 
 /* The caller of one request. */
@@ -65,9 +65,9 @@ struct vfs_ctx {
 
 /* A byte-range lock, as fcntl F_GETLK/F_SETLK see it. */
 struct vfs_lock {
-	int type;       /* F_RDLCK, F_WRLCK, F_UNLCK */
+	int type; /* F_RDLCK, F_WRLCK, F_UNLCK */
 	uint64_t start;
-	uint64_t end;   /* inclusive; UINT64_MAX: to the end of file */
+	uint64_t end; /* inclusive; UINT64_MAX: to the end of file */
 	uint32_t pid;
 };
 
@@ -75,8 +75,8 @@ struct vfs_lock {
 struct vfs_dirent {
 	const char *name;
 	uint64_t ino;
-	uint32_t type;  /* S_IFMT bits */
-	uint64_t next;  /* offset to pass to resume after this entry */
+	uint32_t type; /* S_IFMT bits */
+	uint64_t next; /* offset to pass to resume after this entry */
 	const struct meta_attr *attr; /* readdirplus only, else NULL */
 };
 
@@ -171,8 +171,8 @@ int vfs_lseek(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 	      int whence, uint64_t *out);
 /** Copy through read/write; returns bytes copied. */
 ssize_t vfs_copy_file_range(struct vfs *v, uint64_t ino_in, uint64_t fh_in,
-			    uint64_t off_in, uint64_t ino_out,
-			    uint64_t fh_out, uint64_t off_out, size_t len);
+			    uint64_t off_in, uint64_t ino_out, uint64_t fh_out,
+			    uint64_t off_out, size_t len);
 
 /* ---- locks (this mount only) ---- */
 /** F_GETLK: *lk in: the range and type asked for; out: a conflicting lock
@@ -189,8 +189,8 @@ int vfs_flock(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	      uint64_t owner, int op);
 
 /* ---- directories ---- */
-int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
-		int flags, uint64_t *fh);
+int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
+		uint64_t *fh);
 /**
  * List from @off (0: start; otherwise a vfs_dirent.next) calling @fn.
  * @plus asks for attributes.

@@ -232,12 +232,11 @@ static void *bg_main(void *arg)
 			memmove(v->creq, v->creq + 1,
 				--v->ncreq * sizeof(v->creq[0]));
 			pthread_mutex_unlock(&v->bg_lock);
-			rc = vfs_compact_chunk(v, r.ino, r.chunk,
-					       r.min_slices);
+			rc = vfs_compact_chunk(v, r.ino, r.chunk, r.min_slices);
 			if (rc < 0 && rc != -ESTALE)
 				log_warn("cannot compact chunk %u of inode "
-					 "%llu: %s", r.chunk,
-					 (unsigned long long)r.ino,
+					 "%llu: %s",
+					 r.chunk, (unsigned long long)r.ino,
 					 strerror(-rc));
 			pthread_mutex_lock(&v->bg_lock);
 			continue;

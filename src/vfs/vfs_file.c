@@ -389,9 +389,10 @@ int vfs_file_commit(struct vfs *v, struct vfs_file *f, bool sync)
 		rc = meta_write(v->m, f->ino, f->pend, f->npend, f->wlen,
 				&attr);
 		if (rc < 0)
-			return log_fail(rc, "cannot commit %zu slices of inode "
-					    "%llu", f->npend,
-					(unsigned long long)f->ino);
+			return log_fail(rc,
+					"cannot commit %zu slices of inode "
+					"%llu",
+					f->npend, (unsigned long long)f->ino);
 		f->length = attr.length;
 		atomic_fetch_add(&v->st.commits, 1);
 		commit_compact_hint(v, f);
@@ -608,8 +609,8 @@ ssize_t vfs_read(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 	len = (size_t)MIN((uint64_t)len, size - off);
 	while (done < len) {
 		uint64_t o = off + done;
-		size_t n = (size_t)MIN((uint64_t)(len - done),
-				       CHUNK - o % CHUNK);
+		size_t n =
+			(size_t)MIN((uint64_t)(len - done), CHUNK - o % CHUNK);
 		ssize_t r = read_piece(v, f, o, (char *)buf + done, n);
 
 		if (r < 0) {
@@ -919,9 +920,8 @@ int vfs_resolve_slices(const struct slice *s, size_t n, struct vfs_seg **out,
 			uint64_t ks = a[k].pos, ke = ks + a[k].len;
 
 			if (!placed && ks >= s0) {
-				b[nb++] = (struct vfs_seg){ (uint32_t)s0,
-							    s[i].len,
-							    s[i].id };
+				b[nb++] = (struct vfs_seg){(uint32_t)s0,
+							   s[i].len, s[i].id};
 				placed = true;
 			}
 			if (ke <= s0 || ks >= e0) {
@@ -929,25 +929,23 @@ int vfs_resolve_slices(const struct slice *s, size_t n, struct vfs_seg **out,
 				continue;
 			}
 			if (ks < s0) {
-				b[nb++] = (struct vfs_seg){ a[k].pos,
-							    (uint32_t)(s0 - ks),
-							    a[k].id };
+				b[nb++] = (struct vfs_seg){
+					a[k].pos, (uint32_t)(s0 - ks), a[k].id};
 				if (!placed) {
-					b[nb++] = (struct vfs_seg){
-						(uint32_t)s0, s[i].len,
-						s[i].id
-					};
+					b[nb++] = (struct vfs_seg){(uint32_t)s0,
+								   s[i].len,
+								   s[i].id};
 					placed = true;
 				}
 			}
 			if (ke > e0)
-				b[nb++] = (struct vfs_seg){ (uint32_t)e0,
-							    (uint32_t)(ke - e0),
-							    a[k].id };
+				b[nb++] = (struct vfs_seg){(uint32_t)e0,
+							   (uint32_t)(ke - e0),
+							   a[k].id};
 		}
 		if (!placed)
-			b[nb++] = (struct vfs_seg){ (uint32_t)s0, s[i].len,
-						    s[i].id };
+			b[nb++] = (struct vfs_seg){(uint32_t)s0, s[i].len,
+						   s[i].id};
 		memcpy(a, b, nb * sizeof(*a));
 		na = nb;
 	}
@@ -1059,8 +1057,8 @@ int vfs_lseek(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 }
 
 ssize_t vfs_copy_file_range(struct vfs *v, uint64_t ino_in, uint64_t fh_in,
-			    uint64_t off_in, uint64_t ino_out,
-			    uint64_t fh_out, uint64_t off_out, size_t len)
+			    uint64_t off_in, uint64_t ino_out, uint64_t fh_out,
+			    uint64_t off_out, size_t len)
 {
 	size_t bufsz = (size_t)MIN((uint64_t)len, 1 * MiB), done = 0;
 	char *buf;

@@ -29,10 +29,10 @@ struct chunk_writer;
 #define VFS_INO_CONFIG 0x7FFFFFFF00000002ULL
 
 #define VFS_FILE_BUCKETS 1024
-#define VFS_MAX_WRITERS 16   /* active slice writers per open inode */
-#define VFS_MAX_PENDING 100  /* finished slices before a forced commit */
-#define VFS_SCACHE_N 8       /* cached slice lists per open inode */
-#define VFS_COMPACT_READ 5   /* a read meeting this many slices compacts */
+#define VFS_MAX_WRITERS 16    /* active slice writers per open inode */
+#define VFS_MAX_PENDING 100   /* finished slices before a forced commit */
+#define VFS_SCACHE_N 8	      /* cached slice lists per open inode */
+#define VFS_COMPACT_READ 5    /* a read meeting this many slices compacts */
 #define VFS_COMPACT_WRITE 350 /* a commit leaving more than this compacts */
 #define VFS_COMPACT_QUEUE 256
 
@@ -54,17 +54,17 @@ struct vfs_scache {
 /* State of an inode open in this mount, shared by all its handles. */
 struct vfs_file {
 	uint64_t ino;
-	int refs;               /* guarded by vfs.files_lock */
-	struct vfs_file *next;  /* hash chain; guarded by vfs.files_lock */
+	int refs;	       /* guarded by vfs.files_lock */
+	struct vfs_file *next; /* hash chain; guarded by vfs.files_lock */
 	pthread_mutex_t lock;
 	/* everything below guarded by lock */
-	uint64_t length;        /* committed length as this mount knows it */
-	uint64_t wlen;          /* end of uncommitted writes (0: none) */
-	int64_t wtime_ns;       /* time of the last uncommitted write */
-	bool dirty;             /* writes not committed yet */
-	bool wtime_shown;       /* wtime_ns was reported as mtime */
-	int err;                /* first failed upload/commit, reported once */
-	uint32_t ncommits;      /* commits since the inode was opened */
+	uint64_t length;   /* committed length as this mount knows it */
+	uint64_t wlen;	   /* end of uncommitted writes (0: none) */
+	int64_t wtime_ns;  /* time of the last uncommitted write */
+	bool dirty;	   /* writes not committed yet */
+	bool wtime_shown;  /* wtime_ns was reported as mtime */
+	int err;	   /* first failed upload/commit, reported once */
+	uint32_t ncommits; /* commits since the inode was opened */
 	struct vfs_wslot ws[VFS_MAX_WRITERS];
 	size_t nws;
 	struct meta_slice_write *pend; /* finished, uncommitted slices */
@@ -86,10 +86,10 @@ struct vfs_handle {
 	uint32_t magic;
 	enum vfs_handle_kind kind;
 	uint64_t ino;
-	int flags;              /* open(2) flags */
-	struct vfs_file *f;     /* VFS_H_FILE: a reference */
+	int flags;		/* open(2) flags */
+	struct vfs_file *f;	/* VFS_H_FILE: a reference */
 	atomic_bool atime_done; /* relatime update done for this handle */
-	char *vdata;            /* VFS_H_VIRT: the text */
+	char *vdata;		/* VFS_H_VIRT: the text */
 	size_t vlen;
 };
 
@@ -99,7 +99,7 @@ struct vfs_lockent;
 
 struct vfs_locktab {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;   /* broadcast whenever a lock is released */
+	pthread_cond_t cond; /* broadcast whenever a lock is released */
 	struct vfs_lockent *buckets[256]; /* guarded by lock */
 };
 
@@ -152,11 +152,11 @@ struct vfs {
 
 	pthread_mutex_t files_lock;
 	struct vfs_file *files[VFS_FILE_BUCKETS]; /* guarded by files_lock */
-	size_t nfiles;                            /* guarded by files_lock */
+	size_t nfiles;				  /* guarded by files_lock */
 
 	struct vfs_locktab locks;
 	atomic_uint_fast64_t nwriters; /* active slice writers, all files */
-	uint64_t mem_limit;            /* the chunk pool bound */
+	uint64_t mem_limit;	       /* the chunk pool bound */
 	uint32_t block_size;
 
 	/* background worker (vfs_bg.c) */
@@ -164,10 +164,10 @@ struct vfs {
 	bool bg_started;
 	pthread_mutex_t bg_lock;
 	pthread_cond_t bg_cond;
-	bool bg_stop;                            /* guarded by bg_lock */
+	bool bg_stop;				 /* guarded by bg_lock */
 	struct vfs_creq creq[VFS_COMPACT_QUEUE]; /* guarded by bg_lock */
-	size_t ncreq;                            /* guarded by bg_lock */
-	atomic_uint_fast64_t compact_gen; /* bumped by each compaction */
+	size_t ncreq;				 /* guarded by bg_lock */
+	atomic_uint_fast64_t compact_gen;	 /* bumped by each compaction */
 
 	struct vfs_stats st;
 };

@@ -198,7 +198,7 @@ static bool touches(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
 static int plock_apply(struct vfs_lockent *e, uint64_t owner, uint32_t pid,
 		       int type, uint64_t start, uint64_t end)
 {
-	struct vfs_plock *arr = NULL, nw = { owner, pid, type, start, end };
+	struct vfs_plock *arr = NULL, nw = {owner, pid, type, start, end};
 	size_t n = 0, cap = 0;
 	int rc = 0;
 

@@ -176,15 +176,15 @@ static void test_vfs_write_read_model(void **state)
 		uint64_t off;
 		size_t len;
 	} w[] = {
-		{ 0, 100000 },	     { 100000, 500000 }, { 50000, 10 },
-		{ 2 * MiB, 70000 },  { 1 * MiB, 4096 },	 { 3 * MiB, 777 },
-		{ 90000, 20000 },    { 2 * MiB + 5, 3 }, { 0, 1 },
+		{0, 100000},	  {100000, 500000}, {50000, 10},
+		{2 * MiB, 70000}, {1 * MiB, 4096},  {3 * MiB, 777},
+		{90000, 20000},	  {2 * MiB + 5, 3}, {0, 1},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(w); i++) {
 		fill(data, w[i].len, seed++);
-		assert_int_equal(vfs_write(f->v, ino, fh, w[i].off, data,
-					   w[i].len),
-				 (ssize_t)w[i].len);
+		assert_int_equal(
+			vfs_write(f->v, ino, fh, w[i].off, data, w[i].len),
+			(ssize_t)w[i].len);
 		memcpy(model + w[i].off, data, w[i].len);
 		end = MAX(end, w[i].off + w[i].len);
 		/* getattr sees the pending length */
@@ -221,9 +221,9 @@ static void test_vfs_compact_and_delete(void **state)
 		uint64_t off = (i * 104729u) % (size - sizeof(data));
 
 		fill(data, sizeof(data), 100 + i);
-		assert_int_equal(vfs_write(f->v, ino, fh, off, data,
-					   sizeof(data)),
-				 (ssize_t)sizeof(data));
+		assert_int_equal(
+			vfs_write(f->v, ino, fh, off, data, sizeof(data)),
+			(ssize_t)sizeof(data));
 		memcpy(model + off, data, sizeof(data));
 	}
 	assert_int_equal(vfs_fsync(f->v, ino, fh, false), 0);
@@ -270,22 +270,19 @@ static void test_vfs_truncate_pending(void **state)
 	/* truncate while the writes are still buffered */
 	memset(&in, 0, sizeof(in));
 	in.length = 1000;
-	assert_int_equal(vfs_setattr(f->v, NULL, ino, fh, META_SET_SIZE, &in,
-				     &out),
-			 0);
+	assert_int_equal(
+		vfs_setattr(f->v, NULL, ino, fh, META_SET_SIZE, &in, &out), 0);
 	assert_int_equal(out.length, 1000);
 	in.length = 5000;
-	assert_int_equal(vfs_setattr(f->v, NULL, ino, 0, META_SET_SIZE, &in,
-				     &out),
-			 0);
+	assert_int_equal(
+		vfs_setattr(f->v, NULL, ino, 0, META_SET_SIZE, &in, &out), 0);
 	assert_int_equal(vfs_read(f->v, ino, fh, 0, buf, sizeof(buf)), 5000);
 	assert_memory_equal(buf, model, 1000);
 	for (int i = 1000; i < 5000; i++)
 		assert_int_equal(buf[i], 0);
 	/* O_TRUNC through open */
 	assert_int_equal(vfs_release(f->v, ino, fh, 0), 0);
-	assert_int_equal(vfs_open(f->v, NULL, ino, O_RDWR | O_TRUNC, &fh,
-				  &out),
+	assert_int_equal(vfs_open(f->v, NULL, ino, O_RDWR | O_TRUNC, &fh, &out),
 			 0);
 	assert_int_equal(out.length, 0);
 	assert_int_equal(vfs_read(f->v, ino, fh, 0, buf, 10), 0);
@@ -299,9 +296,9 @@ static void test_vfs_seek_fallocate(void **state)
 	uint64_t fh, ino = create(f, "s", &fh), r;
 
 	fill(data, sizeof(data), 9);
-	assert_int_equal(vfs_write(f->v, ino, fh, CHUNK + 8192, data,
-				   sizeof(data)),
-			 (ssize_t)sizeof(data));
+	assert_int_equal(
+		vfs_write(f->v, ino, fh, CHUNK + 8192, data, sizeof(data)),
+		(ssize_t)sizeof(data));
 	assert_int_equal(vfs_write(f->v, ino, fh, 100, data, 10), 10);
 	assert_int_equal(vfs_lseek(f->v, ino, fh, 0, SEEK_DATA, &r), 0);
 	assert_int_equal(r, 100);
@@ -309,29 +306,27 @@ static void test_vfs_seek_fallocate(void **state)
 	assert_int_equal(r, 110);
 	assert_int_equal(vfs_lseek(f->v, ino, fh, 110, SEEK_DATA, &r), 0);
 	assert_int_equal(r, CHUNK + 8192);
-	assert_int_equal(vfs_lseek(f->v, ino, fh, CHUNK + 8193, SEEK_HOLE,
-				   &r),
+	assert_int_equal(vfs_lseek(f->v, ino, fh, CHUNK + 8193, SEEK_HOLE, &r),
 			 0);
 	assert_int_equal(r, CHUNK + 8192 + sizeof(data)); /* EOF */
 	assert_int_equal(vfs_lseek(f->v, ino, fh, CHUNK + 8192 + sizeof(data),
 				   SEEK_DATA, &r),
 			 -ENXIO);
 	/* punch the first piece: data starts in the second chunk */
-	assert_int_equal(vfs_fallocate(f->v, ino, fh,
-				       FALLOC_FL_PUNCH_HOLE |
-					       FALLOC_FL_KEEP_SIZE,
-				       0, 4096),
-			 0);
+	assert_int_equal(
+		vfs_fallocate(f->v, ino, fh,
+			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+			      4096),
+		0);
 	assert_int_equal(vfs_lseek(f->v, ino, fh, 0, SEEK_DATA, &r), 0);
 	assert_int_equal(r, CHUNK + 8192);
 	assert_int_equal(vfs_fallocate(f->v, ino, fh, 0, 0, 3 * CHUNK), 0);
-	assert_int_equal(vfs_lseek(f->v, ino, fh, CHUNK + 8192, SEEK_HOLE,
-				   &r),
+	assert_int_equal(vfs_lseek(f->v, ino, fh, CHUNK + 8192, SEEK_HOLE, &r),
 			 0);
 	assert_int_equal(r, CHUNK + 8192 + sizeof(data));
-	assert_int_equal(vfs_fallocate(f->v, ino, fh, 0x40 /* INSERT */, 0,
-				       4096),
-			 -EOPNOTSUPP);
+	assert_int_equal(
+		vfs_fallocate(f->v, ino, fh, 0x40 /* INSERT */, 0, 4096),
+		-EOPNOTSUPP);
 	assert_int_equal(vfs_release(f->v, ino, fh, 0), 0);
 }
 
@@ -354,13 +349,12 @@ static void test_vfs_virtual_files(void **state)
 {
 	struct fix *f = *state;
 	struct meta_attr a;
-	struct names nm = { 0, false };
+	struct names nm = {0, false};
 	char buf[4096];
 	uint64_t fh;
 	ssize_t n;
 
-	assert_int_equal(vfs_lookup(f->v, NULL, TESSERA_ROOT_INO, ".stats",
-				    &a),
+	assert_int_equal(vfs_lookup(f->v, NULL, TESSERA_ROOT_INO, ".stats", &a),
 			 0);
 	assert_true(vfs_is_virtual(a.ino));
 	assert_int_equal(vfs_open(f->v, NULL, a.ino, O_RDWR, &fh, NULL),
@@ -374,13 +368,12 @@ static void test_vfs_virtual_files(void **state)
 	assert_int_equal(vfs_release(f->v, a.ino, fh, 0), 0);
 	assert_int_equal(vfs_unlink(f->v, NULL, TESSERA_ROOT_INO, ".stats"),
 			 -EPERM);
-	assert_int_equal(vfs_mkdir(f->v, NULL, TESSERA_ROOT_INO, ".config",
-				   0755, &a),
-			 -EEXIST);
-	assert_int_equal(vfs_opendir(f->v, NULL, TESSERA_ROOT_INO, 0, &fh),
-			 0);
-	assert_int_equal(vfs_readdir(f->v, NULL, TESSERA_ROOT_INO, fh, 0,
-				     true, name_cb, &nm),
+	assert_int_equal(
+		vfs_mkdir(f->v, NULL, TESSERA_ROOT_INO, ".config", 0755, &a),
+		-EEXIST);
+	assert_int_equal(vfs_opendir(f->v, NULL, TESSERA_ROOT_INO, 0, &fh), 0);
+	assert_int_equal(vfs_readdir(f->v, NULL, TESSERA_ROOT_INO, fh, 0, true,
+				     name_cb, &nm),
 			 0);
 	assert_false(nm.stats);
 	assert_int_equal(vfs_releasedir(f->v, TESSERA_ROOT_INO, fh), 0);
@@ -396,10 +389,8 @@ static void test_vfs_read_only(void **state)
 	assert_int_equal(vfs_release(f->v, ino, fh, 0), 0);
 	vfs_free(f->v);
 	assert_int_equal(open_vfs(f, true), 0);
-	assert_int_equal(vfs_open(f->v, NULL, ino, O_WRONLY, &fh, &a),
-			 -EROFS);
-	assert_int_equal(vfs_mkdir(f->v, NULL, TESSERA_ROOT_INO, "d", 0755,
-				   &a),
+	assert_int_equal(vfs_open(f->v, NULL, ino, O_WRONLY, &fh, &a), -EROFS);
+	assert_int_equal(vfs_mkdir(f->v, NULL, TESSERA_ROOT_INO, "d", 0755, &a),
 			 -EROFS);
 	assert_int_equal(vfs_open(f->v, NULL, ino, O_RDONLY, &fh, &a), 0);
 	assert_int_equal(a.length, 3);
@@ -411,10 +402,10 @@ static void test_vfs_read_only(void **state)
 static void test_vfs_resolve_slices(void **state)
 {
 	struct slice s[] = {
-		{ 0, 1, 100, 0, 100 },  /* [0,100) id 1 */
-		{ 50, 2, 10, 0, 10 },   /* [50,60) id 2 splits it */
-		{ 200, 0, 50, 0, 50 },  /* [200,250) zeros */
-		{ 90, 3, 130, 0, 130 }, /* [90,220) id 3 */
+		{0, 1, 100, 0, 100},  /* [0,100) id 1 */
+		{50, 2, 10, 0, 10},   /* [50,60) id 2 splits it */
+		{200, 0, 50, 0, 50},  /* [200,250) zeros */
+		{90, 3, 130, 0, 130}, /* [90,220) id 3 */
 	};
 	struct vfs_seg *g;
 	size_t n;
@@ -447,7 +438,7 @@ static void test_vfs_resolve_slices(void **state)
 
 static struct vfs_lock lk(int type, uint64_t start, uint64_t end)
 {
-	struct vfs_lock l = { type, start, end, 42 };
+	struct vfs_lock l = {type, start, end, 42};
 
 	return l;
 }
@@ -534,23 +525,19 @@ static void test_vfs_lock_flock(void **state)
 	vfs_locktab_init(&t);
 	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, LOCK_SH), 0);
 	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 11, LOCK_SH), 0);
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 12,
-					   LOCK_EX | LOCK_NB),
+	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 12, LOCK_EX | LOCK_NB),
 			 -EWOULDBLOCK);
 	/* failed upgrade drops the shared lock, as Linux does */
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10,
-					   LOCK_EX | LOCK_NB),
+	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, LOCK_EX | LOCK_NB),
 			 -EWOULDBLOCK);
 	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 11, LOCK_EX), 0);
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10,
-					   LOCK_SH | LOCK_NB),
+	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, LOCK_SH | LOCK_NB),
 			 -EWOULDBLOCK);
 	/* fcntl locks never conflict with flock locks */
 	struct vfs_lock l = lk(F_WRLCK, 0, UINT64_MAX);
 	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 10, &l, false), 0);
 	vfs_locktab_drop(&t, 1, 11, false, true);
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10,
-					   LOCK_EX | LOCK_NB),
+	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, LOCK_EX | LOCK_NB),
 			 0);
 	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, LOCK_UN), 0);
 	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, 0), -EINVAL);
