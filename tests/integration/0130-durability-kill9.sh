@@ -53,8 +53,13 @@ for _ in $(seq 600); do
 	sleep 0.1
 done
 [ -f "$progress" ] || t_fail "writer made no progress"
-t_kill9
+kill -9 "$T_MOUNT_PID"
+wait "$T_MOUNT_PID" 2>/dev/null
+T_MOUNT_PID=
 wait $writer
+# tessera umount clears a dead mount (no process to wait for)
+t_run 0 tessera umount "$MNT"
+t_is_mounted && t_fail "dead mount still there after tessera umount"
 read -r synced small <"$progress"
 t_log "fsynced $synced bytes of stream, $small small files before kill -9"
 
