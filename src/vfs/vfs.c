@@ -611,15 +611,10 @@ int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 		if (rc < 0)
 			return rc;
 	}
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
-	h->magic = VFS_HANDLE_MAGIC;
-	h->kind = VFS_H_DIR;
-	h->ino = ino;
-	h->flags = flags;
-	*fh = (uint64_t)(uintptr_t)h;
-	return 0;
+	rc = vfs_handle_new(v, VFS_H_DIR, ino, flags, &h);
+	if (rc == 0)
+		*fh = (uint64_t)(uintptr_t)h;
+	return rc;
 }
 
 struct readdir_arg {
@@ -674,12 +669,10 @@ int vfs_releasedir(struct vfs *v, uint64_t ino, uint64_t fh)
 {
 	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fh;
 
-	UNUSED(v);
 	UNUSED(ino);
 	if (!h || h->magic != VFS_HANDLE_MAGIC || h->kind != VFS_H_DIR)
 		return -EBADF;
-	h->magic = 0;
-	free(h);
+	vfs_handle_free(v, h);
 	return 0;
 }
 

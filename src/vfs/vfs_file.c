@@ -628,8 +628,8 @@ ssize_t vfs_read(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 
 /* ---- open, flush, release, fsync ---- */
 
-static int handle_new(enum vfs_handle_kind kind, uint64_t ino, int flags,
-		      struct vfs_handle **out)
+int vfs_handle_new(struct vfs *v, enum vfs_handle_kind kind, uint64_t ino,
+		   int flags, struct vfs_handle **out)
 {
 	struct vfs_handle *h = calloc(1, sizeof(*h));
 
@@ -640,12 +640,26 @@ static int handle_new(enum vfs_handle_kind kind, uint64_t ino, int flags,
 	h->ino = ino;
 	h->flags = flags;
 	atomic_init(&h->atime_done, false);
+	pthread_mutex_lock(&v->files_lock);
+	h->next = v->handles;
+	if (h->next)
+		h->next->prev = h;
+	v->handles = h;
+	pthread_mutex_unlock(&v->files_lock);
 	*out = h;
 	return 0;
 }
 
-static void handle_free(struct vfs_handle *h)
+void vfs_handle_free(struct vfs *v, struct vfs_handle *h)
 {
+	pthread_mutex_lock(&v->files_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		v->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&v->files_lock);
 	h->magic = 0;
 	free(h->vdata);
 	free(h);
@@ -659,12 +673,12 @@ int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 	bool created;
 	int rc;
 
-	rc = handle_new(VFS_H_FILE, ino, flags, &h);
+	rc = vfs_handle_new(v, VFS_H_FILE, ino, flags, &h);
 	if (rc < 0)
 		return rc;
 	rc = file_get(v, ino, &f, &created);
 	if (rc < 0) {
-		handle_free(h);
+		vfs_handle_free(v, h);
 		return rc;
 	}
 	/* one meta_open_file per handle, one meta_close_file per release */
@@ -709,12 +723,12 @@ int vfs_open_virtual(struct vfs *v, uint64_t ino, int flags, uint64_t *fh)
 
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
 		return -EACCES;
-	rc = handle_new(VFS_H_VIRT, ino, flags, &h);
+	rc = vfs_handle_new(v, VFS_H_VIRT, ino, flags, &h);
 	if (rc < 0)
 		return rc;
 	rc = vfs_virtual_text(v, ino, &h->vdata, &h->vlen);
 	if (rc < 0) {
-		handle_free(h);
+		vfs_handle_free(v, h);
 		return rc;
 	}
 	*fh = (uint64_t)(uintptr_t)h;
@@ -754,7 +768,7 @@ int vfs_release(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t lock_owner)
 		h = handle_of(fh, VFS_H_VIRT);
 		if (!h)
 			return -EBADF;
-		handle_free(h);
+		vfs_handle_free(v, h);
 		return 0;
 	}
 	UNUSED(ino);
@@ -779,7 +793,7 @@ int vfs_release(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t lock_owner)
 	/* after the commit: the last close of an unlinked file deletes it */
 	meta_close_file(v->m, h->ino);
 	atomic_fetch_sub(&v->st.handles, 1);
-	handle_free(h);
+	vfs_handle_free(v, h);
 	return rc;
 }
 
@@ -850,14 +864,21 @@ int vfs_files_commit_all(struct vfs *v, bool sync)
 
 void vfs_files_free_all(struct vfs *v)
 {
+	/* handles the kernel never released (unmounted with files open) */
+	while (v->handles) {
+		struct vfs_handle *h = v->handles;
+
+		if (h->kind == VFS_H_FILE) {
+			vfs_file_put(v, h->f);
+			meta_close_file(v->m, h->ino);
+		}
+		vfs_handle_free(v, h);
+	}
 	for (size_t b = 0; b < VFS_FILE_BUCKETS; b++) {
 		while (v->files[b]) {
 			struct vfs_file *f = v->files[b];
 
 			v->files[b] = f->next;
-			/* handles the kernel never released */
-			while (f->refs-- > 0)
-				meta_close_file(v->m, f->ino);
 			file_free(f);
 		}
 	}

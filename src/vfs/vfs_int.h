@@ -91,6 +91,8 @@ struct vfs_handle {
 	atomic_bool atime_done; /* relatime update done for this handle */
 	char *vdata;		/* VFS_H_VIRT: the text */
 	size_t vlen;
+	struct vfs_handle *prev; /* all handles; guarded by vfs.files_lock */
+	struct vfs_handle *next;
 };
 
 /* ---- lock table (vfs_lock.c): flock and fcntl locks of this mount ---- */
@@ -153,6 +155,8 @@ struct vfs {
 	pthread_mutex_t files_lock;
 	struct vfs_file *files[VFS_FILE_BUCKETS]; /* guarded by files_lock */
 	size_t nfiles;				  /* guarded by files_lock */
+	struct vfs_handle
+		*handles; /* all open handles; guarded by files_lock */
 
 	struct vfs_locktab locks;
 	atomic_uint_fast64_t nwriters; /* active slice writers, all files */
@@ -178,6 +182,11 @@ int64_t vfs_now_ns(void);
 int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len);
 
 /* vfs_file.c */
+/** A new handle, linked into v->handles (freed at shutdown if the kernel
+ *  never releases it). */
+int vfs_handle_new(struct vfs *v, enum vfs_handle_kind kind, uint64_t ino,
+		   int flags, struct vfs_handle **out);
+void vfs_handle_free(struct vfs *v, struct vfs_handle *h);
 /** Find the open state of @ino and take a reference; NULL when not open. */
 struct vfs_file *vfs_file_find(struct vfs *v, uint64_t ino);
 void vfs_file_put(struct vfs *v, struct vfs_file *f);

@@ -25,6 +25,7 @@ T_MOUNT_PID=
 T_OUT=$T_DIR/.out
 T_ERR=$T_DIR/.err
 mkdir -p "$TESSERA_HOME" "$MNT"
+exec 9>&2 # common.sh runs cleanups with stderr discarded; ours reports
 
 tessera() { "$TESSERA_BIN" "$@"; }
 
@@ -105,8 +106,8 @@ t_mount_cleanup() {
 		kill -9 "$T_MOUNT_PID" 2>/dev/null
 	fi
 	if [ -s "$T_DIR/mount.log" ]; then
-		echo "--- mount log (tail)" >&2
-		tail -n 15 "$T_DIR/mount.log" >&2
+		echo "--- mount log (tail)" >&9
+		tail -n 15 "$T_DIR/mount.log" >&9
 	fi
 	rm -rf "$T_DIR"
 }
