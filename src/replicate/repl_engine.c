@@ -621,8 +621,6 @@ static void rp_take_snapshot(struct repl_engine *r)
 	r->snap_seq = info.seq;
 	r->snap_mono_ms = repl_mono_ms();
 	r->shipped_seq = MAX(r->shipped_seq, info.seq);
-	if (r->snap_done < req)
-		r->snap_done = req;
 	repl_seg_drop_upto(&r->cur, info.seq);
 	if (r->fly.ntxn && r->fly.last <= info.seq)
 		repl_seg_reset(&r->fly);
@@ -630,6 +628,10 @@ static void rp_take_snapshot(struct repl_engine *r)
 	pthread_mutex_unlock(&r->lock);
 	rp_retention(r, gen);
 	pthread_mutex_lock(&r->lock);
+	/* repl_snapshot() callers wait for the retention too. */
+	if (r->snap_done < req)
+		r->snap_done = req;
+	pthread_cond_broadcast(&r->done);
 }
 
 /* Upload the cut segment fly.  Called and returns with lock held. */
@@ -735,8 +737,11 @@ static bool rp_step(struct repl_engine *r, int64_t *when)
 		*when = MIN(*when,
 			    r->snap_mono_ms + r->conf.snapshot_interval_ms);
 	if (rp_cut_due(r, now, when)) {
+		struct repl_seg empty = r->fly; /* reuse its memory */
+
 		r->fly = r->cur;
-		repl_seg_init(&r->cur);
+		r->cur = empty;
+		repl_seg_reset(&r->cur);
 	}
 	if (r->fly.ntxn) {
 		rp_ship(r);

@@ -892,12 +892,15 @@ int repl_list(struct obj_store *s, const char *vol, struct repl_listing *out)
 		repl_listing_release(out);
 		return rc;
 	}
-	qsort(out->gens, out->ngens, sizeof(*out->gens), gen_cmp);
+	if (out->ngens)
+		qsort(out->gens, out->ngens, sizeof(*out->gens), gen_cmp);
 	for (size_t i = 0; i < out->ngens; i++) {
 		struct repl_gen *g = &out->gens[i];
 
-		qsort(g->snaps, g->nsnaps, sizeof(*g->snaps), obj_cmp);
-		qsort(g->segs, g->nsegs, sizeof(*g->segs), obj_cmp);
+		if (g->nsnaps)
+			qsort(g->snaps, g->nsnaps, sizeof(*g->snaps), obj_cmp);
+		if (g->nsegs)
+			qsort(g->segs, g->nsegs, sizeof(*g->segs), obj_cmp);
 	}
 	return 0;
 }
