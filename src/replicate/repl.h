@@ -57,15 +57,15 @@ struct repl_holder {
 
 /* Replication settings; a field left 0 takes its default. */
 struct repl_conf {
-	uint32_t max_lag_ms;           /* ship at least this often (1,000) */
+	uint32_t max_lag_ms;	       /* ship at least this often (1,000) */
 	uint32_t sync_timeout_ms;      /* kv_sync gives -EIO after (30,000) */
-	uint64_t snapshot_txns;        /* snapshot every N txns (10,000) */
+	uint64_t snapshot_txns;	       /* snapshot every N txns (10,000) */
 	uint32_t snapshot_interval_ms; /* ... or this often (600,000) */
 	uint32_t keep_snapshots;       /* snapshots kept per generation (2) */
 	size_t max_segment_bytes;      /* ship early past this (4 MiB) */
 	size_t max_pending_bytes;      /* unshipped bytes before commits wait
 					* (64 MiB) */
-	bool force;                    /* take the lease from a live holder */
+	bool force;		       /* take the lease from a live holder */
 	struct repl_holder holder;     /* host empty: repl_holder_init() */
 };
 
@@ -115,12 +115,12 @@ int repl_snapshot(struct kv_engine *e, uint64_t *seq);
 struct repl_status {
 	char generation[REPL_GEN_SIZE];
 	uint64_t committed_seq; /* last txn committed locally */
-	uint64_t shipped_seq;   /* last txn stored in the object store */
-	uint64_t snapshot_seq;  /* newest snapshot of this generation */
-	uint64_t lag_ms;        /* age of the oldest unshipped txn; 0: none */
+	uint64_t shipped_seq;	/* last txn stored in the object store */
+	uint64_t snapshot_seq;	/* newest snapshot of this generation */
+	uint64_t lag_ms;	/* age of the oldest unshipped txn; 0: none */
 	uint64_t pending_bytes; /* encoded records not yet stored */
 	bool lease_lost;
-	int last_error;         /* last upload error (-errno), 0 if none */
+	int last_error; /* last upload error (-errno), 0 if none */
 };
 
 /** Live state of wrapper @e.  -EINVAL when @e is not a wrapper.  Any thread. */
@@ -129,8 +129,8 @@ int repl_status(struct kv_engine *e, struct repl_status *out);
 /* What the object store holds for a volume (no local database needed). */
 struct repl_store_status {
 	char generation[REPL_GEN_SIZE]; /* "" when nothing is stored */
-	uint64_t snapshot_seq;          /* newest snapshot */
-	uint64_t last_seq;              /* last txn of the newest segment */
+	uint64_t snapshot_seq;		/* newest snapshot */
+	uint64_t last_seq;		/* last txn of the newest segment */
 	uint64_t nsnapshots;
 	uint64_t nsegments;
 	uint64_t ngenerations;
@@ -145,12 +145,12 @@ int repl_store_status(struct obj_store *store, const char *volname,
 
 struct repl_restore_info {
 	char generation[REPL_GEN_SIZE];
-	uint64_t snapshot_seq; /* the snapshot restored */
-	uint64_t seq;          /* last txn in the restored database */
-	uint64_t latest_seq;   /* last txn the store claims to hold */
-	uint64_t records;      /* records written so far */
-	uint64_t segments;     /* segments applied */
-	bool complete;         /* seq == latest_seq: nothing refused */
+	uint64_t snapshot_seq;	/* the snapshot restored */
+	uint64_t seq;		/* last txn in the restored database */
+	uint64_t latest_seq;	/* last txn the store claims to hold */
+	uint64_t records;	/* records written so far */
+	uint64_t segments;	/* segments applied */
+	bool complete;		/* seq == latest_seq: nothing refused */
 	char stop_reason[1200]; /* why restore stopped early, or "" */
 };
 
@@ -207,10 +207,10 @@ int repl_lease_release(struct obj_store *store, const char *volname,
 
 struct repl_ckpt {
 	char name[256];
-	uint64_t seq;        /* txn sequence it contains */
+	uint64_t seq;	     /* txn sequence it contains */
 	uint64_t next_slice; /* counter nextSlice at that time */
 	int64_t time_ns;
-	uint64_t size;       /* bytes of the stored snapshot */
+	uint64_t size; /* bytes of the stored snapshot */
 };
 
 /**

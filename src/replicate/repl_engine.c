@@ -83,8 +83,8 @@ struct repl_engine {
 
 	pthread_mutex_t commit_lock; /* inner commit + append */
 	pthread_mutex_t lock;
-	pthread_cond_t wake;  /* to the shipper: work may be due */
-	pthread_cond_t done;  /* from the shipper: progress or failure */
+	pthread_cond_t wake; /* to the shipper: work may be due */
+	pthread_cond_t done; /* from the shipper: progress or failure */
 
 	/* All below guarded by lock. */
 	char gen[REPL_GEN_SIZE];
@@ -93,18 +93,18 @@ struct repl_engine {
 	uint64_t committed_seq;
 	uint64_t shipped_seq;
 	uint64_t snap_seq;
-	int64_t snap_mono_ms;   /* when the last snapshot was taken */
-	uint64_t flush_upto;    /* kv_sync/close want shipped_seq >= this */
-	uint64_t snap_req;      /* repl_snapshot calls... */
-	uint64_t snap_done;     /* ...and snapshots taken since */
+	int64_t snap_mono_ms; /* when the last snapshot was taken */
+	uint64_t flush_upto;  /* kv_sync/close want shipped_seq >= this */
+	uint64_t snap_req;    /* repl_snapshot calls... */
+	uint64_t snap_done;   /* ...and snapshots taken since */
 	bool need_base;
-	uint64_t base_epoch;    /* bumped each time need_base is set */
-	bool lost;              /* lease taken by someone else */
-	bool stop;              /* shipper: exit now */
+	uint64_t base_epoch; /* bumped each time need_base is set */
+	bool lost;	     /* lease taken by someone else */
+	bool stop;	     /* shipper: exit now */
 	int last_error;
-	int64_t retry_mono_ms;  /* no upload before this (backoff) */
+	int64_t retry_mono_ms; /* no upload before this (backoff) */
 	uint32_t backoff_ms;
-	int64_t lease_mono_ms;  /* next lease renewal */
+	int64_t lease_mono_ms; /* next lease renewal */
 };
 
 struct repl_txn {
@@ -112,7 +112,7 @@ struct repl_txn {
 	struct kv_txn *inner;
 	struct buf recs; /* txn body (repl_int.h format) */
 	uint32_t nrec;
-	int err;         /* recording failed: commit must fail */
+	int err; /* recording failed: commit must fail */
 };
 
 static const struct kv_engine_ops repl_ops;
@@ -225,12 +225,12 @@ static int rp_get(struct kv_txn *kt, int grp, const void *key, size_t klen,
 	return kv_get(rp_tx(kt)->inner, grp, key, klen, val);
 }
 
-static int rp_scan(struct kv_txn *kt, int grp, const void *prefix,
-		   size_t plen, const void *start, size_t slen, size_t limit,
-		   kv_scan_fn fn, void *arg)
+static int rp_scan(struct kv_txn *kt, int grp, const void *prefix, size_t plen,
+		   const void *start, size_t slen, size_t limit, kv_scan_fn fn,
+		   void *arg)
 {
-	return kv_scan(rp_tx(kt)->inner, grp, prefix, plen, start, slen,
-		       limit, fn, arg);
+	return kv_scan(rp_tx(kt)->inner, grp, prefix, plen, start, slen, limit,
+		       fn, arg);
 }
 
 /* Remember one change of @t for shipping. */
@@ -306,8 +306,9 @@ static int rp_wait_room(struct repl_engine *r)
 	if (r->lost)
 		rc = -EROFS;
 	else if (r->cur.body.len + r->fly.body.len > r->conf.max_pending_bytes)
-		rc = log_fail(-EIO, "metadata of volume '%s': %zu bytes wait "
-				    "for the object store",
+		rc = log_fail(-EIO,
+			      "metadata of volume '%s': %zu bytes wait "
+			      "for the object store",
 			      r->vol, r->cur.body.len + r->fly.body.len);
 	pthread_mutex_unlock(&r->lock);
 	return rc;
@@ -499,9 +500,9 @@ int repl_status(struct kv_engine *e, struct repl_status *out)
 static void rp_failed(struct repl_engine *r, int rc)
 {
 	r->last_error = rc;
-	r->backoff_ms = r->backoff_ms ? MIN(r->backoff_ms * 2,
-					    RP_BACKOFF_MAX_MS)
-				      : RP_BACKOFF_MIN_MS;
+	r->backoff_ms = r->backoff_ms
+			    ? MIN(r->backoff_ms * 2, RP_BACKOFF_MAX_MS)
+			    : RP_BACKOFF_MIN_MS;
 	r->retry_mono_ms = repl_mono_ms() + r->backoff_ms;
 	pthread_cond_broadcast(&r->done); /* waiters may report it */
 }
@@ -609,8 +610,7 @@ static void rp_take_snapshot(struct repl_engine *r)
 		if (rc != r->last_error)
 			log_warn("cannot store a snapshot of the metadata of "
 				 "volume '%s' in '%s': %s (retrying)",
-				 r->vol, obj_describe(r->store),
-				 strerror(-rc));
+				 r->vol, obj_describe(r->store), strerror(-rc));
 		rp_failed(r, rc);
 		return;
 	}
@@ -686,8 +686,9 @@ static void rp_renew(struct repl_engine *r)
 		log_warn("cannot renew the lease of volume '%s': %s "
 			 "(retrying)",
 			 r->vol, strerror(-rc));
-	r->lease_mono_ms = repl_mono_ms() +
-			   (rc < 0 ? RP_BACKOFF_MAX_MS : r->conf.holder.ttl_ms / 3);
+	r->lease_mono_ms =
+	    repl_mono_ms() +
+	    (rc < 0 ? RP_BACKOFF_MAX_MS : r->conf.holder.ttl_ms / 3);
 }
 
 static bool rp_snapshot_due(struct repl_engine *r, int64_t now)
@@ -734,8 +735,8 @@ static bool rp_step(struct repl_engine *r, int64_t *when)
 		return true;
 	}
 	if (r->committed_seq > r->snap_seq)
-		*when = MIN(*when,
-			    r->snap_mono_ms + r->conf.snapshot_interval_ms);
+		*when =
+		    MIN(*when, r->snap_mono_ms + r->conf.snapshot_interval_ms);
 	if (rp_cut_due(r, now, when)) {
 		struct repl_seg empty = r->fly; /* reuse its memory */
 
@@ -831,17 +832,17 @@ static void rp_close(struct kv_engine *e)
 }
 
 static const struct kv_engine_ops repl_ops = {
-	.scheme = "repl",
-	.begin = rp_begin,
-	.get = rp_get,
-	.put = rp_put,
-	.del = rp_del,
-	.scan = rp_scan,
-	.commit = rp_commit,
-	.rollback = rp_rollback,
-	.sync = rp_sync,
-	.wipe = rp_wipe,
-	.close = rp_close,
+    .scheme = "repl",
+    .begin = rp_begin,
+    .get = rp_get,
+    .put = rp_put,
+    .del = rp_del,
+    .scan = rp_scan,
+    .commit = rp_commit,
+    .rollback = rp_rollback,
+    .sync = rp_sync,
+    .wipe = rp_wipe,
+    .close = rp_close,
 };
 
 /* ---- start ---- */
@@ -902,8 +903,9 @@ static int rp_choose_gen(struct repl_engine *r)
 		return rc;
 	rc = repl_list(r->store, r->vol, &l);
 	if (rc < 0)
-		return log_fail(rc, "cannot list the metadata of volume '%s' "
-				    "in '%s'",
+		return log_fail(rc,
+				"cannot list the metadata of volume '%s' "
+				"in '%s'",
 				r->vol, obj_describe(r->store));
 	r->committed_seq = seq;
 	g = repl_listing_latest(&l);
@@ -989,8 +991,7 @@ int repl_wrap(struct kv_engine *inner, struct obj_store *store,
 	r = rp_new(inner, store, volname, conf);
 	if (!r)
 		return -ENOMEM;
-	rc = repl_lease_acquire(store, volname, &r->conf.holder,
-				r->conf.force);
+	rc = repl_lease_acquire(store, volname, &r->conf.holder, r->conf.force);
 	if (rc < 0)
 		goto fail;
 	r->lease_mono_ms = repl_mono_ms() + r->conf.holder.ttl_ms / 3;

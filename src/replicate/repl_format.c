@@ -38,15 +38,14 @@ int repl_check_volname(const char *vol)
 		char c = vol[i];
 
 		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
-		    !(c >= '0' && c <= '9') && c != '.' && c != '_' &&
-		    c != '-')
+		    !(c >= '0' && c <= '9') && c != '.' && c != '_' && c != '-')
 			return -EINVAL;
 	}
 	return 0;
 }
 
 static int key_fmt(char *out, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int key_fmt(char *out, size_t n, const char *fmt, ...)
 {
@@ -195,8 +194,8 @@ int repl_txn_start(struct buf *txn)
 	return buf_append(txn, zero, sizeof(zero));
 }
 
-int repl_txn_add(struct buf *txn, int op, int grp, const void *key,
-		 size_t klen, const void *val, size_t vlen)
+int repl_txn_add(struct buf *txn, int op, int grp, const void *key, size_t klen,
+		 const void *val, size_t vlen)
 {
 	unsigned char h[REPL_REC_HDR];
 	int rc;
@@ -269,8 +268,7 @@ void repl_seg_drop_upto(struct repl_seg *s, uint64_t upto)
 	s->body.data[s->body.len] = '\0';
 }
 
-int repl_seg_encode(const struct repl_seg *s, const char *gen,
-		    struct buf *out)
+int repl_seg_encode(const struct repl_seg *s, const char *gen, struct buf *out)
 {
 	unsigned char h[REPL_SEG_HDR];
 	unsigned char sum[REPL_SUM_LEN];
@@ -440,7 +438,7 @@ struct snap_writer {
 /* Feed the staged records to zstd; @end finishes the frame. */
 static int sw_flush(struct snap_writer *w, bool end)
 {
-	ZSTD_inBuffer in = { w->stage.data, w->stage.len, 0 };
+	ZSTD_inBuffer in = {w->stage.data, w->stage.len, 0};
 	ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
 
 	for (;;) {
@@ -534,7 +532,7 @@ static int dump_txn(struct kv_txn *t, struct snap_writer *w,
 	if (rc == 0)
 		rc = repl_read_counter(t, "nextSlice", &info->next_slice);
 	for (int g = 1; rc == 0 && g < KV_GROUP_MAX; g++) {
-		struct dump_scan d = { w, g };
+		struct dump_scan d = {w, g};
 
 		rc = kv_scan(t, g, NULL, 0, NULL, 0, 0, dump_one, &d);
 	}
@@ -562,7 +560,7 @@ int repl_snap_dump(struct kv_engine *e, const char *gen, struct buf *out,
 		   struct repl_snap_info *info)
 {
 	unsigned char h[REPL_SNAP_HDR], sum[REPL_SUM_LEN];
-	struct snap_writer w = { .out = out };
+	struct snap_writer w = {.out = out};
 	struct kv_txn *t = NULL;
 	int rc;
 
@@ -677,7 +675,7 @@ static int snap_stream(ZSTD_DCtx *dc, const void *body, size_t blen,
 		       uint64_t *left, repl_srec_fn fn, void *arg,
 		       const char **why)
 {
-	ZSTD_inBuffer in = { body, blen, 0 };
+	ZSTD_inBuffer in = {body, blen, 0};
 	struct buf raw = BUF_INIT;
 	size_t r = 1;
 	int rc = 0;
@@ -692,8 +690,8 @@ static int snap_stream(ZSTD_DCtx *dc, const void *body, size_t blen,
 		ob.size = raw.cap - raw.len - 1;
 		ob.pos = 0;
 		r = ZSTD_decompressStream(dc, &ob, &in);
-		if (ZSTD_isError(r) || (ob.pos == 0 && in.pos == in.size &&
-					r != 0)) {
+		if (ZSTD_isError(r) ||
+		    (ob.pos == 0 && in.pos == in.size && r != 0)) {
 			*why = "cannot decompress";
 			rc = -EBADMSG;
 			break;
@@ -709,8 +707,8 @@ static int snap_stream(ZSTD_DCtx *dc, const void *body, size_t blen,
 	return rc;
 }
 
-int repl_snap_foreach(const void *data, size_t len, repl_srec_fn fn,
-		      void *arg, const char **why)
+int repl_snap_foreach(const void *data, size_t len, repl_srec_fn fn, void *arg,
+		      const char **why)
 {
 	struct repl_snap_info info;
 	ZSTD_DCtx *dc;
@@ -761,7 +759,7 @@ static int load_one(void *arg, int grp, const void *key, size_t klen,
 int repl_snap_load(struct kv_engine *e, const void *data, size_t len,
 		   uint64_t *nrec, const char **why)
 {
-	struct snap_loader l = { .e = e };
+	struct snap_loader l = {.e = e};
 	struct repl_snap_info info;
 	int rc;
 
@@ -813,8 +811,7 @@ static int obj_push(struct repl_obj **arr, size_t *n, uint64_t a, uint64_t b,
 }
 
 /* Sort one key "<gen>/snap/<hex>" or "<gen>/seg/<hex>-<hex>" into @l. */
-static int listing_add(struct repl_listing *l, const char *rest,
-		       uint64_t size)
+static int listing_add(struct repl_listing *l, const char *rest, uint64_t size)
 {
 	char id[REPL_GEN_SIZE];
 	struct repl_gen *g;

@@ -37,7 +37,7 @@
 #define REPL_SEG_HDR 48
 #define REPL_SNAP_HDR 72
 #define REPL_TXN_HDR 16
-#define REPL_REC_HDR 8 /* segment record: op, group, klen, vlen */
+#define REPL_REC_HDR 8	/* segment record: op, group, klen, vlen */
 #define REPL_SREC_HDR 7 /* snapshot record: group, klen, vlen */
 #define REPL_SUM_LEN 8
 
@@ -66,8 +66,8 @@ int repl_check_volname(const char *vol);
 bool repl_is_gen(const char *s, size_t len);
 uint64_t repl_gen_to_u64(const char *gen);
 void repl_gen_from_u64(uint64_t v, char out[REPL_GEN_SIZE]);
-int64_t repl_now_ms(void);      /* CLOCK_REALTIME */
-int64_t repl_mono_ms(void);     /* CLOCK_MONOTONIC */
+int64_t repl_now_ms(void);  /* CLOCK_REALTIME */
+int64_t repl_mono_ms(void); /* CLOCK_MONOTONIC */
 
 /* ---- segments ---- */
 
@@ -79,7 +79,7 @@ struct repl_seg {
 	struct buf body;
 	uint64_t first, last; /* 0/0 when empty */
 	uint32_t ntxn, nrec;
-	int64_t started_ms;   /* monotonic time of the first txn */
+	int64_t started_ms; /* monotonic time of the first txn */
 };
 
 void repl_seg_init(struct repl_seg *s);
@@ -92,8 +92,8 @@ void repl_seg_reset(struct repl_seg *s);
  * REPL_TXN_HDR placeholder written by repl_txn_start).
  */
 int repl_txn_start(struct buf *txn);
-int repl_txn_add(struct buf *txn, int op, int grp, const void *key,
-		 size_t klen, const void *val, size_t vlen);
+int repl_txn_add(struct buf *txn, int op, int grp, const void *key, size_t klen,
+		 const void *val, size_t vlen);
 /**
  * Append the txn body @txn (with @nrec records) as txn @seq to @s: fills in
  * the txn header.  0 or -ENOMEM.
@@ -103,8 +103,7 @@ int repl_seg_append(struct repl_seg *s, struct buf *txn, uint32_t nrec,
 /** Drop the txns with seq <= @upto from the front of @s. */
 void repl_seg_drop_upto(struct repl_seg *s, uint64_t upto);
 /** Encode @s as a segment object of generation @gen into @out. */
-int repl_seg_encode(const struct repl_seg *s, const char *gen,
-		    struct buf *out);
+int repl_seg_encode(const struct repl_seg *s, const char *gen, struct buf *out);
 
 /* A decoded segment header plus a pointer to the verified body. */
 struct repl_seg_view {
@@ -128,8 +127,7 @@ int repl_seg_decode(const void *data, size_t len, struct repl_seg_view *v,
  */
 typedef int (*repl_txn_fn)(void *arg, uint64_t seq, const unsigned char *recs,
 			   size_t len, uint32_t nrec);
-int repl_seg_foreach(const struct repl_seg_view *v, repl_txn_fn fn,
-		     void *arg);
+int repl_seg_foreach(const struct repl_seg_view *v, repl_txn_fn fn, void *arg);
 
 struct repl_rec {
 	int op, grp;
@@ -149,8 +147,7 @@ struct repl_snap_info {
 };
 
 /** Parse just a snapshot header (e.g. from a ranged GET).  -EBADMSG. */
-int repl_snap_header(const void *data, size_t len,
-		     struct repl_snap_info *info);
+int repl_snap_header(const void *data, size_t len, struct repl_snap_info *info);
 
 /**
  * Dump every record of @e (groups 1..KV_GROUP_MAX-1, in one read-only
@@ -170,8 +167,8 @@ typedef int (*repl_srec_fn)(void *arg, int grp, const void *key, size_t klen,
 			    const void *val, size_t vlen);
 int repl_snap_check(const void *data, size_t len, struct repl_snap_info *info,
 		    const char **why);
-int repl_snap_foreach(const void *data, size_t len, repl_srec_fn fn,
-		      void *arg, const char **why);
+int repl_snap_foreach(const void *data, size_t len, repl_srec_fn fn, void *arg,
+		      const char **why);
 
 /**
  * Load snapshot object @data into the empty engine @e, in txns of
@@ -192,7 +189,7 @@ struct repl_gen {
 	char id[REPL_GEN_SIZE];
 	struct repl_obj *snaps; /* sorted by seq */
 	size_t nsnaps;
-	struct repl_obj *segs;  /* sorted by first, then last */
+	struct repl_obj *segs; /* sorted by first, then last */
 	size_t nsegs;
 };
 

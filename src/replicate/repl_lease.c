@@ -145,14 +145,16 @@ int repl_lease_acquire(struct obj_store *store, const char *volname,
 		log_warn("taking the lease of volume '%s' from %s (pid %ld)",
 			 volname, l.host, l.pid);
 	} else if (rc < 0 && rc != -ENOENT) {
-		return log_fail(rc, "cannot read the lease of volume '%s' in "
-				    "'%s'",
+		return log_fail(rc,
+				"cannot read the lease of volume '%s' in "
+				"'%s'",
 				volname, obj_describe(store));
 	}
 	rc = lease_write(store, key, h);
 	if (rc < 0)
-		return log_fail(rc, "cannot write the lease of volume '%s' in "
-				    "'%s'",
+		return log_fail(rc,
+				"cannot write the lease of volume '%s' in "
+				"'%s'",
 				volname, obj_describe(store));
 	/* Narrow the race: someone who wrote just after us wins. */
 	rc = lease_read(store, key, &l);
@@ -208,7 +210,7 @@ int repl_lease_release(struct obj_store *store, const char *volname,
 		return rc < 0 ? rc : 0;
 	rc = obj_del(store, key);
 	if (rc < 0)
-		log_warn("cannot release the lease of volume '%s': %s",
-			 volname, strerror(-rc));
+		log_warn("cannot release the lease of volume '%s': %s", volname,
+			 strerror(-rc));
 	return rc;
 }

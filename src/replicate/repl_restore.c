@@ -49,7 +49,7 @@ static void rs_progress(struct restore *rs)
 
 /* Stop the roll-forward: log and remember why.  Returns 1. */
 static int rs_stop(struct restore *rs, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static int rs_stop(struct restore *rs, const char *fmt, ...)
 {
@@ -57,9 +57,9 @@ static int rs_stop(struct restore *rs, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	n = snprintf(info->stop_reason, sizeof(info->stop_reason),
-		     "restore stopped at txn %llu: ",
-		     (unsigned long long)info->seq);
+	n = snprintf(
+	    info->stop_reason, sizeof(info->stop_reason),
+	    "restore stopped at txn %llu: ", (unsigned long long)info->seq);
 	va_start(ap, fmt);
 	vsnprintf(info->stop_reason + n, sizeof(info->stop_reason) - (size_t)n,
 		  fmt, ap);
@@ -100,7 +100,9 @@ static int rs_snapshot(struct restore *rs)
 			break;
 		}
 		log_warn("snapshot '%s' is %s: trying an older one", rs->key,
-			 rc == -ENOENT ? "missing" : why ? why : strerror(-rc));
+			 rc == -ENOENT ? "missing"
+			 : why	       ? why
+				       : strerror(-rc));
 		if (n > 0 && kv_wipe(rs->e) < 0) {
 			rc = -EIO;
 			break;
@@ -149,7 +151,7 @@ static int rs_apply_txn(void *arg, uint64_t seq, const unsigned char *recs,
 static int rs_apply(struct restore *rs, const struct repl_seg_view *v,
 		    uint64_t from)
 {
-	struct apply a = { .from = from };
+	struct apply a = {.from = from};
 	unsigned char enc[8];
 	int rc = kv_begin(rs->e, true, &a.t);
 
@@ -229,7 +231,7 @@ static int rs_segments(struct restore *rs)
 
 static void rs_unlink_db(const char *path)
 {
-	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
 	char p[PATH_MAX + 16];
 
 	for (size_t i = 0; i < ARRAY_SIZE(sfx); i++) {
@@ -260,19 +262,21 @@ static int rs_install(const char *tmp, const char *path)
 
 	snprintf(wal, sizeof(wal), "%s-wal", tmp);
 	if (stat(wal, &sb) == 0 && sb.st_size > 0)
-		return log_fail(-EIO, "cannot finish '%s': its WAL was not "
-				      "checkpointed",
+		return log_fail(-EIO,
+				"cannot finish '%s': its WAL was not "
+				"checkpointed",
 				tmp);
 	unlink(wal);
 	snprintf(wal, sizeof(wal), "%s-shm", tmp);
 	unlink(wal);
 	rc = rs_fsync(tmp, false);
-	if (rc == 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, path,
-				 RENAME_NOREPLACE) < 0)
+	if (rc == 0 &&
+	    renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0)
 		rc = -errno;
 	if (rc < 0)
-		return log_fail(rc, "cannot move the restored database to "
-				    "'%s'",
+		return log_fail(rc,
+				"cannot move the restored database to "
+				"'%s'",
 				path);
 	snprintf(dir, sizeof(dir), "%s", path);
 	rs_fsync(dirname(dir), true);
@@ -331,8 +335,11 @@ int repl_restore(struct obj_store *store, const char *volname,
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	struct repl_restore_info info;
-	struct restore rs = { .store = store, .vol = volname, .info = &info,
-			      .progress = progress, .arg = arg };
+	struct restore rs = {.store = store,
+			     .vol = volname,
+			     .info = &info,
+			     .progress = progress,
+			     .arg = arg};
 	struct repl_listing l;
 	int rc;
 
@@ -346,8 +353,9 @@ int repl_restore(struct obj_store *store, const char *volname,
 		return rc;
 	rc = repl_list(store, volname, &l);
 	if (rc < 0)
-		return log_fail(rc, "cannot list the metadata of volume '%s' "
-				    "in '%s'",
+		return log_fail(rc,
+				"cannot list the metadata of volume '%s' "
+				"in '%s'",
 				volname, obj_describe(store));
 	rs.g = repl_listing_latest(&l);
 	if (!rs.g) {
@@ -367,12 +375,11 @@ int repl_restore(struct obj_store *store, const char *volname,
 		goto out;
 	}
 	info.complete = !info.stop_reason[0] && info.seq == info.latest_seq;
-	log_info("restored volume '%s' from generation %s: snapshot at txn "
-		 "%llu, %llu segments, now at txn %llu",
-		 volname, info.generation,
-		 (unsigned long long)info.snapshot_seq,
-		 (unsigned long long)info.segments,
-		 (unsigned long long)info.seq);
+	log_info(
+	    "restored volume '%s' from generation %s: snapshot at txn "
+	    "%llu, %llu segments, now at txn %llu",
+	    volname, info.generation, (unsigned long long)info.snapshot_seq,
+	    (unsigned long long)info.segments, (unsigned long long)info.seq);
 out:
 	repl_listing_release(&l);
 	if (out)

@@ -89,14 +89,14 @@ static void ft_close(struct obj_store *s)
 }
 
 static const struct obj_store_ops fault_ops = {
-	.scheme = "fault",
-	.put = ft_put,
-	.get = ft_get,
-	.head = ft_head,
-	.del = ft_del,
-	.list = ft_list,
-	.sync = ft_sync,
-	.close = ft_close,
+    .scheme = "fault",
+    .put = ft_put,
+    .get = ft_get,
+    .head = ft_head,
+    .del = ft_del,
+    .list = ft_list,
+    .sync = ft_sync,
+    .close = ft_close,
 };
 
 /* ---- fixture ---- */
@@ -202,7 +202,7 @@ static struct kv_engine *wrap_db(struct fx *f, const char *name,
 
 static int work_txn(struct kv_txn *t, int i)
 {
-	unsigned char bk[9] = { 0, 1, 2, 0, 0, 0xff, 0, 7, 0 };
+	unsigned char bk[9] = {0, 1, 2, 0, 0, 0xff, 0, 7, 0};
 	char k[32], v[64], big[3000];
 	int rc;
 
@@ -274,12 +274,11 @@ static void dump_db(struct kv_engine *e, struct buf *out)
 	buf_reset(out);
 	assert_int_equal(kv_begin(e, false, &t), 0);
 	for (int g = 1; g < KV_GROUP_MAX; g++) {
-		struct dump d = { out, g };
+		struct dump d = {out, g};
 
 		buf_appendf(out, "\n#%d", g);
-		assert_int_equal(kv_scan(t, g, NULL, 0, NULL, 0, 0, dump_rec,
-					 &d),
-				 0);
+		assert_int_equal(
+		    kv_scan(t, g, NULL, 0, NULL, 0, 0, dump_rec, &d), 0);
 	}
 	kv_rollback(t);
 }
@@ -340,12 +339,11 @@ static void assert_integrity_ok(struct fx *f, const char *name)
 	sqlite3_stmt *st;
 
 	snprintf(path, sizeof(path), "%s/%s.db", f->dir, name);
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
-					 NULL),
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
 			 SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1,
-					    &st, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL),
+	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
 	sqlite3_finalize(st);
@@ -371,8 +369,7 @@ static size_t list_keys(struct fx *f, const char *kind, char keys[][128],
 	size_t n = 0;
 
 	obj_list_init(&l);
-	assert_int_equal(obj_list(f->store, VOL "/meta/", NULL, NULL, 1000,
-				  &l),
+	assert_int_equal(obj_list(f->store, VOL "/meta/", NULL, NULL, 1000, &l),
 			 0);
 	for (size_t i = 0; i < l.n; i++)
 		if (strstr(l.items[i].key, kind) && n < max)
@@ -562,7 +559,7 @@ static void test_repl_snapshot_segments(void **state)
 static void assert_stopped_at_5(struct fx *f, const char *keys1,
 				const char *what)
 {
-	struct restore_call call = { .f = f, .name = "dst" };
+	struct restore_call call = {.f = f, .name = "dst"};
 	struct buf err = BUF_INIT;
 	char line[600];
 
@@ -575,8 +572,8 @@ static void assert_stopped_at_5(struct fx *f, const char *keys1,
 			 "restore stopped at txn 5: segment '%s' is %s", keys1,
 			 what);
 	else
-		snprintf(line, sizeof(line),
-			 "restore stopped at txn 5: %s", what);
+		snprintf(line, sizeof(line), "restore stopped at txn 5: %s",
+			 what);
 	assert_non_null(strstr(call.info.stop_reason, line));
 	assert_non_null(strstr(err.data, line));
 	assert_db_is(f, "dst", 5);
@@ -646,7 +643,7 @@ static int commit_until_rofs(void *arg)
 
 	while (rc == 0 && (int64_t)time(NULL) < end) {
 		struct kv_txn *t;
-		struct timespec ts = { 0, 20 * 1000000 };
+		struct timespec ts = {0, 20 * 1000000};
 
 		assert_int_equal(kv_begin(c->e, true, &t), 0);
 		assert_int_equal(work_txn(t, c->i++), 0);
@@ -661,7 +658,7 @@ static void test_repl_lease(void **state)
 	struct fx *f = *state;
 	struct repl_conf c = test_conf(0);
 	struct repl_holder other;
-	struct acquire_call ac = { f, &other, false };
+	struct acquire_call ac = {f, &other, false};
 	struct commit_call cc;
 	struct buf err = BUF_INIT;
 	struct kv_engine *e, *e2 = NULL, *inner;
@@ -904,9 +901,9 @@ static void test_repl_restore_errors(void **state)
 	assert_int_equal(repl_restore(f->store, "../x", "sqlite3:///tmp/x.db",
 				      &info, NULL, NULL),
 			 -EINVAL);
-	assert_int_equal(repl_restore(f->store, VOL, "redis://localhost",
-				      &info, NULL, NULL),
-			 -EINVAL);
+	assert_int_equal(
+	    repl_restore(f->store, VOL, "redis://localhost", &info, NULL, NULL),
+	    -EINVAL);
 	snprintf(path, sizeof(path), "%s/dst.db", f->dir);
 	assert_int_equal(access(path, F_OK), -1);
 }
@@ -937,20 +934,20 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
-		T(test_repl_ship_restore),
-		T(test_repl_sync_waits),
-		T(test_repl_snapshot_segments),
-		T(test_repl_corrupt_segment),
-		T(test_repl_truncated_segment),
-		T(test_repl_gap),
-		T(test_repl_lease),
-		T(test_repl_retention),
-		T(test_repl_snapshot_fallback),
-		T(test_repl_generations),
-		T(test_repl_upload_failure),
-		T(test_repl_sigkill),
-		T(test_repl_restore_errors),
-		T(test_repl_wipe),
+	    T(test_repl_ship_restore),
+	    T(test_repl_sync_waits),
+	    T(test_repl_snapshot_segments),
+	    T(test_repl_corrupt_segment),
+	    T(test_repl_truncated_segment),
+	    T(test_repl_gap),
+	    T(test_repl_lease),
+	    T(test_repl_retention),
+	    T(test_repl_snapshot_fallback),
+	    T(test_repl_generations),
+	    T(test_repl_upload_failure),
+	    T(test_repl_sigkill),
+	    T(test_repl_restore_errors),
+	    T(test_repl_wipe),
 #undef T
 	};
 
