@@ -203,42 +203,64 @@ int repl_lease_renew(struct obj_store *store, const char *volname,
 int repl_lease_release(struct obj_store *store, const char *volname,
 		       const struct repl_holder *h);
 
-/* ---- checkpoints (named snapshots, tessera checkpoint) ---- */
+/*
+ * ---- checkpoints (named snapshots, tessera checkpoint) ----
+ *
+ * A checkpoint is a snapshot object NAME/meta/ckpt/<name> (the snapshot
+ * format, generation 0) plus a KV_CHECKPOINT record <name> -> 32 bytes:
+ * be64 txn seq, be64 next slice id, be64 time (ns), be64 replSeq.
+ * "txn seq" is meta's counter txnSeq at creation, which create bumps by one
+ * in the same txn; so a slice deleted after the checkpoint carries a
+ * deleted-at seq > txn seq, and gc keeps the object of every slice with
+ * id < next slice id deleted after a kept checkpoint (DESIGN section 6).
+ * Checkpoint names follow the volume name rules.
+ */
 
 struct repl_ckpt {
 	char name[256];
-	uint64_t seq;	     /* txn sequence it contains */
+	uint64_t txn_seq;    /* counter txnSeq it records */
 	uint64_t next_slice; /* counter nextSlice at that time */
 	int64_t time_ns;
 	uint64_t size; /* bytes of the stored snapshot */
 };
 
+#define REPL_CKPT_REC_LEN 32
+
 /**
- * Store a named snapshot of @e (a wrapper or a plain engine) as
- * NAME/meta/ckpt/<name> and record it in KV_CHECKPOINT.  -EEXIST when the
- * name is taken, -EINVAL bad name.  *out (may be NULL) describes it.
+ * Record checkpoint @name of @e (a wrapper or a plain engine) in one
+ * read-write txn that also dumps the content (so content and counters are
+ * one point in time), then store the dump as NAME/meta/ckpt/<name>; if that
+ * fails the record is removed again.  -EEXIST when the name is taken,
+ * -EINVAL bad name, -EIO store or database failure.  *out (may be NULL)
+ * describes it.  Holds a write txn of @e while dumping.
  */
 int repl_ckpt_create(struct kv_engine *e, struct obj_store *store,
 		     const char *volname, const char *name,
 		     struct repl_ckpt *out);
 
 /**
- * List the checkpoints stored for @volname, sorted by name.  *out is a
- * malloc'ed array (caller frees) of *n entries.
+ * List the checkpoints stored for @volname, sorted by name (reads only the
+ * header of each object).  *out is a malloc'ed array (caller frees, NULL
+ * when *n is 0) of *n entries.
  */
 int repl_ckpt_list(struct obj_store *store, const char *volname,
 		   struct repl_ckpt **out, size_t *n);
 
-/** Delete checkpoint @name (object and KV_CHECKPOINT record of @e, which
- *  may be NULL).  -ENOENT when missing. */
+/**
+ * Delete checkpoint @name: the object, and the KV_CHECKPOINT record of @e
+ * (may be NULL).  -ENOENT when neither exists.
+ */
 int repl_ckpt_delete(struct kv_engine *e, struct obj_store *store,
 		     const char *volname, const char *name);
 
 /**
- * Replace every record of @e with the content of checkpoint @name (the
- * KV_CHECKPOINT records of @e are kept, so later checkpoints stay known).
- * @e must not be replicating (no mount active): the next repl_wrap starts a
- * new generation.  -ENOENT missing, -EIO corrupt.
+ * Replace every record of @e with the content of checkpoint @name, in one
+ * txn: O(metadata).  Kept from the current database: the KV_CHECKPOINT
+ * records (later checkpoints stay known) and, when larger, the counters
+ * nextInode, nextSlice, nextSession, txnSeq and replSeq (ids never repeat).
+ * Run it on the plain engine while no mount is active; the next repl_wrap
+ * then starts a new generation (the checkpoint has no REPL_GEN_SETTING).
+ * -ENOENT no such checkpoint, -EIO corrupt (nothing changed), -EINVAL.
  */
 int repl_ckpt_restore(struct kv_engine *e, struct obj_store *store,
 		      const char *volname, const char *name);

@@ -531,6 +531,8 @@ static int dump_txn(struct kv_txn *t, struct snap_writer *w,
 
 	if (rc == 0)
 		rc = repl_read_counter(t, "nextSlice", &info->next_slice);
+	if (rc == 0)
+		rc = repl_read_counter(t, "txnSeq", &info->txn_seq);
 	for (int g = 1; rc == 0 && g < KV_GROUP_MAX; g++) {
 		struct dump_scan d = {w, g};
 
@@ -554,14 +556,14 @@ static void snap_header(unsigned char *h, const struct repl_snap_info *info)
 	put_be64(h + 48, info->stored_len);
 	put_be64(h + 56, info->next_slice);
 	put_be64(h + 64, (uint64_t)info->time_ns);
+	put_be64(h + 72, info->txn_seq);
 }
 
-int repl_snap_dump(struct kv_engine *e, const char *gen, struct buf *out,
-		   struct repl_snap_info *info)
+int repl_snap_dump_txn(struct kv_txn *t, const char *gen, struct buf *out,
+		       struct repl_snap_info *info)
 {
 	unsigned char h[REPL_SNAP_HDR], sum[REPL_SUM_LEN];
 	struct snap_writer w = {.out = out};
-	struct kv_txn *t = NULL;
 	int rc;
 
 	memset(info, 0, sizeof(*info));
@@ -578,11 +580,7 @@ int repl_snap_dump(struct kv_engine *e, const char *gen, struct buf *out,
 	rc = buf_append(out, h, sizeof(h));
 	if (rc < 0)
 		goto out;
-	rc = kv_begin(e, false, &t);
-	if (rc < 0)
-		goto out;
 	rc = dump_txn(t, &w, info);
-	kv_rollback(t);
 	if (rc < 0)
 		goto out;
 	info->records = w.records;
@@ -595,6 +593,19 @@ int repl_snap_dump(struct kv_engine *e, const char *gen, struct buf *out,
 out:
 	ZSTD_freeCCtx(w.cc);
 	buf_release(&w.stage);
+	return rc;
+}
+
+int repl_snap_dump(struct kv_engine *e, const char *gen, struct buf *out,
+		   struct repl_snap_info *info)
+{
+	struct kv_txn *t;
+	int rc = kv_begin(e, false, &t);
+
+	if (rc < 0)
+		return rc;
+	rc = repl_snap_dump_txn(t, gen, out, info);
+	kv_rollback(t);
 	return rc;
 }
 
@@ -613,6 +624,7 @@ int repl_snap_header(const void *data, size_t len, struct repl_snap_info *info)
 	info->stored_len = get_be64(p + 48);
 	info->next_slice = get_be64(p + 56);
 	info->time_ns = (int64_t)get_be64(p + 64);
+	info->txn_seq = get_be64(p + 72);
 	return 0;
 }
 

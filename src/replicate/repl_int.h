@@ -12,7 +12,8 @@
  * Snapshot object:
  *   header  "TSNP" u32 version=1, u64 generation, u64 seq, u64 records,
  *           u64 raw body length, u32 codec (0 none, 1 zstd), u32 0,
- *           u64 stored body length, u64 counter nextSlice, i64 time (ns)
+ *           u64 stored body length, u64 counter nextSlice, i64 time (ns),
+ *           u64 counter txnSeq
  *   body    records u8 group, u16 key length, u32 value length, key, value
  *           (compressed with codec)
  *   trailer u64 xxh3-64 of header + stored body
@@ -35,7 +36,7 @@
 #define REPL_SNAP_MAGIC "TSNP"
 #define REPL_FMT_VERSION 1
 #define REPL_SEG_HDR 48
-#define REPL_SNAP_HDR 72
+#define REPL_SNAP_HDR 80
 #define REPL_TXN_HDR 16
 #define REPL_REC_HDR 8	/* segment record: op, group, klen, vlen */
 #define REPL_SREC_HDR 7 /* snapshot record: group, klen, vlen */
@@ -143,6 +144,7 @@ int repl_rec_next(const unsigned char **p, const unsigned char *end,
 struct repl_snap_info {
 	uint64_t gen, seq, records, raw_len, stored_len;
 	uint64_t next_slice; /* counter nextSlice, 0 if absent */
+	uint64_t txn_seq;    /* counter txnSeq (meta's), 0 if absent */
 	int64_t time_ns;     /* when the dump was taken */
 };
 
@@ -158,6 +160,9 @@ int repl_snap_header(const void *data, size_t len, struct repl_snap_info *info);
  */
 int repl_snap_dump(struct kv_engine *e, const char *gen, struct buf *out,
 		   struct repl_snap_info *info);
+/** The same inside the caller's txn @t (read-only or read-write). */
+int repl_snap_dump_txn(struct kv_txn *t, const char *gen, struct buf *out,
+		       struct repl_snap_info *info);
 
 /**
  * Verify snapshot object @data (magic, lengths, checksum) and call @fn for
