@@ -288,49 +288,6 @@ int repl_ckpt_delete(struct kv_engine *e, struct obj_store *store,
 
 /* ---- restore ---- */
 
-/* Keys of one group, collected before deleting them. */
-struct keyset {
-	struct buf b; /* u16 length, key bytes, ... */
-};
-
-static int keyset_add(void *arg, const void *key, size_t klen, const void *val,
-		      size_t vlen)
-{
-	struct keyset *ks = arg;
-	unsigned char h[2] = {(unsigned char)(klen >> 8), (unsigned char)klen};
-	int rc = buf_append(&ks->b, h, 2);
-
-	(void)val;
-	(void)vlen;
-	return rc ? rc : buf_append(&ks->b, key, klen);
-}
-
-/* Delete every record of @t but the checkpoints. */
-static int ckpt_clear(struct kv_txn *t)
-{
-	struct keyset ks = {BUF_INIT};
-	int rc = 0;
-
-	for (int g = 1; rc == 0 && g < KV_GROUP_MAX; g++) {
-		const unsigned char *p;
-		size_t off = 0;
-
-		if (g == KV_CHECKPOINT)
-			continue;
-		buf_reset(&ks.b);
-		rc = kv_scan(t, g, NULL, 0, NULL, 0, 0, keyset_add, &ks);
-		p = (const unsigned char *)ks.b.data;
-		while (rc == 0 && off + 2 <= ks.b.len) {
-			size_t klen = ((size_t)p[off] << 8) | p[off + 1];
-
-			rc = kv_del(t, g, p + off + 2, klen);
-			off += 2 + klen;
-		}
-	}
-	buf_release(&ks.b);
-	return rc;
-}
-
 static int ckpt_put(void *arg, int grp, const void *key, size_t klen,
 		    const void *val, size_t vlen)
 {
@@ -348,7 +305,7 @@ static int ckpt_swap(struct kv_txn *t, const struct buf *obj)
 	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(ckpt_counters); i++)
 		rc = repl_read_counter(t, ckpt_counters[i], &cur[i]);
 	if (rc == 0)
-		rc = ckpt_clear(t);
+		rc = repl_clear_txn(t, KV_CHECKPOINT);
 	if (rc == 0)
 		rc = repl_snap_foreach(obj->data, obj->len, ckpt_put, t, &why);
 	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(ckpt_counters); i++) {

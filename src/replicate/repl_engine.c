@@ -775,28 +775,36 @@ static int rp_wipe(struct kv_engine *e)
 	struct kv_txn *t;
 	int rc;
 
-	pthread_mutex_lock(&r->commit_lock);
-	rc = kv_wipe(r->inner);
+	/*
+	 * One inner txn, then commit_lock for its commit: the lock order of
+	 * every commit (an engine's write lock is taken at begin).
+	 */
+	rc = kv_begin(r->inner, true, &t);
 	if (rc < 0)
-		goto out;
+		return rc;
 	pthread_mutex_lock(&r->lock);
 	rp_new_gen_id(repl_gen_to_u64(r->gen), gen);
 	pthread_mutex_unlock(&r->lock);
-	rc = kv_begin(r->inner, true, &t);
-	if (rc == 0) {
+	rc = repl_clear_txn(t, 0);
+	if (rc == 0)
 		rc = kv_put(t, KV_SETTING, REPL_GEN_SETTING,
 			    strlen(REPL_GEN_SETTING), gen, REPL_GEN_LEN);
-		rc = rc == 0 ? kv_commit(t) : (kv_rollback(t), rc);
+	if (rc < 0) {
+		kv_rollback(t);
+		return rc;
 	}
-	pthread_mutex_lock(&r->lock);
-	/* Even if the id was not written: the history broke. */
-	memcpy(r->gen, gen, REPL_GEN_SIZE);
-	rp_need_base(r);
-	r->committed_seq = 0;
-	pthread_mutex_unlock(&r->lock);
-	log_info("metadata of volume '%s' wiped: starting generation %s",
-		 r->vol, gen);
-out:
+	pthread_mutex_lock(&r->commit_lock);
+	rc = kv_commit(t);
+	if (rc == 0) {
+		pthread_mutex_lock(&r->lock);
+		memcpy(r->gen, gen, REPL_GEN_SIZE);
+		rp_need_base(r);
+		r->committed_seq = 0;
+		pthread_mutex_unlock(&r->lock);
+		log_info("metadata of volume '%s' wiped: starting generation "
+			 "%s",
+			 r->vol, gen);
+	}
 	pthread_mutex_unlock(&r->commit_lock);
 	return rc;
 }

@@ -788,6 +788,48 @@ int repl_snap_load(struct kv_engine *e, const void *data, size_t len,
 	return rc;
 }
 
+/* Keys of one group, collected before deleting them. */
+struct keyset {
+	struct buf b; /* u16 length, key bytes, ... */
+};
+
+static int keyset_add(void *arg, const void *key, size_t klen, const void *val,
+		      size_t vlen)
+{
+	struct keyset *ks = arg;
+	unsigned char h[2] = {(unsigned char)(klen >> 8), (unsigned char)klen};
+	int rc = buf_append(&ks->b, h, 2);
+
+	(void)val;
+	(void)vlen;
+	return rc ? rc : buf_append(&ks->b, key, klen);
+}
+
+int repl_clear_txn(struct kv_txn *t, int keep_group)
+{
+	struct keyset ks = {BUF_INIT};
+	int rc = 0;
+
+	for (int g = 1; rc == 0 && g < KV_GROUP_MAX; g++) {
+		const unsigned char *p;
+		size_t off = 0;
+
+		if (g == keep_group)
+			continue;
+		buf_reset(&ks.b);
+		rc = kv_scan(t, g, NULL, 0, NULL, 0, 0, keyset_add, &ks);
+		p = (const unsigned char *)ks.b.data;
+		while (rc == 0 && off + 2 <= ks.b.len) {
+			size_t klen = ((size_t)p[off] << 8) | p[off + 1];
+
+			rc = kv_del(t, g, p + off + 2, klen);
+			off += 2 + klen;
+		}
+	}
+	buf_release(&ks.b);
+	return rc;
+}
+
 /* ---- listing ---- */
 
 static struct repl_gen *listing_gen(struct repl_listing *l, const char *id)

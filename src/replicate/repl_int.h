@@ -211,6 +211,13 @@ const struct repl_gen *repl_listing_latest(const struct repl_listing *l);
 /** Last txn seq a generation holds (newest of snapshots and segments). */
 uint64_t repl_gen_last_seq(const struct repl_gen *g);
 
+/**
+ * Delete every record of every group of @t except group @keep_group (0:
+ * none).  Keys are collected per group before deleting (an engine need not
+ * support changing a group while scanning it).
+ */
+int repl_clear_txn(struct kv_txn *t, int keep_group);
+
 /** Read counter @name of @t (missing: 0).  0 or -errno. */
 int repl_read_counter(struct kv_txn *t, const char *name, uint64_t *out);
 

@@ -9,13 +9,17 @@
  * Expiry uses wall clocks: hosts are assumed to agree within a few seconds
  * (NTP); a larger skew shortens or stretches the lease by that much.
  *
+ * A lease held by a process of this host (same host name) that no longer
+ * exists is free at once, so a crashed mount can be restarted without
+ * waiting for ttl (hosts must have distinct names, containers included).
+ *
  * Race window: object stores here have no conditional put.  acquire reads
  * the lease, then writes its own, then reads it back; two hosts acting in
  * the same GET+PUT round trip can both pass.  The one whose PUT came first
  * sees the other's lease at its next renewal (within ttl/3), logs at ERROR
  * and stops writing (its commits fail with -EROFS), so at most ttl/3 of
- * double writing can happen, and each writer ships to its own generation,
- * never interleaving segments.  A renewal that finds the lease gone also
+ * double writing can happen (into different generations, unless one
+ * database file was copied to both hosts).  A renewal that finds the lease gone also
  * counts as lost: someone took it and released it since.
  *
  * Any thread; no state.
@@ -25,6 +29,7 @@
 #include "util/log.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +57,14 @@ static bool lease_is(const struct lease *l, const struct repl_holder *h)
 {
 	return strcmp(l->host, h->host) == 0 && l->pid == h->pid &&
 	       l->nonce == h->nonce;
+}
+
+/* A holder on this host whose process is gone (killed, crashed). */
+static bool lease_holder_dead(const struct lease *l,
+			      const struct repl_holder *h)
+{
+	return strcmp(l->host, h->host) == 0 && l->pid > 0 &&
+	       l->pid != h->pid && kill((pid_t)l->pid, 0) < 0 && errno == ESRCH;
 }
 
 /* Parse a lease object; -EBADMSG when it is not one. */
@@ -133,6 +146,10 @@ int repl_lease_acquire(struct obj_store *store, const char *volname,
 	rc = lease_read(store, key, &l);
 	if (rc == -EBADMSG) {
 		log_warn("lease '%s' is unreadable: replacing it", key);
+	} else if (rc == 0 && lease_holder_dead(&l, h)) {
+		log_warn("taking the lease of volume '%s' from pid %ld on this "
+			 "host, which is gone",
+			 volname, l.pid);
 	} else if (rc == 0 && !lease_is(&l, h) &&
 		   l.expires_ms > repl_now_ms()) {
 		lease_when(&l, when, sizeof(when));

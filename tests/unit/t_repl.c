@@ -17,6 +17,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -887,6 +888,14 @@ static void test_repl_sigkill(void **state)
 	assert_true(WIFSIGNALED(status));
 	close(p[0]);
 
+	/* A dead holder on this host does not block the volume. */
+	{
+		struct repl_holder h;
+
+		repl_holder_init(&h);
+		assert_int_equal(repl_lease_acquire(f->store, VOL, &h, false),
+				 0);
+	}
 	assert_int_equal(do_restore(f, "dst", &info), 0);
 	assert_true(info.seq >= 20);
 	assert_true(info.complete);
@@ -1068,6 +1077,80 @@ static void test_repl_checkpoint(void **state)
 	buf_release(&before);
 }
 
+struct conc {
+	struct kv_engine *e;
+	int id;
+	int err;
+};
+
+static void *conc_main(void *arg)
+{
+	struct conc *c = arg;
+
+	for (int i = 0; i < 40 && !c->err; i++) {
+		char k[32], v[32];
+		struct kv_txn *t;
+		int rc;
+
+		snprintf(k, sizeof(k), "t%d-%03d", c->id, i);
+		snprintf(v, sizeof(v), "v%d", i * c->id);
+		do {
+			rc = kv_begin(c->e, true, &t);
+			if (rc < 0)
+				break;
+			rc = kv_put(t, KV_XATTR, k, strlen(k), v, strlen(v));
+			if (rc == 0 && i % 2)
+				rc = kv_incr(t, "nextInode", 1, NULL);
+			if (rc == 0 && i % 5 == 4) {
+				snprintf(k, sizeof(k), "t%d-%03d", c->id,
+					 i - 1);
+				rc = kv_del(t, KV_XATTR, k, strlen(k));
+			}
+			rc = rc == 0 ? kv_commit(t) : (kv_rollback(t), rc);
+		} while (rc == -EAGAIN);
+		if (rc == 0 && i % 10 == 9)
+			rc = kv_sync(c->e);
+		c->err = rc;
+	}
+	return NULL;
+}
+
+/* Writers in 4 threads while the shipper cuts segments every few ms. */
+static void test_repl_concurrent(void **state)
+{
+	struct fx *f = *state;
+	struct repl_conf c = test_conf(3);
+	struct repl_restore_info info;
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	struct kv_engine *e = wrap_db(f, "src", &c), *r;
+	struct conc cs[4];
+	pthread_t th[4];
+
+	for (int i = 0; i < 4; i++) {
+		cs[i] = (struct conc){e, i + 1, 0};
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, conc_main, &cs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(cs[i].err, 0);
+	}
+	assert_int_equal(read_seq(e), 160);
+	dump_db(e, &a);
+	kv_close(e);
+	assert_int_equal(do_restore(f, "dst", &info), 0);
+	assert_true(info.complete);
+	assert_int_equal(info.seq, 160);
+	r = open_db(f, "dst");
+	dump_db(r, &b);
+	kv_close(r);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	assert_integrity_ok(f, "dst");
+	buf_release(&a);
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1087,6 +1170,7 @@ int main(void)
 	    T(test_repl_restore_errors),
 	    T(test_repl_wipe),
 	    T(test_repl_checkpoint),
+	    T(test_repl_concurrent),
 #undef T
 	};
 
