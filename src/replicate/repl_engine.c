@@ -363,7 +363,8 @@ static int rp_commit_locked(struct repl_engine *r, struct repl_txn *t)
 		rp_need_base(r);
 	}
 	r->committed_seq = seq;
-	if (r->need_base || r->cur.body.len >= r->conf.max_segment_bytes)
+	if (r->need_base || r->cur.body.len >= r->conf.max_segment_bytes ||
+	    seq - r->snap_seq == r->conf.snapshot_txns)
 		pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
@@ -691,10 +692,15 @@ static void rp_renew(struct repl_engine *r)
 	    (rc < 0 ? RP_BACKOFF_MAX_MS : r->conf.holder.ttl_ms / 3);
 }
 
+/* A snapshot that must come before any segment (base, or asked for). */
+static bool rp_snapshot_urgent(struct repl_engine *r)
+{
+	return r->need_base || r->snap_req > r->snap_done;
+}
+
+/* A periodic snapshot (by txn count or time). */
 static bool rp_snapshot_due(struct repl_engine *r, int64_t now)
 {
-	if (r->need_base || r->snap_req > r->snap_done)
-		return true;
 	if (r->committed_seq == r->snap_seq)
 		return false;
 	return r->committed_seq - r->snap_seq >= r->conf.snapshot_txns ||
@@ -730,13 +736,11 @@ static bool rp_step(struct repl_engine *r, int64_t *when)
 		*when = MIN(*when, r->retry_mono_ms);
 		return false;
 	}
-	if (rp_snapshot_due(r, now)) {
+	if (rp_snapshot_urgent(r)) {
 		rp_take_snapshot(r);
 		return true;
 	}
-	if (r->committed_seq > r->snap_seq)
-		*when =
-		    MIN(*when, r->snap_mono_ms + r->conf.snapshot_interval_ms);
+	/* Segments before periodic snapshots: kv_sync waits for them. */
 	if (rp_cut_due(r, now, when)) {
 		struct repl_seg empty = r->fly; /* reuse its memory */
 
@@ -748,6 +752,13 @@ static bool rp_step(struct repl_engine *r, int64_t *when)
 		rp_ship(r);
 		return true;
 	}
+	if (rp_snapshot_due(r, now)) {
+		rp_take_snapshot(r);
+		return true;
+	}
+	if (r->committed_seq > r->snap_seq)
+		*when =
+		    MIN(*when, r->snap_mono_ms + r->conf.snapshot_interval_ms);
 	return false;
 }
 

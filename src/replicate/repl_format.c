@@ -225,6 +225,8 @@ int repl_seg_append(struct repl_seg *s, struct buf *txn, uint32_t nrec,
 
 	if (txn->len < REPL_TXN_HDR || (s->ntxn && seq != s->last + 1))
 		return -EINVAL;
+	if (txn->len - REPL_TXN_HDR > UINT32_MAX)
+		return -EFBIG; /* the txn header holds a 32-bit length */
 	put_be64(h, seq);
 	put_be32(h + 8, nrec);
 	put_be32(h + 12, (uint32_t)(txn->len - REPL_TXN_HDR));

@@ -19,8 +19,8 @@
  * sees the other's lease at its next renewal (within ttl/3), logs at ERROR
  * and stops writing (its commits fail with -EROFS), so at most ttl/3 of
  * double writing can happen (into different generations, unless one
- * database file was copied to both hosts).  A renewal that finds the lease gone also
- * counts as lost: someone took it and released it since.
+ * database file was copied to both hosts).  A renewal that finds the lease gone
+ * also counts as lost: someone took it and released it since.
  *
  * Any thread; no state.
  */

@@ -1151,6 +1151,37 @@ static void test_repl_concurrent(void **state)
 	buf_release(&b);
 }
 
+/* Snapshots come by themselves every snapshot_txns txns. */
+static void test_repl_periodic_snapshot(void **state)
+{
+	struct fx *f = *state;
+	struct repl_conf c = test_conf(0);
+	struct repl_restore_info info;
+	struct kv_engine *e;
+	char keys[8][128];
+	int64_t end = (int64_t)time(NULL) + 20;
+	size_t n;
+
+	c.snapshot_txns = 5;
+	e = wrap_db(f, "src", &c);
+	run_txns(e, 1, 12);
+	assert_int_equal(kv_sync(e), 0);
+	do {
+		struct timespec ts = {0, 10 * 1000000};
+
+		n = list_keys(f, "/snap/", keys, 8);
+		nanosleep(&ts, NULL);
+	} while (n < 2 && (int64_t)time(NULL) < end);
+	assert_true(n >= 2);
+	assert_true(strcmp(strrchr(keys[n - 1], '/') + 1, "0000000000000005") >=
+		    0);
+	kv_close(e);
+	assert_int_equal(do_restore(f, "dst", &info), 0);
+	assert_true(info.complete);
+	assert_true(info.snapshot_seq >= 5);
+	assert_db_is(f, "dst", 12);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1171,6 +1202,7 @@ int main(void)
 	    T(test_repl_wipe),
 	    T(test_repl_checkpoint),
 	    T(test_repl_concurrent),
+	    T(test_repl_periodic_snapshot),
 #undef T
 	};
 
