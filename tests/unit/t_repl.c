@@ -1182,6 +1182,26 @@ static void test_repl_periodic_snapshot(void **state)
 	assert_db_is(f, "dst", 12);
 }
 
+/* No readable snapshot: restore fails and leaves nothing behind. */
+static void test_repl_corrupt_snapshot(void **state)
+{
+	struct fx *f = *state;
+	struct repl_conf c = test_conf(0);
+	struct repl_restore_info info;
+	struct kv_engine *e = wrap_db(f, "src", &c);
+	char keys[8][128], path[400];
+
+	run_txns(e, 1, 3);
+	kv_close(e);
+	assert_int_equal(list_keys(f, "/snap/", keys, 8), 1);
+	flip_byte(f, keys[0]);
+	assert_int_equal(do_restore(f, "dst", &info), -EIO);
+	snprintf(path, sizeof(path), "%s/dst.db", f->dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/dst.db.restore", f->dir);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1203,6 +1223,7 @@ int main(void)
 	    T(test_repl_checkpoint),
 	    T(test_repl_concurrent),
 	    T(test_repl_periodic_snapshot),
+	    T(test_repl_corrupt_snapshot),
 #undef T
 	};
 
