@@ -8,7 +8,8 @@
  * (at most KV_VAL_MAX bytes).  meta/ encodes numbers in keys big-endian so
  * that byte order is numeric order; scan returns keys in byte order.
  *
- * Transactions: read-only ones see a consistent snapshot; read-write ones are
+ * Transactions: read-only ones see a consistent snapshot, taken at begin
+ * (commits that end after begin are not visible); read-write ones are
  * serializable.  commit may answer -EAGAIN ("conflict: retry"): the caller
  * rolls nothing back (the txn is finished either way) and runs the whole
  * transaction again.  A txn belongs to one thread; an engine may be used from
@@ -58,14 +59,22 @@ struct kv_txn;
 /*
  * Called by scan for each record in key order.  Key and value are valid only
  * during the call.  Return 0 to continue, 1 to stop early (scan then returns
- * 0), or -errno to abort the scan with that code.
+ * 0), or -errno to abort the scan with that code (the txn stays usable).
+ * The callback may call get, put, del and scan on the same txn; deleting
+ * the record being visited does not disturb the scan, but whether records
+ * put or deleted further ahead are visited is unspecified.
  */
 typedef int (*kv_scan_fn)(void *arg, const void *key, size_t klen,
 			  const void *val, size_t vlen);
 
 struct kv_engine_ops {
 	const char *scheme;
-	/** Start a transaction; read-write when @rw.  */
+	/**
+	 * Start a transaction; read-write when @rw.  -EAGAIN: the store is
+	 * busy (e.g. locked by another process); retry as after a commit
+	 * conflict.  SQLite: one read-write txn per thread at a time
+	 * (-EDEADLK otherwise); read-only txns may run beside it.
+	 */
 	int (*begin)(struct kv_engine *e, bool rw, struct kv_txn **out);
 	/** Read a value into @val (reset first); -ENOENT when missing. */
 	int (*get)(struct kv_txn *t, int grp, const void *key, size_t klen,
@@ -108,7 +117,8 @@ struct kv_txn {
  * Open the engine for @url (sqlite3://, redis://, postgres://).  With
  * @create, the database (file, schema) is created when missing; otherwise a
  * missing database is -ENOENT.  Logs one clear line naming the URL (password
- * masked) on failure.
+ * masked) on failure.  Do not carry an open engine across fork(): open it
+ * in the process that uses it.
  */
 int kv_open(const char *url, bool create, struct kv_engine **out);
 /** kv_close(NULL) is a no-op. */
@@ -132,6 +142,13 @@ int kv_wipe(struct kv_engine *e);
 int kv_incr(struct kv_txn *t, const char *name, int64_t delta, int64_t *out);
 
 /* Engine constructors (used by kv_open). */
+/**
+ * sqlite3:///abs/path.db[?busy_timeout=MS&readers=N]: busy_timeout bounds
+ * the wait for a file locked by another process (default 5000 ms), readers
+ * the pool of read-only connections (default 16).  @create needs the
+ * parent directory to exist.  -ENOENT: no such file (or an empty one) and
+ * not @create; -EINVAL: not an SQLite database, or not a Tessera one.
+ */
 int kv_sqlite_open(const char *url, bool create, struct kv_engine **out);
 /**
  * redis://[user:pass@]host[:port][/db]: optimistic txns (WATCH/MULTI/EXEC).
