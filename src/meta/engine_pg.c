@@ -10,7 +10,9 @@
  * without them (-ENOENT).  bytea compares bytewise (memcmp, then length), so
  * ORDER BY k is the byte order kv.h promises, served by the primary key.
  *
- * Transactions: read-write ones run SERIALIZABLE, because kv.h promises
+ * Transactions: begin takes the snapshot at once (BEGIN; SELECT 1 in one
+ * round trip: PostgreSQL would otherwise take it at the first statement).
+ * Read-write ones run SERIALIZABLE, because kv.h promises
  * serializable read-write txns and REPEATABLE READ (snapshot isolation)
  * allows write skew; read-only ones run REPEATABLE READ READ ONLY, a
  * consistent snapshot that never fails.  Serialization failures (40001),
@@ -379,9 +381,11 @@ static int txn_start(struct pg_engine *e, struct pg_conn *conn, bool rw)
 {
 	if (!conn->prepared && prepare(e, conn) < 0)
 		return -EIO;
+	/* the SELECT takes the snapshot now, not at the first read */
 	return conn_exec(e, conn,
-			 rw ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
-			    : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+			 rw ? "BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT 1"
+			    : "BEGIN ISOLATION LEVEL REPEATABLE READ READ "
+			      "ONLY; SELECT 1",
 			 "BEGIN");
 }
 
@@ -646,7 +650,14 @@ static int pg_wipe(struct kv_engine *base)
 
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : -EIO;
-	rc = conn_exec(e, conn, "TRUNCATE kv", "wipe");
+	/* not TRUNCATE: its exclusive lock would wait for every reader */
+	rc = conn_exec(e, conn,
+		       "BEGIN; SET LOCAL statement_timeout = 0; "
+		       "DELETE FROM kv; COMMIT",
+		       "wipe");
+	if (rc < 0 && PQstatus(conn->c) == CONNECTION_OK &&
+	    PQtransactionStatus(conn->c) != PQTRANS_IDLE)
+		conn_exec(e, conn, "ROLLBACK", "ROLLBACK");
 	pool_put(e, conn);
 	return rc == -EAGAIN ? -EBUSY : rc;
 }

@@ -223,9 +223,11 @@ static void batch_add(struct rd_batch *b, const char *a0, size_t l0,
 
 #define CMD(s) s, strlen(s)
 
+/* Free the commands; @b is empty (BATCH_INIT) again. */
 static void batch_release(struct rd_batch *b)
 {
 	buf_release(&b->cmds);
+	*b = (struct rd_batch)BATCH_INIT;
 }
 
 static void free_replies(redisReply **rep, int n)
