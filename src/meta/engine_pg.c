@@ -28,12 +28,14 @@
  * byte successor of the prefix and the next page starts at last key + 0x00.
  *
  * Connections: a bounded pool (PG_POOL_MAX), dialed lazily; begin blocks
- * while all are in use (a thread must not hold two txns at once).  Each
- * connection has connect_timeout, TCP keepalives, tcp_user_timeout and
- * server-side statement/lock timeouts, so a dead server gives -EIO, never a
- * hang.  A broken connection is dropped and bumps the pool generation, so
- * idle connections dialed before are redialed on their next use; begin
- * redials once when its BEGIN finds the connection dead (server restarted).
+ * while all are in use (a thread holding several txns at once could wait
+ * forever).  Each connection has connect_timeout, TCP keepalives,
+ * tcp_user_timeout and server-side statement/lock timeouts, so a dead
+ * server gives -EIO, never a hang.  An idle connection the server closed
+ * (restart) is noticed before reuse (poll) and redialed.  A broken
+ * connection is dropped and bumps the pool generation, so idle connections
+ * dialed before are redialed on their next use; begin redials once when
+ * its BEGIN finds the connection dead anyway.
  *
  * sync is NULL: COMMIT returns after the server's WAL flush under the
  * default synchronous_commit=on.
@@ -46,6 +48,7 @@
 #include "util/url.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -259,6 +262,18 @@ static void pool_drop(struct pg_engine *e, struct pg_conn *conn)
 	pthread_mutex_unlock(&e->lock);
 }
 
+/*
+ * An idle connection has nothing to read: readable means the server sent
+ * its goodbye (restart, pg_terminate_backend) or closed it.
+ */
+static bool idle_alive(PGconn *c)
+{
+	struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
+
+	return PQstatus(c) == CONNECTION_OK && p.fd >= 0 &&
+	       poll(&p, 1, 0) == 0;
+}
+
 /* (Re)dial @conn when needed.  *fresh tells whether it was just dialed. */
 static int conn_ready(struct pg_engine *e, struct pg_conn *conn, bool *fresh)
 {
@@ -266,7 +281,7 @@ static int conn_ready(struct pg_engine *e, struct pg_conn *conn, bool *fresh)
 	int rc;
 
 	*fresh = false;
-	if (conn->c && (conn->gen != gen || PQstatus(conn->c) != CONNECTION_OK)) {
+	if (conn->c && (conn->gen != gen || !idle_alive(conn->c))) {
 		PQfinish(conn->c);
 		conn->c = NULL;
 	}

@@ -37,12 +37,14 @@
  * outcome and returns -EIO.
  *
  * Connections: a bounded pool (RD_POOL_MAX), dialed lazily; begin blocks
- * while all are in use (so a thread must not hold two txns at once).  Every
- * connection has connect and command timeouts (RD_TIMEOUT_MS): a dead server
- * gives -EIO, never a hang.  An I/O error drops the connection and bumps the
- * pool generation, so idle connections dialed before are redialed on their
- * next use; a txn whose first batch (reads only) fails that way redials
- * once and resends it, so the mount recovers when the server is back.
+ * while all are in use (a thread holding several txns at once could wait
+ * forever).  Every connection has connect and command timeouts
+ * (RD_TIMEOUT_MS): a dead server gives -EIO, never a hang.  An idle
+ * connection the server closed (restart) is noticed before reuse (poll)
+ * and redialed.  An I/O error drops the connection and bumps the pool
+ * generation, so idle connections dialed before are redialed on their next
+ * use; a txn whose first batch (reads only) fails that way redials once and
+ * resends it, so the mount recovers when the server is back.
  * UNWATCH is lazy: watches left by a rolled-back txn are cleared by an
  * UNWATCH sent in front of the next batch on that connection.
  *
@@ -58,6 +60,7 @@
 #include "util/url.h"
 
 #include <hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/time.h>
@@ -378,6 +381,18 @@ static void pool_drop(struct rd_engine *e, struct rd_conn *conn)
 	pthread_mutex_unlock(&e->lock);
 }
 
+/*
+ * An idle connection has nothing to read: readable means the server closed
+ * it (restart, timeout, CLIENT KILL).  Checked before each reuse, so a
+ * txn never starts on a connection known to be dead.
+ */
+static bool idle_alive(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 0;
+}
+
 static int pool_get(struct rd_engine *e, struct rd_conn **out)
 {
 	struct rd_conn *conn = NULL;
@@ -401,7 +416,7 @@ static int pool_get(struct rd_engine *e, struct rd_conn **out)
 			return -ENOMEM;
 		}
 	}
-	if (conn->c && conn->gen != gen) {
+	if (conn->c && (conn->gen != gen || !idle_alive(conn->c->fd))) {
 		redisFree(conn->c);
 		conn->c = NULL;
 	}
