@@ -192,22 +192,28 @@ static int dial_errno(const char *msg)
 	return -EIO;
 }
 
-/* Connect with our timeouts; URL query parameters override them. */
+/* Server-side bounds, set on every new connection (they win over URL). */
+static const char session_sql[] =
+	"SET statement_timeout = 5000; SET lock_timeout = 4000; "
+	"SET idle_in_transaction_session_timeout = 60000; "
+	"SET client_min_messages = warning";
+
+/*
+ * Connect with our client-side timeouts; parameters in the URL's query
+ * (sslmode, options, application_name...) override them.
+ */
 static int dial(struct pg_engine *e, PGconn **out)
 {
 	static const char *const kw[] = {
 		"connect_timeout", "application_name", "keepalives",
 		"keepalives_idle", "keepalives_interval", "keepalives_count",
-		"tcp_user_timeout", "options", "dbname", NULL,
+		"tcp_user_timeout", "dbname", NULL,
 	};
 	const char *val[] = {
-		"5", "tessera", "1", "10", "3", "3", "10000",
-		"-c statement_timeout=5000 -c lock_timeout=4000 "
-		"-c idle_in_transaction_session_timeout=60000 "
-		"-c client_min_messages=warning",
-		e->url, NULL,
+		"5", "tessera", "1", "10", "3", "3", "10000", e->url, NULL,
 	};
 	PGconn *c = PQconnectdbParams(kw, val, 1);
+	PGresult *r;
 	char why[512];
 	int rc;
 
@@ -222,6 +228,16 @@ static int dial(struct pg_engine *e, PGconn **out)
 		return rc;
 	}
 	PQsetNoticeProcessor(c, quiet_notice, NULL);
+	r = PQexec(c, session_sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		one_line(PQerrorMessage(c), why, sizeof(why));
+		log_error("postgres '%s': cannot set timeouts: %s",
+			  e->base.desc, why);
+		PQclear(r);
+		PQfinish(c);
+		return -EIO;
+	}
+	PQclear(r);
 	*out = c;
 	return 0;
 }
