@@ -46,6 +46,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 unit: $(UNIT_BINS)
 
 test: all unit
+	-tests/lib/services.sh start
 	BUILD=$(BUILD) tests/run
 
 test-unit: all unit
@@ -55,6 +56,7 @@ test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 		build-asan/tessera unit
+	-tests/lib/services.sh start
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		tests/run --smoke

@@ -5,6 +5,9 @@
 #include "cli/cli.h"
 #include "util/log.h"
 #include "util/url.h"
+#include "meta/meta.h"
+
+#include <getopt.h>
 
 #include <ctype.h>
 #include <math.h>
@@ -194,5 +197,73 @@ int cli_resolve_volume(const char *arg, struct cli_volume *out)
 	snprintf(out->storage_url, sizeof(out->storage_url),
 		 "file://%s/%s/objects/", cli_home(), arg);
 	out->embedded = true;
+	return 0;
+}
+
+int cli_open_volume(const char *arg, struct cli_volume *vol, struct meta **m,
+		    struct meta_format *f)
+{
+	struct cli_volume local;
+	char red[1200];
+	int rc;
+
+	if (!vol)
+		vol = &local;
+	rc = cli_resolve_volume(arg, vol);
+	if (rc < 0)
+		return rc;
+	if (vol->embedded && access(vol->meta_url + strlen("sqlite3://"),
+				    F_OK) < 0) {
+		log_error("volume '%s' does not exist (run 'tessera format %s')",
+			  vol->name, vol->name);
+		return -ENOENT;
+	}
+	rc = meta_open(vol->meta_url, m);
+	if (rc < 0)
+		return rc; /* the engine said why */
+	rc = meta_load_format(*m, f);
+	if (rc < 0) {
+		if (rc == -ENOENT)
+			log_error("no volume in '%s' (run 'tessera format')",
+				  url_redact(vol->meta_url, red, sizeof(red)));
+		meta_close(*m);
+		*m = NULL;
+	}
+	return rc;
+}
+
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+	       const void *longopts,
+	       int (*fn)(void *arg, int c, const char *optarg), void *arg,
+	       const char **pos, int max, int *npos)
+{
+	char spec[64];
+	int c, rc;
+
+	snprintf(spec, sizeof(spec), "+:%s", shortopts ? shortopts : "");
+	opterr = 0;
+	optind = 1;
+	*npos = 0;
+	for (;;) {
+		c = getopt_long(argc, argv, spec,
+				(const struct option *)longopts, NULL);
+		if (c == -1)
+			break;
+		if (c == '?')
+			return cli_usage_error(cmd, "unknown option '%s'",
+					       argv[optind - 1]);
+		if (c == ':')
+			return cli_usage_error(cmd, "option '%s' needs a value",
+					       argv[optind - 1]);
+		rc = fn(arg, c, optarg);
+		if (rc)
+			return rc;
+	}
+	for (int i = optind; i < argc; i++) {
+		if (*npos == max)
+			return cli_usage_error(cmd, "unexpected argument '%s'",
+					       argv[i]);
+		pos[(*npos)++] = argv[i];
+	}
 	return 0;
 }

@@ -64,4 +64,26 @@ int cli_check_name(const char *name, const char **why);
  */
 int cli_resolve_volume(const char *arg, struct cli_volume *out);
 
+struct meta;
+struct meta_format;
+
+/**
+ * Resolve @arg, open its metadata and load the volume settings.  Prints one
+ * clear line and returns -errno when the volume is missing or unreachable.
+ * On success *m is open (meta_close it) and *f filled; @vol may be NULL.
+ */
+int cli_open_volume(const char *arg, struct cli_volume *vol, struct meta **m,
+		    struct meta_format *f);
+
+/**
+ * Parse options with getopt_long ("+" ordering, our own messages): calls
+ * @fn for each option; unknown options are usage errors.  Positional
+ * arguments are collected into @pos (at most @max; more is a usage error).
+ * Returns 0 or an exit status.
+ */
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+	       const void *longopts, int (*fn)(void *arg, int c,
+					       const char *optarg),
+	       void *arg, const char **pos, int max, int *npos);
+
 #endif

@@ -20,10 +20,8 @@ static int not_yet(const char *name)
 		return not_yet(#sub);          \
 	}
 
-STUB(format)
 STUB(mount)
 STUB(umount)
-STUB(status)
 STUB(info)
 STUB(gc)
 STUB(fsck)
@@ -37,5 +35,4 @@ STUB(clone)
 STUB(checkpoint)
 STUB(quota)
 STUB(stats)
-STUB(config)
 STUB(destroy)

@@ -1,0 +1,224 @@
+/*
+ * cmd_format.c - `tessera format`: create a volume.
+ *
+ * Order matters for "no half-written state": every argument is checked
+ * first, then the object store is opened (created when missing), then the
+ * metadata is written in one go by meta_format.  If anything fails after we
+ * created the embedded volume directory, that directory is removed again.
+ */
+#include "util/common.h"
+#include "cli/cli.h"
+#include "cli/cmds.h"
+#include "meta/meta.h"
+#include "object/object.h"
+#include "util/log.h"
+#include "util/url.h"
+
+#include <getopt.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct format_args {
+	struct cli_volume vol;
+	const char *storage;
+	const char *compress;
+	const char *encrypt_key;
+	uint64_t block_size;
+	uint64_t trash_days;
+	uint64_t capacity;
+	uint64_t inodes;
+	bool force;
+};
+
+enum { OPT_STORAGE = 256, OPT_BLOCK, OPT_COMPRESS, OPT_KEY, OPT_TRASH,
+       OPT_CAPACITY, OPT_INODES, OPT_FORCE };
+
+static const struct option format_opts[] = {
+	{ "storage", required_argument, NULL, OPT_STORAGE },
+	{ "block-size", required_argument, NULL, OPT_BLOCK },
+	{ "compress", required_argument, NULL, OPT_COMPRESS },
+	{ "encrypt-key", required_argument, NULL, OPT_KEY },
+	{ "trash-days", required_argument, NULL, OPT_TRASH },
+	{ "capacity", required_argument, NULL, OPT_CAPACITY },
+	{ "inodes", required_argument, NULL, OPT_INODES },
+	{ "force", no_argument, NULL, OPT_FORCE },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_opt(int c, const char *arg, struct format_args *a)
+{
+	switch (c) {
+	case OPT_STORAGE:
+		a->storage = arg;
+		return 0;
+	case OPT_BLOCK:
+		if (cli_parse_size(arg, &a->block_size) < 0 ||
+		    a->block_size < 64 * KiB || a->block_size > 16 * MiB ||
+		    (a->block_size & (a->block_size - 1)))
+			return cli_usage_error("format", "invalid --block-size "
+					       "'%s' (a power of two from 64K "
+					       "to 16M)", arg);
+		return 0;
+	case OPT_COMPRESS:
+		if (strcmp(arg, "lz4") && strcmp(arg, "zstd") &&
+		    strcmp(arg, "none"))
+			return cli_usage_error("format", "invalid --compress "
+					       "'%s' (lz4, zstd or none)", arg);
+		a->compress = arg;
+		return 0;
+	case OPT_KEY:
+		a->encrypt_key = arg;
+		return 0;
+	case OPT_TRASH:
+		if (cli_parse_uint(arg, &a->trash_days) < 0 ||
+		    a->trash_days > 36500)
+			return cli_usage_error("format", "invalid --trash-days "
+					       "'%s'", arg);
+		return 0;
+	case OPT_CAPACITY:
+		if (cli_parse_size(arg, &a->capacity) < 0)
+			return cli_usage_error("format", "invalid --capacity "
+					       "'%s'", arg);
+		return 0;
+	case OPT_INODES:
+		if (cli_parse_uint(arg, &a->inodes) < 0)
+			return cli_usage_error("format", "invalid --inodes "
+					       "'%s'", arg);
+		return 0;
+	case OPT_FORCE:
+		a->force = true;
+		return 0;
+	}
+	return EXIT_USAGE;
+}
+
+static int format_opt(void *arg, int c, const char *optarg)
+{
+	return parse_opt(c, optarg, arg);
+}
+
+static int resolve(struct format_args *a, const char **pos, int npos,
+		   struct meta_format *f)
+{
+	const char *why;
+
+	if (npos == 0)
+		return cli_usage_error("format", "missing volume NAME");
+	if (npos == 1 && url_is_url(pos[0]))
+		return cli_usage_error("format", "missing volume NAME after "
+				       "the metadata URL");
+	if (cli_resolve_volume(pos[0], &a->vol) < 0)
+		return EXIT_ERR;
+	if (npos == 2) {
+		if (a->vol.embedded)
+			return cli_usage_error("format", "too many arguments");
+		if (cli_check_name(pos[1], &why) < 0) {
+			log_error("invalid volume name '%s': %s", pos[1], why);
+			return EXIT_ERR;
+		}
+		snprintf(f->name, sizeof(f->name), "%s", pos[1]);
+		if (!a->storage)
+			return cli_usage_error("format", "--storage URL is "
+					       "required with a metadata URL");
+	} else {
+		snprintf(f->name, sizeof(f->name), "%s", a->vol.name);
+	}
+	if (!a->storage)
+		a->storage = a->vol.storage_url;
+	if (a->encrypt_key) {
+		log_error("cannot use --encrypt-key '%s': encryption is not "
+			  "supported by this build yet", a->encrypt_key);
+		return EXIT_ERR;
+	}
+	snprintf(f->storage, sizeof(f->storage), "%s", a->storage);
+	f->block_size = (uint32_t)a->block_size;
+	f->chunk_size = TESSERA_CHUNK_SIZE;
+	snprintf(f->compress, sizeof(f->compress), "%s", a->compress);
+	snprintf(f->encrypt, sizeof(f->encrypt), "none");
+	f->trash_days = (uint32_t)a->trash_days;
+	f->capacity = a->capacity;
+	f->inodes = a->inodes;
+	f->version = 1;
+	return 0;
+}
+
+/* Embedded volumes: create $TESSERA_HOME/NAME; *created says we made it. */
+static int make_volume_dir(const struct format_args *a, char *dir, size_t n,
+			   bool *created)
+{
+	const char *home = cli_home();
+	struct stat st;
+
+	*created = false;
+	if (!a->vol.embedded)
+		return 0;
+	if (home[0] != '/') {
+		log_error("TESSERA_HOME '%s' must be an absolute path", home);
+		return -EINVAL;
+	}
+	if (mkdir(home, 0755) < 0 && errno != EEXIST)
+		return log_fail(-errno, "cannot create '%s'", home);
+	snprintf(dir, n, "%s/%s", home, a->vol.name);
+	if (stat(dir, &st) == 0)
+		return 0;
+	if (mkdir(dir, 0700) < 0)
+		return log_fail(-errno, "cannot create '%s'", dir);
+	*created = true;
+	return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+	char cmd[1400];
+
+	/* Only ever a directory this command created a moment ago. */
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+	if (system(cmd) != 0)
+		log_warn("cannot remove '%s'", dir);
+}
+
+int cmd_format(int argc, char **argv)
+{
+	struct format_args a = { .compress = "none", .block_size = 4 * MiB,
+				 .trash_days = 1 };
+	struct meta_format f;
+	struct obj_store *os = NULL;
+	const char *pos[2];
+	char dir[1200] = "";
+	char red[1200];
+	bool created = false;
+	int npos, rc;
+
+	memset(&f, 0, sizeof(f));
+	rc = cli_getopt("format", argc, argv, NULL, format_opts, format_opt,
+			&a, pos, 2, &npos);
+	if (rc)
+		return rc;
+	rc = resolve(&a, pos, npos, &f);
+	if (rc)
+		return rc;
+	if (make_volume_dir(&a, dir, sizeof(dir), &created) < 0)
+		return EXIT_ERR;
+	rc = obj_open(f.storage, true, &os);
+	if (rc < 0)
+		goto fail;
+	rc = meta_format(a.vol.meta_url, &f, a.force);
+	if (rc == -EEXIST) {
+		log_error("volume already exists in '%s' (use --force to "
+			  "overwrite its metadata)",
+			  url_redact(a.vol.meta_url, red, sizeof(red)));
+		goto fail;
+	}
+	if (rc < 0)
+		goto fail;
+	printf("formatted volume '%s' (uuid %s)\n  metadata: %s\n  storage:  %s\n",
+	       f.name, f.uuid, url_redact(a.vol.meta_url, red, sizeof(red)),
+	       obj_describe(os));
+	obj_close(os);
+	return EXIT_OK;
+fail:
+	obj_close(os);
+	if (created)
+		remove_tree(dir);
+	return EXIT_ERR;
+}
