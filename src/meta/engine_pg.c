@@ -23,9 +23,11 @@
  * has an unknown outcome: -EIO.
  *
  * Statements are prepared once per connection (lazily, at its first txn)
- * and take binary parameters; results are binary too.  Scans fetch pages of
- * PG_PAGE rows: `k >= lo [AND k < hi] ORDER BY k LIMIT n`, where hi is the
- * byte successor of the prefix and the next page starts at last key + 0x00.
+ * and take binary parameters; results are binary too.  Scans fetch pages:
+ * `k >= lo [AND k < hi] ORDER BY k LIMIT n`, where hi is the byte successor
+ * of the prefix and the next page starts at last key + 0x00.  A page holds
+ * PG_PAGE_MIN..PG_PAGE_MAX rows, sized from the previous page to about
+ * PG_PAGE_BYTES, so scans of big values stay small in memory.
  *
  * Connections: a bounded pool (PG_POOL_MAX), dialed lazily; begin blocks
  * while all are in use (a thread holding several txns at once could wait
@@ -53,7 +55,10 @@
 #include <stdatomic.h>
 
 #define PG_POOL_MAX 8
-#define PG_PAGE 512
+#define PG_PAGE_MIN 16
+#define PG_PAGE_FIRST 128
+#define PG_PAGE_MAX 512
+#define PG_PAGE_BYTES (4 * 1024 * 1024)
 #define PG_SCHEMA_VERSION 1
 
 #define OID_INT4 23
@@ -381,6 +386,8 @@ static int result_rc(struct pg_engine *e, struct pg_conn *conn,
 		rc = -ENOMEM;
 	else if (state && !strcmp(state, "25006"))
 		rc = -EROFS;
+	else if (state && !strcmp(state, "42501"))
+		rc = -EACCES; /* insufficient privilege */
 	one_line(r ? PQresultErrorMessage(r) : PQerrorMessage(conn->c), why,
 		 sizeof(why));
 	if (!why[0])
@@ -551,15 +558,24 @@ struct pg_scan {
 	size_t hilen;                 /* 0: no end */
 	size_t limit;
 	size_t done;
+	size_t rows; /* next page size */
 	kv_scan_fn fn;
 	void *arg;
 };
 
+/* Rows for the next page: about PG_PAGE_BYTES, given the last page. */
+static size_t next_rows(size_t rows, size_t bytes)
+{
+	size_t n = PG_PAGE_BYTES / (bytes / (rows ? rows : 1) + 1);
+
+	return MAX(MIN(n, (size_t)PG_PAGE_MAX), (size_t)PG_PAGE_MIN);
+}
+
 /* Fetch and visit one page: 0 more pages, 1 finished, <0 error. */
 static int scan_page(struct pg_scan *s)
 {
-	size_t page = s->limit ? MIN(s->limit - s->done, (size_t)PG_PAGE)
-			       : PG_PAGE;
+	size_t page = s->limit ? MIN(s->limit - s->done, s->rows) : s->rows;
+	size_t bytes = 0;
 	unsigned char n[8];
 	const char *vals[4] = { (const char *)s->g, (const char *)s->lo,
 				(const char *)s->hi, (const char *)n };
@@ -580,6 +596,7 @@ static int scan_page(struct pg_scan *s)
 		const char *k = PQgetvalue(r, i, 0);
 		size_t kl = (size_t)PQgetlength(r, i, 0);
 
+		bytes += kl + (size_t)PQgetlength(r, i, 1);
 		if (kl > KV_KEY_MAX || kl < s->plen ||
 		    memcmp(k, s->prefix, s->plen) != 0) {
 			rc = 1;
@@ -598,6 +615,7 @@ static int scan_page(struct pg_scan *s)
 	}
 	if (rc == 0 && (size_t)rows < page)
 		rc = 1;
+	s->rows = next_rows((size_t)rows, bytes);
 	PQclear(r);
 	return rc;
 }
@@ -607,7 +625,8 @@ static int pg_scan(struct kv_txn *bt, int grp, const void *prefix,
 		   kv_scan_fn fn, void *arg)
 {
 	struct pg_scan s = { .t = pg_txn(bt), .prefix = prefix, .plen = plen,
-			     .limit = limit, .fn = fn, .arg = arg };
+			     .limit = limit, .rows = PG_PAGE_FIRST,
+			     .fn = fn, .arg = arg };
 	int rc;
 
 	if (plen > KV_KEY_MAX || slen > KV_KEY_MAX)

@@ -67,7 +67,10 @@
 
 #define RD_POOL_MAX 16
 #define RD_TIMEOUT_MS 5000
-#define RD_PAGE 512
+#define RD_PAGE_MIN 16
+#define RD_PAGE_FIRST 128
+#define RD_PAGE_MAX 512
+#define RD_PAGE_BYTES (4 * 1024 * 1024)
 #define RD_SCHEMA_KEY "tessera:schema"
 #define RD_SCHEMA_VERSION "1"
 #define RD_VKEY_MAX (16 + KV_KEY_MAX)
@@ -174,10 +177,13 @@ static size_t prefix_end(const unsigned char *p, size_t n, unsigned char *out)
 	return n;
 }
 
-/* "t:<g>:<key>" into @dst (RD_VKEY_MAX bytes); returns its length. */
+/*
+ * "t:<g>:<key>" into @dst, which has room for RD_VKEY_MAX - KV_KEY_MAX
+ * bytes plus @klen; returns its length.
+ */
 static size_t vkey(char *dst, int grp, const void *key, size_t klen)
 {
-	int n = snprintf(dst, RD_VKEY_MAX, "t:%d:", grp);
+	int n = snprintf(dst, RD_VKEY_MAX - KV_KEY_MAX, "t:%d:", grp);
 
 	memcpy(dst + n, key, klen);
 	return (size_t)n + klen;
@@ -753,6 +759,7 @@ struct rd_scan {
 	size_t hilen;                 /* 0: no end */
 	size_t limit;
 	size_t done; /* records visited */
+	size_t rows; /* next page size, from the last page's value sizes */
 	kv_scan_fn fn;
 	void *arg;
 	struct rd_loc *loc; /* buffered writes in range, in key order */
@@ -856,10 +863,21 @@ static size_t scan_page(const struct rd_scan *s)
 	size_t want;
 
 	if (!s->limit)
-		return RD_PAGE;
+		return s->rows;
 	/* each buffered write may hide one server record */
 	want = s->limit - s->done + (s->nloc - s->li);
-	return MIN(want, (size_t)RD_PAGE);
+	return MIN(want, s->rows);
+}
+
+/* Rows for the next page: about RD_PAGE_BYTES, given the last page. */
+static size_t next_rows(const redisReply *vals)
+{
+	size_t bytes = 0, n;
+
+	for (size_t i = 0; i < vals->elements; i++)
+		bytes += vals->element[i]->len;
+	n = RD_PAGE_BYTES / (bytes / (vals->elements ? vals->elements : 1) + 1);
+	return MAX(MIN(n, (size_t)RD_PAGE_MAX), (size_t)RD_PAGE_MIN);
 }
 
 /* ZRANGEBYLEX min and max: "[lo" or "(after"; "(hi" or "+". */
@@ -931,17 +949,23 @@ static int scan_values(struct rd_scan *s, const redisReply *keys,
 	redisReply *rep[2] = { NULL, NULL };
 	const char **argv = malloc((n + 1) * sizeof(*argv));
 	size_t *len = malloc((n + 1) * sizeof(*len));
-	char *kbuf = malloc(n * RD_VKEY_MAX);
+	size_t total = 0, off = 0;
+	char *kbuf;
 	int rc = -ENOMEM;
 
+	for (size_t i = 0; i < n; i++)
+		total += RD_VKEY_MAX - KV_KEY_MAX +
+			 MIN(keys->element[i]->len, (size_t)KV_KEY_MAX);
+	kbuf = malloc(total + 1);
 	if (!argv || !len || !kbuf)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const redisReply *k = keys->element[i];
+		size_t kl = MIN(k->len, (size_t)KV_KEY_MAX);
 
-		argv[i + 1] = kbuf + i * RD_VKEY_MAX;
-		len[i + 1] = vkey(kbuf + i * RD_VKEY_MAX, s->grp, k->str,
-				  MIN(k->len, (size_t)KV_KEY_MAX));
+		argv[i + 1] = kbuf + off;
+		len[i + 1] = vkey(kbuf + off, s->grp, k->str, kl);
+		off += RD_VKEY_MAX - KV_KEY_MAX + kl;
 	}
 	argv[0] = "WATCH", len[0] = 5;
 	batch_addv(&b, (int)n + 1, argv, len);
@@ -1019,8 +1043,10 @@ static int scan_server(struct rd_scan *s)
 			memcpy(last, l->str, lastlen);
 			rc = scan_values(s, keys, &vals);
 		}
-		if (rc == 0 && keys->elements > 0)
+		if (rc == 0 && keys->elements > 0) {
+			s->rows = next_rows(vals);
 			rc = scan_merge(s, keys, vals);
+		}
 		freeReplyObject(keys);
 		if (vals)
 			freeReplyObject(vals);
@@ -1034,7 +1060,8 @@ static int rd_scan(struct kv_txn *bt, int grp, const void *prefix,
 {
 	struct rd_scan s = { .t = rd_txn(bt), .grp = grp, .prefix = prefix,
 			     .plen = plen, .lo = prefix, .lolen = plen,
-			     .limit = limit, .fn = fn, .arg = arg };
+			     .limit = limit, .rows = RD_PAGE_FIRST, .fn = fn,
+			     .arg = arg };
 	bool same;
 	int rc;
 
