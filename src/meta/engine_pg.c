@@ -73,22 +73,29 @@ static const struct {
 	int nparams;
 	Oid types[4];
 } stmts[S_COUNT] = {
-	[S_GET] = { "tessera_get", "SELECT v FROM kv WHERE g = $1 AND k = $2",
-		    2, { OID_INT4, OID_BYTEA } },
-	[S_PUT] = { "tessera_put",
-		    "INSERT INTO kv (g, k, v) VALUES ($1, $2, $3) "
-		    "ON CONFLICT (g, k) DO UPDATE SET v = EXCLUDED.v",
-		    3, { OID_INT4, OID_BYTEA, OID_BYTEA } },
-	[S_DEL] = { "tessera_del", "DELETE FROM kv WHERE g = $1 AND k = $2",
-		    2, { OID_INT4, OID_BYTEA } },
-	[S_SCAN] = { "tessera_scan",
-		     "SELECT k, v FROM kv WHERE g = $1 AND k >= $2 "
-		     "ORDER BY k LIMIT $3",
-		     3, { OID_INT4, OID_BYTEA, OID_INT8 } },
-	[S_SCAN_TO] = { "tessera_scan_to",
-			"SELECT k, v FROM kv WHERE g = $1 AND k >= $2 "
-			"AND k < $3 ORDER BY k LIMIT $4",
-			4, { OID_INT4, OID_BYTEA, OID_BYTEA, OID_INT8 } },
+	[S_GET] = {"tessera_get",
+		   "SELECT v FROM kv WHERE g = $1 AND k = $2",
+		   2,
+		   {OID_INT4, OID_BYTEA}},
+	[S_PUT] = {"tessera_put",
+		   "INSERT INTO kv (g, k, v) VALUES ($1, $2, $3) "
+		   "ON CONFLICT (g, k) DO UPDATE SET v = EXCLUDED.v",
+		   3,
+		   {OID_INT4, OID_BYTEA, OID_BYTEA}},
+	[S_DEL] = {"tessera_del",
+		   "DELETE FROM kv WHERE g = $1 AND k = $2",
+		   2,
+		   {OID_INT4, OID_BYTEA}},
+	[S_SCAN] = {"tessera_scan",
+		    "SELECT k, v FROM kv WHERE g = $1 AND k >= $2 "
+		    "ORDER BY k LIMIT $3",
+		    3,
+		    {OID_INT4, OID_BYTEA, OID_INT8}},
+	[S_SCAN_TO] = {"tessera_scan_to",
+		       "SELECT k, v FROM kv WHERE g = $1 AND k >= $2 "
+		       "AND k < $3 ORDER BY k LIMIT $4",
+		       4,
+		       {OID_INT4, OID_BYTEA, OID_BYTEA, OID_INT8}},
 };
 
 static const char schema_sql[] =
@@ -99,9 +106,9 @@ static const char schema_sql[] =
 	"(SELECT 1 FROM tessera_schema)";
 
 struct pg_conn {
-	PGconn *c;            /* NULL: must be dialed */
-	unsigned gen;         /* pool generation when dialed */
-	bool prepared;        /* statements prepared on c */
+	PGconn *c;	      /* NULL: must be dialed */
+	unsigned gen;	      /* pool generation when dialed */
+	bool prepared;	      /* statements prepared on c */
 	struct pg_conn *next; /* in the idle list */
 };
 
@@ -112,7 +119,7 @@ struct pg_engine {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct pg_conn *idle; /* guarded by lock */
-	int nconn;            /* guarded by lock: idle and in use */
+	int nconn;	      /* guarded by lock: idle and in use */
 };
 
 struct pg_txn {
@@ -210,9 +217,15 @@ static const char session_sql[] =
 static int dial(struct pg_engine *e, PGconn **out)
 {
 	static const char *const kw[] = {
-		"connect_timeout", "application_name", "keepalives",
-		"keepalives_idle", "keepalives_interval", "keepalives_count",
-		"tcp_user_timeout", "dbname", NULL,
+		"connect_timeout",
+		"application_name",
+		"keepalives",
+		"keepalives_idle",
+		"keepalives_interval",
+		"keepalives_count",
+		"tcp_user_timeout",
+		"dbname",
+		NULL,
 	};
 	const char *val[] = {
 		"5", "tessera", "1", "10", "3", "3", "10000", e->url, NULL,
@@ -289,10 +302,9 @@ static void pool_drop(struct pg_engine *e, struct pg_conn *conn)
  */
 static bool idle_alive(PGconn *c)
 {
-	struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
+	struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
 
-	return PQstatus(c) == CONNECTION_OK && p.fd >= 0 &&
-	       poll(&p, 1, 0) == 0;
+	return PQstatus(c) == CONNECTION_OK && p.fd >= 0 && poll(&p, 1, 0) == 0;
 }
 
 /* (Re)dial @conn when needed.  *fresh tells whether it was just dialed. */
@@ -403,8 +415,8 @@ static int result_rc(struct pg_engine *e, struct pg_conn *conn,
 }
 
 /* Run a command on @conn outside any prepared statement. */
-static int conn_exec(struct pg_engine *e, struct pg_conn *conn,
-		     const char *sql, const char *what)
+static int conn_exec(struct pg_engine *e, struct pg_conn *conn, const char *sql,
+		     const char *what)
 {
 	PGresult *r = PQexec(conn->c, sql);
 	int rc = result_rc(e, conn, r, what);
@@ -467,7 +479,7 @@ static int pg_begin(struct kv_engine *base, bool rw, struct kv_txn **out)
 static PGresult *txn_exec(struct pg_txn *t, enum pg_stmt s,
 			  const char *const *vals, const int *lens, int *rc)
 {
-	static const int fmts[4] = { 1, 1, 1, 1 };
+	static const int fmts[4] = {1, 1, 1, 1};
 	struct pg_engine *e = pg_eng(t->base.eng);
 	PGresult *r;
 
@@ -489,8 +501,8 @@ static int pg_get(struct kv_txn *bt, int grp, const void *key, size_t klen,
 		  struct buf *val)
 {
 	unsigned char g[4];
-	const char *vals[2] = { (const char *)g, key };
-	int lens[2] = { 4, (int)klen };
+	const char *vals[2] = {(const char *)g, key};
+	int lens[2] = {4, (int)klen};
 	PGresult *r;
 	int rc;
 
@@ -514,8 +526,8 @@ static int pg_put(struct kv_txn *bt, int grp, const void *key, size_t klen,
 		  const void *val, size_t vlen)
 {
 	unsigned char g[4];
-	const char *vals[3] = { (const char *)g, key, val ? val : "" };
-	int lens[3] = { 4, (int)klen, (int)vlen };
+	const char *vals[3] = {(const char *)g, key, val ? val : ""};
+	int lens[3] = {4, (int)klen, (int)vlen};
 	PGresult *r;
 	int rc;
 
@@ -532,8 +544,8 @@ static int pg_put(struct kv_txn *bt, int grp, const void *key, size_t klen,
 static int pg_del(struct kv_txn *bt, int grp, const void *key, size_t klen)
 {
 	unsigned char g[4];
-	const char *vals[2] = { (const char *)g, key };
-	int lens[2] = { 4, (int)klen };
+	const char *vals[2] = {(const char *)g, key};
+	int lens[2] = {4, (int)klen};
 	PGresult *r;
 	int rc;
 
@@ -555,7 +567,7 @@ struct pg_scan {
 	unsigned char lo[KV_KEY_MAX + 1]; /* next key to visit */
 	size_t lolen;
 	unsigned char hi[KV_KEY_MAX]; /* end of the prefix range */
-	size_t hilen;                 /* 0: no end */
+	size_t hilen;		      /* 0: no end */
 	size_t limit;
 	size_t done;
 	size_t rows; /* next page size */
@@ -577,9 +589,9 @@ static int scan_page(struct pg_scan *s)
 	size_t page = s->limit ? MIN(s->limit - s->done, s->rows) : s->rows;
 	size_t bytes = 0;
 	unsigned char n[8];
-	const char *vals[4] = { (const char *)s->g, (const char *)s->lo,
-				(const char *)s->hi, (const char *)n };
-	int lens[4] = { 4, (int)s->lolen, (int)s->hilen, 8 };
+	const char *vals[4] = {(const char *)s->g, (const char *)s->lo,
+			       (const char *)s->hi, (const char *)n};
+	int lens[4] = {4, (int)s->lolen, (int)s->hilen, 8};
 	PGresult *r;
 	int rc = 0, rows;
 
@@ -620,13 +632,17 @@ static int scan_page(struct pg_scan *s)
 	return rc;
 }
 
-static int pg_scan(struct kv_txn *bt, int grp, const void *prefix,
-		   size_t plen, const void *start, size_t slen, size_t limit,
-		   kv_scan_fn fn, void *arg)
+static int pg_scan(struct kv_txn *bt, int grp, const void *prefix, size_t plen,
+		   const void *start, size_t slen, size_t limit, kv_scan_fn fn,
+		   void *arg)
 {
-	struct pg_scan s = { .t = pg_txn(bt), .prefix = prefix, .plen = plen,
-			     .limit = limit, .rows = PG_PAGE_FIRST,
-			     .fn = fn, .arg = arg };
+	struct pg_scan s = {.t = pg_txn(bt),
+			    .prefix = prefix,
+			    .plen = plen,
+			    .limit = limit,
+			    .rows = PG_PAGE_FIRST,
+			    .fn = fn,
+			    .arg = arg};
 	int rc;
 
 	if (plen > KV_KEY_MAX || slen > KV_KEY_MAX)
@@ -669,8 +685,9 @@ static int pg_commit(struct kv_txn *bt)
 	r = PQexec(t->conn->c, "COMMIT");
 	rc = result_rc(e, t->conn, r, "COMMIT");
 	if (rc == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0)
-		rc = log_fail(-EIO, "postgres '%s': transaction was rolled "
-				    "back",
+		rc = log_fail(-EIO,
+			      "postgres '%s': transaction was rolled "
+			      "back",
 			      e->base.desc);
 	PQclear(r);
 	if (rc < 0 && PQstatus(t->conn->c) == CONNECTION_OK &&
@@ -748,8 +765,7 @@ static const struct kv_engine_ops pg_ops = {
 };
 
 /* Check (or with @create, make) the schema. */
-static int check_schema(struct pg_engine *e, struct pg_conn *conn,
-			bool create)
+static int check_schema(struct pg_engine *e, struct pg_conn *conn, bool create)
 {
 	PGresult *r;
 	const char *state;
@@ -783,7 +799,7 @@ static int check_schema(struct pg_engine *e, struct pg_conn *conn,
 static int pg_from_url(struct pg_engine *e, const char *url)
 {
 	const char *why = "invalid";
-	struct url u = { .path = NULL }; /* untouched by a failed parse */
+	struct url u = {.path = NULL}; /* untouched by a failed parse */
 	int rc = url_parse(url, &u, &why);
 
 	if (rc == 0 && strcmp(u.scheme, "postgres") != 0 &&

@@ -77,8 +77,8 @@
 
 struct rd_conn {
 	redisContext *c;      /* NULL: must be dialed */
-	unsigned gen;         /* pool generation when dialed */
-	bool stale;           /* a past txn left watches: UNWATCH first */
+	unsigned gen;	      /* pool generation when dialed */
+	bool stale;	      /* a past txn left watches: UNWATCH first */
 	struct rd_conn *next; /* in the idle list */
 };
 
@@ -93,7 +93,7 @@ struct rd_engine {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct rd_conn *idle; /* guarded by lock */
-	int nconn;            /* guarded by lock: idle and in use */
+	int nconn;	      /* guarded by lock: idle and in use */
 };
 
 /* One buffered write of a read-write txn. */
@@ -112,7 +112,7 @@ struct rd_wset {
 	size_t n;
 	size_t cap;
 	uint32_t *slot; /* 1 + index into v; 0 = empty */
-	size_t nslot;   /* 0 or a power of two, > 2 * n */
+	size_t nslot;	/* 0 or a power of two, > 2 * n */
 };
 
 struct rd_txn {
@@ -133,7 +133,10 @@ struct rd_batch {
 	bool exec;  /* holds an EXEC: never resend */
 };
 
-#define BATCH_INIT { BUF_INIT, 0, 0, false, false }
+#define BATCH_INIT                                                             \
+	{                                                                      \
+		BUF_INIT, 0, 0, false, false                                   \
+	}
 
 static struct rd_engine *rd_eng(struct kv_engine *e)
 {
@@ -221,8 +224,8 @@ static void batch_add(struct rd_batch *b, const char *a0, size_t l0,
 		      const char *a1, size_t l1, const char *a2, size_t l2,
 		      const char *a3, size_t l3)
 {
-	const char *argv[4] = { a0, a1, a2, a3 };
-	size_t len[4] = { l0, l1, l2, l3 };
+	const char *argv[4] = {a0, a1, a2, a3};
+	size_t len[4] = {l0, l1, l2, l3};
 	int argc = 1;
 
 	while (argc < 4 && argv[argc])
@@ -249,8 +252,7 @@ static void free_replies(redisReply **rep, int n)
 }
 
 /* Map an error reply to -errno and log it (not for EXEC conflicts). */
-static int reply_err(struct rd_engine *e, const redisReply *r,
-		     const char *what)
+static int reply_err(struct rd_engine *e, const redisReply *r, const char *what)
 {
 	const char *s = r->str ? r->str : "";
 	int rc = -EIO;
@@ -344,8 +346,8 @@ static int dial_select(struct rd_engine *e, redisContext *c)
 /* Connect, authenticate and select the database.  Logs on failure. */
 static int dial(struct rd_engine *e, redisContext **out)
 {
-	struct timeval tv = { RD_TIMEOUT_MS / 1000,
-			      (RD_TIMEOUT_MS % 1000) * 1000 };
+	struct timeval tv = {RD_TIMEOUT_MS / 1000,
+			     (RD_TIMEOUT_MS % 1000) * 1000};
 	redisContext *c = redisConnectWithTimeout(e->host, e->port, tv);
 	int rc;
 
@@ -394,7 +396,7 @@ static void pool_drop(struct rd_engine *e, struct rd_conn *conn)
  */
 static bool idle_alive(int fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 
 	return poll(&p, 1, 0) == 0;
 }
@@ -503,8 +505,8 @@ broken:
  * for the caller yet, and @b changes nothing), a failed connection is
  * redialed once and @b resent.  Connection failures are logged: -EIO.
  */
-static int run_batch(struct rd_engine *e, struct rd_conn *conn,
-		     bool may_redial, struct rd_batch *b, redisReply **rep)
+static int run_batch(struct rd_engine *e, struct rd_conn *conn, bool may_redial,
+		     struct rd_batch *b, redisReply **rep)
 {
 	char why[256];
 	int rc;
@@ -571,8 +573,8 @@ static size_t ws_slot(const struct rd_wset *ws, int grp, const void *key,
 	}
 }
 
-static struct rd_wr *ws_find(const struct rd_wset *ws, int grp,
-			     const void *key, size_t klen)
+static struct rd_wr *ws_find(const struct rd_wset *ws, int grp, const void *key,
+			     size_t klen)
 {
 	size_t i;
 
@@ -638,8 +640,12 @@ static int ws_set(struct rd_wset *ws, int grp, const void *key, size_t klen,
 		w = &ws->v[ws->n++];
 		ws->slot[i] = (uint32_t)ws->n;
 	}
-	*w = (struct rd_wr){ .grp = grp, .del = del, .klen = klen,
-			     .vlen = vlen, .hash = h, .data = data };
+	*w = (struct rd_wr){.grp = grp,
+			    .del = del,
+			    .klen = klen,
+			    .vlen = vlen,
+			    .hash = h,
+			    .data = data};
 	return 0;
 }
 
@@ -688,7 +694,7 @@ static int rd_get(struct kv_txn *bt, int grp, const void *key, size_t klen,
 	struct rd_txn *t = rd_txn(bt);
 	struct rd_batch b = BATCH_INIT;
 	const struct rd_wr *w = ws_find(&t->ws, grp, key, klen);
-	redisReply *rep[2] = { NULL, NULL };
+	redisReply *rep[2] = {NULL, NULL};
 	char k[RD_VKEY_MAX];
 	size_t kl;
 	int rc;
@@ -756,7 +762,7 @@ struct rd_scan {
 	const unsigned char *lo; /* first key to visit */
 	size_t lolen;
 	unsigned char hi[KV_KEY_MAX]; /* end of the prefix range */
-	size_t hilen;                 /* 0: no end */
+	size_t hilen;		      /* 0: no end */
 	size_t limit;
 	size_t done; /* records visited */
 	size_t rows; /* next page size, from the last page's value sizes */
@@ -807,10 +813,10 @@ static int scan_local(struct rd_scan *s)
 		if (!in_range(s, w))
 			continue;
 		memcpy(p, w->data, w->klen + w->vlen);
-		s->loc[s->nloc++] = (struct rd_loc){ .del = w->del,
-						     .klen = w->klen,
-						     .vlen = w->vlen,
-						     .data = p };
+		s->loc[s->nloc++] = (struct rd_loc){.del = w->del,
+						    .klen = w->klen,
+						    .vlen = w->vlen,
+						    .data = p};
 		p += w->klen + w->vlen;
 	}
 	qsort(s->loc, s->nloc, sizeof(*s->loc), loc_cmp);
@@ -818,8 +824,8 @@ static int scan_local(struct rd_scan *s)
 }
 
 /* Visit one record: 0 go on, 1 stop (limit or callback), <0 error. */
-static int scan_emit(struct rd_scan *s, const void *k, size_t kl,
-		     const void *v, size_t vl)
+static int scan_emit(struct rd_scan *s, const void *k, size_t kl, const void *v,
+		     size_t vl)
 {
 	int rc = s->fn(s->arg, k, kl, v, vl);
 
@@ -849,8 +855,8 @@ static int scan_local_upto(struct rd_scan *s, const void *k, size_t kl,
 		s->li++;
 		*same = c == 0;
 		if (!w->del)
-			rc = scan_emit(s, w->data, w->klen,
-				       w->data + w->klen, w->vlen);
+			rc = scan_emit(s, w->data, w->klen, w->data + w->klen,
+				       w->vlen);
 		if (rc || *same)
 			break;
 	}
@@ -881,8 +887,8 @@ static size_t next_rows(const redisReply *vals)
 }
 
 /* ZRANGEBYLEX min and max: "[lo" or "(after"; "(hi" or "+". */
-static int lex_bounds(const struct rd_scan *s, const char *after,
-		      size_t alen, struct buf *min, struct buf *max)
+static int lex_bounds(const struct rd_scan *s, const char *after, size_t alen,
+		      struct buf *min, struct buf *max)
 {
 	int rc = buf_append(min, after ? "(" : "[", 1);
 
@@ -902,7 +908,7 @@ static int scan_keys(struct rd_scan *s, const char *after, size_t alen,
 {
 	struct rd_engine *e = rd_eng(s->t->base.eng);
 	struct rd_batch b = BATCH_INIT;
-	redisReply *rep[2] = { NULL, NULL };
+	redisReply *rep[2] = {NULL, NULL};
 	struct buf min = BUF_INIT, max = BUF_INIT;
 	char z[16], lim[24];
 	size_t zl = zkey(z, s->grp);
@@ -915,9 +921,9 @@ static int scan_keys(struct rd_scan *s, const char *after, size_t alen,
 	if (first)
 		batch_add(&b, CMD("WATCH"), z, zl, NULL, 0, NULL, 0);
 	batch_addv(&b, 7,
-		   (const char *[]){ "ZRANGEBYLEX", z, min.data, max.data,
-				     "LIMIT", "0", lim },
-		   (size_t[]){ 11, zl, min.len, max.len, 5, 1, strlen(lim) });
+		   (const char *[]){"ZRANGEBYLEX", z, min.data, max.data,
+				    "LIMIT", "0", lim},
+		   (size_t[]){11, zl, min.len, max.len, 5, 1, strlen(lim)});
 	b.watch = true;
 	rc = txn_run(s->t, &b, rep);
 	s->t->nreads++;
@@ -946,7 +952,7 @@ static int scan_values(struct rd_scan *s, const redisReply *keys,
 	struct rd_engine *e = rd_eng(s->t->base.eng);
 	size_t n = keys->elements;
 	struct rd_batch b = BATCH_INIT;
-	redisReply *rep[2] = { NULL, NULL };
+	redisReply *rep[2] = {NULL, NULL};
 	const char **argv = malloc((n + 1) * sizeof(*argv));
 	size_t *len = malloc((n + 1) * sizeof(*len));
 	size_t total = 0, off = 0;
@@ -977,8 +983,8 @@ static int scan_values(struct rd_scan *s, const redisReply *keys,
 	if (rc < 0)
 		goto out;
 	rc = reply_status(e, rep[0], "WATCH");
-	if (rc == 0 && (rep[1]->type != REDIS_REPLY_ARRAY ||
-			rep[1]->elements != n))
+	if (rc == 0 &&
+	    (rep[1]->type != REDIS_REPLY_ARRAY || rep[1]->elements != n))
 		rc = reply_status(e, rep[1], "MGET");
 	if (rc == 0 && rep[1]->elements != n)
 		rc = log_fail(-EIO, "redis '%s': short MGET reply",
@@ -1054,14 +1060,20 @@ static int scan_server(struct rd_scan *s)
 	return rc;
 }
 
-static int rd_scan(struct kv_txn *bt, int grp, const void *prefix,
-		   size_t plen, const void *start, size_t slen, size_t limit,
-		   kv_scan_fn fn, void *arg)
+static int rd_scan(struct kv_txn *bt, int grp, const void *prefix, size_t plen,
+		   const void *start, size_t slen, size_t limit, kv_scan_fn fn,
+		   void *arg)
 {
-	struct rd_scan s = { .t = rd_txn(bt), .grp = grp, .prefix = prefix,
-			     .plen = plen, .lo = prefix, .lolen = plen,
-			     .limit = limit, .rows = RD_PAGE_FIRST, .fn = fn,
-			     .arg = arg };
+	struct rd_scan s = {.t = rd_txn(bt),
+			    .grp = grp,
+			    .prefix = prefix,
+			    .plen = plen,
+			    .lo = prefix,
+			    .lolen = plen,
+			    .limit = limit,
+			    .rows = RD_PAGE_FIRST,
+			    .fn = fn,
+			    .arg = arg};
 	bool same;
 	int rc;
 
@@ -1171,7 +1183,7 @@ static int wipe_pattern(struct rd_engine *e, struct rd_conn *conn,
 
 	do {
 		struct rd_batch b = BATCH_INIT;
-		redisReply *rep[1] = { NULL }, *del[1] = { NULL };
+		redisReply *rep[1] = {NULL}, *del[1] = {NULL};
 		redisReply *ks;
 
 		batch_add(&b, CMD("SCAN"), cursor, strlen(cursor), CMD("MATCH"),
@@ -1186,12 +1198,11 @@ static int wipe_pattern(struct rd_engine *e, struct rd_conn *conn,
 			free_replies(rep, 1);
 			return rc;
 		}
-		snprintf(cursor, sizeof(cursor), "%s",
-			 rep[0]->element[0]->str);
+		snprintf(cursor, sizeof(cursor), "%s", rep[0]->element[0]->str);
 		ks = rep[0]->element[1];
 		if (ks->elements) {
-			const char **argv = calloc(ks->elements + 1,
-						   sizeof(*argv));
+			const char **argv =
+				calloc(ks->elements + 1, sizeof(*argv));
 			size_t *len = calloc(ks->elements + 1, sizeof(*len));
 
 			rc = argv && len ? 0 : -ENOMEM;
@@ -1272,7 +1283,7 @@ static const struct kv_engine_ops redis_ops = {
 static int rd_from_url(struct rd_engine *e, const char *url)
 {
 	const char *why = "invalid";
-	struct url u = { .path = NULL }; /* untouched by a failed parse */
+	struct url u = {.path = NULL}; /* untouched by a failed parse */
 	int rc = url_parse(url, &u, &why);
 
 	if (rc == 0 && strcmp(u.scheme, "redis") != 0) {
@@ -1306,11 +1317,10 @@ static void check_policy(struct rd_engine *e, const redisReply *r)
 }
 
 /* Check (or with @create, write) the schema marker. */
-static int check_schema(struct rd_engine *e, struct rd_conn *conn,
-			bool create)
+static int check_schema(struct rd_engine *e, struct rd_conn *conn, bool create)
 {
 	struct rd_batch b = BATCH_INIT;
-	redisReply *rep[3] = { NULL, NULL, NULL };
+	redisReply *rep[3] = {NULL, NULL, NULL};
 	const redisReply *get;
 	int rc, i = create ? 1 : 0;
 
@@ -1318,8 +1328,8 @@ static int check_schema(struct rd_engine *e, struct rd_conn *conn,
 		batch_add(&b, CMD("SET"), CMD(RD_SCHEMA_KEY),
 			  CMD(RD_SCHEMA_VERSION), CMD("NX"));
 	batch_add(&b, CMD("GET"), CMD(RD_SCHEMA_KEY), NULL, 0, NULL, 0);
-	batch_add(&b, CMD("CONFIG"), CMD("GET"), CMD("maxmemory-policy"),
-		  NULL, 0);
+	batch_add(&b, CMD("CONFIG"), CMD("GET"), CMD("maxmemory-policy"), NULL,
+		  0);
 	rc = run_batch(e, conn, false, &b, rep);
 	batch_release(&b);
 	if (rc < 0)

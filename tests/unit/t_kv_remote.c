@@ -47,13 +47,14 @@ static const char *pg_base(void)
 {
 	const char *s = getenv("TESSERA_TEST_PG");
 
-	return s && *s ? s : "postgres://tessera:tessera@127.0.0.1:5432/tessera";
+	return s && *s ? s
+		       : "postgres://tessera:tessera@127.0.0.1:5432/tessera";
 }
 
 /* A raw connection to the test Redis server (host and port of the URL). */
 static redisContext *raw_redis(int db)
 {
-	struct timeval tv = { 2, 0 };
+	struct timeval tv = {2, 0};
 	char host[256] = "127.0.0.1";
 	const char *p = strstr(redis_base(), "://");
 	int port = 6379;
@@ -145,7 +146,8 @@ static void redis_url(char *out, size_t n, int db)
 static void pg_url(char *out, size_t n, const char *schema)
 {
 	snprintf(out, n,
-		 "%s?options=-csearch_path%%3D%s&application_name=t_kv_remote_%d",
+		 "%s?options=-csearch_path%%3D%s&application_name=t_kv_remote_%"
+		 "d",
 		 pg_base(), schema, (int)getpid());
 }
 
@@ -259,11 +261,10 @@ static void test_remote_redis_open_errors(void **state)
 	if (!redis_up())
 		skip();
 	/* An unknown user or a password the server does not want. */
-	assert_int_equal(kv_open("redis://nobody:wrong@127.0.0.1:6379/11",
-				 true, &e),
-			 -EACCES);
-	assert_int_equal(kv_open("redis://:wrong@127.0.0.1:6379/11", true,
-				 &e),
+	assert_int_equal(
+		kv_open("redis://nobody:wrong@127.0.0.1:6379/11", true, &e),
+		-EACCES);
+	assert_int_equal(kv_open("redis://:wrong@127.0.0.1:6379/11", true, &e),
 			 -EACCES);
 	/* A database index the server does not have. */
 	snprintf(url, sizeof(url), "%s/99999", redis_base());
@@ -329,8 +330,7 @@ static void test_remote_pg_open_errors(void **state)
 	(void)state;
 	assert_int_equal(kv_open("postgres://u:p@127.0.0.1:1/db", true, &e),
 			 -ECONNREFUSED);
-	assert_int_equal(kv_open("postgres://127.0.0.1/db", true, &e),
-			 -EINVAL);
+	assert_int_equal(kv_open("postgres://127.0.0.1/db", true, &e), -EINVAL);
 	assert_null(e);
 	if (!pg_up())
 		skip();
@@ -369,7 +369,8 @@ static void test_remote_pg_not_formatted(void **state)
 	assert_int_equal(kv_open(url, false, &e), 0);
 	assert_val(e, KV_SETTING, "volume", "{}");
 	kv_close(e);
-	raw_pg_exec("UPDATE " PG_SCHEMA_EMPTY ".tessera_schema SET version = 99");
+	raw_pg_exec("UPDATE " PG_SCHEMA_EMPTY
+		    ".tessera_schema SET version = 99");
 	e = NULL;
 	assert_int_equal(kv_open(url, false, &e), -EINVAL);
 	assert_null(e);
@@ -442,12 +443,10 @@ static void test_remote_phantom(void **state)
 
 	assert_int_equal(kv_begin(f->e, true, &t1), 0);
 	assert_int_equal(kv_begin(f->e, true, &t2), 0);
-	assert_int_equal(kv_scan(t1, KV_DENTRY, "d", 1, NULL, 0, 0, count_cb,
-				 &n),
-			 0);
-	assert_int_equal(kv_scan(t2, KV_XATTR, "x", 1, NULL, 0, 0, count_cb,
-				 &n),
-			 0);
+	assert_int_equal(
+		kv_scan(t1, KV_DENTRY, "d", 1, NULL, 0, 0, count_cb, &n), 0);
+	assert_int_equal(
+		kv_scan(t2, KV_XATTR, "x", 1, NULL, 0, 0, count_cb, &n), 0);
 	assert_int_equal(n, 0);
 	rc1 = may_conflict(kv_put(t1, KV_XATTR, "x1", 2, "", 0));
 	rc2 = may_conflict(kv_put(t2, KV_DENTRY, "d1", 2, "", 0));
@@ -584,8 +583,7 @@ static void test_remote_scan_pages(void **state)
 		want += present[i];
 	memset(&p, 0, sizeof(p));
 	p.present = present;
-	assert_int_equal(kv_scan(t, KV_CHUNK, "p", 1, NULL, 0, 0, pscan_cb,
-				 &p),
+	assert_int_equal(kv_scan(t, KV_CHUNK, "p", 1, NULL, 0, 0, pscan_cb, &p),
 			 0);
 	assert_int_equal(p.err, 0);
 	assert_int_equal(p.n, want);
@@ -594,8 +592,7 @@ static void test_remote_scan_pages(void **state)
 	p.present = present;
 	p.next = 400;
 	page_key(k, 400);
-	assert_int_equal(kv_scan(t, KV_CHUNK, "p", 1, k, 5, 600, pscan_cb,
-				 &p),
+	assert_int_equal(kv_scan(t, KV_CHUNK, "p", 1, k, 5, 600, pscan_cb, &p),
 			 0);
 	assert_int_equal(p.err, 0);
 	assert_int_equal(p.n, 600);
@@ -604,9 +601,8 @@ static void test_remote_scan_pages(void **state)
 	memset(&p, 0, sizeof(p));
 	p.present = present;
 	assert_int_equal(kv_begin(f->e, false, &t), 0);
-	assert_int_equal(kv_scan(t, KV_CHUNK, NULL, 0, NULL, 0, 0, pscan_cb,
-				 &p),
-			 0);
+	assert_int_equal(
+		kv_scan(t, KV_CHUNK, NULL, 0, NULL, 0, 0, pscan_cb, &p), 0);
 	assert_int_equal(kv_commit(t), 0);
 	assert_int_equal(p.err, 0);
 	assert_int_equal(p.n, want);
@@ -655,10 +651,9 @@ static void test_remote_pool_threads(void **state)
 	int64_t v = 0;
 
 	for (int i = 0; i < POOL_THREADS; i++) {
-		a[i] = (struct pool_arg){ f->e, 0 };
-		assert_int_equal(pthread_create(&th[i], NULL, pool_worker,
-						&a[i]),
-				 0);
+		a[i] = (struct pool_arg){f->e, 0};
+		assert_int_equal(
+			pthread_create(&th[i], NULL, pool_worker, &a[i]), 0);
 	}
 	for (int i = 0; i < POOL_THREADS; i++)
 		pthread_join(th[i], NULL);
