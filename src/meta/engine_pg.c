@@ -53,12 +53,15 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #define PG_POOL_MAX 8
 #define PG_PAGE_MIN 16
 #define PG_PAGE_FIRST 128
 #define PG_PAGE_MAX 512
 #define PG_PAGE_BYTES (4 * 1024 * 1024)
+#define PG_WAIT_MS 10000 /* client side; the server's limit is 5 s */
 #define PG_SCHEMA_VERSION 1
 
 #define OID_INT4 23
@@ -178,6 +181,73 @@ static void one_line(const char *msg, char *out, size_t n)
 	snprintf(out, n, "%.*s", (int)len, p);
 }
 
+/* ---- queries with a client-side bound ---- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Collect the results of the query just sent: the first error, else the
+ * last result.  A server that does not answer within PG_WAIT_MS (hung,
+ * stopped) gets its socket shut down: libpq then fails the query and the
+ * connection exactly as for a server that died.
+ */
+static PGresult *get_results(const char *desc, PGconn *c)
+{
+	int64_t deadline = now_ms() + PG_WAIT_MS;
+	PGresult *keep = NULL, *r;
+
+	for (;;) {
+		while (PQisBusy(c)) {
+			struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+			int64_t left = deadline - now_ms();
+			int n = left > 0 ? poll(&p, 1, (int)left) : 0;
+
+			if (p.fd < 0 || (n < 0 && errno != EINTR))
+				break;
+			if (n == 0) {
+				log_error("postgres '%s': no answer in %d ms",
+					  desc, PG_WAIT_MS);
+				shutdown(p.fd, SHUT_RDWR);
+			}
+			if (!PQconsumeInput(c))
+				break;
+		}
+		r = PQgetResult(c);
+		if (!r)
+			break;
+		if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+			PQclear(r);
+		} else {
+			PQclear(keep);
+			keep = r;
+		}
+	}
+	return keep;
+}
+
+/* PQexec with a bound; NULL when the query could not be sent. */
+static PGresult *q_exec(const char *desc, PGconn *c, const char *sql)
+{
+	return PQsendQuery(c, sql) ? get_results(desc, c) : NULL;
+}
+
+static PGresult *q_prepared(const char *desc, PGconn *c, enum pg_stmt s,
+			    const char *const *vals, const int *lens)
+{
+	static const int fmts[4] = {1, 1, 1, 1};
+
+	if (!PQsendQueryPrepared(c, stmts[s].name, stmts[s].nparams, vals, lens,
+				 fmts, 1))
+		return NULL;
+	return get_results(desc, c);
+}
+
 /* ---- connections ---- */
 
 static void quiet_notice(void *arg, const char *msg)
@@ -246,7 +316,7 @@ static int dial(struct pg_engine *e, PGconn **out)
 		return rc;
 	}
 	PQsetNoticeProcessor(c, quiet_notice, NULL);
-	r = PQexec(c, session_sql);
+	r = q_exec(e->base.desc, c, session_sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		one_line(PQerrorMessage(c), why, sizeof(why));
 		log_error("postgres '%s': cannot set timeouts: %s",
@@ -265,8 +335,11 @@ static int prepare(struct pg_engine *e, struct pg_conn *conn)
 	char why[512];
 
 	for (int i = 0; i < S_COUNT; i++) {
-		PGresult *r = PQprepare(conn->c, stmts[i].name, stmts[i].sql,
-					stmts[i].nparams, stmts[i].types);
+		PGresult *r = NULL;
+
+		if (PQsendPrepare(conn->c, stmts[i].name, stmts[i].sql,
+				  stmts[i].nparams, stmts[i].types))
+			r = get_results(e->base.desc, conn->c);
 		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 
 		if (!ok) {
@@ -418,7 +491,7 @@ static int result_rc(struct pg_engine *e, struct pg_conn *conn,
 static int conn_exec(struct pg_engine *e, struct pg_conn *conn, const char *sql,
 		     const char *what)
 {
-	PGresult *r = PQexec(conn->c, sql);
+	PGresult *r = q_exec(e->base.desc, conn->c, sql);
 	int rc = result_rc(e, conn, r, what);
 
 	PQclear(r);
@@ -479,7 +552,6 @@ static int pg_begin(struct kv_engine *base, bool rw, struct kv_txn **out)
 static PGresult *txn_exec(struct pg_txn *t, enum pg_stmt s,
 			  const char *const *vals, const int *lens, int *rc)
 {
-	static const int fmts[4] = {1, 1, 1, 1};
 	struct pg_engine *e = pg_eng(t->base.eng);
 	PGresult *r;
 
@@ -487,8 +559,7 @@ static PGresult *txn_exec(struct pg_txn *t, enum pg_stmt s,
 		*rc = t->failed;
 		return NULL;
 	}
-	r = PQexecPrepared(t->conn->c, stmts[s].name, stmts[s].nparams, vals,
-			   lens, fmts, 1);
+	r = q_prepared(e->base.desc, t->conn->c, s, vals, lens);
 	*rc = result_rc(e, t->conn, r, stmts[s].name + 8);
 	if (*rc == 0)
 		return r;
@@ -682,7 +753,7 @@ static int pg_commit(struct kv_txn *bt)
 		txn_end(t);
 		return rc;
 	}
-	r = PQexec(t->conn->c, "COMMIT");
+	r = q_exec(e->base.desc, t->conn->c, "COMMIT");
 	rc = result_rc(e, t->conn, r, "COMMIT");
 	if (rc == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0)
 		rc = log_fail(-EIO,
@@ -775,7 +846,7 @@ static int check_schema(struct pg_engine *e, struct pg_conn *conn, bool create)
 		rc = conn_exec(e, conn, schema_sql, "create schema");
 	if (rc < 0)
 		return rc;
-	r = PQexec(conn->c, "SELECT version FROM tessera_schema");
+	r = q_exec(e->base.desc, conn->c, "SELECT version FROM tessera_schema");
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (state && !strcmp(state, "42P01")) {
 		log_error("no tessera metadata in '%s' (not formatted)",

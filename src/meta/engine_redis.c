@@ -74,6 +74,8 @@
 #define RD_SCHEMA_KEY "tessera:schema"
 #define RD_SCHEMA_VERSION "1"
 #define RD_VKEY_MAX (16 + KV_KEY_MAX)
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 struct rd_conn {
 	redisContext *c;      /* NULL: must be dialed */
@@ -283,6 +285,15 @@ static int reply_status(struct rd_engine *e, const redisReply *r,
 
 /* ---- connections ---- */
 
+/* The reason a connection failed, in words ("no answer" for a timeout). */
+static const char *io_why(const redisContext *c)
+{
+	if (strstr(c->errstr, "temporarily unavailable") ||
+	    strstr(c->errstr, "timed out"))
+		return "no answer within " STR(RD_TIMEOUT_MS) " ms";
+	return c->errstr[0] ? c->errstr : "I/O error";
+}
+
 static int dial_errno(const char *why)
 {
 	if (strstr(why, "refused"))
@@ -307,7 +318,7 @@ static int dial_auth(struct rd_engine *e, redisContext *c)
 		r = redisCommand(c, "AUTH %s", e->pass);
 	if (!r) {
 		log_error("cannot connect to '%s': %s", e->base.desc,
-			  c->errstr);
+			  io_why(c));
 		return -EIO;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -326,7 +337,7 @@ static int dial_select(struct rd_engine *e, redisContext *c)
 
 	if (!r) {
 		log_error("cannot connect to '%s': %s", e->base.desc,
-			  c->errstr);
+			  io_why(c));
 		return -EIO;
 	}
 	if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOAUTH", 6)) {
@@ -357,7 +368,7 @@ static int dial(struct rd_engine *e, redisContext **out)
 	if (c->err) {
 		rc = dial_errno(c->errstr);
 		log_error("cannot connect to '%s': %s", e->base.desc,
-			  c->errstr);
+			  io_why(c));
 		redisFree(c);
 		return rc;
 	}
@@ -495,7 +506,7 @@ static int send_batch(struct rd_engine *e, struct rd_conn *conn,
 	conn->stale = false;
 	return 0;
 broken:
-	snprintf(why, whylen, "%s", c->errstr[0] ? c->errstr : "I/O error");
+	snprintf(why, whylen, "%s", io_why(c));
 	conn_broken(e, conn);
 	return -ENOTCONN;
 }

@@ -3,7 +3,8 @@
  * opening (authentication, refused connections, missing databases, not
  * formatted), conflicts and serializability of read-write txns, multi-page
  * scans merged with buffered writes, more threads than pooled connections,
- * and recovery after the server dropped every connection.
+ * recovery after the server dropped every connection, and a server that
+ * stops answering (through a pausable TCP proxy): -EIO, then recovery.
  *
  * The servers are those of tests/lib/services.sh (TESSERA_TEST_REDIS,
  * TESSERA_TEST_PG, defaults on 127.0.0.1); a test skips when its server does
@@ -15,9 +16,14 @@
 #include <stdarg.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <hiredis.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "meta/kv.h"
@@ -753,6 +759,175 @@ static void test_remote_reconnect(void **state)
 	assert_val(f->e, KV_INODE, "after", "2");
 }
 
+/* ---- a server that stops answering ---- */
+
+#define PROXY_PAIRS 32
+
+/* A TCP proxy to the server that can stop forwarding (a hung server). */
+struct proxy {
+	int lfd;
+	int port;
+	int upstream;
+	atomic_bool paused;
+	atomic_bool stop;
+	int fd[2 * PROXY_PAIRS]; /* client, server; -1 when free */
+	pthread_t th;
+};
+
+static int tcp_to(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void proxy_accept(struct proxy *p)
+{
+	int c = accept(p->lfd, NULL, NULL);
+	int u = c >= 0 ? tcp_to(p->upstream) : -1;
+
+	for (int i = 0; u >= 0 && i < PROXY_PAIRS; i++) {
+		if (p->fd[2 * i] < 0) {
+			p->fd[2 * i] = c;
+			p->fd[2 * i + 1] = u;
+			return;
+		}
+	}
+	if (c >= 0)
+		close(c);
+	if (u >= 0)
+		close(u);
+}
+
+/* Copy what @from has to its partner; close the pair at EOF. */
+static void proxy_copy(struct proxy *p, int from)
+{
+	char buf[65536];
+	int to = from ^ 1;
+	ssize_t n = read(p->fd[from], buf, sizeof(buf));
+
+	if (n > 0 && write(p->fd[to], buf, (size_t)n) == n)
+		return;
+	close(p->fd[from]);
+	close(p->fd[to]);
+	p->fd[from] = p->fd[to] = -1;
+}
+
+static void *proxy_run(void *arg)
+{
+	struct proxy *p = arg;
+	struct pollfd pf[1 + 2 * PROXY_PAIRS];
+
+	while (!atomic_load(&p->stop)) {
+		bool paused = atomic_load(&p->paused);
+
+		pf[0] = (struct pollfd){.fd = p->lfd, .events = POLLIN};
+		for (int i = 0; i < 2 * PROXY_PAIRS; i++)
+			pf[i + 1] = (struct pollfd){
+				.fd = paused ? -1 : p->fd[i], .events = POLLIN};
+		/* a short tick notices pause and stop */
+		if (poll(pf, 1 + 2 * PROXY_PAIRS, 20) <= 0)
+			continue;
+		if (pf[0].revents)
+			proxy_accept(p);
+		for (int i = 0; i < 2 * PROXY_PAIRS; i++)
+			if (pf[i + 1].revents && p->fd[i] >= 0)
+				proxy_copy(p, i);
+	}
+	for (int i = 0; i < 2 * PROXY_PAIRS; i++)
+		if (p->fd[i] >= 0)
+			close(p->fd[i]);
+	close(p->lfd);
+	return NULL;
+}
+
+static void proxy_start(struct proxy *p, int upstream)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+
+	memset(p, 0, sizeof(*p));
+	for (int i = 0; i < 2 * PROXY_PAIRS; i++)
+		p->fd[i] = -1;
+	p->upstream = upstream;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	p->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(p->lfd >= 0);
+	assert_int_equal(bind(p->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(p->lfd, 64), 0);
+	assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&a, &alen), 0);
+	p->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&p->th, NULL, proxy_run, p), 0);
+}
+
+static void proxy_stop(struct proxy *p)
+{
+	atomic_store(&p->stop, true);
+	pthread_join(p->th, NULL);
+}
+
+/* The URL of the fixture's server, through the proxy on @port. */
+static void proxied_url(struct fix *f, int port, char *out, size_t n)
+{
+	char base[512];
+	const char *hp = strstr(f->url, "127.0.0.1:");
+	const char *rest;
+
+	assert_non_null(hp);
+	rest = strpbrk(hp, "/");
+	assert_non_null(rest);
+	snprintf(base, sizeof(base), "%.*s127.0.0.1:%d", (int)(hp - f->url),
+		 f->url, port);
+	snprintf(out, n, "%s%s", base, rest);
+}
+
+/*
+ * The server stops answering: txns fail with -EIO after the engine's
+ * timeouts instead of hanging; when it answers again, so does the engine.
+ */
+static void test_remote_hung_server(void **state)
+{
+	struct fix *f = need(state);
+	struct kv_engine *e = NULL;
+	struct proxy p;
+	struct buf v = BUF_INIT;
+	struct kv_txn *t;
+	char url[1024];
+	int rc;
+
+	proxy_start(&p, f->redis ? 6379 : 5432);
+	proxied_url(f, p.port, url, sizeof(url));
+	assert_int_equal(kv_open(url, false, &e), 0);
+	put1(e, KV_INODE, "k", "1");
+	atomic_store(&p.paused, true);
+	rc = kv_begin(e, false, &t);
+	if (rc == 0) {
+		rc = kv_get(t, KV_INODE, "k", 1, &v);
+		kv_rollback(t);
+	}
+	assert_int_equal(rc, -EIO);
+	/* a blind write cannot know its outcome: -EIO as well */
+	rc = kv_begin(e, true, &t);
+	if (rc == 0) {
+		rc = kv_put(t, KV_INODE, "k", 1, "2", 1);
+		rc = rc ? rc : kv_commit(t);
+	}
+	assert_int_equal(rc, -EIO);
+	atomic_store(&p.paused, false);
+	put1(e, KV_INODE, "k", "3");
+	assert_val(e, KV_INODE, "k", "3");
+	kv_close(e);
+	proxy_stop(&p);
+	buf_release(&v);
+}
+
 #define R(fn) cmocka_unit_test_setup_teardown(fn, setup_redis, teardown)
 #define P(fn) cmocka_unit_test_setup_teardown(fn, setup_pg, teardown)
 
@@ -778,6 +953,8 @@ int main(void)
 		P(test_remote_pool_threads),
 		R(test_remote_reconnect),
 		P(test_remote_reconnect),
+		R(test_remote_hung_server),
+		P(test_remote_hung_server),
 	};
 
 	log_set_level(LOG_LVL_ERROR);
