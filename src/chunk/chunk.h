@@ -28,6 +28,7 @@
 #include "util/slice.h"
 
 struct obj_store;
+struct frame_conf;
 struct chunk_store;
 struct chunk_writer;
 
@@ -37,6 +38,8 @@ struct chunk_conf {
 	uint64_t buffer_size;  /* memory pool bound, bytes (default 300 MiB) */
 	int max_uploads;       /* upload threads (default 20) */
 	uint32_t max_readahead; /* bytes (default 32 MiB; 0 disables) */
+	/* Compression/encryption of new blocks (copied); NULL = plain. */
+	const struct frame_conf *frame;
 };
 
 /** Start the data path over @os (borrowed; must outlive the store). */

@@ -61,7 +61,16 @@ const struct cli_cmd cli_cmds[] = {
 	{ "bench", cmd_bench, "benchmark a directory",
 	  "usage: tessera bench PATH [-p THREADS]\n" },
 	{ "objbench", cmd_objbench, "benchmark an object store",
-	  "usage: tessera objbench STORAGE-URL [options]\n" },
+	  "usage: tessera objbench STORAGE-URL [options]\n"
+	  "\n"
+	  "Put, head, get, list and delete N objects of SIZE bytes under a\n"
+	  "fresh prefix, and print each operation's throughput and latency.\n"
+	  "The objects are deleted at the end.\n"
+	  "\n"
+	  "options:\n"
+	  "  --objects N          number of objects (default 100)\n"
+	  "  --size SIZE          object size (default 1M)\n"
+	  "  --threads P          parallel requests (default 4)\n" },
 	{ "warmup", cmd_warmup, "fill the cache for files or trees",
 	  "usage: tessera warmup PATH... [--evict|--check]\n" },
 	{ "rmr", cmd_rmr, "remove a tree quickly",

@@ -1,0 +1,487 @@
+/*
+ * bcache.c - the memory pool and the block cache of the data path.
+ *
+ * Design note.
+ *
+ * Pool: one counter, mem_used, of the bytes held by writer blocks (a full
+ * block each, reserved when the block is started) and cached blocks (their
+ * length), bounded by mem_limit.  A reservation that does not fit first
+ * evicts unreferenced cache blocks, least recently used first.  Then, when
+ * uploads are in flight, it waits on mem_cond for them (an uploaded block
+ * becomes an evictable cache block).  When none are, the pool is held by
+ * writers' partial blocks, and nothing would ever free it: so it seals the
+ * tail block of an idle writer (chunk_steal_locked; that writer's next
+ * write there gets -EAGAIN and starts a new slice) and waits for that
+ * upload.  A writer in a call cannot be sealed, but it holds a full block
+ * reservation and is not waiting for memory (a writer only reserves when
+ * all its earlier blocks are sealed), so it finishes its call and then
+ * wakes the waiters (mem_waiters).  Writers thus never pass the bound and
+ * never wait forever.  Readers that find nothing to seal read through an
+ * uncharged "overdraft" block, dropped as soon as nobody holds it;
+ * prefetches just give up.
+ *
+ * Cache: a chained hash table on (slice id, block index) holding blocks in
+ * three states.  LOADING: one thread (the first to ask) is fetching it;
+ * later askers take a reference and wait on load_cond, so concurrent
+ * readers of a block share one GET.  READY: bytes immutable, verified.
+ * FAILED: the fetch failed; the block left the table before waiters wake,
+ * so the next reader tries again.  A block is in the LRU list exactly when
+ * it is READY, in the table and unreferenced; only those are evicted.
+ * A block removed from the table while referenced (forget, failure) is
+ * freed by its last chunk_block_put().
+ *
+ * Fetch: whole-block GET, frame checked (frame.h) and the raw length
+ * compared with the length in the key.  A plain frame is verified in place
+ * and kept in the GET buffer (no copy; trimmed, since a buf may have twice
+ * the room it needs); a compressed one is decoded into an exact-size
+ * allocation.  Any failure is -EIO with one log line naming
+ * the key; wrong bytes are never cached.
+ *
+ * Locking: cs->lock (see chunk_int.h); no I/O or decoding under it.
+ */
+#include "util/common.h"
+#include "chunk/chunk_int.h"
+
+#include <assert.h>
+
+#include "object/object.h"
+#include "util/log.h"
+
+#define BUCKETS_MIN 1024
+
+static size_t bucket_of(const struct chunk_store *cs, uint64_t id,
+			uint32_t index)
+{
+	uint64_t x = id * 0x9e3779b97f4a7c15ULL + index;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return (size_t)(x & (cs->nbuckets - 1));
+}
+
+int chunk_bcache_init(struct chunk_store *cs)
+{
+	cs->nbuckets = BUCKETS_MIN;
+	cs->buckets = calloc(cs->nbuckets, sizeof(*cs->buckets));
+	if (!cs->buckets)
+		return -ENOMEM;
+	cs->lru.lru_next = cs->lru.lru_prev = &cs->lru;
+	return 0;
+}
+
+static void block_free(struct cblock *b)
+{
+	free(b->mem);
+	free(b);
+}
+
+void chunk_bcache_release(struct chunk_store *cs)
+{
+	for (size_t i = 0; i < cs->nbuckets && cs->buckets; i++) {
+		struct cblock *b = cs->buckets[i], *next;
+
+		for (; b; b = next) {
+			next = b->hnext;
+			block_free(b);
+		}
+	}
+	free(cs->buckets);
+	cs->buckets = NULL;
+}
+
+static void lru_unlink(struct cblock *b)
+{
+	if (!b->lru_next)
+		return;
+	b->lru_prev->lru_next = b->lru_next;
+	b->lru_next->lru_prev = b->lru_prev;
+	b->lru_next = b->lru_prev = NULL;
+}
+
+static void lru_push(struct chunk_store *cs, struct cblock *b)
+{
+	b->lru_next = cs->lru.lru_next;
+	b->lru_prev = &cs->lru;
+	cs->lru.lru_next->lru_prev = b;
+	cs->lru.lru_next = b;
+}
+
+static void grow_table(struct chunk_store *cs)
+{
+	size_t old_n = cs->nbuckets;
+	struct cblock **old = cs->buckets;
+	struct cblock **nb = calloc(old_n * 2, sizeof(*nb));
+
+	if (!nb)
+		return; /* keep the longer chains */
+	cs->buckets = nb;
+	cs->nbuckets = old_n * 2;
+	for (size_t i = 0; i < old_n; i++) {
+		struct cblock *b = old[i], *next;
+
+		for (; b; b = next) {
+			size_t h = bucket_of(cs, b->id, b->index);
+
+			next = b->hnext;
+			b->hnext = nb[h];
+			nb[h] = b;
+		}
+	}
+	free(old);
+}
+
+static struct cblock *lookup(struct chunk_store *cs, uint64_t id,
+			     uint32_t index, uint32_t len)
+{
+	struct cblock *b = cs->buckets[bucket_of(cs, id, index)];
+
+	for (; b; b = b->hnext)
+		if (b->id == id && b->index == index && b->len == len)
+			return b;
+	return NULL;
+}
+
+static void table_insert(struct chunk_store *cs, struct cblock *b)
+{
+	size_t h;
+
+	if (cs->ncached >= cs->nbuckets * 2)
+		grow_table(cs);
+	h = bucket_of(cs, b->id, b->index);
+	b->hnext = cs->buckets[h];
+	cs->buckets[h] = b;
+	b->in_table = true;
+	cs->ncached++;
+}
+
+static void table_remove(struct chunk_store *cs, struct cblock *b)
+{
+	struct cblock **pp = &cs->buckets[bucket_of(cs, b->id, b->index)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == b) {
+			*pp = b->hnext;
+			break;
+		}
+	}
+	b->hnext = NULL;
+	b->in_table = false;
+	cs->ncached--;
+	lru_unlink(b);
+}
+
+/* Free a block out of the table and unreferenced, returning its charge. */
+static void drop_locked(struct chunk_store *cs, struct cblock *b)
+{
+	chunk_mem_release_locked(cs, b->charge);
+	block_free(b);
+}
+
+static bool evict_one_locked(struct chunk_store *cs)
+{
+	struct cblock *b = cs->lru.lru_prev;
+
+	if (b == &cs->lru)
+		return false;
+	table_remove(cs, b);
+	drop_locked(cs, b);
+	return true;
+}
+
+int chunk_mem_reserve_locked(struct chunk_store *cs, uint64_t n,
+			     enum chunk_mem_mode mode)
+{
+	bool waiting = false;
+	int rc;
+
+	if (n > cs->mem_limit)
+		return -ENOMEM;
+	for (;;) {
+		uint64_t used = atomic_load(&cs->mem_used);
+
+		if (used + n <= cs->mem_limit) {
+			used += n;
+			atomic_store(&cs->mem_used, used);
+			if (used > atomic_load(&cs->mem_peak))
+				atomic_store(&cs->mem_peak, used);
+			rc = 0;
+			break;
+		}
+		if (evict_one_locked(cs))
+			continue;
+		if (mode == CHUNK_MEM_TRY) {
+			rc = -EAGAIN;
+			break;
+		}
+		/* Counted before trying writers: see chunk_writer_write. */
+		if (!waiting) {
+			atomic_fetch_add(&cs->mem_waiters, 1);
+			waiting = true;
+		}
+		if (cs->inflight == 0) {
+			/* Nothing will free memory unless we seal some. */
+			if (chunk_steal_locked(cs))
+				continue;
+			if (mode == CHUNK_MEM_READ) {
+				rc = -EAGAIN;
+				break;
+			}
+		}
+		pthread_cond_wait(&cs->mem_cond, &cs->lock);
+	}
+	if (waiting)
+		atomic_fetch_sub(&cs->mem_waiters, 1);
+	return rc;
+}
+
+void chunk_mem_release_locked(struct chunk_store *cs, uint64_t n)
+{
+	if (n == 0)
+		return;
+	assert(atomic_load(&cs->mem_used) >= n);
+	atomic_fetch_sub(&cs->mem_used, n);
+	pthread_cond_broadcast(&cs->mem_cond);
+}
+
+uint64_t chunk_mem_used(const struct chunk_store *cs)
+{
+	return atomic_load(&cs->mem_used);
+}
+
+uint64_t chunk_mem_peak(const struct chunk_store *cs)
+{
+	return atomic_load(&cs->mem_peak);
+}
+
+/* GET and verify one block into @b (LOADING, owned by this thread). */
+static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
+{
+	char key[CHUNK_KEY_MAX];
+	struct buf raw = BUF_INIT;
+	const char *why = NULL;
+	struct frame_hdr h;
+	char *mem = NULL;
+	ssize_t n;
+	int rc;
+
+	chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
+	atomic_fetch_add(&cs->n_fetch, 1);
+	rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
+	if (rc == -ENOENT)
+		why = "object is missing";
+	else if (rc < 0)
+		why = strerror(-rc);
+	else if (frame_parse_hdr(raw.data, raw.len, &h, &why) < 0)
+		rc = -EIO;
+	else if (h.raw_len != b->len)
+		why = "length does not match the key", rc = -EIO;
+	if (rc < 0)
+		goto fail;
+	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
+		/* Verify in place and keep the GET buffer, trimmed to size. */
+		mem = realloc(raw.data, raw.len + 1);
+		if (!mem)
+			mem = raw.data;
+		raw.data = NULL;
+		n = frame_decode_to(&cs->fc, mem, raw.len, mem + FRAME_HDR_LEN,
+				    b->len, &why);
+		b->data = mem + FRAME_HDR_LEN;
+	} else {
+		mem = malloc(b->len ? b->len : 1);
+		if (!mem) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		n = frame_decode_to(&cs->fc, raw.data, raw.len, mem, b->len,
+				    &why);
+		b->data = mem;
+	}
+	b->mem = mem;
+	if (n < 0 || (uint32_t)n != b->len) {
+		rc = -EIO;
+		goto fail;
+	}
+	rc = 0;
+	goto out;
+fail:
+	if (prefetch)
+		log_warn("readahead of block '%s' failed: %s", key, why);
+	else
+		log_error("cannot read block '%s': %s", key, why);
+	rc = -EIO;
+out:
+	buf_release(&raw);
+	return rc;
+}
+
+static struct cblock *block_new(uint64_t id, uint32_t index, uint32_t len)
+{
+	struct cblock *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->id = id;
+	b->index = index;
+	b->len = len;
+	b->state = CB_LOADING;
+	return b;
+}
+
+/* The LOADING block @b (with our reference) is done: publish or drop it. */
+static void finish_load_locked(struct chunk_store *cs, struct cblock *b, int rc)
+{
+	if (rc == 0) {
+		b->state = CB_READY;
+	} else {
+		b->state = CB_FAILED;
+		table_remove(cs, b);
+	}
+	pthread_cond_broadcast(&cs->load_cond);
+}
+
+/* Wait for a LOADING block; our reference is held.  0 or -EIO. */
+static int wait_load_locked(struct chunk_store *cs, struct cblock *b)
+{
+	while (b->state == CB_LOADING)
+		pthread_cond_wait(&cs->load_cond, &cs->lock);
+	if (b->state == CB_READY)
+		return 0;
+	if (--b->refs == 0)
+		drop_locked(cs, b);
+	return -EIO;
+}
+
+int chunk_block_get(struct chunk_store *cs, uint64_t id, uint32_t index,
+		    uint32_t len, struct cblock **out)
+{
+	struct cblock *b;
+	int rc;
+
+	pthread_mutex_lock(&cs->lock);
+	b = lookup(cs, id, index, len);
+	if (b) {
+		if (b->refs++ == 0)
+			lru_unlink(b);
+		rc = wait_load_locked(cs, b);
+		if (rc == 0)
+			atomic_fetch_add(&cs->n_hit, 1);
+		goto out;
+	}
+	b = block_new(id, index, len);
+	if (!b) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	b->refs = 1;
+	table_insert(cs, b);
+	rc = chunk_mem_reserve_locked(cs, len, CHUNK_MEM_READ);
+	if (rc == -EAGAIN || rc == -ENOMEM) {
+		b->overdraft = true; /* pool full of unflushable data */
+		rc = 0;
+	} else {
+		b->charge = len;
+	}
+	pthread_mutex_unlock(&cs->lock);
+	rc = fetch(cs, b, false);
+	pthread_mutex_lock(&cs->lock);
+	finish_load_locked(cs, b, rc);
+	if (rc < 0 && --b->refs == 0)
+		drop_locked(cs, b);
+out:
+	pthread_mutex_unlock(&cs->lock);
+	if (rc == 0)
+		*out = b;
+	return rc;
+}
+
+void chunk_block_put(struct chunk_store *cs, struct cblock *b)
+{
+	pthread_mutex_lock(&cs->lock);
+	if (--b->refs == 0) {
+		if (b->in_table && b->overdraft)
+			table_remove(cs, b);
+		if (!b->in_table)
+			drop_locked(cs, b);
+		else
+			lru_push(cs, b);
+	}
+	pthread_mutex_unlock(&cs->lock);
+}
+
+bool chunk_block_known_locked(struct chunk_store *cs, uint64_t id,
+			      uint32_t index, uint32_t len)
+{
+	return lookup(cs, id, index, len) != NULL;
+}
+
+void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
+			  uint32_t len)
+{
+	struct cblock *b;
+	int rc;
+
+	pthread_mutex_lock(&cs->lock);
+	if (lookup(cs, id, index, len) ||
+	    chunk_mem_reserve_locked(cs, len, CHUNK_MEM_TRY) < 0)
+		goto out;
+	b = block_new(id, index, len);
+	if (!b) {
+		chunk_mem_release_locked(cs, len);
+		goto out;
+	}
+	b->charge = len;
+	b->refs = 1;
+	table_insert(cs, b);
+	pthread_mutex_unlock(&cs->lock);
+	atomic_fetch_add(&cs->n_prefetch, 1);
+	rc = fetch(cs, b, true);
+	pthread_mutex_lock(&cs->lock);
+	finish_load_locked(cs, b, rc);
+	if (--b->refs == 0) {
+		if (b->in_table)
+			lru_push(cs, b);
+		else
+			drop_locked(cs, b);
+	}
+out:
+	pthread_mutex_unlock(&cs->lock);
+}
+
+void chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
+			      uint32_t index, uint32_t len, char *mem,
+			      const char *data, uint64_t charge)
+{
+	struct cblock *b = lookup(cs, id, index, len);
+
+	if (b || !(b = block_new(id, index, len))) {
+		chunk_mem_release_locked(cs, charge);
+		free(mem);
+		return;
+	}
+	b->mem = mem;
+	b->data = data;
+	b->charge = charge;
+	b->state = CB_READY;
+	table_insert(cs, b);
+	lru_push(cs, b);
+}
+
+void chunk_forget_slice(struct chunk_store *cs, uint64_t id)
+{
+	pthread_mutex_lock(&cs->lock);
+	for (uint32_t i = 0; i < cs->max_blocks; i++) {
+		struct cblock *b = cs->buckets[bucket_of(cs, id, i)], *next;
+
+		for (; b; b = next) {
+			next = b->hnext;
+			if (b->id != id || b->index != i ||
+			    b->state == CB_LOADING)
+				continue;
+			table_remove(cs, b);
+			if (b->refs == 0)
+				drop_locked(cs, b);
+		}
+	}
+	pthread_mutex_unlock(&cs->lock);
+}

@@ -1,0 +1,371 @@
+/*
+ * chunk.c - the chunk store: setup, block keys, the read path over a
+ * chunk's slice list, readahead, and slice deletion.
+ *
+ * Design note.
+ *
+ * Resolving a read: the slice list is oldest first and later records win.
+ * chunk_read keeps a stack of (range, newest record that may serve it):
+ * for a range it finds the newest record j overlapping it, serves the
+ * overlap from j, and pushes the uncovered parts left and right of it with
+ * "records older than j".  A range that no record covers is zeros, as is
+ * a range served by slice id 0.  Each byte is thus taken from the newest
+ * record covering it, and the work is O(records x pieces).
+ *
+ * Serving a piece of a slice: slice offset = rec.off + (pos - rec.pos);
+ * for each block it touches, take a reference on the cached block (fetched
+ * and verified on a miss, see bcache.c), copy, drop the reference.  A
+ * record that points outside its slice is corrupt metadata: -EIO.
+ *
+ * Readahead: a small table of streams keyed by slice id remembers where
+ * the last read of a slice ended.  A read that starts there (or at offset
+ * 0) is sequential: the stream's window doubles from one block up to
+ * max_readahead, and the blocks between the read's end and end + window
+ * (within the record's visible part) that are neither cached nor already
+ * requested are queued for the workers, which fetch them if the pool has
+ * room without waiting.  Any other read resets the window to 0.
+ *
+ * Locking: cs->lock guards the streams and the prefetch queue (see
+ * chunk_int.h for the rest).
+ */
+#include "util/common.h"
+#include "chunk/chunk_int.h"
+#include "object/object.h"
+#include "util/log.h"
+
+#include <inttypes.h>
+
+#define DEF_BUFFER (300 * MiB)
+#define DEF_UPLOADS 20
+#define MAX_UPLOADS 256
+
+static int conf_check(const struct chunk_conf *conf, uint32_t *bs,
+		      uint64_t *limit, int *nworkers)
+{
+	if (!conf->volname || !conf->volname[0] ||
+	    strlen(conf->volname) > TESSERA_NAME_MAX ||
+	    conf->block_size > TESSERA_CHUNK_SIZE)
+		return -EINVAL;
+	*bs = conf->block_size ? conf->block_size : TESSERA_BLOCK_SIZE;
+	*limit = conf->buffer_size ? conf->buffer_size : DEF_BUFFER;
+	if (*limit < *bs) {
+		log_warn("buffer size %" PRIu64 " is below the block size %u: "
+			 "using %u",
+			 *limit, *bs, *bs);
+		*limit = *bs;
+	}
+	*nworkers = conf->max_uploads > 0 ? conf->max_uploads : DEF_UPLOADS;
+	*nworkers = MIN(*nworkers, MAX_UPLOADS);
+	return 0;
+}
+
+static int store_init_sync(struct chunk_store *cs)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	pthread_mutex_init(&cs->lock, NULL);
+	pthread_cond_init(&cs->mem_cond, NULL);
+	pthread_cond_init(&cs->load_cond, NULL);
+	pthread_cond_init(&cs->upl_cond, NULL);
+	pthread_cond_init(&cs->work_cond, NULL);
+	pthread_cond_init(&cs->idle_cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(&cs->nap_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return -rc;
+}
+
+static void store_release_sync(struct chunk_store *cs)
+{
+	pthread_cond_destroy(&cs->nap_cond);
+	pthread_cond_destroy(&cs->work_cond);
+	pthread_cond_destroy(&cs->idle_cond);
+	pthread_cond_destroy(&cs->upl_cond);
+	pthread_cond_destroy(&cs->load_cond);
+	pthread_cond_destroy(&cs->mem_cond);
+	pthread_mutex_destroy(&cs->lock);
+}
+
+int chunk_store_new(struct obj_store *os, const struct chunk_conf *conf,
+		    struct chunk_store **out)
+{
+	struct chunk_store *cs;
+	int rc;
+
+	cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	rc = conf_check(conf, &cs->bs, &cs->mem_limit, &cs->nworkers);
+	if (rc < 0) {
+		free(cs);
+		return log_fail(rc, "invalid data path settings");
+	}
+	cs->os = os;
+	cs->max_blocks = (uint32_t)((TESSERA_CHUNK_SIZE + cs->bs - 1) / cs->bs);
+	cs->max_ra = conf->max_readahead;
+	if (conf->frame)
+		cs->fc = *conf->frame;
+	cs->volname = strdup(conf->volname);
+	if (!cs->volname) {
+		free(cs);
+		return -ENOMEM;
+	}
+	rc = store_init_sync(cs);
+	if (rc == 0)
+		rc = chunk_bcache_init(cs);
+	if (rc == 0)
+		rc = chunk_workers_start(cs);
+	if (rc < 0) {
+		chunk_bcache_release(cs);
+		store_release_sync(cs);
+		free(cs->volname);
+		free(cs);
+		return rc;
+	}
+	*out = cs;
+	return 0;
+}
+
+void chunk_store_free(struct chunk_store *cs)
+{
+	if (!cs)
+		return;
+	chunk_workers_stop(cs);
+	chunk_bcache_release(cs);
+	store_release_sync(cs);
+	free(cs->volname);
+	free(cs);
+}
+
+void chunk_block_key(const struct chunk_store *cs, uint64_t id, uint32_t index,
+		     uint32_t len, char *out, size_t n)
+{
+	snprintf(out, n, "%s/chunks/%" PRIu64 "/%" PRIu64 "/%" PRIu64 "_%u_%u",
+		 cs->volname, id / 1000000, id / 1000, id, index, len);
+}
+
+static uint32_t block_len(const struct chunk_store *cs, uint32_t size,
+			  uint32_t index)
+{
+	return MIN(cs->bs, size - index * cs->bs);
+}
+
+static struct ra_stream *ra_find_locked(struct chunk_store *cs, uint64_t id,
+					bool *found)
+{
+	struct ra_stream *victim = &cs->ra[0];
+
+	for (int i = 0; i < CHUNK_RA_STREAMS; i++) {
+		struct ra_stream *st = &cs->ra[i];
+
+		if (st->id == id) {
+			*found = true;
+			return st;
+		}
+		if (st->last_use < victim->last_use)
+			victim = st;
+	}
+	*found = false;
+	memset(victim, 0, sizeof(*victim));
+	victim->id = id;
+	return victim;
+}
+
+static bool pq_push_locked(struct chunk_store *cs, uint64_t id, uint32_t index,
+			   uint32_t len)
+{
+	struct prefetch_job *j;
+
+	if (cs->pq_n == CHUNK_PQ_MAX)
+		return false;
+	j = &cs->pq[(cs->pq_head + cs->pq_n) % CHUNK_PQ_MAX];
+	j->id = id;
+	j->index = index;
+	j->len = len;
+	cs->pq_n++;
+	return true;
+}
+
+/*
+ * A read of slice bytes [start, end) of record @s happened: update the
+ * slice's stream and queue the blocks ahead of it.  @vis_end is the end
+ * of the record's visible part, in slice offsets.
+ */
+static void readahead(struct chunk_store *cs, const struct slice *s,
+		      uint32_t start, uint32_t end, uint32_t vis_end)
+{
+	struct ra_stream *st;
+	uint32_t first, last;
+	uint64_t stop;
+	bool found, queued = false;
+
+	if (cs->max_ra == 0)
+		return;
+	pthread_mutex_lock(&cs->lock);
+	st = ra_find_locked(cs, s->id, &found);
+	if (found && st->next_off == start) {
+		st->window = st->window ? MIN(st->window * 2, cs->max_ra)
+					: MIN(cs->bs, cs->max_ra);
+	} else {
+		/* A new pattern; reading from the start counts as sequential.
+		 */
+		st->window = start == 0 ? MIN(cs->bs, cs->max_ra) : 0;
+		st->next_block = 0;
+	}
+	st->next_off = end;
+	st->last_use = ++cs->ra_clock;
+	stop = MIN((uint64_t)end + st->window, (uint64_t)vis_end);
+	if (st->window == 0 || stop <= end)
+		goto out;
+	first = MAX((end - 1) / cs->bs + 1, st->next_block);
+	last = (uint32_t)((stop - 1) / cs->bs);
+	for (uint32_t i = first; i <= last; i++) {
+		uint32_t len = block_len(cs, s->size, i);
+
+		if (!chunk_block_known_locked(cs, s->id, i, len)) {
+			if (!pq_push_locked(cs, s->id, i, len))
+				break;
+			queued = true;
+		}
+		st->next_block = i + 1;
+	}
+	if (queued)
+		pthread_cond_broadcast(&cs->work_cond);
+out:
+	pthread_mutex_unlock(&cs->lock);
+}
+
+/* Copy slice bytes [so, so + n) of record @s into @dst. */
+static int read_slice(struct chunk_store *cs, const struct slice *s,
+		      uint32_t so, uint32_t n, char *dst)
+{
+	uint64_t end = (uint64_t)so + n;
+
+	if (end > s->size || (uint64_t)s->off + s->len > s->size) {
+		log_error("cannot read slice %" PRIu64 ": record [%u, +%u) "
+			  "lies outside its %u bytes",
+			  s->id, s->off, s->len, s->size);
+		return -EIO;
+	}
+	readahead(cs, s, so, (uint32_t)end, s->off + s->len);
+	while (n > 0) {
+		uint32_t index = so / cs->bs, boff = so % cs->bs;
+		uint32_t len = block_len(cs, s->size, index);
+		uint32_t take = MIN(n, len - boff);
+		struct cblock *b;
+		int rc = chunk_block_get(cs, s->id, index, len, &b);
+
+		if (rc < 0)
+			return rc;
+		memcpy(dst, b->data + boff, take);
+		chunk_block_put(cs, b);
+		dst += take;
+		so += take;
+		n -= take;
+	}
+	return 0;
+}
+
+struct piece {
+	size_t below; /* records [0, below) may serve the range */
+	uint64_t a, b;
+};
+
+struct pstack {
+	struct piece *v;
+	size_t n, cap;
+};
+
+static int push(struct pstack *st, size_t below, uint64_t a, uint64_t b)
+{
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? st->cap * 2 : 16;
+		struct piece *v = realloc(st->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		st->v = v;
+		st->cap = cap;
+	}
+	st->v[st->n++] = (struct piece){below, a, b};
+	return 0;
+}
+
+/* Serve piece @p; push what the newest overlapping record leaves. */
+static int resolve(struct chunk_store *cs, const struct slice *s,
+		   struct piece p, struct pstack *st, uint64_t off, char *dst)
+{
+	size_t j = p.below;
+	uint64_t x, y;
+	int rc;
+
+	while (j > 0) {
+		const struct slice *r = &s[j - 1];
+
+		if (r->len > 0 && r->pos < p.b &&
+		    (uint64_t)r->pos + r->len > p.a)
+			break;
+		j--;
+	}
+	if (j == 0) {
+		memset(dst + (p.a - off), 0, p.b - p.a);
+		return 0;
+	}
+	x = MAX(p.a, (uint64_t)s[j - 1].pos);
+	y = MIN(p.b, (uint64_t)s[j - 1].pos + s[j - 1].len);
+	if (s[j - 1].id == 0)
+		memset(dst + (x - off), 0, y - x);
+	else if ((rc = read_slice(cs, &s[j - 1],
+				  (uint32_t)(s[j - 1].off + (x - s[j - 1].pos)),
+				  (uint32_t)(y - x), dst + (x - off))) < 0)
+		return rc;
+	/* Right part first so the left one is served next. */
+	if (y < p.b && (rc = push(st, j - 1, y, p.b)) < 0)
+		return rc;
+	if (p.a < x && (rc = push(st, j - 1, p.a, x)) < 0)
+		return rc;
+	return 0;
+}
+
+ssize_t chunk_read(struct chunk_store *cs, const struct slice *s, size_t n,
+		   uint32_t off, void *dst, size_t len)
+{
+	struct pstack st = {NULL, 0, 0};
+	int rc;
+
+	if ((uint64_t)off + len > TESSERA_CHUNK_SIZE)
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	rc = push(&st, n, off, (uint64_t)off + len);
+	while (rc == 0 && st.n > 0) {
+		struct piece p = st.v[--st.n];
+
+		rc = resolve(cs, s, p, &st, off, (char *)dst);
+	}
+	free(st.v);
+	return rc < 0 ? rc : (ssize_t)len;
+}
+
+int chunk_delete_slice(struct chunk_store *cs, uint64_t id, uint32_t size)
+{
+	uint32_t nblocks = (uint32_t)(((uint64_t)size + cs->bs - 1) / cs->bs);
+	char key[CHUNK_KEY_MAX];
+	int first = 0;
+
+	if (id == 0)
+		return 0;
+	chunk_forget_slice(cs, id);
+	for (uint32_t i = 0; i < nblocks; i++) {
+		int rc;
+
+		chunk_block_key(cs, id, i, block_len(cs, size, i), key,
+				sizeof(key));
+		rc = obj_del(cs->os, key);
+		if (rc < 0 && first == 0)
+			first = rc;
+	}
+	return first;
+}

@@ -1,0 +1,210 @@
+/*
+ * chunk_int.h - private to src/chunk/: the store structure, the memory
+ * pool and block cache (bcache.c), writers and the worker threads
+ * (writer.c), and the read path (chunk.c).
+ *
+ * One mutex, cs->lock, guards everything shared in a chunk_store: pool
+ * accounting, the block cache table and LRU, the upload and prefetch
+ * queues, writer upload states, and the readahead streams.  It is never
+ * held across object store I/O, frame coding or a wait for a writer's
+ * caller.  Block bytes are not guarded: a cache block's bytes are
+ * immutable once READY (readers copy without the lock, holding a
+ * reference), and a writer block's bytes belong to the writer's thread
+ * until it is queued, then to one worker thread.
+ */
+#ifndef TESSERA_CHUNK_CHUNK_INT_H
+#define TESSERA_CHUNK_CHUNK_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "chunk/chunk.h"
+#include "object/frame.h"
+
+/* Keys are at most "NAME/chunks/" + 3 numbers + 2: NAME <= 255 bytes. */
+#define CHUNK_KEY_MAX 512
+#define CHUNK_RA_STREAMS 32
+#define CHUNK_PQ_MAX 64 /* queued prefetches */
+#define CHUNK_UPLOAD_RETRIES 3
+
+enum cblock_state { CB_LOADING, CB_READY, CB_FAILED };
+
+/* A block of a slice in the read cache. */
+struct cblock {
+	uint64_t id;
+	uint32_t index;
+	uint32_t len;	  /* raw bytes */
+	char *mem;	  /* the allocation (freed with the block) */
+	const char *data; /* len bytes inside mem, immutable */
+	uint64_t charge;  /* pool bytes; 0 for an overdraft block */
+	/* guarded by cs->lock: */
+	int refs;
+	enum cblock_state state;
+	bool in_table;
+	bool overdraft; /* not charged: dropped when unreferenced */
+	struct cblock *hnext;
+	struct cblock *lru_prev; /* in the LRU iff READY, in_table, refs 0 */
+	struct cblock *lru_next;
+};
+
+enum wblock_state { WB_FILLING, WB_QUEUED, WB_RUNNING, WB_DONE, WB_FAILED };
+
+/* A block being written: FRAME_HDR_LEN spare bytes, then raw bytes. */
+struct wblock {
+	struct chunk_writer *w;
+	uint32_t index;
+	uint32_t len;	 /* bytes written */
+	uint32_t cap;	 /* raw capacity allocated */
+	uint32_t charge; /* pool bytes reserved: the full block length */
+	char *mem;
+	enum wblock_state state; /* FILLING: writer's; after: cs->lock */
+	struct wblock *qnext;	 /* upload queue, guarded by cs->lock */
+	struct wblock *qprev;
+};
+
+struct chunk_writer {
+	struct chunk_store *cs;
+	uint64_t id;
+	/*
+	 * mu guards the fields below against a thread sealing this writer's
+	 * tail block under memory pressure; taken before cs->lock, or only
+	 * tried (never waited for) while holding cs->lock.
+	 */
+	pthread_mutex_t mu;
+	uint32_t len;	  /* slice size so far */
+	uint32_t nsealed; /* blocks [0, nsealed) are queued or done */
+	uint32_t nslots;
+	struct wblock **blocks; /* [nslots], NULL where not written */
+	bool finished;
+	int result;		    /* of finish, once finished */
+	atomic_bool failed;	    /* an upload failed for good */
+	int pending;		    /* queued + running uploads; cs->lock */
+	struct chunk_writer *wnext; /* cs->writers, guarded by cs->lock */
+	struct chunk_writer *wprev;
+};
+
+struct ra_stream {
+	uint64_t id;	     /* 0: free slot */
+	uint32_t next_off;   /* slice offset a sequential read starts at */
+	uint32_t window;     /* bytes to keep ahead; 0: not sequential */
+	uint32_t next_block; /* first block not yet prefetched */
+	uint64_t last_use;
+};
+
+struct prefetch_job {
+	uint64_t id;
+	uint32_t index;
+	uint32_t len;
+};
+
+struct chunk_store {
+	struct obj_store *os;
+	char *volname;
+	uint32_t bs;	     /* block size */
+	uint32_t max_blocks; /* blocks per chunk: ceil(64 MiB / bs) */
+	uint32_t max_ra;
+	int nworkers;
+	struct frame_conf fc;
+	pthread_t *workers;
+
+	pthread_mutex_t lock;
+	pthread_cond_t mem_cond;  /* pool memory freed or uploads done */
+	pthread_cond_t load_cond; /* a cache block left LOADING */
+	pthread_cond_t upl_cond;  /* a writer's upload finished */
+	pthread_cond_t work_cond; /* work queued, or stopping */
+	pthread_cond_t nap_cond;  /* upload retry backoff (monotonic) */
+	pthread_cond_t idle_cond; /* a prefetch job ended */
+
+	/* guarded by lock: */
+	uint64_t mem_limit;
+	atomic_uint_fast64_t mem_used;
+	atomic_uint_fast64_t mem_peak;
+	struct cblock **buckets;
+	size_t nbuckets;
+	size_t ncached;
+	struct cblock lru; /* sentinel: next = most recent */
+	struct wblock *q_head;
+	struct wblock *q_tail;
+	int inflight;		      /* queued + running uploads */
+	struct chunk_writer *writers; /* live writers */
+	atomic_int mem_waiters;	      /* threads waiting in the pool */
+	struct prefetch_job pq[CHUNK_PQ_MAX];
+	unsigned pq_head;
+	unsigned pq_n;
+	int pf_running; /* prefetch jobs being run */
+	struct ra_stream ra[CHUNK_RA_STREAMS];
+	uint64_t ra_clock;
+	bool stopping;
+
+	/* statistics */
+	atomic_uint_fast64_t n_fetch;	 /* object GETs of blocks */
+	atomic_uint_fast64_t n_hit;	 /* block reads served from memory */
+	atomic_uint_fast64_t n_prefetch; /* GETs started by readahead */
+	atomic_uint_fast64_t n_upload;	 /* blocks uploaded */
+};
+
+/* ---- bcache.c: memory pool and block cache ---- */
+
+enum chunk_mem_mode {
+	CHUNK_MEM_WAIT, /* writers: wait until it fits */
+	CHUNK_MEM_READ, /* readers: wait while uploads may free memory */
+	CHUNK_MEM_TRY,	/* prefetch: evict, but never wait */
+};
+
+int chunk_bcache_init(struct chunk_store *cs);
+/** Free every cached block (no references may remain). */
+void chunk_bcache_release(struct chunk_store *cs);
+
+/**
+ * Charge @n bytes to the pool, evicting unreferenced cache blocks first.
+ * Caller holds cs->lock (it may be released while waiting).  Returns 0,
+ * -EAGAIN (TRY/READ: does not fit now) or -ENOMEM (@n above the bound).
+ */
+int chunk_mem_reserve_locked(struct chunk_store *cs, uint64_t n,
+			     enum chunk_mem_mode mode);
+/** Return @n bytes to the pool.  Caller holds cs->lock. */
+void chunk_mem_release_locked(struct chunk_store *cs, uint64_t n);
+/** Highest chunk_mem_used() seen (for tests). */
+uint64_t chunk_mem_peak(const struct chunk_store *cs);
+
+/**
+ * Reference to block @index (of @len raw bytes) of slice @id, fetched and
+ * verified when not cached; concurrent callers share one fetch.  0 and
+ * *out, or -EIO (logged with the key) or -ENOMEM.  Any thread.
+ */
+int chunk_block_get(struct chunk_store *cs, uint64_t id, uint32_t index,
+		    uint32_t len, struct cblock **out);
+/** Drop a reference from chunk_block_get. */
+void chunk_block_put(struct chunk_store *cs, struct cblock *b);
+/** Fetch a block into the cache unless present (worker threads). */
+void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
+			  uint32_t len);
+/** Whether the block is cached or loading.  Caller holds cs->lock. */
+bool chunk_block_known_locked(struct chunk_store *cs, uint64_t id,
+			      uint32_t index, uint32_t len);
+/**
+ * Put an uploaded writer block into the cache: takes over @mem (whose
+ * bytes start at @data) and its pool charge.  Caller holds cs->lock.
+ */
+void chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
+			      uint32_t index, uint32_t len, char *mem,
+			      const char *data, uint64_t charge);
+
+/** Wait until no prefetch is queued or running (for tests). */
+void chunk_prefetch_wait_idle(struct chunk_store *cs);
+
+/* ---- writer.c: workers ---- */
+
+/**
+ * Seal (queue for upload) the partial tail block of one writer that is not
+ * in a call right now.  Returns whether one was sealed.  Caller holds
+ * cs->lock.
+ */
+bool chunk_steal_locked(struct chunk_store *cs);
+
+/** Start cs->nworkers threads.  Startup only. */
+int chunk_workers_start(struct chunk_store *cs);
+/** Let queued uploads finish, then stop and join the workers. */
+void chunk_workers_stop(struct chunk_store *cs);
+
+#endif
