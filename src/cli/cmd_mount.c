@@ -10,12 +10,16 @@
  *      and exits with it; the child inherits the lock.  Forking happens
  *      before any thread exists (metadata engines and the upload pool
  *      start threads);
- *   4. open metadata, load the settings, open the object store, start the
- *      vfs, mount (the mountpoint is live now);
+ *   4. open metadata, load the settings, open the object store, register
+ *      a session (heartbeat thread; --heartbeat S), start the vfs, mount
+ *      (the mountpoint is live now);
  *   5. tell the parent "ok", detach (setsid, stdio to /dev/null, log to
  *      syslog), serve until unmounted or SIGTERM/SIGINT;
- *   6. flush everything (vfs_free commits, syncs objects and metadata),
- *      release the lock, exit 0.
+ *   6. flush everything (vfs_free commits, syncs objects and metadata,
+ *      ends the session), release the lock, exit 0.
+ * The mount lock exists only for SQLite volumes (embedded or sqlite3://):
+ * Redis and PostgreSQL volumes may be mounted by many processes and hosts
+ * at once, each with its own session.
  * `tessera umount` finds this process through the ".stats" virtual file
  * and waits for it to exit, so data is durable when umount returns.
  */
@@ -44,6 +48,7 @@ struct mount_opts {
 	bool read_only;
 	double attr_timeout;
 	double entry_timeout;
+	double heartbeat_s;
 	uint64_t buffer_size;
 	uint64_t max_uploads;
 	char options[2048];
@@ -58,6 +63,7 @@ enum {
 	OPT_CACHE_DIR,
 	OPT_CACHE_SIZE,
 	OPT_WRITEBACK,
+	OPT_HEARTBEAT,
 };
 
 static const struct option mount_longopts[] = {
@@ -71,6 +77,7 @@ static const struct option mount_longopts[] = {
 	{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 	{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
 	{"writeback", no_argument, NULL, OPT_WRITEBACK},
+	{"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -132,6 +139,11 @@ static int mount_opt(void *arg, int c, const char *val)
 		return cli_parse_size(val, &ignored) < 0
 			       ? bad_value("--cache-size", val)
 			       : 0;
+	case OPT_HEARTBEAT:
+		if (cli_parse_double(val, &o->heartbeat_s) < 0 ||
+		    o->heartbeat_s < 0.1 || o->heartbeat_s > 3600)
+			return bad_value("--heartbeat (0.1 to 3600 s)", val);
+		return 0;
 	case OPT_WRITEBACK:
 		log_warn("--writeback is not supported yet; writes go to the "
 			 "object store directly");
@@ -148,6 +160,7 @@ static int parse_args(int argc, char **argv, struct mount_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->attr_timeout = 1;
 	o->entry_timeout = 1;
+	o->heartbeat_s = META_HEARTBEAT_MS / 1000.0;
 	rc = cli_getopt("mount", argc, argv, "fdo:", mount_longopts, mount_opt,
 			o, pos, 2, &npos);
 	if (rc)
@@ -384,6 +397,7 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	struct vfs *v;
 	struct fsop *fs;
 	struct vfs_conf vc;
+	struct meta_session_conf sc;
 	struct fsop_conf fc;
 	char fsname[300];
 	int rc;
@@ -391,6 +405,15 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	rc = open_volume(vol, o->volume, &m, &fmt, &os);
 	if (rc < 0)
 		return rc;
+	memset(&sc, 0, sizeof(sc));
+	sc.mountpoint = mp;
+	sc.heartbeat_ms = (uint32_t)(o->heartbeat_s * 1000 + 0.5);
+	rc = meta_session_start(m, &sc);
+	if (rc < 0) {
+		obj_close(os);
+		meta_close(m);
+		return rc; /* logged */
+	}
 	memset(&vc, 0, sizeof(vc));
 	vc.read_only = o->read_only;
 	vc.buffer_size = o->buffer_size;

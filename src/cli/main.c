@@ -39,6 +39,8 @@ const struct cli_cmd cli_cmds[] = {
 	  "  --read-only          mount read-only\n"
 	  "  --attr-timeout S     kernel attribute cache (default 1)\n"
 	  "  --entry-timeout S    kernel entry cache (default 1)\n"
+	  "  --heartbeat S        session heartbeat (default 12); a mount silent\n"
+	  "                       for 5 heartbeats is cleaned up by the others\n"
 	  "  --buffer-size SIZE   memory for write/read buffers (default 300M)\n"
 	  "  --max-uploads N      parallel uploads (default 20)\n"
 	  "  --cache-dir DIR      local block cache directory\n"

@@ -671,6 +671,7 @@ void meta_close(struct meta *m)
 	if (!m)
 		return;
 	meta_stats_flush(m);
+	meta_session_end(m);
 	meta_open_table_free(m);
 	kv_close(m->kv);
 	pthread_mutex_destroy(&m->lock);

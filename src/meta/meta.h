@@ -141,6 +141,9 @@ int meta_format(const char *url, struct meta_format *f, bool force);
 /** Read the settings.  -ENOENT when the database holds no volume. */
 int meta_load_format(struct meta *m, struct meta_format *out);
 int meta_store_format(struct meta *m, const struct meta_format *f);
+/** Flush counters; end the session if one was started (stop the
+ *  heartbeat, release its locks and sustained inodes, delete its record);
+ *  close.  NULL: no-op. */
 void meta_close(struct meta *m);
 /** Make all committed metadata durable (application fsync). */
 int meta_sync(struct meta *m);
@@ -215,9 +218,116 @@ int meta_removexattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		     const char *name);
 
 /* ---- open files (unlink while open) ---- */
+/**
+ * Note one more open of @ino in this process.  An inode whose last name
+ * goes while open here is kept (KV_SUSTAINED under this session) until the
+ * last meta_close_file, or until this session is found stale.  Opens in
+ * other sessions are not known here: unlinking on one mount a file open on
+ * another deletes it at once.
+ */
 void meta_open_file(struct meta *m, uint64_t ino);
 /** Last close of an unlinked file deletes it. */
 int meta_close_file(struct meta *m, uint64_t ino);
+
+/* ---- sessions (DESIGN section 4, multi-client rules) ---- */
+
+/*
+ * Every mount of a volume is a session: a record (host, pid, mountpoint,
+ * version, start time, heartbeat) refreshed by a heartbeat thread.  Its
+ * id tags what dies with it: the inodes it keeps alive after their last
+ * unlink (KV_SUSTAINED) and its flock/fcntl locks.  A session silent for
+ * META_SESSION_EXPIRY heartbeats is stale: any other session's heartbeat
+ * deletes its record, releases its locks and deletes its sustained
+ * inodes.  Without meta_session_start a struct meta works as session 0
+ * (tools, tests): nothing of session 0 is ever cleaned by others.
+ */
+#define META_HEARTBEAT_MS 12000
+#define META_SESSION_EXPIRY 5 /* heartbeats */
+
+struct meta_session_conf {
+	const char *mountpoint; /* shown by status; may be NULL */
+	uint32_t heartbeat_ms;	/* 0: META_HEARTBEAT_MS */
+};
+
+/* One session record, as meta_sessions lists it. */
+struct meta_session {
+	uint64_t sid;
+	char host[256];
+	uint32_t pid;
+	char mountpoint[1024];
+	char version[32];
+	int64_t start_ns;
+	int64_t heartbeat_ns; /* last heartbeat */
+	uint32_t heartbeat_ms;
+	uint32_t expiry_ms; /* stale when silent this long */
+	bool stale;
+	uint64_t sustained; /* inodes it keeps alive */
+	uint64_t locks;	    /* flock holders and fcntl ranges */
+};
+
+/**
+ * Register this process as a new session and start its heartbeat thread,
+ * which also cleans stale sessions of others.  Once per struct meta,
+ * before files are opened.  -EINVAL (started twice), -EIO, -ENOMEM.
+ */
+int meta_session_start(struct meta *m, const struct meta_session_conf *c);
+/** The session id (0: no session started). */
+uint64_t meta_session_id(const struct meta *m);
+/**
+ * All session records, by id; *out malloc'ed (free it).  ->stale is
+ * judged with this host's clock.
+ */
+int meta_sessions(struct meta *m, struct meta_session **out, size_t *n);
+/**
+ * Clean every stale session of others now (the heartbeat does this
+ * every beat): delete its record, release its locks, delete the inodes it
+ * sustained.  Also sweeps records left by a cleaner that died half-way.
+ * *cleaned (may be NULL): sessions removed.
+ */
+int meta_clean_sessions(struct meta *m, size_t *cleaned);
+
+/* ---- locks (shared by all sessions of the volume) ---- */
+
+/*
+ * flock(2) and fcntl(2) locks live in metadata, so they exclude each other
+ * across mounts.  A lock owner is (session, @owner): @owner is the
+ * kernel's lock owner (fcntl) or open file description (flock) of this
+ * session.  flock and fcntl locks never conflict with each other, as on
+ * Linux.  These calls never wait: the caller polls (vfs/).  They return
+ * -EAGAIN (== -EWOULDBLOCK) for "a conflicting lock is held", the only
+ * -EAGAIN of this header.
+ */
+struct meta_plock {
+	int type;	/* F_RDLCK, F_WRLCK, F_UNLCK (fcntl.h values) */
+	uint64_t start;
+	uint64_t end;	/* inclusive; UINT64_MAX: to the end of the file */
+	uint32_t pid;
+	uint64_t sid;	/* meta_getlk: session of the conflicting lock */
+};
+
+/**
+ * F_GETLK: *lk in: range and type asked for @owner; out: the first lock of
+ * another owner (any session) it conflicts with, or type F_UNLCK.
+ * -EINVAL: start > end or a bad type.
+ */
+int meta_getlk(struct meta *m, uint64_t ino, uint64_t owner,
+	       struct meta_plock *lk);
+/**
+ * F_SETLK: set @owner's lock state on [start, end] to lk->type (F_UNLCK
+ * unlocks), splitting and merging its ranges as Linux does.  -EAGAIN:
+ * another owner holds a conflicting lock (nothing changed); -EINVAL.
+ */
+int meta_setlk(struct meta *m, uint64_t ino, uint64_t owner,
+	       const struct meta_plock *lk);
+/**
+ * flock: @type F_RDLCK (LOCK_SH), F_WRLCK (LOCK_EX) or F_UNLCK.  Changing
+ * the type of a held lock drops it first, as Linux does: a conversion that
+ * fails with -EAGAIN leaves no lock.  -EINVAL: bad type.
+ */
+int meta_flock(struct meta *m, uint64_t ino, uint64_t owner, int type);
+/** Drop @owner's fcntl locks (@posix) and/or its flock (@flock) on @ino. */
+int meta_unlock_owner(struct meta *m, uint64_t ino, uint64_t owner,
+		      bool posix, bool flock);
 
 /* ---- file data map ---- */
 /** Reserve a new slice id (batched). */

@@ -12,6 +12,12 @@
  *   KV_XATTR    key ino(8) name          -> value
  *   KV_SLICEREF key id(8)                -> extra references(8)
  *   KV_SUSTAINED key sid(8) ino(8)       -> ""
+ *   KV_SESSION  key sid(8)               -> session JSON (session.c)
+ *   KV_FLOCK    key ino(8)               -> n * {sid(8) owner(8) type(1)}
+ *   KV_PLOCK    key ino(8)               -> n * {sid(8) owner(8) pid(4)
+ *                                           type(1) start(8) end(8)}
+ *   (one lock record per inode holding every session's locks on it, so
+ *   a lock txn reads one record, not a scan; lock.c)
  *   KV_DELFILE  key ino(8)               -> length(8)
  *   KV_DELSLICE key id(8)                -> size(4) deleted-at txn seq(8)
  *
@@ -91,6 +97,15 @@ struct meta {
 	int64_t flushed_ns;
 	bool flushing;
 	struct meta_openf *open_tab[META_OPEN_BUCKETS];
+
+	/* session (session.c); sid and sess are set before the heartbeat
+	 * thread starts and never change after */
+	struct meta_session sess;
+	pthread_t hb_thread;
+	bool hb_started;
+	pthread_mutex_t hb_lock;
+	pthread_cond_t hb_cond;
+	bool hb_stop; /* guarded by hb_lock */
 };
 
 /* An inode record: the attributes plus what only meta/ sees. */
@@ -215,9 +230,35 @@ int meta_trash_remove(struct meta *m, const char *name);
 void meta_after_commit(struct meta *m, const struct meta_effects *e);
 /** Queue all chunks of a deleted file (KV_DELFILE @ino) for deletion. */
 int meta_purge_file(struct meta *m, uint64_t ino);
+/**
+ * Delete sustained inode @ino of session @sid if it has no link left, and
+ * drop the KV_SUSTAINED record.  @check_open (this session's own): not
+ * while open here.  Otherwise (a dead session's): only while session @sid
+ * has no record.
+ */
+int meta_unsustain(struct meta *m, uint64_t sid, uint64_t ino,
+		   bool check_open);
 /** 1 when @ino is open in this process. */
 int meta_is_open(struct meta *m, uint64_t ino);
 void meta_open_table_free(struct meta *m);
+
+/* ---- sessions and locks (session.c, lock.c) ---- */
+
+/** 1 when session @sid has a record, 0 when not, or -errno. */
+int meta_session_exists(struct kv_txn *t, uint64_t sid);
+/** Stop the heartbeat and remove this session and what it holds. */
+void meta_session_end(struct meta *m);
+/**
+ * Drop every lock entry of a session not in @live (sorted ids) that has no
+ * record (checked inside each txn; sid 0 is never touched).  *n: entries
+ * dropped.
+ */
+int meta_locks_sweep(struct meta *m, const uint64_t *live, size_t nlive,
+		     size_t *n);
+/** Set ->locks of each of @s[0..n) to its number of lock entries. */
+int meta_locks_count(struct meta *m, struct meta_session *s, size_t n);
+/** Release all locks of this session (clean shutdown). */
+int meta_locks_drop_session(struct meta *m);
 
 /* ---- data (data.c) ---- */
 

@@ -9,7 +9,8 @@
  *                          trash takes precedence over open files, which
  *                          keep working since the inode lives on
  *   open in this process   nlink 0, KV_SUSTAINED (sid, ino); deleted by the
- *                          last meta_close_file
+ *                          last meta_close_file, or by whoever cleans
+ *                          session sid once it is stale (session.c)
  *   otherwise              inode, symlink and xattr records go, KV_DELFILE
  *                          ino -> length is written in the same txn, and
  *                          after the commit meta_purge_file moves the
@@ -89,11 +90,13 @@ static void sustained_key(unsigned char k[16], uint64_t sid, uint64_t ino)
 }
 
 struct sustain_arg {
+	uint64_t sid;
 	uint64_t ino;
+	bool check_open;
 	struct meta_effects e;
 };
 
-/* Delete a sustained inode once nothing here holds it open. */
+/* Delete a sustained inode once nothing holds it open. */
 static int unsustain_fn(struct meta *m, struct kv_txn *t, void *arg)
 {
 	struct sustain_arg *a = arg;
@@ -102,9 +105,15 @@ static int unsustain_fn(struct meta *m, struct kv_txn *t, void *arg)
 	int rc;
 
 	memset(&a->e, 0, sizeof(a->e));
-	sustained_key(k, m->sid, a->ino);
+	sustained_key(k, a->sid, a->ino);
+	if (!a->check_open) {
+		rc = meta_session_exists(t, a->sid);
+		if (rc != 0)
+			return rc < 0 ? rc : 0; /* it is alive again */
+	}
 	rc = inode_get(t, a->ino, &r);
-	if (rc == 0 && r.a.nlink == 0 && !meta_is_open(m, a->ino)) {
+	if (rc == 0 && r.a.nlink == 0 &&
+	    !(a->check_open && meta_is_open(m, a->ino))) {
 		rc = inode_del(t, a->ino);
 		put_be64(len, r.a.length);
 		if (rc == 0 && !S_ISDIR(r.a.mode)) {
@@ -123,9 +132,10 @@ static int unsustain_fn(struct meta *m, struct kv_txn *t, void *arg)
 	return rc;
 }
 
-static int unsustain(struct meta *m, uint64_t ino)
+int meta_unsustain(struct meta *m, uint64_t sid, uint64_t ino,
+		   bool check_open)
 {
-	struct sustain_arg a = {ino, {0, 0, 0, 0}};
+	struct sustain_arg a = {sid, ino, check_open, {0, 0, 0, 0}};
 	int rc = meta_txn(m, true, unsustain_fn, &a);
 
 	if (rc < 0)
@@ -150,7 +160,7 @@ int meta_close_file(struct meta *m, uint64_t ino)
 		free(f);
 	}
 	pthread_mutex_unlock(&m->lock);
-	return del ? unsustain(m, ino) : 0;
+	return del ? meta_unsustain(m, m->sid, ino, true) : 0;
 }
 
 /* After a commit that sustained @ino: flag it, or delete if closed since. */
@@ -164,7 +174,7 @@ static void mark_unlinked(struct meta *m, uint64_t ino)
 		f->unlinked = true;
 	pthread_mutex_unlock(&m->lock);
 	if (!f)
-		unsustain(m, ino);
+		meta_unsustain(m, m->sid, ino, true);
 }
 
 void meta_after_commit(struct meta *m, const struct meta_effects *e)

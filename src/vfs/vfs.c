@@ -1,6 +1,7 @@
 /*
  * vfs.c - the mount's file layer: lifecycle, namespace operations,
- * directories, attributes, xattrs, statfs, locks and the virtual files.
+ * directories, attributes, xattrs, statfs and the virtual files (locks:
+ * vfs_lock.c).
  *
  * Most calls are one meta_* call with the caller's credentials; what this
  * file adds is what metadata alone cannot know: lengths of writes still
@@ -571,25 +572,6 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 		*out = a;
 	kref(v, rc);
 	return rc;
-}
-
-/* ---- locks ---- */
-
-int vfs_getlk(struct vfs *v, uint64_t ino, uint64_t owner, struct vfs_lock *lk)
-{
-	return vfs_locktab_getlk(&v->locks, ino, owner, lk);
-}
-
-int vfs_setlk(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
-	      uint64_t owner, const struct vfs_lock *lk, bool wait)
-{
-	return vfs_locktab_setlk(&v->locks, c, ino, owner, lk, wait);
-}
-
-int vfs_flock(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
-	      uint64_t owner, int op)
-{
-	return vfs_locktab_flock(&v->locks, c, ino, owner, op);
 }
 
 /* ---- directories ---- */

@@ -19,8 +19,11 @@
  *    slices are pending.  getattr reports the length including pending
  *    writes.  fsync makes the objects durable (obj_sync), commits, then
  *    makes the metadata durable (meta_sync).
- *  - Locks (flock and fcntl byte ranges) live in a table in this process:
- *    they exclude other handles/owners of this mount only.
+ *  - Locks (flock and fcntl byte ranges) live in metadata (meta_setlk,
+ *    meta_flock): they exclude other owners of this mount and of every
+ *    other mount of the volume, and go when the mount's session ends or
+ *    is found dead.  A blocking request polls with backoff and wakes at
+ *    once on a release in this mount.
  *  - The root holds virtual files ".stats" and ".config" (read-only text,
  *    hidden from readdir).  ".stats" starts with "pid N" of the mount
  *    process (tessera umount uses it).
@@ -174,7 +177,7 @@ ssize_t vfs_copy_file_range(struct vfs *v, uint64_t ino_in, uint64_t fh_in,
 			    uint64_t off_in, uint64_t ino_out, uint64_t fh_out,
 			    uint64_t off_out, size_t len);
 
-/* ---- locks (this mount only) ---- */
+/* ---- locks (shared by all mounts of the volume) ---- */
 /** F_GETLK: *lk in: the range and type asked for; out: a conflicting lock
  *  or type F_UNLCK. */
 int vfs_getlk(struct vfs *v, uint64_t ino, uint64_t owner, struct vfs_lock *lk);

@@ -745,8 +745,8 @@ int vfs_flush(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t lock_owner)
 		return handle_of(fh, VFS_H_VIRT) ? 0 : -EBADF;
 	if (h->ino != ino)
 		return -EBADF;
-	vfs_locktab_drop(&v->locks, ino, lock_owner, true, false);
 	f = h->f;
+	vfs_locks_drop(v, f, lock_owner, true, false);
 	pthread_mutex_lock(&f->lock);
 	rc = vfs_file_commit(v, f, false);
 	if (rc == 0 && f->err) {
@@ -772,8 +772,8 @@ int vfs_release(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t lock_owner)
 		return 0;
 	}
 	UNUSED(ino);
-	vfs_locktab_drop(&v->locks, h->ino, lock_owner, false, true);
 	f = h->f;
+	vfs_locks_drop(v, f, lock_owner, false, true);
 	pthread_mutex_lock(&f->lock);
 	rc = vfs_file_commit(v, f, false);
 	pthread_mutex_lock(&v->files_lock);

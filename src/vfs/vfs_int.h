@@ -3,7 +3,7 @@
  *
  * Lock order (outer first):
  *   vfs.files_lock -> vfs_file.lock -> vfs.bg_lock
- *   vfs_locktab.lock is a leaf (taken alone).
+ *   vfs_locktab.lock is a leaf (taken alone, never across a txn).
  * files_lock and bg_lock are short data-structure locks.  vfs_file.lock is
  * the per-inode operation lock (like the kernel's inode rwsem): it is held
  * while a write is buffered and while pending slices are committed, so it
@@ -65,6 +65,7 @@ struct vfs_file {
 	bool wtime_shown;  /* wtime_ns was reported as mtime */
 	int err;	   /* first failed upload/commit, reported once */
 	uint32_t ncommits; /* commits since the inode was opened */
+	atomic_bool locked; /* a lock call was made on it (not under lock) */
 	struct vfs_wslot ws[VFS_MAX_WRITERS];
 	size_t nws;
 	struct meta_slice_write *pend; /* finished, uncommitted slices */
@@ -95,31 +96,23 @@ struct vfs_handle {
 	struct vfs_handle *next;
 };
 
-/* ---- lock table (vfs_lock.c): flock and fcntl locks of this mount ---- */
-
-struct vfs_lockent;
+/* ---- locks (vfs_lock.c): waiting for the locks kept by meta/ ---- */
 
 struct vfs_locktab {
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* broadcast whenever a lock is released */
-	struct vfs_lockent *buckets[256]; /* guarded by lock */
+	pthread_cond_t cond; /* broadcast when a lock here may have gone */
+	uint64_t gen;	     /* guarded by lock; bumped by each broadcast */
 };
 
 void vfs_locktab_init(struct vfs_locktab *t);
 void vfs_locktab_release(struct vfs_locktab *t);
-/** F_GETLK on @ino for @owner; *lk in/out as vfs_getlk. */
-int vfs_locktab_getlk(struct vfs_locktab *t, uint64_t ino, uint64_t owner,
-		      struct vfs_lock *lk);
-/** F_SETLK/F_SETLKW; @c may be NULL (never interrupted). */
-int vfs_locktab_setlk(struct vfs_locktab *t, const struct vfs_ctx *c,
-		      uint64_t ino, uint64_t owner, const struct vfs_lock *lk,
-		      bool wait);
-/** flock(2) semantics for open file description @owner. */
-int vfs_locktab_flock(struct vfs_locktab *t, const struct vfs_ctx *c,
-		      uint64_t ino, uint64_t owner, int op);
-/** Drop @owner's fcntl locks (@posix) and/or flock lock (@flock). */
-void vfs_locktab_drop(struct vfs_locktab *t, uint64_t ino, uint64_t owner,
-		      bool posix, bool flock);
+/**
+ * Drop @owner's fcntl locks (@posix) and/or its flock (@flock) on the
+ * inode of @f; nothing to do (no metadata txn) when no lock call was ever
+ * made on it while open here.
+ */
+void vfs_locks_drop(struct vfs *v, struct vfs_file *f, uint64_t owner,
+		    bool posix, bool flock);
 
 /* ---- the mount ---- */
 

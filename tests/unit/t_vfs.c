@@ -2,8 +2,8 @@
  * t_vfs.c - the file layer without FUSE: a real SQLite volume and file://
  * store in a temp dir, vfs calls as fuse/ makes them, results compared with
  * a byte-array model.  The background worker is off; tests run compaction
- * and deletion passes themselves.  Also the lock table and the slice
- * resolver on their own.
+ * and deletion passes themselves.  Also locks (their rules are tested in
+ * t_meta_session.c) and the slice resolver on its own.
  */
 #include "util/common.h"
 
@@ -434,7 +434,7 @@ static void test_vfs_resolve_slices(void **state)
 	free(g);
 }
 
-/* ---- lock table ---- */
+/* ---- locks ---- */
 
 static struct vfs_lock lk(int type, uint64_t start, uint64_t end)
 {
@@ -443,105 +443,43 @@ static struct vfs_lock lk(int type, uint64_t start, uint64_t end)
 	return l;
 }
 
-static void test_vfs_lock_posix(void **state)
+static bool always(void *arg)
 {
-	struct vfs_locktab t;
+	UNUSED(arg);
+	return true;
+}
+
+/* Locks through the vfs: close drops them, a wait can be interrupted. */
+static void test_vfs_locks(void **state)
+{
+	struct fix *f = *state;
+	struct vfs_ctx intr = {{0, 0, 0, NULL, 0, 1}, always, NULL};
+	uint64_t fh, fh2, ino = create(f, "locked", &fh);
 	struct vfs_lock l;
 
-	UNUSED(state);
-	vfs_locktab_init(&t);
+	assert_int_equal(vfs_open(f->v, NULL, ino, O_RDWR, &fh2, NULL), 0);
 	l = lk(F_WRLCK, 0, 99);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 10, &l, false), 0);
-	l = lk(F_RDLCK, 200, UINT64_MAX);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 10, &l, false), 0);
-	/* owner 11 conflicts, same owner never */
+	assert_int_equal(vfs_setlk(f->v, NULL, ino, 10, &l, false), 0);
+	assert_int_equal(vfs_setlk(f->v, NULL, ino, 11, &l, false), -EAGAIN);
+	assert_int_equal(vfs_setlk(f->v, &intr, ino, 11, &l, true), -EINTR);
 	l = lk(F_RDLCK, 50, 50);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 11, &l, false),
-			 -EAGAIN);
-	l = lk(F_WRLCK, 0, 1000);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 10, &l, false), 0);
-	l = lk(F_UNLCK, 0, 1000);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 10, &l, false), 0);
-	/* now [1001, EOF) read-locked by 10 only */
-	l = lk(F_WRLCK, 0, 1000);
-	assert_int_equal(vfs_locktab_getlk(&t, 1, 11, &l), 0);
-	assert_int_equal(l.type, F_UNLCK);
-	l = lk(F_WRLCK, 5000, 5000);
-	assert_int_equal(vfs_locktab_getlk(&t, 1, 11, &l), 0);
-	assert_int_equal(l.type, F_RDLCK);
-	assert_int_equal(l.start, 1001);
-	assert_true(l.end == UINT64_MAX);
-	l = lk(F_RDLCK, 5000, 5000);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 11, &l, false), 0);
-	/* other inode, and dropping an owner */
-	l = lk(F_WRLCK, 5000, 5000);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 2, 11, &l, false), 0);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 12, &l, false),
-			 -EAGAIN);
-	vfs_locktab_drop(&t, 1, 10, true, false);
-	vfs_locktab_drop(&t, 1, 11, true, false);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 12, &l, false), 0);
-	l = lk(F_WRLCK, 10, 5);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 12, &l, false),
-			 -EINVAL);
-	vfs_locktab_release(&t);
-}
-
-static void test_vfs_lock_split(void **state)
-{
-	struct vfs_locktab t;
-	struct vfs_lock l;
-
-	UNUSED(state);
-	vfs_locktab_init(&t);
+	assert_int_equal(vfs_getlk(f->v, ino, 11, &l), 0);
+	assert_int_equal(l.type, F_WRLCK);
+	assert_int_equal(l.pid, 42);
+	/* close(2) by owner 10 drops its fcntl locks */
+	assert_int_equal(vfs_flush(f->v, ino, fh, 10), 0);
 	l = lk(F_WRLCK, 0, 99);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 10, &l, false), 0);
-	l = lk(F_RDLCK, 40, 59); /* downgrade the middle */
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 10, &l, false), 0);
-	l = lk(F_RDLCK, 40, 59);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 11, &l, false), 0);
-	l = lk(F_RDLCK, 39, 39);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 11, &l, false),
-			 -EAGAIN);
-	l = lk(F_RDLCK, 60, 60);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 11, &l, false),
-			 -EAGAIN);
-	/* merging: adjacent write ranges become one */
-	l = lk(F_WRLCK, 40, 59);
-	vfs_locktab_drop(&t, 1, 11, true, false);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 10, &l, false), 0);
-	l = lk(F_WRLCK, 0, 0);
-	assert_int_equal(vfs_locktab_getlk(&t, 1, 11, &l), 0);
-	assert_int_equal(l.start, 0);
-	assert_int_equal(l.end, 99);
-	vfs_locktab_release(&t);
-}
+	assert_int_equal(vfs_setlk(f->v, NULL, ino, 11, &l, true), 0);
 
-static void test_vfs_lock_flock(void **state)
-{
-	struct vfs_locktab t;
-
-	UNUSED(state);
-	vfs_locktab_init(&t);
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, LOCK_SH), 0);
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 11, LOCK_SH), 0);
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 12, LOCK_EX | LOCK_NB),
+	assert_int_equal(vfs_flock(f->v, NULL, ino, fh, LOCK_EX), 0);
+	assert_int_equal(vfs_flock(f->v, NULL, ino, fh2, LOCK_SH | LOCK_NB),
 			 -EWOULDBLOCK);
-	/* failed upgrade drops the shared lock, as Linux does */
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, LOCK_EX | LOCK_NB),
-			 -EWOULDBLOCK);
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 11, LOCK_EX), 0);
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, LOCK_SH | LOCK_NB),
-			 -EWOULDBLOCK);
-	/* fcntl locks never conflict with flock locks */
-	struct vfs_lock l = lk(F_WRLCK, 0, UINT64_MAX);
-	assert_int_equal(vfs_locktab_setlk(&t, NULL, 1, 10, &l, false), 0);
-	vfs_locktab_drop(&t, 1, 11, false, true);
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, LOCK_EX | LOCK_NB),
-			 0);
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, LOCK_UN), 0);
-	assert_int_equal(vfs_locktab_flock(&t, NULL, 1, 10, 0), -EINVAL);
-	vfs_locktab_release(&t);
+	assert_int_equal(vfs_flock(f->v, &intr, ino, fh2, LOCK_SH), -EINTR);
+	assert_int_equal(vfs_flock(f->v, NULL, ino, fh2, 0), -EINVAL);
+	/* the last close of the description drops its flock */
+	assert_int_equal(vfs_release(f->v, ino, fh, fh), 0);
+	assert_int_equal(vfs_flock(f->v, NULL, ino, fh2, LOCK_EX | LOCK_NB), 0);
+	assert_int_equal(vfs_release(f->v, ino, fh2, fh2), 0);
 }
 
 int main(void)
@@ -560,9 +498,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vfs_read_only, setup,
 						teardown),
 		cmocka_unit_test(test_vfs_resolve_slices),
-		cmocka_unit_test(test_vfs_lock_posix),
-		cmocka_unit_test(test_vfs_lock_split),
-		cmocka_unit_test(test_vfs_lock_flock),
+		cmocka_unit_test_setup_teardown(test_vfs_locks, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
