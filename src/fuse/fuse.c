@@ -9,6 +9,14 @@
  * Supplementary groups are read (fuse_req_getgroups parses /proc) only for
  * callers other than root, whose checks never need them.  A blocking lock
  * request polls fuse_req_interrupted through vfs_ctx.interrupted.
+ *
+ * Close-to-open across mounts: open never keeps the page cache
+ * (keep_cache 0), and when the attributes open read from metadata differ
+ * from what the kernel was last given for that inode (a small
+ * direct-mapped memo of mtime, ctime and length, filled wherever
+ * attributes are replied), the kernel's cached attributes are dropped
+ * before the open is answered, so the size another mount committed is
+ * seen at once, not after the attribute timeout.
  */
 #define FUSE_USE_VERSION 314
 #include "util/common.h"
@@ -27,6 +35,16 @@
 #include <sys/statvfs.h>
 
 #define FSOP_MAX_GROUPS 64
+#define FSOP_MEMO_N 65536 /* power of two */
+#define FSOP_MEMO_LOCKS 64
+
+/* What the kernel was last told about a regular file. */
+struct fsop_memo {
+	uint64_t ino; /* 0: empty */
+	int64_t mtime_ns;
+	int64_t ctime_ns;
+	uint64_t length;
+};
 
 struct fsop {
 	struct vfs *v;
@@ -35,6 +53,8 @@ struct fsop {
 	char *mountpoint;
 	bool mounted;
 	bool signals;
+	struct fsop_memo *memo; /* entry i guarded by memo_lock[i % N] */
+	pthread_mutex_t memo_lock[FSOP_MEMO_LOCKS];
 };
 
 /* Per-request credentials with storage for the group list. */
@@ -108,6 +128,42 @@ static void to_stat(const struct meta_attr *a, struct stat *st)
 	ns_to_ts(a->ctime_ns, &st->st_ctim);
 }
 
+/* ---- close-to-open memo ---- */
+
+static size_t memo_slot(uint64_t ino)
+{
+	return (size_t)(ino * 0x9E3779B97F4A7C15ULL >> 48) & (FSOP_MEMO_N - 1);
+}
+
+/*
+ * Record @a as the kernel's view; with @check, first say whether it
+ * differs from the recorded one (an unknown inode counts as changed).
+ */
+static bool memo_update(struct fsop *fs, const struct meta_attr *a,
+			bool check)
+{
+	size_t i = memo_slot(a->ino);
+	pthread_mutex_t *l = &fs->memo_lock[i % FSOP_MEMO_LOCKS];
+	struct fsop_memo *e = &fs->memo[i];
+	bool changed;
+
+	pthread_mutex_lock(l);
+	changed = e->ino != a->ino || e->mtime_ns != a->mtime_ns ||
+		  e->ctime_ns != a->ctime_ns || e->length != a->length;
+	e->ino = a->ino;
+	e->mtime_ns = a->mtime_ns;
+	e->ctime_ns = a->ctime_ns;
+	e->length = a->length;
+	pthread_mutex_unlock(l);
+	return check && changed;
+}
+
+static void memo_note(struct fsop *fs, const struct meta_attr *a)
+{
+	if (fs->memo && S_ISREG(a->mode))
+		memo_update(fs, a, false);
+}
+
 static void fill_entry(struct fsop *fs, const struct meta_attr *a,
 		       struct fuse_entry_param *e)
 {
@@ -117,6 +173,7 @@ static void fill_entry(struct fsop *fs, const struct meta_attr *a,
 	to_stat(a, &e->attr);
 	e->attr_timeout = fs->conf.attr_timeout;
 	e->entry_timeout = fs->conf.entry_timeout;
+	memo_note(fs, a);
 }
 
 static void reply_entry(fuse_req_t req, int rc, const struct meta_attr *a)
@@ -140,6 +197,7 @@ static void reply_attr(fuse_req_t req, int rc, const struct meta_attr *a)
 		return;
 	}
 	to_stat(a, &st);
+	memo_note(fs_of(req), a);
 	fuse_reply_attr(req, &st, fs_of(req)->conf.attr_timeout);
 }
 
@@ -357,16 +415,22 @@ static void fsop_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 static void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fsop *fs = fs_of(req);
 	struct fsop_req r;
+	struct meta_attr a;
 	uint64_t fh;
 	int rc;
 
 	mkctx(req, &r);
-	rc = vfs_open(fs_of(req)->v, &r.c, ino, fi->flags, &fh, NULL);
+	rc = vfs_open(fs->v, &r.c, ino, fi->flags, &fh, &a);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	/* close-to-open: drop stale attributes before the open returns */
+	if (fs->memo && S_ISREG(a.mode) && fs->conf.attr_timeout > 0 &&
+	    memo_update(fs, &a, true))
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	fi->fh = fh;
 	fi->direct_io = vfs_is_virtual(ino);
 	fi->keep_cache = 0;
@@ -866,6 +930,9 @@ int fsop_mount(struct vfs *v, const char *mountpoint,
 		return -ENOMEM;
 	fs->v = v;
 	fs->conf = *conf;
+	fs->memo = calloc(FSOP_MEMO_N, sizeof(*fs->memo));
+	for (int i = 0; i < FSOP_MEMO_LOCKS; i++)
+		pthread_mutex_init(&fs->memo_lock[i], NULL);
 	fs->conf.fsname = NULL;
 	fs->conf.options = NULL;
 	fs->mountpoint = strdup(mountpoint);
@@ -926,6 +993,9 @@ void fsop_free(struct fsop *fs)
 			fuse_session_unmount(fs->se);
 		fuse_session_destroy(fs->se);
 	}
+	for (int i = 0; i < FSOP_MEMO_LOCKS; i++)
+		pthread_mutex_destroy(&fs->memo_lock[i]);
+	free(fs->memo);
 	free(fs->mountpoint);
 	free(fs);
 }

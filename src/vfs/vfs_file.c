@@ -698,8 +698,12 @@ int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 		vfs_file_invalidate(f);
 	}
 	if (rc == 0 && !f->dirty) {
-		/* close-to-open: take the length metadata has now */
+		/*
+		 * close-to-open: take the length metadata has now, and forget
+		 * slice lists another mount may have changed since
+		 */
 		f->length = a->length;
+		vfs_file_invalidate(f);
 	}
 	if (f->dirty) {
 		a->length = MAX(a->length, f->wlen);

@@ -3,6 +3,7 @@
 # writes on a local file (DESIGN 7.1): sequential fill, then seeded random
 # writes of mixed sizes interleaved with reads, compared by sha256 live
 # and after a remount.  Size: TESSERA_TEST_RANDOM_SIZE (default 256M).
+# ENGINES: sqlite (the slowest case; the engines run the others)
 # TIMEOUT: 900
 . "$(dirname "$0")/../lib/mount.sh"
 

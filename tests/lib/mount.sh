@@ -14,6 +14,15 @@
 # ($T_DIR/home), the mountpoint $MNT ($T_DIR/mnt).  An EXIT trap unmounts
 # (lazily if needed), kills a mount process left behind and removes $T_DIR.
 # The mount log's tail goes to stderr at exit; t_fail exits 1, t_skip 77.
+#
+# Metadata engine: TESSERA_TEST_META_ENGINE=sqlite (default: the embedded
+# volume $T_VOL), redis or pg: t_format then formats the URL in
+# TESSERA_TEST_META_URL (tests/run gives each checkout its own redis
+# database / postgres schema; default: $TESSERA_TEST_REDIS/15 or
+# $TESSERA_TEST_PG) with --force, blocks still under
+# $TESSERA_HOME/$T_VOL/objects.  $T_META is the volume argument of mount
+# and status (the name, or that URL).  tests/run runs a test once per
+# engine its "# ENGINES: sqlite redis pg" line names (default sqlite).
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 T_VOL=${T_VOL:-vol}
@@ -26,6 +35,23 @@ T_OUT=$T_DIR/.out
 T_ERR=$T_DIR/.err
 mkdir -p "$TESSERA_HOME" "$MNT"
 exec 9>&2 # common.sh runs cleanups with stderr discarded; ours reports
+
+T_ENGINE=${TESSERA_TEST_META_ENGINE:-sqlite}
+T_META=$T_VOL
+case "$T_ENGINE" in
+sqlite) ;;
+redis)
+	T_META=${TESSERA_TEST_META_URL:-${TESSERA_TEST_REDIS:-redis://127.0.0.1:6379}/15}
+	redis-cli -u "${T_META%%\?*}" ping >/dev/null 2>&1 ||
+		{ rm -rf "$T_DIR"; t_skip "no redis at $T_META"; }
+	;;
+pg)
+	T_META=${TESSERA_TEST_META_URL:-${TESSERA_TEST_PG:-postgres://tessera:tessera@127.0.0.1:5432/tessera}}
+	pg_isready -q -d "${T_META%%\?*}" >/dev/null 2>&1 ||
+		{ rm -rf "$T_DIR"; t_skip "no postgres at ${T_META%%\?*}"; }
+	;;
+*) rm -rf "$T_DIR"; t_fail "TESSERA_TEST_META_ENGINE='$T_ENGINE': expected sqlite, redis or pg" ;;
+esac
 
 tessera() { "$TESSERA_BIN" "$@"; }
 
@@ -44,14 +70,21 @@ t_require_fuse() {
 }
 
 t_format() {
-	tessera format "$@" "$T_VOL" >"$T_DIR/format.log" 2>&1 ||
-		t_fail "tessera format $* $T_VOL: $(cat "$T_DIR/format.log")"
+	local args=("$T_VOL")
+	if [ "$T_ENGINE" != sqlite ]; then
+		mkdir -p "$TESSERA_HOME/$T_VOL/objects"
+		args=("$T_META" "$T_VOL" --force)
+		[[ " $* " == *" --storage "* ]] ||
+			args+=(--storage "file://$TESSERA_HOME/$T_VOL/objects/")
+	fi
+	tessera format "$@" "${args[@]}" >"$T_DIR/format.log" 2>&1 ||
+		t_fail "tessera format $* ${args[*]}: $(cat "$T_DIR/format.log")"
 }
 
 # t_mount [options]: foreground mount in the background, wait until live.
 t_mount() {
 	t_require_fuse
-	"$TESSERA_BIN" mount -f "$T_VOL" "$MNT" "$@" >>"$T_DIR/mount.log" 2>&1 &
+	"$TESSERA_BIN" mount -f "$T_META" "$MNT" "$@" >>"$T_DIR/mount.log" 2>&1 &
 	T_MOUNT_PID=$!
 	for _ in $(seq 200); do
 		if t_is_mounted && [ -e "$MNT/.stats" ]; then
