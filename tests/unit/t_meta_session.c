@@ -240,8 +240,10 @@ static void test_meta_session_clean_stale(void **state)
 	assert_int_equal(s[1].sustained, 1);
 	assert_int_equal(s[1].locks, 2);
 	free(s);
+	/* (a heartbeat thread may have got there first: then n is 0, but
+	 * the sweep of this call still finishes the job) */
 	assert_int_equal(meta_clean_sessions(a, &n), 0);
-	assert_int_equal(n, 1);
+	assert_true(n <= 1);
 	assert_int_equal(meta_sessions(a, &s, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(s[0].sid, meta_session_id(a));
