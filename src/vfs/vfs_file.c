@@ -776,8 +776,10 @@ int vfs_release(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t lock_owner)
 		return 0;
 	}
 	UNUSED(ino);
+	atomic_fetch_add(&v->releasing, 1);
 	f = h->f;
 	vfs_locks_drop(v, f, lock_owner, false, true);
+	vfs_locks_released(v);
 	pthread_mutex_lock(&f->lock);
 	rc = vfs_file_commit(v, f, false);
 	pthread_mutex_lock(&v->files_lock);

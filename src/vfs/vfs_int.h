@@ -113,6 +113,8 @@ void vfs_locktab_release(struct vfs_locktab *t);
  */
 void vfs_locks_drop(struct vfs *v, struct vfs_file *f, uint64_t owner,
 		    bool posix, bool flock);
+/** A release (which counted itself in v->releasing) dropped its flock. */
+void vfs_locks_released(struct vfs *v);
 
 /* ---- the mount ---- */
 
@@ -152,6 +154,7 @@ struct vfs {
 		*handles; /* all open handles; guarded by files_lock */
 
 	struct vfs_locktab locks;
+	atomic_int releasing; /* vfs_release calls running (vfs_lock.c) */
 	atomic_uint_fast64_t nwriters; /* active slice writers, all files */
 	uint64_t mem_limit;	       /* the chunk pool bound */
 	uint32_t block_size;

@@ -12,10 +12,15 @@
  * is checked before each wait and ends the wait with -EINTR.  A metadata
  * error ends it too (-EIO after the engine's bounded retries).
  *
- * Close: every close(2) drops the closing process's fcntl locks and the
- * last close of an open file description its flock.  Both cost a metadata
- * txn, so they are skipped for inodes on which no lock call was made
- * while open here (vfs_file.locked, set before the first lock call).
+ * Close: every close(2) drops the closing process's fcntl locks (FLUSH,
+ * which close waits for) and the last close of an open file description
+ * its flock (RELEASE, which the kernel sends without waiting: a process
+ * that saw another exit may ask for the lock before that release ran).
+ * So a non-blocking flock that meets a conflict while releases are
+ * running in this mount waits for them (bounded by SETTLE_MS) and tries
+ * again.  Drops cost a metadata txn, so they are skipped for inodes on
+ * which no lock call was made while open here (vfs_file.locked, set
+ * before the first lock call).
  */
 #include "util/common.h"
 #include "meta/meta.h"
@@ -28,6 +33,7 @@
 
 #define WAIT_MIN_MS 5
 #define WAIT_MAX_MS 200
+#define SETTLE_MS 2000
 
 void vfs_locktab_init(struct vfs_locktab *t)
 {
@@ -103,20 +109,26 @@ static void mark_locked(struct vfs *v, uint64_t ino)
 
 /*
  * Run @try (one non-blocking attempt) until it does not answer -EAGAIN,
- * waiting as the top comment says; without @wait just once.
+ * waiting as the top comment says; without @wait just once, or with
+ * @settle until no release runs here.
  */
 static int lock_loop(struct vfs *v, const struct vfs_ctx *c, bool wait,
-		     int (*try)(struct vfs *v, void *arg), void *arg)
+		     bool settle, int (*try)(struct vfs *v, void *arg),
+		     void *arg)
 {
-	long ms = WAIT_MIN_MS;
+	long ms = WAIT_MIN_MS, settled = settle ? 0 : SETTLE_MS;
 	int rc;
 
 	for (;;) {
 		uint64_t gen = locktab_gen(&v->locks);
 
 		rc = try(v, arg);
-		if (rc != -EAGAIN || !wait)
+		if (rc != -EAGAIN)
 			return rc;
+		if (!wait && (settled >= SETTLE_MS ||
+			      atomic_load(&v->releasing) == 0))
+			return rc;
+		settled += ms;
 		if (interrupted(c))
 			return -EINTR;
 		locktab_wait(&v->locks, gen, ms);
@@ -176,7 +188,7 @@ int vfs_setlk(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		return -EINVAL;
 	to_meta(lk, &a.lk);
 	mark_locked(v, ino);
-	rc = lock_loop(v, c, wait && lk->type != F_UNLCK, try_setlk, &a);
+	rc = lock_loop(v, c, wait, false, try_setlk, &a);
 	/* an unlock or a downgrade may let waiters in */
 	if (rc == 0 && lk->type != F_WRLCK)
 		locktab_wake(&v->locks);
@@ -216,8 +228,7 @@ int vfs_flock(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		return -EINVAL;
 	}
 	mark_locked(v, ino);
-	rc = lock_loop(v, c, !(op & LOCK_NB) && a.type != F_UNLCK, try_flock,
-		       &a);
+	rc = lock_loop(v, c, !(op & LOCK_NB), true, try_flock, &a);
 	/* unlock, downgrade, or a conversion that dropped the old lock */
 	if (rc != 0 || a.type != F_WRLCK)
 		locktab_wake(&v->locks);
@@ -235,5 +246,11 @@ void vfs_locks_drop(struct vfs *v, struct vfs_file *f, uint64_t owner,
 	if (rc < 0)
 		log_error("cannot release the locks of inode %llu: %s",
 			  (unsigned long long)f->ino, strerror(-rc));
+	locktab_wake(&v->locks);
+}
+
+void vfs_locks_released(struct vfs *v)
+{
+	atomic_fetch_sub(&v->releasing, 1);
 	locktab_wake(&v->locks);
 }
