@@ -92,7 +92,8 @@ int cli_frame_conf(const struct meta_format *f, const char *key_path,
 		   struct frame_conf *out);
 
 /**
- * Parse options with getopt_long ("+" ordering, our own messages): calls
+ * Parse options with getopt_long (options may follow arguments; our own
+ * messages): calls
  * @fn for each option; unknown options are usage errors.  Positional
  * arguments are collected into @pos (at most @max; more is a usage error).
  * Returns 0 or an exit status.

@@ -78,7 +78,12 @@ const struct cli_cmd cli_cmds[] = {
 	{ "clone", cmd_clone, "copy a file or tree by metadata only",
 	  "usage: tessera clone SRC DST\n" },
 	{ "checkpoint", cmd_checkpoint, "create, list, restore, delete checkpoints",
-	  "usage: tessera checkpoint create|list|restore|delete " VOL " [NAME]\n" },
+	  "usage: tessera checkpoint [--force] create|list|restore|delete " VOL " [NAME]\n"
+	  "\n"
+	  "A checkpoint is a named snapshot of the metadata only, stored in the\n"
+	  "volume's object store; restore swaps the metadata back in O(metadata)\n"
+	  "while no mount is active.  --force takes the volume's lease from a\n"
+	  "mount that still holds it (that mount stops writing).\n" },
 	{ "quota", cmd_quota, "manage directory quotas",
 	  "usage: tessera quota set|get|del|list " VOL " [--path P] [--capacity SIZE] [--inodes N]\n" },
 	{ "stats", cmd_stats, "show live counters of a mount",
