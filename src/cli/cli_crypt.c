@@ -60,7 +60,8 @@ int cli_frame_conf(const struct meta_format *f, const char *key_path,
 	if (!encrypted) {
 		if (key_path && *key_path)
 			log_warn("volume '%s' is not encrypted: ignoring the "
-				 "key file '%s'", f->name, key_path);
+				 "key file '%s'",
+				 f->name, key_path);
 		return 0;
 	}
 	rc = unlock(f, key_path, out);

@@ -35,7 +35,8 @@
 #define WRAP_KDF_PBKDF2_SHA256 1
 #define WRAP_SALT_LEN 16
 #define WRAP_AAD_LEN (4 + 4 + WRAP_SALT_LEN)
-#define WRAP_LEN (WRAP_AAD_LEN + FRAME_NONCE_LEN + FRAME_KEY_LEN + FRAME_TAG_LEN)
+#define WRAP_LEN                                                               \
+	(WRAP_AAD_LEN + FRAME_NONCE_LEN + FRAME_KEY_LEN + FRAME_TAG_LEN)
 #define WRAP_B64_LEN (WRAP_LEN / 3 * 4)
 #define WRAP_PREFIX "tk1:"
 /* Refuse stored iteration counts that would stall a mount for minutes. */
@@ -164,19 +165,19 @@ static int wrap_gcm(bool enc, const unsigned char *kek, unsigned char *blob,
 		return -ENOMEM;
 	if (enc)
 		ok = EVP_EncryptInit_ex(ctx, aes, NULL, kek, nonce) == 1 &&
-		     EVP_EncryptUpdate(ctx, NULL, &outl, blob,
-				       WRAP_AAD_LEN) == 1 &&
-		     EVP_EncryptUpdate(ctx, ct, &outl, key,
-				       FRAME_KEY_LEN) == 1 &&
+		     EVP_EncryptUpdate(ctx, NULL, &outl, blob, WRAP_AAD_LEN) ==
+			     1 &&
+		     EVP_EncryptUpdate(ctx, ct, &outl, key, FRAME_KEY_LEN) ==
+			     1 &&
 		     EVP_EncryptFinal_ex(ctx, fin, &outl) == 1 &&
 		     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG,
 					 FRAME_TAG_LEN, tag) == 1;
 	else
 		ok = EVP_DecryptInit_ex(ctx, aes, NULL, kek, nonce) == 1 &&
-		     EVP_DecryptUpdate(ctx, NULL, &outl, blob,
-				       WRAP_AAD_LEN) == 1 &&
-		     EVP_DecryptUpdate(ctx, key, &outl, ct,
-				       FRAME_KEY_LEN) == 1 &&
+		     EVP_DecryptUpdate(ctx, NULL, &outl, blob, WRAP_AAD_LEN) ==
+			     1 &&
+		     EVP_DecryptUpdate(ctx, key, &outl, ct, FRAME_KEY_LEN) ==
+			     1 &&
 		     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG,
 					 FRAME_TAG_LEN, tag) == 1 &&
 		     EVP_DecryptFinal_ex(ctx, fin, &outl) == 1;
@@ -232,7 +233,7 @@ static int parse_wrapped(const char *wrapped, unsigned char *blob)
 	if (strncmp(wrapped, WRAP_PREFIX, sizeof(WRAP_PREFIX) - 1) != 0 ||
 	    strlen(b64) != WRAP_B64_LEN ||
 	    EVP_DecodeBlock(blob, (const unsigned char *)b64, WRAP_B64_LEN) !=
-		WRAP_LEN)
+		    WRAP_LEN)
 		return -EINVAL;
 	iter = get_be32(blob + 4);
 	if (blob[0] != WRAP_VERSION || blob[1] != WRAP_KDF_PBKDF2_SHA256 ||

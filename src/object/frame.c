@@ -99,9 +99,9 @@ static size_t compress(const struct frame_conf *fc, const void *raw, size_t len,
 		return n > 0 ? (size_t)n : 0;
 	}
 	if (fc->codec == FRAME_CODEC_ZSTD) {
-		size_t n =
-		    ZSTD_compress(dst, cap, raw, len,
-				  fc->level ? fc->level : ZSTD_CLEVEL_DEFAULT);
+		size_t n = ZSTD_compress(dst, cap, raw, len,
+					 fc->level ? fc->level
+						   : ZSTD_CLEVEL_DEFAULT);
 
 		return ZSTD_isError(n) ? 0 : n;
 	}
@@ -117,7 +117,7 @@ struct gcm_msg {
 	const unsigned char *key;
 	const unsigned char *nonce;
 	const unsigned char *hdr; /* FRAME_HDR_LEN bytes */
-	const char *objkey;       /* may be NULL */
+	const char *objkey;	  /* may be NULL */
 	struct {
 		const unsigned char *in;
 		unsigned char *out;
@@ -156,9 +156,9 @@ static bool gcm_steps(EVP_CIPHER_CTX *ctx, struct gcm_msg *m, bool enc)
 		return false;
 	if (!gcm_update(ctx, enc, NULL, m->hdr, FRAME_HDR_LEN))
 		return false;
-	if (m->objkey && !gcm_update(ctx, enc, NULL,
-				     (const unsigned char *)m->objkey,
-				     strlen(m->objkey)))
+	if (m->objkey &&
+	    !gcm_update(ctx, enc, NULL, (const unsigned char *)m->objkey,
+			strlen(m->objkey)))
 		return false;
 	for (int i = 0; i < 2; i++)
 		if (!gcm_update(ctx, enc, m->part[i].out, m->part[i].in,
@@ -200,7 +200,7 @@ static int seal(const struct frame_conf *fc, const char *objkey,
 		.nonce = p + FRAME_HDR_LEN,
 		.hdr = p,
 		.objkey = objkey,
-		.part = { { text, text, n } },
+		.part = {{text, text, n}},
 	};
 	int rc;
 
@@ -368,8 +368,8 @@ static bool overlaps(const void *a, size_t alen, const void *b, size_t blen)
 static ssize_t unseal(const struct frame_conf *fc, const struct frame_obj *o,
 		      const struct frame_hdr *h, void *dst, const char **why)
 {
-	const unsigned char *nonce = (const unsigned char *)o->data +
-				     FRAME_HDR_LEN;
+	const unsigned char *nonce =
+		(const unsigned char *)o->data + FRAME_HDR_LEN;
 	const unsigned char *text = nonce + FRAME_NONCE_LEN;
 	size_t n = h->payload_len - FRAME_SEAL_OVERHEAD;
 	bool direct = h->codec == FRAME_CODEC_NONE &&
@@ -417,7 +417,7 @@ ssize_t frame_decode_obj_to(const struct frame_conf *fc,
 			    const char **why)
 {
 	const unsigned char *payload =
-	    (const unsigned char *)o->data + FRAME_HDR_LEN;
+		(const unsigned char *)o->data + FRAME_HDR_LEN;
 	struct frame_hdr h;
 	int rc = frame_parse_hdr(o->data, o->len, &h, why);
 
@@ -446,7 +446,7 @@ ssize_t frame_decode_obj_to(const struct frame_conf *fc,
 ssize_t frame_decode_to(const struct frame_conf *fc, const void *framed,
 			size_t len, void *dst, size_t cap, const char **why)
 {
-	struct frame_obj o = { .data = framed, .len = len };
+	struct frame_obj o = {.data = framed, .len = len};
 
 	return frame_decode_obj_to(fc, &o, dst, cap, why);
 }
@@ -476,7 +476,7 @@ int frame_decode_obj(const struct frame_conf *fc, const struct frame_obj *o,
 int frame_decode(const struct frame_conf *fc, const void *framed, size_t len,
 		 struct buf *out, const char **why)
 {
-	struct frame_obj o = { .data = framed, .len = len };
+	struct frame_obj o = {.data = framed, .len = len};
 
 	return frame_decode_obj(fc, &o, out, why);
 }

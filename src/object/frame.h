@@ -135,9 +135,10 @@ int frame_parse_hdr(const void *framed, size_t len, struct frame_hdr *h,
  * reason: "bad magic", "bad checksum", "bad tag (wrong key, ...)"), or
  * -ENOMEM (encrypted frames may need a scratch buffer).  @dst may be
  * o->data + FRAME_HDR_LEN: for a plain frame that verifies in place,
- * without copying; an encrypted one is then decrypted via scratch memory.  @fc supplies the data key (may be NULL: then
- * encrypted frames fail); o->key must be the one given when encoding.  On
- * failure @dst holds no unverified plaintext (it is zeroed as needed).
+ * without copying; an encrypted one is then decrypted via scratch memory.
+ * @fc supplies the data key (may be NULL: then encrypted frames fail);
+ * o->key must be the one given when encoding.  On failure @dst holds no
+ * unverified plaintext (it is zeroed as needed).
  */
 ssize_t frame_decode_obj_to(const struct frame_conf *fc,
 			    const struct frame_obj *o, void *dst, size_t cap,

@@ -41,8 +41,8 @@ static unsigned char *sample(size_t len, bool random_only, uint64_t seed)
 		x ^= x >> 7;
 		x ^= x << 17;
 		p[i] = random_only ? (unsigned char)x
-				   : (unsigned char)marker[i % (sizeof(marker) -
-								1)];
+				   : (unsigned char)
+					     marker[i % (sizeof(marker) - 1)];
 	}
 	return p;
 }
@@ -96,9 +96,8 @@ static void test_crypt_roundtrip_all(void **state)
 				assert_int_equal(h.flags,
 						 enc_on ? FRAME_F_ENCRYPTED
 							: 0);
-				assert_int_equal(h.codec,
-						 rnd ? FRAME_CODEC_NONE
-						     : codecs[c]);
+				assert_int_equal(h.codec, rnd ? FRAME_CODEC_NONE
+							      : codecs[c]);
 				if (enc_on) {
 					assert_int_equal(h.checksum, 0);
 					assert_null(memmem(enc.data, enc.len,
@@ -144,18 +143,18 @@ static void tamper_all(int codec)
 	for (size_t n = 0; n < enc.len; n++) {
 		struct frame_obj o = {"vol/obj", enc.data, n};
 
-		assert_int_equal(frame_decode_obj_to(&fc, &o, dst, sizeof(dst),
-						     NULL),
-				 -EIO);
+		assert_int_equal(
+			frame_decode_obj_to(&fc, &o, dst, sizeof(dst), NULL),
+			-EIO);
 	}
 	memcpy(c, enc.data, enc.len);
 	c[enc.len] = 0;
 	{
 		struct frame_obj o = {"vol/obj", c, enc.len + 1};
 
-		assert_int_equal(frame_decode_obj_to(&fc, &o, dst, sizeof(dst),
-						     NULL),
-				 -EIO);
+		assert_int_equal(
+			frame_decode_obj_to(&fc, &o, dst, sizeof(dst), NULL),
+			-EIO);
 	}
 	free(c);
 	buf_release(&enc);
@@ -213,14 +212,12 @@ static void test_crypt_moved(void **state)
 	assert_int_equal(decode(&fc, "vol/chunks/0/0/6_0_4096", &enc, dst,
 				sizeof(dst), NULL),
 			 -EIO);
-	assert_int_equal(decode(&fc, NULL, &enc, dst, sizeof(dst), NULL),
-			 -EIO);
+	assert_int_equal(decode(&fc, NULL, &enc, dst, sizeof(dst), NULL), -EIO);
 	assert_int_equal(decode(&fc, "", &enc, dst, sizeof(dst), NULL), -EIO);
 	buf_release(&enc);
 	/* And one encoded without a key needs none. */
 	assert_int_equal(frame_encode(&fc, raw, 4096, &enc), 0);
-	assert_int_equal(decode(&fc, NULL, &enc, dst, sizeof(dst), NULL),
-			 4096);
+	assert_int_equal(decode(&fc, NULL, &enc, dst, sizeof(dst), NULL), 4096);
 	assert_int_equal(decode(&fc, "x", &enc, dst, sizeof(dst), NULL), -EIO);
 	buf_release(&enc);
 	free(raw);
@@ -239,8 +236,8 @@ static void test_crypt_nonce_differs(void **state)
 	assert_int_equal(a.len, b.len);
 	/* Same header, different nonce, different ciphertext and tag. */
 	assert_memory_equal(a.data, b.data, FRAME_HDR_LEN);
-	assert_memory_not_equal(a.data + FRAME_HDR_LEN,
-				b.data + FRAME_HDR_LEN, FRAME_NONCE_LEN);
+	assert_memory_not_equal(a.data + FRAME_HDR_LEN, b.data + FRAME_HDR_LEN,
+				FRAME_NONCE_LEN);
 	assert_memory_not_equal(a.data + FRAME_HDR_LEN + FRAME_NONCE_LEN,
 				b.data + FRAME_HDR_LEN + FRAME_NONCE_LEN,
 				a.len - FRAME_HDR_LEN - FRAME_NONCE_LEN);
@@ -348,7 +345,7 @@ static void test_crypt_wrap_unwrap(void **state)
 	struct dir *d = *state;
 	unsigned char k1[FRAME_KEY_LEN], k2[FRAME_KEY_LEN], got[FRAME_KEY_LEN];
 	char good[128], bad[128], nl[128], w1[CRYPT_WRAPPED_MAX],
-	    w2[CRYPT_WRAPPED_MAX];
+		w2[CRYPT_WRAPPED_MAX];
 	unsigned char bin[40];
 
 	for (size_t i = 0; i < sizeof(bin); i++)
@@ -356,12 +353,11 @@ static void test_crypt_wrap_unwrap(void **state)
 	key_file(d, "good", bin, sizeof(bin), 0600, good, sizeof(good));
 	bin[39] ^= 1;
 	key_file(d, "bad", bin, sizeof(bin), 0400, bad, sizeof(bad));
-	assert_int_equal(crypt_wrap_new_key(good, ITER, w1, sizeof(w1), k1),
-			 0);
-	assert_int_equal(crypt_wrap_new_key(good, ITER, w2, sizeof(w2), k2),
-			 0);
+	assert_int_equal(crypt_wrap_new_key(good, ITER, w1, sizeof(w1), k1), 0);
+	assert_int_equal(crypt_wrap_new_key(good, ITER, w2, sizeof(w2), k2), 0);
 	assert_true(strncmp(w1, "tk1:", 4) == 0);
-	assert_true(strlen(w1) < sizeof(((struct meta_format *)0)->key_wrapped));
+	assert_true(strlen(w1) <
+		    sizeof(((struct meta_format *)0)->key_wrapped));
 	/* Fresh data key and salt each time. */
 	assert_memory_not_equal(k1, k2, FRAME_KEY_LEN);
 	assert_string_not_equal(w1, w2);
@@ -373,8 +369,7 @@ static void test_crypt_wrap_unwrap(void **state)
 	assert_memory_equal(got, k2, FRAME_KEY_LEN);
 	assert_int_equal(crypt_unwrap_key(bad, w1, got), -EKEYREJECTED);
 	/* Passphrase files: one trailing newline does not matter. */
-	key_file(d, "nl", "a long passphrase here\n", 23, 0600, nl,
-		 sizeof(nl));
+	key_file(d, "nl", "a long passphrase here\n", 23, 0600, nl, sizeof(nl));
 	assert_int_equal(crypt_wrap_new_key(nl, ITER, w2, sizeof(w2), k2), 0);
 	key_file(d, "nl", "a long passphrase here", 22, 0600, nl, sizeof(nl));
 	assert_int_equal(crypt_unwrap_key(nl, w2, got), 0);
@@ -530,8 +525,10 @@ static void test_crypt_chunk_store(void **state)
 	const uint32_t size = 3 * BS;
 	unsigned char *p = sample(size, false, 7), *got = malloc(size);
 	struct slice s = {0, 61, size, 0, size};
-	struct chunk_conf conf = {.volname = "vol", .block_size = BS,
-				  .buffer_size = 4 * MiB, .max_uploads = 2};
+	struct chunk_conf conf = {.volname = "vol",
+				  .block_size = BS,
+				  .buffer_size = 4 * MiB,
+				  .max_uploads = 2};
 	struct frame_conf fc;
 	struct chunk_store *cs;
 	struct chunk_writer *w;
