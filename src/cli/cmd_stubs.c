@@ -20,14 +20,11 @@ static int not_yet(const char *name)
 		return not_yet(#sub);          \
 	}
 
-STUB(mount)
-STUB(umount)
 STUB(info)
 STUB(gc)
 STUB(fsck)
 STUB(dump)
 STUB(load)
-STUB(bench)
 STUB(warmup)
 STUB(rmr)
 STUB(clone)
