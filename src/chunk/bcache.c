@@ -261,6 +261,7 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
 	struct buf raw = BUF_INIT;
 	const char *why = NULL;
 	struct frame_hdr h;
+	struct frame_obj o;
 	char *mem = NULL;
 	ssize_t n;
 	int rc;
@@ -278,14 +279,17 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
 		why = "length does not match the key", rc = -EIO;
 	if (rc < 0)
 		goto fail;
+	o.key = key;
+	o.len = raw.len;
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
 		/* Verify in place and keep the GET buffer, trimmed to size. */
 		mem = realloc(raw.data, raw.len + 1);
 		if (!mem)
 			mem = raw.data;
 		raw.data = NULL;
-		n = frame_decode_to(&cs->fc, mem, raw.len, mem + FRAME_HDR_LEN,
-				    b->len, &why);
+		o.data = mem;
+		n = frame_decode_obj_to(&cs->fc, &o, mem + FRAME_HDR_LEN,
+					b->len, &why);
 		b->data = mem + FRAME_HDR_LEN;
 	} else {
 		mem = malloc(b->len ? b->len : 1);
@@ -293,8 +297,8 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
 			rc = -ENOMEM;
 			goto out;
 		}
-		n = frame_decode_to(&cs->fc, raw.data, raw.len, mem, b->len,
-				    &why);
+		o.data = raw.data;
+		n = frame_decode_obj_to(&cs->fc, &o, mem, b->len, &why);
 		b->data = mem;
 	}
 	b->mem = mem;

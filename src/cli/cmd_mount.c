@@ -24,6 +24,7 @@
 #include "cli/cmds.h"
 #include "fuse/fsop.h"
 #include "meta/meta.h"
+#include "object/frame.h"
 #include "object/object.h"
 #include "util/log.h"
 #include "vfs/vfs.h"
@@ -46,6 +47,7 @@ struct mount_opts {
 	double entry_timeout;
 	uint64_t buffer_size;
 	uint64_t max_uploads;
+	const char *encrypt_key;
 	char options[2048];
 };
 
@@ -58,6 +60,7 @@ enum {
 	OPT_CACHE_DIR,
 	OPT_CACHE_SIZE,
 	OPT_WRITEBACK,
+	OPT_KEY,
 };
 
 static const struct option mount_longopts[] = {
@@ -71,6 +74,7 @@ static const struct option mount_longopts[] = {
 	{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 	{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
 	{"writeback", no_argument, NULL, OPT_WRITEBACK},
+	{"encrypt-key", required_argument, NULL, OPT_KEY},
 	{NULL, 0, NULL, 0},
 };
 
@@ -132,6 +136,9 @@ static int mount_opt(void *arg, int c, const char *val)
 		return cli_parse_size(val, &ignored) < 0
 			       ? bad_value("--cache-size", val)
 			       : 0;
+	case OPT_KEY:
+		o->encrypt_key = val;
+		return *val ? 0 : bad_value("--encrypt-key", val);
 	case OPT_WRITEBACK:
 		log_warn("--writeback is not supported yet; writes go to the "
 			 "object store directly");
@@ -384,6 +391,7 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	struct vfs *v;
 	struct fsop *fs;
 	struct vfs_conf vc;
+	struct frame_conf frame;
 	struct fsop_conf fc;
 	char fsname[300];
 	int rc;
@@ -391,12 +399,20 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	rc = open_volume(vol, o->volume, &m, &fmt, &os);
 	if (rc < 0)
 		return rc;
+	rc = cli_frame_conf(&fmt, o->encrypt_key, &frame);
+	if (rc < 0) {
+		obj_close(os); /* one line printed */
+		meta_close(m);
+		return rc;
+	}
 	memset(&vc, 0, sizeof(vc));
 	vc.read_only = o->read_only;
 	vc.buffer_size = o->buffer_size;
 	vc.max_uploads = (int)o->max_uploads;
 	vc.mountpoint = mp;
+	vc.frame = &frame;
 	rc = vfs_new(m, os, &fmt, &vc, &v);
+	explicit_bzero(&frame, sizeof(frame));
 	if (rc < 0) {
 		log_error("cannot start volume '%s': %s", o->volume,
 			  strerror(-rc));

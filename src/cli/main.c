@@ -37,6 +37,8 @@ const struct cli_cmd cli_cmds[] = {
 	  "  -d, --debug          debug log (implies -f)\n"
 	  "  -o OPTS              FUSE options (allow_other, ...)\n"
 	  "  --read-only          mount read-only\n"
+	  "  --encrypt-key FILE   key file of an encrypted volume (default:\n"
+	  "                       $TESSERA_ENCRYPT_KEY_FILE)\n"
 	  "  --attr-timeout S     kernel attribute cache (default 1)\n"
 	  "  --entry-timeout S    kernel entry cache (default 1)\n"
 	  "  --buffer-size SIZE   memory for write/read buffers (default 300M)\n"

@@ -58,17 +58,18 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	int rc;
 
 	memset(&frame, 0, sizeof(frame));
-	if (fmt->compress[0] &&
-	    frame_codec_parse(fmt->compress, &frame.codec)) {
+	if (conf->frame) {
+		frame = *conf->frame;
+	} else if (fmt->compress[0] &&
+		   frame_codec_parse(fmt->compress, &frame.codec)) {
 		log_error("volume '%s': unknown compression '%s'", fmt->name,
 			  fmt->compress);
 		return -EINVAL;
 	}
-	if (fmt->encrypt[0] && strcmp(fmt->encrypt, "none") != 0) {
-		log_error("volume '%s': encryption '%s' is not supported by "
-			  "this client",
-			  fmt->name, fmt->encrypt);
-		return -ENOTSUP;
+	if (!frame.encrypt && fmt->encrypt[0] &&
+	    strcmp(fmt->encrypt, "none") != 0) {
+		log_error("volume '%s' is encrypted: no key given", fmt->name);
+		return -ENOKEY;
 	}
 	v = calloc(1, sizeof(*v));
 	if (!v)
@@ -79,6 +80,7 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 		snprintf(v->mountpoint, sizeof(v->mountpoint), "%s",
 			 conf->mountpoint);
 	v->conf.mountpoint = v->mountpoint;
+	v->conf.frame = NULL; /* the chunk store keeps its own copy */
 	v->start_ns = vfs_now_ns();
 	memset(&cc, 0, sizeof(cc));
 	cc.volname = v->fmt.name;
@@ -90,6 +92,7 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	v->mem_limit = cc.buffer_size;
 	v->block_size = cc.block_size;
 	rc = chunk_store_new(os, &cc, &v->cs);
+	explicit_bzero(&frame, sizeof(frame));
 	if (rc < 0) {
 		free(v);
 		return rc;

@@ -44,6 +44,7 @@
 
 struct vfs;
 struct obj_store;
+struct frame_conf;
 struct statvfs;
 
 struct vfs_conf {
@@ -53,6 +54,10 @@ struct vfs_conf {
 	uint32_t max_readahead; /* bytes (0: chunk default) */
 	const char *mountpoint; /* shown in .stats; may be NULL */
 	bool no_background;	/* no deletion/compaction worker (tests) */
+	/* How blocks are encoded (copied, not kept): the codec and, for an
+	 * encrypted volume, the data key (cli_frame_conf).  NULL: from @fmt,
+	 * which works for plain and compressed volumes only. */
+	const struct frame_conf *frame;
 };
 
 /* The caller of one request. */
