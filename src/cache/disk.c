@@ -378,7 +378,7 @@ static struct centry *pick_victim_locked(struct cache *c)
 	for (int tries = 0; tries < 16 && picked < 2; tries++) {
 		struct centry *e = c->slots[rnd_locked(c) % c->nslots];
 
-		if (!e->ready)
+		if (!e->ready || e == best)
 			continue;
 		if (!best || e->stamp < best->stamp)
 			best = e;
