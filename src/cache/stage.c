@@ -18,6 +18,10 @@
  *      ^                            |                 deleted when the
  *      +------- PUT failed ---------+                 cache is full)
  *
+ * The staged file is deleted only after the PUT and a store sync
+ * (obj_sync: the file:// store does not make a put durable by itself;
+ * a no-op on S3), so a block is always durable in one place or the other.
+ *
  * A failed PUT (store down) puts the block back at the tail and the
  * uploader sleeps with a growing pause (1 s doubling to 30 s), so an
  * outage costs no busy loop and the blocks go out when the store is back.
@@ -286,7 +290,8 @@ static enum up_result upload_one(struct cache *c, const char *key)
 			  key, why);
 		atomic_fetch_add(&c->n_corrupt, 1);
 		res = UP_BAD;
-	} else if ((rc = obj_put(c->os, key, b.data, b.len)) < 0) {
+	} else if ((rc = obj_put(c->os, key, b.data, b.len)) < 0 ||
+		   ((rc = obj_sync(c->os)) < 0 && rc != -ENOSYS)) {
 		log_warn("cannot upload staged block '%s': %s (will retry)",
 			 key, strerror(-rc));
 		res = UP_RETRY;
