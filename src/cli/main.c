@@ -63,7 +63,15 @@ const struct cli_cmd cli_cmds[] = {
 	{ "objbench", cmd_objbench, "benchmark an object store",
 	  "usage: tessera objbench STORAGE-URL [options]\n" },
 	{ "warmup", cmd_warmup, "fill the cache for files or trees",
-	  "usage: tessera warmup PATH... [--evict|--check]\n" },
+	  "usage: tessera warmup PATH... [--evict|--check] [-p THREADS]\n"
+	  "\n"
+	  "Fetch the blocks of the files (directories: every file below) into\n"
+	  "the local cache of the mount holding them.\n"
+	  "\n"
+	  "options:\n"
+	  "  --evict              drop the files' blocks from the cache instead\n"
+	  "  --check              only report how much of them is cached\n"
+	  "  -p, --threads N      files handled in parallel (default 4)\n" },
 	{ "rmr", cmd_rmr, "remove a tree quickly",
 	  "usage: tessera rmr PATH...\n" },
 	{ "clone", cmd_clone, "copy a file or tree by metadata only",
