@@ -240,7 +240,7 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 	char spec[64];
 	int c, rc;
 
-	snprintf(spec, sizeof(spec), "+:%s", shortopts ? shortopts : "");
+	snprintf(spec, sizeof(spec), ":%s", shortopts ? shortopts : "");
 	opterr = 0;
 	optind = 1;
 	*npos = 0;

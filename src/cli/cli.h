@@ -76,7 +76,8 @@ int cli_open_volume(const char *arg, struct cli_volume *vol, struct meta **m,
 		    struct meta_format *f);
 
 /**
- * Parse options with getopt_long ("+" ordering, our own messages): calls
+ * Parse options with getopt_long (options may follow arguments; our own
+ * messages): calls
  * @fn for each option; unknown options are usage errors.  Positional
  * arguments are collected into @pos (at most @max; more is a usage error).
  * Returns 0 or an exit status.

@@ -203,12 +203,7 @@ int cmd_format(int argc, char **argv)
 	if (rc < 0)
 		goto fail;
 	rc = meta_format(a.vol.meta_url, &f, a.force);
-	if (rc == -EEXIST) {
-		log_error("volume already exists in '%s' (use --force to "
-			  "overwrite its metadata)",
-			  url_redact(a.vol.meta_url, red, sizeof(red)));
-		goto fail;
-	}
+	/* meta_format logged why (e.g. "already holds a volume") */
 	if (rc < 0)
 		goto fail;
 	printf("formatted volume '%s' (uuid %s)\n  metadata: %s\n  storage:  %s\n",

@@ -61,7 +61,16 @@ const struct cli_cmd cli_cmds[] = {
 	{ "bench", cmd_bench, "benchmark a directory",
 	  "usage: tessera bench PATH [-p THREADS]\n" },
 	{ "objbench", cmd_objbench, "benchmark an object store",
-	  "usage: tessera objbench STORAGE-URL [options]\n" },
+	  "usage: tessera objbench STORAGE-URL [options]\n"
+	  "\n"
+	  "Put, head, get, list and delete N objects of SIZE bytes under a\n"
+	  "fresh prefix, and print each operation's throughput and latency.\n"
+	  "The objects are deleted at the end.\n"
+	  "\n"
+	  "options:\n"
+	  "  --objects N          number of objects (default 100)\n"
+	  "  --size SIZE          object size (default 1M)\n"
+	  "  --threads P          parallel requests (default 4)\n" },
 	{ "warmup", cmd_warmup, "fill the cache for files or trees",
 	  "usage: tessera warmup PATH... [--evict|--check] [-p THREADS]\n"
 	  "\n"
@@ -77,7 +86,12 @@ const struct cli_cmd cli_cmds[] = {
 	{ "clone", cmd_clone, "copy a file or tree by metadata only",
 	  "usage: tessera clone SRC DST\n" },
 	{ "checkpoint", cmd_checkpoint, "create, list, restore, delete checkpoints",
-	  "usage: tessera checkpoint create|list|restore|delete " VOL " [NAME]\n" },
+	  "usage: tessera checkpoint [--force] create|list|restore|delete " VOL " [NAME]\n"
+	  "\n"
+	  "A checkpoint is a named snapshot of the metadata only, stored in the\n"
+	  "volume's object store; restore swaps the metadata back in O(metadata)\n"
+	  "while no mount is active.  --force takes the volume's lease from a\n"
+	  "mount that still holds it (that mount stops writing).\n" },
 	{ "quota", cmd_quota, "manage directory quotas",
 	  "usage: tessera quota set|get|del|list " VOL " [--path P] [--capacity SIZE] [--inodes N]\n" },
 	{ "stats", cmd_stats, "show live counters of a mount",

@@ -27,6 +27,15 @@
 struct meta;
 struct kv_engine;
 
+/*
+ * The hidden trash directory: looked up by name in the root directory, never
+ * listed by readdir of the root.  With trash_days > 0 the last name of a
+ * file goes there as "PARENT-INO-SECONDS-NAME" until it expires
+ * (meta_cleanup).
+ */
+#define META_TRASH_INO 2
+#define META_TRASH_NAME ".trash"
+
 /* Volume settings, stored as JSON in KV_SETTING "volume" at format time. */
 struct meta_format {
 	char name[256];
@@ -147,7 +156,12 @@ int meta_lookup(struct meta *m, const struct meta_cred *c, uint64_t parent,
 		const char *name, struct meta_attr *out);
 int meta_getattr(struct meta *m, uint64_t ino, struct meta_attr *out);
 /** Change what @mask says, from @in; *out is the result.  SIZE truncates or
- *  extends (zero slices), checking write permission. */
+ *  extends (zero slices), checking write permission.  Truncate down hides
+ *  the cut tail with a zero slice and queues the slices of whole chunks
+ *  past the end; extending only sets the length (uncovered bytes read as
+ *  zeros).  Pass a NULL cred for ftruncate on a handle opened for writing
+ *  (the kernel checked at open).  -EPERM / -EACCES as Linux chmod, chown,
+ *  utimes; -EISDIR, -EINVAL (not a file), -EFBIG, -ENOSPC for SIZE. */
 int meta_setattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		 uint32_t mask, const struct meta_attr *in,
 		 struct meta_attr *out);
@@ -161,7 +175,9 @@ int meta_mkdir(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	       const char *name, uint32_t mode, struct meta_attr *out);
 int meta_symlink(struct meta *m, const struct meta_cred *c, uint64_t parent,
 		 const char *name, const char *target, struct meta_attr *out);
-/** Target into @buf (size @n, NUL-terminated); returns length or -errno. */
+/** Target into @buf (size @n, NUL-terminated); returns length or -errno.
+ *  A short buffer gets the first n - 1 bytes; the full length is returned.
+ *  -EINVAL: not a symlink. */
 ssize_t meta_readlink(struct meta *m, uint64_t ino, char *buf, size_t n);
 int meta_link(struct meta *m, const struct meta_cred *c, uint64_t ino,
 	      uint64_t newparent, const char *newname, struct meta_attr *out);
@@ -212,20 +228,27 @@ int meta_read_chunk(struct meta *m, uint64_t ino, uint32_t chunk,
 /**
  * Append @n slices to their chunks in one transaction, set length to
  * max(length, @new_length), mtime/ctime to now.  *out: the new attributes
- * (may be NULL).
+ * (may be NULL).  A slice id is used in one chunk of one file only (a write
+ * crossing a chunk boundary commits one slice per chunk); deletion relies
+ * on it.  -EINVAL: a slice past its chunk or its own size; -EISDIR,
+ * -ENOENT, -EFBIG, -ENOSPC.
  */
 int meta_write(struct meta *m, uint64_t ino, const struct meta_slice_write *w,
 	       size_t n, uint64_t new_length, struct meta_attr *out);
 /**
  * Replace a chunk's slice list with @repl (one slice) if it still equals
  * @old (n_old records); -EAGAIN-free: returns -ESTALE when it changed.  The
- * replaced slices are queued for deletion.
+ * replaced slices are queued for deletion.  After -ESTALE the caller still
+ * owns @repl's objects (delete them or reuse them).
  */
 int meta_compact(struct meta *m, uint64_t ino, uint32_t chunk,
 		 const struct slice *old, size_t n_old,
 		 const struct slice *repl);
 /** fallocate: mode 0 extends length; FALLOC_FL_PUNCH_HOLE writes zeros;
- *  FALLOC_FL_KEEP_SIZE / FALLOC_FL_ZERO_RANGE as Linux. */
+ *  FALLOC_FL_KEEP_SIZE / FALLOC_FL_ZERO_RANGE as Linux.  -EOPNOTSUPP for
+ *  other modes and PUNCH_HOLE without KEEP_SIZE, -EINVAL (len 0), -EISDIR,
+ *  -ESPIPE (fifo), -ENODEV, -EFBIG, -ENOSPC; write permission is checked
+ *  unless @c is NULL (a handle opened for writing). */
 int meta_fallocate(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		   int mode, uint64_t off, uint64_t len);
 

@@ -30,10 +30,31 @@ int obj_key_check(const char *key)
 	return 0;
 }
 
+/* Under TESSERA_FAULT=spec, every opened store gets a fault layer. */
+static int maybe_faulty(struct obj_store **s)
+{
+	const char *spec = getenv("TESSERA_FAULT");
+	struct obj_store *f;
+	int rc;
+
+	if (!spec || !*spec)
+		return 0;
+	rc = obj_fault_wrap(*s, spec, &f);
+	if (rc < 0) {
+		obj_close(*s);
+		return rc;
+	}
+	log_warn("storage '%s': injecting faults (%s)", obj_describe(f),
+		 spec);
+	*s = f;
+	return 0;
+}
+
 int obj_open(const char *url, bool create, struct obj_store **out)
 {
 	char red[1200];
 	const char *why = NULL;
+	struct obj_store *s = NULL;
 	struct url u;
 	int rc;
 
@@ -44,7 +65,11 @@ int obj_open(const char *url, bool create, struct obj_store **out)
 		return rc;
 	}
 	if (strcmp(u.scheme, "file") == 0) {
-		rc = obj_file_open(url, create, out);
+		rc = obj_file_open(url, create, &s);
+	} else if (strcmp(u.scheme, "s3") == 0 ||
+		   strcmp(u.scheme, "http") == 0 ||
+		   strcmp(u.scheme, "https") == 0) {
+		rc = obj_s3_open(url, create, &s);
 	} else {
 		log_error("unsupported storage URL '%s': scheme '%s' is not an "
 			  "object store",
@@ -52,6 +77,10 @@ int obj_open(const char *url, bool create, struct obj_store **out)
 		rc = -EINVAL;
 	}
 	url_release(&u);
+	if (rc == 0)
+		rc = maybe_faulty(&s);
+	if (rc == 0)
+		*out = s;
 	return rc;
 }
 

@@ -121,4 +121,56 @@ int obj_list_add(struct obj_list *l, const char *key, uint64_t size,
 /* Constructors of the concrete stores (used by obj_open). */
 int obj_file_open(const char *url, bool create, struct obj_store **out);
 
+/**
+ * Open an S3 store: s3://bucket[/prefix] (AWS, virtual-hosted, region from
+ * ?region=, TESSERA_REGION, AWS_REGION, else us-east-1) or
+ * http[s]://host[:port]/bucket[/prefix] (any S3 server, path-style).
+ * Credentials: TESSERA_ACCESS_KEY/TESSERA_SECRET_KEY, else the 0600 file
+ * named by TESSERA_S3_CREDENTIALS_FILE (lines access_key=, secret_key=),
+ * else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else anonymous.  Tuning:
+ * TESSERA_S3_RETRIES (retries after the first try, default 4),
+ * TESSERA_S3_TIMEOUT_MS (bound of one operation with its retries, default
+ * 30000), TESSERA_S3_CONNECT_TIMEOUT_MS (default 3000); AWS_CA_BUNDLE for
+ * https.  Opening lists the bucket once; -EACCES refused, -ENOENT no such
+ * bucket (unless @create, which creates it), -EIO unreachable, -EINVAL bad
+ * URL or credentials file.  One ERROR line names the URL.  Startup; the
+ * store is then usable from any thread.
+ */
+int obj_s3_open(const char *url, bool create, struct obj_store **out);
+
+/*
+ * Fault injection (tests only).  A fault layer wraps a store and, per call
+ * of the operations it is set for, adds latency, fails with -EIO, or cuts
+ * a GET body short (returning success with fewer bytes: what a broken store
+ * or proxy does, which the layers above must catch).  obj_open wraps every
+ * store it opens when TESSERA_FAULT holds a spec.
+ */
+struct obj_fault_stats {
+	uint64_t calls;   /* operations seen (of the selected kinds) */
+	uint64_t errors;  /* failed with an injected -EIO */
+	uint64_t truncs;  /* GET bodies cut short */
+	uint64_t delays;  /* calls slowed down */
+};
+
+/**
+ * Wrap @inner in a fault layer configured by @spec, comma-separated
+ * name=value pairs:
+ *   err=P        probability (0..1) that a call fails with -EIO (for put
+ *                and del, half of them fail after the inner call succeeded)
+ *   trunc=P      probability that a non-empty GET result is cut short
+ *   delay_ms=N   latency added to a call ...
+ *   delay=P      ... with this probability (default 1)
+ *   seed=N       RNG seed (default 1): the same seed and call sequence give
+ *                the same faults
+ *   ops=LIST     operations affected, joined by '+': put+get+head+del+list
+ *                (default all)
+ * On success *out owns @inner (closing it closes both); on failure (-EINVAL
+ * bad spec, logged; -ENOMEM) @inner is untouched.  Any thread.
+ */
+int obj_fault_wrap(struct obj_store *inner, const char *spec,
+		   struct obj_store **out);
+
+/** Counters of a fault layer; -EINVAL when @s is not one.  Any thread. */
+int obj_fault_stats(const struct obj_store *s, struct obj_fault_stats *out);
+
 #endif

@@ -51,7 +51,10 @@ start_s3() {
 			{ echo "services: npm install s3rver failed" >&2; return 1; }
 	fi
 	mkdir -p "$S3DATA"
-	nohup "$S3DIR/node_modules/.bin/s3rver" -d "$S3DATA" -a 127.0.0.1 -p "$S3PORT" \
+	# s3rver encrypts ListObjectsV2 continuation tokens with DES, which
+	# Node 17+ (OpenSSL 3) only offers through the legacy provider: without
+	# it every truncated listing answers 500 InternalError.
+	NODE_OPTIONS=--openssl-legacy-provider nohup "$S3DIR/node_modules/.bin/s3rver" -d "$S3DATA" -a 127.0.0.1 -p "$S3PORT" \
 		--silent >/var/tmp/tessera-s3rver.log 2>&1 &
 	for _ in $(seq 100); do
 		curl -s -o /dev/null "http://127.0.0.1:$S3PORT/" 2>/dev/null && return 0

@@ -1,0 +1,237 @@
+/*
+ * meta_int.h - private to src/meta/ (not the engines): struct meta, the
+ * record encodings, the transaction runner and the helpers the rule files
+ * (meta.c ns.c remove.c rename.c attr.c dir.c xattr.c perm.c data.c) share.
+ *
+ * Records (kv.h groups; every number big-endian):
+ *   KV_INODE    key ino(8)               -> inode record (INODE_REC_LEN)
+ *   KV_DENTRY   key parent(8) name       -> ino(8) type(4) cookie(8)
+ *   KV_DIRIDX   key parent(8) cookie(8)  -> ino(8) type(4) name
+ *   KV_CHUNK    key ino(8) index(4)      -> n * slice(24)
+ *   KV_SYMLINK  key ino(8)               -> target bytes
+ *   KV_XATTR    key ino(8) name          -> value
+ *   KV_SLICEREF key id(8)                -> extra references(8)
+ *   KV_SUSTAINED key sid(8) ino(8)       -> ""
+ *   KV_DELFILE  key ino(8)               -> length(8)
+ *   KV_DELSLICE key id(8)                -> size(4) deleted-at txn seq(8)
+ *
+ * Invariants:
+ *  1. Every dentry (P, name) has exactly one DIRIDX (P, cookie) twin with
+ *     the same ino and type; both are written and removed together.
+ *  2. A directory's record holds next_cookie > every cookie it ever handed
+ *     out (cookies start at META_COOKIE_FIRST; offsets 1 and 2 are "." and
+ *     ".."), so cookies never repeat inside one directory.  Entries of the
+ *     trash directory use their inode number as cookie instead, so moving a
+ *     file to the trash does not write the trash inode (no conflicts).
+ *  3. A slice id belongs to one chunk of one inode unless KV_SLICEREF counts
+ *     extra references (clone); dropping a reference decrements that count
+ *     first and queues the slice in KV_DELSLICE only when none is left.
+ *  4. Non-directories carry parent 0; directories their parent's ino.
+ *  5. No visible non-zero byte lies beyond a file's length: truncate down
+ *     covers the tail of the last chunk with a zero slice.
+ */
+#ifndef TESSERA_META_META_INT_H
+#define TESSERA_META_META_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "meta/kv.h"
+#include "meta/meta.h"
+#include "util/buf.h"
+
+#define META_INO_BATCH 1024
+#define META_SLICE_BATCH 4096
+#define META_COOKIE_FIRST 3
+#define META_SYMLINK_MAX 4095
+#define META_XATTR_NAME_MAX 255
+#define META_XATTR_SIZE_MAX (64 * 1024)
+#define META_LINK_MAX 65000
+/* chunk index is 32 bits: keep well inside it */
+#define META_MAX_LENGTH (1ULL << 56)
+#define META_DEFAULT_SPACE (1ULL << 50) /* statfs when capacity is 0 */
+#define META_DEFAULT_INODES (1ULL << 40)
+#define META_STATS_FLUSH_NS 1000000000LL
+
+#define INODE_REC_LEN 77
+#define DENT_VAL_LEN 20
+
+/* A range of reserved ids: [next, end). */
+struct meta_idpool {
+	uint64_t next, end;
+	uint64_t spare_next, spare_end;
+};
+
+/* One inode open in this process (meta_open_file). */
+struct meta_openf {
+	uint64_t ino;
+	uint32_t count;
+	bool unlinked; /* last link removed while open: delete on close */
+	struct meta_openf *next;
+};
+
+#define META_OPEN_BUCKETS 256
+
+struct meta {
+	struct kv_engine *kv;
+	char desc[512]; /* URL, password masked */
+	uint64_t sid;	/* session id; 0 until sessions exist */
+
+	pthread_mutex_t lock; /* guards every field below; never held
+			       * across a transaction */
+	struct meta_format fmt;
+	struct meta_idpool inos;
+	struct meta_idpool slices;
+	int64_t used_space; /* counters as of the last flush */
+	int64_t used_inodes;
+	int64_t pend_space; /* deltas not yet added to the counters */
+	int64_t pend_inodes;
+	int64_t flushed_ns;
+	bool flushing;
+	struct meta_openf *open_tab[META_OPEN_BUCKETS];
+};
+
+/* An inode record: the attributes plus what only meta/ sees. */
+struct inode_rec {
+	struct meta_attr a;
+	uint64_t next_cookie; /* directories: next readdir cookie */
+};
+
+struct dent {
+	uint64_t ino;
+	uint32_t type; /* S_IFMT bits */
+	uint64_t cookie;
+};
+
+/*
+ * What one namespace transaction did besides its writes; reset at the start
+ * of every attempt and acted on after a successful commit.
+ */
+struct meta_effects {
+	int64_t space;	    /* usedSpace delta */
+	int64_t inodes;	    /* usedInodes delta */
+	uint64_t purge_ino; /* KV_DELFILE written: drop its chunks */
+	uint64_t kept_ino;  /* unlinked while open: sustained */
+};
+
+/* ---- transactions (meta.c) ---- */
+
+typedef int (*meta_txn_fn)(struct meta *m, struct kv_txn *t, void *arg);
+
+/**
+ * Run @fn inside a transaction, again on -EAGAIN (from the engine or the
+ * commit), a bounded number of times with a small backoff.  @fn must start
+ * from scratch on every attempt (reset its outputs).  A negative return of
+ * @fn rolls back and is returned; otherwise the txn commits and @fn's value
+ * is returned.  Exhausted retries: -EIO (logged).
+ */
+int meta_txn(struct meta *m, bool rw, meta_txn_fn fn, void *arg);
+
+int64_t meta_now_ns(void);
+
+/** Reserve a new inode number (batched). */
+int meta_new_ino(struct meta *m, uint64_t *out);
+
+/** Apply committed usage deltas; flushes the counters now and then. */
+void meta_apply_effects(struct meta *m, const struct meta_effects *e);
+/** Add pending usage deltas to the counters (and refresh the cache). */
+int meta_stats_flush(struct meta *m);
+/** -ENOSPC if growing usage by @space bytes / @inodes would pass a limit. */
+int meta_check_space(struct meta *m, int64_t space, int64_t inodes);
+/** trash_days of the volume (settings can change while mounted). */
+uint32_t meta_trash_days(struct meta *m);
+
+/* ---- records (rec.c) ---- */
+
+void key_ino(unsigned char k[8], uint64_t ino);
+/** @k must hold 8 + TESSERA_NAME_MAX bytes; returns the key length. */
+size_t key_name(unsigned char *k, uint64_t ino, const char *name, size_t len);
+void key_diridx(unsigned char k[16], uint64_t dir, uint64_t cookie);
+void key_chunk(unsigned char k[12], uint64_t ino, uint32_t idx);
+
+void inode_encode(const struct inode_rec *r, unsigned char v[INODE_REC_LEN]);
+int inode_decode(const void *v, size_t len, struct inode_rec *r);
+/** -ENOENT when missing, -EIO when the record is corrupt (logged). */
+int inode_get(struct kv_txn *t, uint64_t ino, struct inode_rec *r);
+int inode_put(struct kv_txn *t, const struct inode_rec *r);
+/** Remove an inode record and its symlink and xattr records. */
+int inode_del(struct kv_txn *t, uint64_t ino);
+
+int dent_get(struct kv_txn *t, uint64_t parent, const char *name, size_t len,
+	     struct dent *d);
+/** Write the dentry and its DIRIDX twin. */
+int dent_put(struct kv_txn *t, uint64_t parent, const char *name, size_t len,
+	     const struct dent *d);
+int dent_del(struct kv_txn *t, uint64_t parent, const char *name, size_t len,
+	     uint64_t cookie);
+/** 1 when @dir has at least one entry, 0 when empty. */
+int dir_has_entries(struct kv_txn *t, uint64_t dir);
+
+/** Decode a chunk value into a malloc'ed array (NULL when empty). */
+int slices_decode(const void *v, size_t len, struct slice **out, size_t *n);
+/** Append encoded slice records to @b. */
+int slices_append(struct buf *b, const struct slice *s, size_t n);
+
+/* ---- names and permissions (perm.c) ---- */
+
+/** -EINVAL ("" or '/'), -ENAMETOOLONG (> 255 bytes); *len = strlen. */
+int name_check(const char *name, size_t *len);
+bool name_is_dot(const char *name, size_t len);
+bool perm_in_group(const struct meta_cred *c, uint32_t gid);
+bool perm_is_owner(const struct meta_cred *c, const struct meta_attr *a);
+/** -EACCES unless @c may @mask (META_MAY_*) @a.  NULL cred: allowed. */
+int perm_check(const struct meta_cred *c, const struct meta_attr *a, int mask);
+/** Search permission on @dir, which must be a directory (-ENOTDIR) and
+ *  not removed (-ENOENT). */
+int perm_lookup(const struct meta_cred *c, const struct meta_attr *dir);
+/** Linux may_delete: W+X on @dir, then the sticky rule (-EPERM). */
+int perm_may_delete(const struct meta_cred *c, const struct meta_attr *dir,
+		    const struct meta_attr *victim);
+/** Mode and group of a new inode as Linux inode_init_owner. */
+void perm_init_owner(const struct meta_cred *c, const struct meta_attr *dir,
+		     struct meta_attr *a);
+
+/* ---- removal (remove.c) ---- */
+
+/**
+ * A name of non-directory @r in @parent (record @pr, already loaded) went
+ * away.  Drops the link and decides the inode's fate: survives (nlink > 1),
+ * moves to the trash, stays sustained while open here, or is deleted
+ * (records gone, KV_DELFILE written, usage in @e).  @pr's times are not
+ * touched.  @name is the removed name (for the trash name).
+ */
+int meta_drop_link(struct meta *m, struct kv_txn *t, uint64_t parent,
+		   const char *name, size_t len, struct inode_rec *r,
+		   struct meta_effects *e);
+/** Directory @r (empty, its entry already gone) goes: deleted, or kept
+ *  with nlink 0 while open here. */
+int meta_drop_dir(struct meta *m, struct kv_txn *t, struct inode_rec *r,
+		  struct meta_effects *e);
+/** Remove trash entry @name (internal, no checks); missing is fine. */
+int meta_trash_remove(struct meta *m, const char *name);
+/** Act on @e after commit: drop purged data, delete closed sustained. */
+void meta_after_commit(struct meta *m, const struct meta_effects *e);
+/** Queue all chunks of a deleted file (KV_DELFILE @ino) for deletion. */
+int meta_purge_file(struct meta *m, uint64_t ino);
+/** 1 when @ino is open in this process. */
+int meta_is_open(struct meta *m, uint64_t ino);
+void meta_open_table_free(struct meta *m);
+
+/* ---- data (data.c) ---- */
+
+/**
+ * Drop one reference to each distinct id of @s[0..n) (0 ignored, @skip
+ * ignored): decrement KV_SLICEREF or queue it in KV_DELSLICE.  @seq caches
+ * the txnSeq counter (start at -1).
+ */
+int slices_unref(struct kv_txn *t, const struct slice *s, size_t n,
+		 uint64_t skip, int64_t *seq);
+/** Change the length of regular file @r inside @t (truncate / extend). */
+int data_set_length(struct meta *m, struct kv_txn *t, struct inode_rec *r,
+		    uint64_t len, struct meta_effects *e);
+/** Bytes of usage an inode counts for. */
+int64_t meta_space_of(const struct meta_attr *a);
+
+#endif

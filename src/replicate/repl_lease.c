@@ -1,0 +1,233 @@
+/*
+ * repl_lease.c - the lease object NAME/meta/lease: which process may write
+ * (replicate) a volume, until when.
+ *
+ * Content: JSON {"version":1, "host":..., "pid":..., "nonce":"16 hex",
+ * "expires_ms": wall-clock ms}.  A holder is (host, pid, nonce).  The writer
+ * renews it every ttl/3 (repl_engine.c); a lease whose expiry has passed is
+ * free for anyone, so a crashed writer blocks others for at most ttl.
+ * Expiry uses wall clocks: hosts are assumed to agree within a few seconds
+ * (NTP); a larger skew shortens or stretches the lease by that much.
+ *
+ * A lease held by a process of this host (same host name) that no longer
+ * exists is free at once, so a crashed mount can be restarted without
+ * waiting for ttl (hosts must have distinct names, containers included).
+ *
+ * Race window: object stores here have no conditional put.  acquire reads
+ * the lease, then writes its own, then reads it back; two hosts acting in
+ * the same GET+PUT round trip can both pass.  The one whose PUT came first
+ * sees the other's lease at its next renewal (within ttl/3), logs at ERROR
+ * and stops writing (its commits fail with -EROFS), so at most ttl/3 of
+ * double writing can happen (into different generations, unless one
+ * database file was copied to both hosts).  A renewal that finds the lease gone
+ * also counts as lost: someone took it and released it since.
+ *
+ * Any thread; no state.
+ */
+#include "util/common.h"
+#include "replicate/repl_int.h"
+#include "util/log.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LEASE_TTL_MS 30000
+
+struct lease {
+	char host[256];
+	long pid;
+	uint64_t nonce;
+	int64_t expires_ms;
+};
+
+void repl_holder_init(struct repl_holder *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (gethostname(h->host, sizeof(h->host) - 1) < 0 || !h->host[0])
+		snprintf(h->host, sizeof(h->host), "localhost");
+	h->pid = (long)getpid();
+	if (getrandom(&h->nonce, sizeof(h->nonce), 0) != sizeof(h->nonce))
+		h->nonce = (uint64_t)repl_mono_ms() ^ (uint64_t)h->pid;
+}
+
+static bool lease_is(const struct lease *l, const struct repl_holder *h)
+{
+	return strcmp(l->host, h->host) == 0 && l->pid == h->pid &&
+	       l->nonce == h->nonce;
+}
+
+/* A holder on this host whose process is gone (killed, crashed). */
+static bool lease_holder_dead(const struct lease *l,
+			      const struct repl_holder *h)
+{
+	return strcmp(l->host, h->host) == 0 && l->pid > 0 &&
+	       l->pid != h->pid && kill((pid_t)l->pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Parse a lease object; -EBADMSG when it is not one. */
+static int lease_parse(const struct buf *b, struct lease *l)
+{
+	json_t *j = json_loadb(b->data, b->len, 0, NULL);
+	const char *host = NULL, *nonce = NULL;
+	json_int_t pid = 0, exp = 0;
+	int rc = -EBADMSG;
+
+	memset(l, 0, sizeof(*l));
+	if (!j)
+		return rc;
+	if (json_unpack(j, "{s:s, s:I, s:s, s:I}", "host", &host, "pid", &pid,
+			"nonce", &nonce, "expires_ms", &exp) == 0 &&
+	    strlen(nonce) == 16) {
+		snprintf(l->host, sizeof(l->host), "%s", host);
+		l->pid = (long)pid;
+		l->nonce = strtoull(nonce, NULL, 16);
+		l->expires_ms = (int64_t)exp;
+		rc = 0;
+	}
+	json_decref(j);
+	return rc;
+}
+
+/* Read the lease: 0, -ENOENT (none), -EBADMSG (unreadable), -errno. */
+static int lease_read(struct obj_store *s, const char *key, struct lease *l)
+{
+	struct buf b = BUF_INIT;
+	int rc = obj_get(s, key, 0, OBJ_TO_END, &b);
+
+	if (rc == 0)
+		rc = lease_parse(&b, l);
+	buf_release(&b);
+	return rc;
+}
+
+static int lease_write(struct obj_store *s, const char *key,
+		       const struct repl_holder *h)
+{
+	uint32_t ttl = h->ttl_ms ? h->ttl_ms : LEASE_TTL_MS;
+	char nonce[17];
+	json_t *j;
+	char *text;
+	int rc;
+
+	snprintf(nonce, sizeof(nonce), "%016llx", (unsigned long long)h->nonce);
+	j = json_pack("{s:i, s:s, s:I, s:s, s:I}", "version", 1, "host",
+		      h->host, "pid", (json_int_t)h->pid, "nonce", nonce,
+		      "expires_ms", (json_int_t)(repl_now_ms() + ttl));
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!text)
+		return -ENOMEM;
+	rc = repl_put_durable(s, key, text, strlen(text));
+	free(text);
+	return rc;
+}
+
+static void lease_when(const struct lease *l, char *out, size_t n)
+{
+	time_t t = (time_t)(l->expires_ms / 1000);
+	struct tm tm;
+
+	if (!localtime_r(&t, &tm) || !strftime(out, n, "%F %T", &tm))
+		snprintf(out, n, "?");
+}
+
+int repl_lease_acquire(struct obj_store *store, const char *volname,
+		       const struct repl_holder *h, bool force)
+{
+	char key[OBJ_KEY_MAX + 1], when[64];
+	struct lease l;
+	int rc = repl_key_lease(key, sizeof(key), volname);
+
+	if (rc < 0)
+		return rc;
+	rc = lease_read(store, key, &l);
+	if (rc == -EBADMSG) {
+		log_warn("lease '%s' is unreadable: replacing it", key);
+	} else if (rc == 0 && lease_holder_dead(&l, h)) {
+		log_warn("taking the lease of volume '%s' from pid %ld on this "
+			 "host, which is gone",
+			 volname, l.pid);
+	} else if (rc == 0 && !lease_is(&l, h) &&
+		   l.expires_ms > repl_now_ms()) {
+		lease_when(&l, when, sizeof(when));
+		if (!force) {
+			log_error("volume '%s' is in use by %s (pid %ld, lease "
+				  "until %s): use --force to take it over",
+				  volname, l.host, l.pid, when);
+			return -EBUSY;
+		}
+		log_warn("taking the lease of volume '%s' from %s (pid %ld)",
+			 volname, l.host, l.pid);
+	} else if (rc < 0 && rc != -ENOENT) {
+		return log_fail(rc,
+				"cannot read the lease of volume '%s' in "
+				"'%s'",
+				volname, obj_describe(store));
+	}
+	rc = lease_write(store, key, h);
+	if (rc < 0)
+		return log_fail(rc,
+				"cannot write the lease of volume '%s' in "
+				"'%s'",
+				volname, obj_describe(store));
+	/* Narrow the race: someone who wrote just after us wins. */
+	rc = lease_read(store, key, &l);
+	if (rc == 0 && !lease_is(&l, h)) {
+		log_error("volume '%s' was taken by %s (pid %ld) at the same "
+			  "time",
+			  volname, l.host, l.pid);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int repl_lease_renew(struct obj_store *store, const char *volname,
+		     const struct repl_holder *h)
+{
+	char key[OBJ_KEY_MAX + 1];
+	struct lease l;
+	int rc = repl_key_lease(key, sizeof(key), volname);
+
+	if (rc < 0)
+		return rc;
+	rc = lease_read(store, key, &l);
+	if (rc == -ENOENT || rc == -EBADMSG) {
+		log_error("lease of volume '%s' was taken by another host "
+			  "(lease %s): this mount stops writing",
+			  volname, rc == -ENOENT ? "gone" : "unreadable");
+		return -EBUSY;
+	}
+	if (rc < 0)
+		return rc;
+	if (!lease_is(&l, h)) {
+		log_error("lease of volume '%s' was taken by %s (pid %ld): "
+			  "this mount stops writing",
+			  volname, l.host, l.pid);
+		return -EBUSY;
+	}
+	return lease_write(store, key, h);
+}
+
+int repl_lease_release(struct obj_store *store, const char *volname,
+		       const struct repl_holder *h)
+{
+	char key[OBJ_KEY_MAX + 1];
+	struct lease l;
+	int rc = repl_key_lease(key, sizeof(key), volname);
+
+	if (rc < 0)
+		return rc;
+	rc = lease_read(store, key, &l);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0 || !lease_is(&l, h))
+		return rc < 0 ? rc : 0;
+	rc = obj_del(store, key);
+	if (rc < 0)
+		log_warn("cannot release the lease of volume '%s': %s", volname,
+			 strerror(-rc));
+	return rc;
+}
