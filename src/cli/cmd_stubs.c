@@ -20,8 +20,6 @@ static int not_yet(const char *name)
 		return not_yet(#sub);          \
 	}
 
-STUB(mount)
-STUB(umount)
 STUB(info)
 STUB(gc)
 STUB(fsck)

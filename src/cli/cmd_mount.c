@@ -1,0 +1,472 @@
+/*
+ * cmd_mount.c - `tessera mount NAME|META-URL MOUNTPOINT [options]`.
+ *
+ * Order of work, so that every error reaches the terminal as one line:
+ *   1. parse options; resolve the volume; check the mountpoint (exists,
+ *      directory, not already a mount, empty);
+ *   2. take the mount lock (flock on $TESSERA_HOME/NAME/mount.lock, or
+ *      next to a sqlite3:// database): a second mount of the volume fails;
+ *   3. unless -f: fork.  The parent waits on a pipe for the child's verdict
+ *      and exits with it; the child inherits the lock.  Forking happens
+ *      before any thread exists (metadata engines and the upload pool
+ *      start threads);
+ *   4. open metadata, load the settings, open the object store, start the
+ *      vfs, mount (the mountpoint is live now);
+ *   5. tell the parent "ok", detach (setsid, stdio to /dev/null, log to
+ *      syslog), serve until unmounted or SIGTERM/SIGINT;
+ *   6. flush everything (vfs_free commits, syncs objects and metadata),
+ *      release the lock, exit 0.
+ * `tessera umount` finds this process through the ".stats" virtual file
+ * and waits for it to exit, so data is durable when umount returns.
+ */
+#include "util/common.h"
+#include "cli/cli.h"
+#include "cli/cmds.h"
+#include "fuse/fsop.h"
+#include "meta/meta.h"
+#include "object/object.h"
+#include "util/log.h"
+#include "vfs/vfs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct mount_opts {
+	const char *volume;
+	const char *mountpoint;
+	bool foreground;
+	bool debug;
+	bool read_only;
+	double attr_timeout;
+	double entry_timeout;
+	uint64_t buffer_size;
+	uint64_t max_uploads;
+	char options[2048];
+};
+
+enum {
+	OPT_RO = 256,
+	OPT_ATTR,
+	OPT_ENTRY,
+	OPT_BUFFER,
+	OPT_UPLOADS,
+	OPT_CACHE_DIR,
+	OPT_CACHE_SIZE,
+	OPT_WRITEBACK,
+};
+
+static const struct option mount_longopts[] = {
+	{"foreground", no_argument, NULL, 'f'},
+	{"debug", no_argument, NULL, 'd'},
+	{"read-only", no_argument, NULL, OPT_RO},
+	{"attr-timeout", required_argument, NULL, OPT_ATTR},
+	{"entry-timeout", required_argument, NULL, OPT_ENTRY},
+	{"buffer-size", required_argument, NULL, OPT_BUFFER},
+	{"max-uploads", required_argument, NULL, OPT_UPLOADS},
+	{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+	{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+	{"writeback", no_argument, NULL, OPT_WRITEBACK},
+	{NULL, 0, NULL, 0},
+};
+
+static int add_fuse_opts(struct mount_opts *o, const char *s)
+{
+	size_t len = strlen(o->options);
+
+	if (!*s)
+		return -EINVAL;
+	if (snprintf(o->options + len, sizeof(o->options) - len, "%s%s",
+		     len ? "," : "", s) >= (int)(sizeof(o->options) - len))
+		return -EINVAL;
+	return 0;
+}
+
+static int bad_value(const char *opt, const char *val)
+{
+	return cli_usage_error("mount", "invalid value '%s' for %s", val, opt);
+}
+
+static int mount_opt(void *arg, int c, const char *val)
+{
+	struct mount_opts *o = arg;
+	uint64_t ignored;
+
+	switch (c) {
+	case 'f':
+		o->foreground = true;
+		return 0;
+	case 'd':
+		o->debug = o->foreground = true;
+		return 0;
+	case 'o':
+		return add_fuse_opts(o, val) < 0 ? bad_value("-o", val) : 0;
+	case OPT_RO:
+		o->read_only = true;
+		return 0;
+	case OPT_ATTR:
+		return cli_parse_double(val, &o->attr_timeout) < 0
+			       ? bad_value("--attr-timeout", val)
+			       : 0;
+	case OPT_ENTRY:
+		return cli_parse_double(val, &o->entry_timeout) < 0
+			       ? bad_value("--entry-timeout", val)
+			       : 0;
+	case OPT_BUFFER:
+		if (cli_parse_size(val, &o->buffer_size) < 0 ||
+		    o->buffer_size < 16 * MiB)
+			return bad_value("--buffer-size (at least 16M)", val);
+		return 0;
+	case OPT_UPLOADS:
+		if (cli_parse_uint(val, &o->max_uploads) < 0 ||
+		    o->max_uploads == 0 || o->max_uploads > 256)
+			return bad_value("--max-uploads (1 to 256)", val);
+		return 0;
+	case OPT_CACHE_DIR:
+		return *val ? 0 : bad_value("--cache-dir", val);
+	case OPT_CACHE_SIZE:
+		return cli_parse_size(val, &ignored) < 0
+			       ? bad_value("--cache-size", val)
+			       : 0;
+	case OPT_WRITEBACK:
+		log_warn("--writeback is not supported yet; writes go to the "
+			 "object store directly");
+		return 0;
+	}
+	return EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, struct mount_opts *o)
+{
+	const char *pos[2];
+	int npos, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->attr_timeout = 1;
+	o->entry_timeout = 1;
+	rc = cli_getopt("mount", argc, argv, "fdo:", mount_longopts, mount_opt,
+			o, pos, 2, &npos);
+	if (rc)
+		return rc;
+	if (npos < 2)
+		return cli_usage_error("mount", "%s",
+				       npos == 0 ? "missing volume"
+						 : "missing mountpoint");
+	o->volume = pos[0];
+	o->mountpoint = pos[1];
+	return 0;
+}
+
+/* Is @path (absolute, resolved) the root of a mount? */
+static bool is_mount_point(const char *path)
+{
+	char parent[PATH_MAX + 4];
+	struct stat a, b;
+
+	if (strcmp(path, "/") == 0)
+		return true;
+	snprintf(parent, sizeof(parent), "%s/..", path);
+	if (stat(path, &a) < 0 || stat(parent, &b) < 0)
+		return false;
+	return a.st_dev != b.st_dev || a.st_ino == b.st_ino;
+}
+
+static int check_mountpoint(const char *arg, char *real, size_t n)
+{
+	struct stat st;
+	struct dirent *d;
+	DIR *dir;
+	char buf[PATH_MAX];
+
+	if (stat(arg, &st) < 0) {
+		int e = errno;
+
+		if (e == ENOTCONN)
+			log_error("mountpoint '%s' is a dead mount (run "
+				  "'tessera umount %s')",
+				  arg, arg);
+		else
+			log_error("mountpoint '%s' %s", arg,
+				  e == ENOENT ? "does not exist" : strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_error("mountpoint '%s' is not a directory", arg);
+		return -ENOTDIR;
+	}
+	if (!realpath(arg, buf) || strlen(buf) >= n) {
+		log_error("mountpoint '%s': %s", arg, strerror(errno));
+		return -EINVAL;
+	}
+	snprintf(real, n, "%s", buf);
+	if (is_mount_point(real)) {
+		log_error("mountpoint '%s' is already a mount point", arg);
+		return -EBUSY;
+	}
+	dir = opendir(real);
+	if (!dir) {
+		log_error("mountpoint '%s': %s", arg, strerror(errno));
+		return -errno;
+	}
+	while ((d = readdir(dir))) {
+		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..")) {
+			closedir(dir);
+			log_error("mountpoint '%s' is not empty", arg);
+			return -ENOTEMPTY;
+		}
+	}
+	closedir(dir);
+	return 0;
+}
+
+/* Where the mount lock of a volume lives; "" when it has none. */
+static void lock_path(const struct cli_volume *vol, char *out, size_t n)
+{
+	const char *p;
+	size_t len;
+
+	out[0] = '\0';
+	if (vol->embedded) {
+		snprintf(out, n, "%s/%s/mount.lock", cli_home(), vol->name);
+		return;
+	}
+	if (strncmp(vol->meta_url, "sqlite3://", 10) != 0)
+		return; /* shared engines: many mounts are fine */
+	p = vol->meta_url + 10;
+	len = strcspn(p, "?");
+	if (len >= 8 && strncmp(p + len - 8, "/meta.db", 8) == 0)
+		snprintf(out, n, "%.*s/mount.lock", (int)(len - 8), p);
+	else
+		snprintf(out, n, "%.*s.mount.lock", (int)len, p);
+}
+
+static int take_lock(const char *path, const char *volname, int *fd_out)
+{
+	char info[512];
+	ssize_t n;
+	int fd;
+
+	*fd_out = -1;
+	if (!*path)
+		return 0;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		log_error("cannot open mount lock '%s': %s", path,
+			  strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		n = pread(fd, info, sizeof(info) - 1, 0);
+		info[n > 0 ? n : 0] = '\0';
+		for (char *c = info; *c; c++)
+			if (*c == '\n')
+				*c = ' ';
+		if (e == EWOULDBLOCK)
+			log_error("volume '%s' is already mounted (%s)",
+				  volname, n > 0 ? info : "lock held");
+		else
+			log_error("cannot lock '%s': %s", path, strerror(e));
+		close(fd);
+		return -EBUSY;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static void write_lock_info(int fd, const char *mountpoint)
+{
+	char info[PATH_MAX + 64];
+	int n = snprintf(info, sizeof(info), "pid %d mountpoint %s\n",
+			 (int)getpid(), mountpoint);
+
+	if (fd < 0)
+		return;
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, info, (size_t)n, 0) < 0)
+		log_warn("cannot write the mount lock: %s", strerror(errno));
+}
+
+/* Fork; the parent waits for the child's verdict and exits with it. */
+static int fork_and_wait(int *notify_fd)
+{
+	int p[2];
+	pid_t pid;
+	unsigned char code = EXIT_ERR;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_error("cannot create a pipe: %s", strerror(errno));
+		return -errno;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_error("cannot fork: %s", strerror(errno));
+		return -errno;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		*notify_fd = p[1];
+		return 0;
+	}
+	close(p[1]);
+	while (read(p[0], &code, 1) < 0 && errno == EINTR)
+		;
+	_exit(code);
+}
+
+static void notify(int *fd, unsigned char code)
+{
+	if (*fd < 0)
+		return;
+	if (write(*fd, &code, 1) < 0) {
+		/* the parent is gone; nothing to tell */
+	}
+	close(*fd);
+	*fd = -1;
+}
+
+static void detach(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	setsid();
+	if (cli_home()[0] == '/' && chdir("/") < 0) {
+		/* stay where we are */
+	}
+	log_use_syslog("tessera");
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+static int open_volume(const struct cli_volume *vol, const char *arg,
+		       struct meta **m_out, struct meta_format *fmt,
+		       struct obj_store **os_out)
+{
+	struct cli_volume again;
+	const char *storage;
+	struct meta *m;
+	int rc;
+
+	rc = cli_open_volume(arg, &again, &m, fmt);
+	if (rc < 0)
+		return rc; /* one line printed */
+	storage = fmt->storage[0] ? fmt->storage : vol->storage_url;
+	if (!*storage) {
+		log_error("volume '%s' has no storage URL", arg);
+		rc = -EINVAL;
+		goto fail;
+	}
+	rc = obj_open(storage, false, os_out);
+	if (rc < 0)
+		goto fail; /* logged by the store */
+	*m_out = m;
+	return 0;
+fail:
+	meta_close(m);
+	return rc;
+}
+
+static int serve(const struct mount_opts *o, const struct cli_volume *vol,
+		 const char *mp, int lock_fd, int *notify_fd)
+{
+	struct meta_format fmt;
+	struct obj_store *os;
+	struct meta *m;
+	struct vfs *v;
+	struct fsop *fs;
+	struct vfs_conf vc;
+	struct fsop_conf fc;
+	char fsname[300];
+	int rc;
+
+	rc = open_volume(vol, o->volume, &m, &fmt, &os);
+	if (rc < 0)
+		return rc;
+	memset(&vc, 0, sizeof(vc));
+	vc.read_only = o->read_only;
+	vc.buffer_size = o->buffer_size;
+	vc.max_uploads = (int)o->max_uploads;
+	vc.mountpoint = mp;
+	rc = vfs_new(m, os, &fmt, &vc, &v);
+	if (rc < 0) {
+		log_error("cannot start volume '%s': %s", o->volume,
+			  strerror(-rc));
+		obj_close(os);
+		meta_close(m);
+		return rc;
+	}
+	memset(&fc, 0, sizeof(fc));
+	fc.attr_timeout = o->attr_timeout;
+	fc.entry_timeout = o->entry_timeout;
+	fc.read_only = o->read_only;
+	fc.debug = o->debug;
+	snprintf(fsname, sizeof(fsname), "tessera:%s", fmt.name);
+	fc.fsname = fsname;
+	fc.options = o->options;
+	rc = fsop_mount(v, mp, &fc, &fs);
+	if (rc < 0) {
+		vfs_free(v);
+		return rc;
+	}
+	write_lock_info(lock_fd, mp);
+	log_info("volume '%s' mounted at '%s'", fmt.name, mp);
+	notify(notify_fd, EXIT_OK);
+	if (!o->foreground)
+		detach();
+	else
+		log_set_verbose_format(true);
+	rc = fsop_run(fs);
+	fsop_free(fs);
+	vfs_free(v);
+	log_info("volume '%s' unmounted from '%s'", fmt.name, mp);
+	return rc;
+}
+
+int cmd_mount(int argc, char **argv)
+{
+	struct mount_opts o;
+	struct cli_volume vol;
+	char mp[PATH_MAX], lpath[PATH_MAX + 32];
+	int rc, lock_fd = -1, notify_fd = -1;
+
+	rc = parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	if (o.debug)
+		log_set_level(LOG_LVL_DEBUG);
+	if (cli_resolve_volume(o.volume, &vol) < 0)
+		return EXIT_ERR;
+	if (vol.embedded) {
+		char db[PATH_MAX + 300];
+		struct stat st;
+
+		snprintf(db, sizeof(db), "%s/%s/meta.db", cli_home(), vol.name);
+		if (stat(db, &st) < 0) {
+			log_error("volume '%s' does not exist (run 'tessera "
+				  "format %s')",
+				  vol.name, vol.name);
+			return EXIT_ERR;
+		}
+	}
+	if (check_mountpoint(o.mountpoint, mp, sizeof(mp)) < 0)
+		return EXIT_ERR;
+	lock_path(&vol, lpath, sizeof(lpath));
+	if (take_lock(lpath, o.volume, &lock_fd) < 0)
+		return EXIT_ERR;
+	if (!o.foreground && fork_and_wait(&notify_fd) < 0)
+		return EXIT_ERR;
+	rc = serve(&o, &vol, mp, lock_fd, &notify_fd);
+	notify(&notify_fd, EXIT_ERR);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return rc < 0 ? EXIT_ERR : EXIT_OK;
+}

@@ -1,0 +1,748 @@
+/*
+ * vfs.c - the mount's file layer: lifecycle, namespace operations,
+ * directories, attributes, xattrs, statfs, locks and the virtual files.
+ *
+ * Most calls are one meta_* call with the caller's credentials; what this
+ * file adds is what metadata alone cannot know: lengths of writes still
+ * buffered in this mount (vfs_file.c), the ordering of commits before
+ * truncates and explicit timestamps, the handle-based permission rules of
+ * Linux (ftruncate through a writable descriptor is allowed whatever the
+ * mode says now), read-only mounts, and the virtual files at the root.
+ *
+ * Virtual files: ".stats" and ".config" in the root directory, inode
+ * numbers VFS_INO_STATS / VFS_INO_CONFIG, mode 0444, hidden from readdir,
+ * not removable.  Their text is generated at open; fuse/ opens them with
+ * direct_io so the kernel does not trust their length of 0.
+ */
+#include "util/common.h"
+#include "chunk/chunk.h"
+#include "meta/meta.h"
+#include "object/frame.h"
+#include "object/object.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "vfs/vfs_int.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t vfs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+bool vfs_is_virtual(uint64_t ino)
+{
+	return ino == VFS_INO_STATS || ino == VFS_INO_CONFIG;
+}
+
+static const struct meta_cred *cred_of(const struct vfs_ctx *c)
+{
+	return c ? &c->cred : NULL;
+}
+
+/* ---- lifecycle ---- */
+
+int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
+	    const struct vfs_conf *conf, struct vfs **out)
+{
+	struct chunk_conf cc;
+	struct frame_conf frame;
+	struct vfs *v;
+	int rc;
+
+	memset(&frame, 0, sizeof(frame));
+	if (fmt->compress[0] &&
+	    frame_codec_parse(fmt->compress, &frame.codec)) {
+		log_error("volume '%s': unknown compression '%s'", fmt->name,
+			  fmt->compress);
+		return -EINVAL;
+	}
+	if (fmt->encrypt[0] && strcmp(fmt->encrypt, "none") != 0) {
+		log_error("volume '%s': encryption '%s' is not supported by "
+			  "this client",
+			  fmt->name, fmt->encrypt);
+		return -ENOTSUP;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->fmt = *fmt;
+	v->conf = *conf;
+	if (conf->mountpoint)
+		snprintf(v->mountpoint, sizeof(v->mountpoint), "%s",
+			 conf->mountpoint);
+	v->conf.mountpoint = v->mountpoint;
+	v->start_ns = vfs_now_ns();
+	memset(&cc, 0, sizeof(cc));
+	cc.volname = v->fmt.name;
+	cc.block_size = fmt->block_size ? fmt->block_size : TESSERA_BLOCK_SIZE;
+	cc.buffer_size = conf->buffer_size ? conf->buffer_size : 300 * MiB;
+	cc.max_uploads = conf->max_uploads > 0 ? conf->max_uploads : 20;
+	cc.max_readahead = conf->max_readahead ? conf->max_readahead : 32 * MiB;
+	cc.frame = &frame;
+	v->mem_limit = cc.buffer_size;
+	v->block_size = cc.block_size;
+	rc = chunk_store_new(os, &cc, &v->cs);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	v->m = m;
+	v->os = os;
+	pthread_mutex_init(&v->files_lock, NULL);
+	pthread_mutex_init(&v->bg_lock, NULL);
+	pthread_cond_init(&v->bg_cond, NULL);
+	vfs_locktab_init(&v->locks);
+	if (!conf->no_background && !conf->read_only) {
+		rc = vfs_bg_start(v);
+		if (rc < 0) {
+			v->m = NULL;
+			v->os = NULL;
+			vfs_free(v);
+			return rc;
+		}
+	}
+	*out = v;
+	return 0;
+}
+
+int vfs_flush_all(struct vfs *v)
+{
+	return vfs_files_commit_all(v, !v->conf.read_only);
+}
+
+void vfs_free(struct vfs *v)
+{
+	if (!v)
+		return;
+	if (v->m)
+		vfs_flush_all(v);
+	if (v->bg_started) {
+		vfs_bg_stop(v);
+		vfs_bg_delete_pass(v); /* what the last commits released */
+	}
+	if (v->m)
+		vfs_files_free_all(v);
+	chunk_store_free(v->cs);
+	vfs_locktab_release(&v->locks);
+	pthread_cond_destroy(&v->bg_cond);
+	pthread_mutex_destroy(&v->bg_lock);
+	pthread_mutex_destroy(&v->files_lock);
+	obj_close(v->os);
+	if (v->m)
+		meta_close(v->m);
+	free(v);
+}
+
+/* ---- virtual files ---- */
+
+static bool virtual_name(uint64_t parent, const char *name, uint64_t *ino)
+{
+	if (parent != TESSERA_ROOT_INO)
+		return false;
+	if (strcmp(name, ".stats") == 0) {
+		*ino = VFS_INO_STATS;
+		return true;
+	}
+	if (strcmp(name, ".config") == 0) {
+		*ino = VFS_INO_CONFIG;
+		return true;
+	}
+	return false;
+}
+
+static void virtual_attr(struct vfs *v, uint64_t ino, struct meta_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = ino;
+	a->mode = S_IFREG | 0444;
+	a->nlink = 1;
+	a->atime_ns = a->mtime_ns = a->ctime_ns = v->start_ns;
+}
+
+static int stats_text(struct vfs *v, struct buf *b)
+{
+	int64_t now = vfs_now_ns();
+	size_t nfiles;
+
+	pthread_mutex_lock(&v->files_lock);
+	nfiles = v->nfiles;
+	pthread_mutex_unlock(&v->files_lock);
+#define STAT(name) (unsigned long long)atomic_load(&v->st.name)
+	return buf_appendf(
+		b,
+		"pid %d\nmountpoint %s\nvolume %s\nuptime_s %lld\n"
+		"open_inodes %zu\nhandles %llu\nkernel_refs %lld\n"
+		"mem_used %llu\n"
+		"lookups %llu\nreads %llu\nread_bytes %llu\nwrites %llu\n"
+		"write_bytes %llu\ncommits %llu\nfsyncs %llu\n"
+		"compactions %llu\ndeleted_slices %llu\n",
+		(int)getpid(), v->mountpoint, v->fmt.name,
+		(long long)((now - v->start_ns) / 1000000000LL), nfiles,
+		STAT(handles), (long long)atomic_load(&v->st.kernel_refs),
+		(unsigned long long)chunk_mem_used(v->cs), STAT(lookups),
+		STAT(reads), STAT(read_bytes), STAT(writes), STAT(write_bytes),
+		STAT(commits), STAT(fsyncs), STAT(compactions),
+		STAT(deleted_slices));
+#undef STAT
+}
+
+int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len)
+{
+	struct buf b = BUF_INIT;
+	int rc;
+
+	if (ino == VFS_INO_STATS) {
+		rc = stats_text(v, &b);
+	} else {
+		struct meta_format f = v->fmt;
+		char *json;
+
+		memset(f.key_wrapped, 0, sizeof(f.key_wrapped));
+		json = meta_format_to_json(&f);
+		if (!json)
+			return -ENOMEM;
+		rc = buf_appendf(&b,
+				 "%s\nmountpoint %s\nread_only %d\n"
+				 "buffer_size %llu\nmax_uploads %d\n",
+				 json, v->mountpoint, (int)v->conf.read_only,
+				 (unsigned long long)v->conf.buffer_size,
+				 v->conf.max_uploads);
+		free(json);
+	}
+	if (rc < 0) {
+		buf_release(&b);
+		return rc;
+	}
+	*out = buf_detach(&b, len);
+	return 0;
+}
+
+/* ---- namespace ---- */
+
+/*
+ * Kernel references: every entry handed to the kernel (lookup, create,
+ * mknod, mkdir, symlink, link, readdirplus) is one reference until forget.
+ * Nothing is cached per inode on their behalf (open files are tracked by
+ * handle), so only the total is kept, for .stats.
+ */
+static void kref(struct vfs *v, int rc)
+{
+	if (rc == 0)
+		atomic_fetch_add(&v->st.kernel_refs, 1);
+}
+
+int vfs_lookup(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
+	       const char *name, struct meta_attr *out)
+{
+	uint64_t vino;
+	int rc;
+
+	atomic_fetch_add(&v->st.lookups, 1);
+	if (virtual_name(parent, name, &vino)) {
+		virtual_attr(v, vino, out);
+		kref(v, 0);
+		return 0;
+	}
+	rc = meta_lookup(v->m, cred_of(c), parent, name, out);
+	if (rc == 0)
+		vfs_file_overlay(v, out);
+	kref(v, rc);
+	return rc;
+}
+
+void vfs_forget(struct vfs *v, uint64_t ino, uint64_t n)
+{
+	UNUSED(ino);
+	atomic_fetch_sub(&v->st.kernel_refs, n);
+}
+
+int vfs_getattr(struct vfs *v, uint64_t ino, struct meta_attr *out)
+{
+	int rc;
+
+	if (vfs_is_virtual(ino)) {
+		virtual_attr(v, ino, out);
+		return 0;
+	}
+	rc = meta_getattr(v->m, ino, out);
+	if (rc == 0)
+		vfs_file_overlay(v, out);
+	return rc;
+}
+
+static struct vfs_handle *file_handle(uint64_t fh)
+{
+	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fh;
+
+	if (!h || h->magic != VFS_HANDLE_MAGIC || h->kind != VFS_H_FILE)
+		return NULL;
+	return h;
+}
+
+/*
+ * The kernel clears set-id bits after a write by a non-owner with a plain
+ * chmod; allow exactly that without the owner check.
+ */
+static bool is_kill_priv(struct vfs *v, uint64_t ino, uint32_t mask,
+			 const struct meta_attr *in)
+{
+	struct meta_attr a;
+
+	if (mask != META_SET_MODE || meta_getattr(v->m, ino, &a) < 0)
+		return false;
+	if (!(a.mode & (S_ISUID | S_ISGID)))
+		return false;
+	return (in->mode & 07777) ==
+		       (a.mode & 07777 & ~(uint32_t)(S_ISUID | S_ISGID)) ||
+	       (in->mode & 07777) == (a.mode & 07777 & ~(uint32_t)S_ISUID);
+}
+
+static int setattr_meta(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+			uint64_t fh, uint32_t mask, const struct meta_attr *in,
+			struct meta_attr *out)
+{
+	struct vfs_handle *h = fh ? file_handle(fh) : NULL;
+	const struct meta_cred *cr = cred_of(c);
+	int rc;
+
+	if ((mask & META_SET_SIZE) && h && (h->flags & O_ACCMODE) != O_RDONLY) {
+		/* ftruncate: the descriptor's access mode decides */
+		rc = meta_setattr(v->m, NULL, ino, META_SET_SIZE, in, out);
+		mask &= ~META_SET_SIZE;
+		if (rc < 0 || mask == 0)
+			return rc;
+	}
+	if (cr && is_kill_priv(v, ino, mask, in))
+		cr = NULL;
+	return meta_setattr(v->m, cr, ino, mask, in, out);
+}
+
+int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+		uint64_t fh, uint32_t mask, const struct meta_attr *in,
+		struct meta_attr *out)
+{
+	struct vfs_file *f;
+	int rc = 0;
+
+	if (vfs_is_virtual(ino))
+		return -EPERM;
+	if (v->conf.read_only)
+		return -EROFS;
+	f = vfs_file_find(v, ino);
+	if (!f)
+		return setattr_meta(v, c, ino, fh, mask, in, out);
+	/*
+	 * Commit first: a truncate must cut buffered data too, and a later
+	 * commit must not overwrite an explicit mtime.
+	 */
+	pthread_mutex_lock(&f->lock);
+	rc = vfs_file_commit(v, f, false);
+	if (rc == 0)
+		rc = setattr_meta(v, c, ino, fh, mask, in, out);
+	if (rc == 0 && (mask & META_SET_SIZE)) {
+		f->length = out->length;
+		vfs_file_invalidate(f);
+	}
+	pthread_mutex_unlock(&f->lock);
+	vfs_file_put(v, f);
+	return rc;
+}
+
+int vfs_access(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int mask)
+{
+	if (vfs_is_virtual(ino))
+		return (mask & (META_MAY_WRITE | META_MAY_EXEC)) ? -EACCES : 0;
+	return meta_access(v->m, cred_of(c), ino, mask);
+}
+
+/* Creating in the root under a virtual file's name. */
+static int check_create(struct vfs *v, uint64_t parent, const char *name)
+{
+	uint64_t vino;
+
+	if (v->conf.read_only)
+		return -EROFS;
+	if (virtual_name(parent, name, &vino))
+		return -EEXIST;
+	return 0;
+}
+
+static int check_remove(struct vfs *v, uint64_t parent, const char *name)
+{
+	uint64_t vino;
+
+	if (v->conf.read_only)
+		return -EROFS;
+	if (virtual_name(parent, name, &vino))
+		return -EPERM;
+	return 0;
+}
+
+int vfs_mknod(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
+	      const char *name, uint32_t mode, uint64_t rdev,
+	      struct meta_attr *out)
+{
+	int rc = check_create(v, parent, name);
+
+	if (rc < 0)
+		return rc;
+	rc = meta_mknod(v->m, cred_of(c), parent, name, mode, rdev, out);
+	kref(v, rc);
+	return rc;
+}
+
+int vfs_mkdir(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
+	      const char *name, uint32_t mode, struct meta_attr *out)
+{
+	int rc = check_create(v, parent, name);
+
+	if (rc < 0)
+		return rc;
+	rc = meta_mkdir(v->m, cred_of(c), parent, name, mode, out);
+	kref(v, rc);
+	return rc;
+}
+
+int vfs_symlink(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
+		const char *name, const char *target, struct meta_attr *out)
+{
+	int rc = check_create(v, parent, name);
+
+	if (rc < 0)
+		return rc;
+	rc = meta_symlink(v->m, cred_of(c), parent, name, target, out);
+	kref(v, rc);
+	return rc;
+}
+
+ssize_t vfs_readlink(struct vfs *v, uint64_t ino, char *buf, size_t n)
+{
+	if (vfs_is_virtual(ino))
+		return -EINVAL;
+	return meta_readlink(v->m, ino, buf, n);
+}
+
+int vfs_link(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+	     uint64_t newparent, const char *newname, struct meta_attr *out)
+{
+	int rc;
+
+	if (vfs_is_virtual(ino))
+		return -EPERM;
+	rc = check_create(v, newparent, newname);
+	if (rc < 0)
+		return rc;
+	rc = meta_link(v->m, cred_of(c), ino, newparent, newname, out);
+	if (rc == 0)
+		vfs_file_overlay(v, out);
+	kref(v, rc);
+	return rc;
+}
+
+int vfs_unlink(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
+	       const char *name)
+{
+	int rc = check_remove(v, parent, name);
+
+	if (rc < 0)
+		return rc;
+	return meta_unlink(v->m, cred_of(c), parent, name);
+}
+
+int vfs_rmdir(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
+	      const char *name)
+{
+	int rc = check_remove(v, parent, name);
+
+	if (rc < 0)
+		return rc;
+	return meta_rmdir(v->m, cred_of(c), parent, name);
+}
+
+int vfs_rename(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
+	       const char *name, uint64_t newparent, const char *newname,
+	       uint32_t flags)
+{
+	int rc = check_remove(v, parent, name);
+
+	if (rc == 0)
+		rc = check_remove(v, newparent, newname);
+	if (rc < 0)
+		return rc;
+	if (flags & ~(uint32_t)(META_RENAME_NOREPLACE | META_RENAME_EXCHANGE))
+		return -EINVAL;
+	return meta_rename(v->m, cred_of(c), parent, name, newparent, newname,
+			   flags);
+}
+
+/* ---- files ---- */
+
+static int open_mask(int flags)
+{
+	int mask = 0;
+
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY:
+		mask = META_MAY_READ;
+		break;
+	case O_WRONLY:
+		mask = META_MAY_WRITE;
+		break;
+	default:
+		mask = META_MAY_READ | META_MAY_WRITE;
+		break;
+	}
+	if (flags & O_TRUNC)
+		mask |= META_MAY_WRITE;
+	return mask;
+}
+
+int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
+	     uint64_t *fh, struct meta_attr *out)
+{
+	struct meta_attr a;
+	int rc;
+
+	if (vfs_is_virtual(ino)) {
+		if (out)
+			virtual_attr(v, ino, out);
+		return vfs_open_virtual(v, ino, flags, fh);
+	}
+	if (v->conf.read_only && (open_mask(flags) & META_MAY_WRITE))
+		return -EROFS;
+	rc = meta_getattr(v->m, ino, &a);
+	if (rc < 0)
+		return rc;
+	if (S_ISDIR(a.mode) && (flags & O_ACCMODE) != O_RDONLY)
+		return -EISDIR;
+	if (c) {
+		rc = meta_access(v->m, &c->cred, ino, open_mask(flags));
+		if (rc < 0)
+			return rc;
+	}
+	rc = vfs_open_checked(v, ino, flags, &a, fh);
+	if (rc == 0 && out)
+		*out = a;
+	return rc;
+}
+
+int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
+	       const char *name, uint32_t mode, int flags, uint64_t *fh,
+	       struct meta_attr *out)
+{
+	struct meta_attr a;
+	uint64_t vino;
+	int rc;
+
+	if (virtual_name(parent, name, &vino) && !(flags & O_EXCL)) {
+		rc = vfs_open(v, c, vino, flags, fh, out);
+		kref(v, rc);
+		return rc;
+	}
+	rc = check_create(v, parent, name);
+	if (rc < 0)
+		return rc;
+	rc = meta_mknod(v->m, cred_of(c), parent, name,
+			S_IFREG | (mode & 07777), 0, &a);
+	if (rc == -EEXIST && !(flags & O_EXCL)) {
+		/* lost a race with another creator: open what is there */
+		rc = meta_lookup(v->m, cred_of(c), parent, name, &a);
+		if (rc < 0)
+			return rc;
+		if (S_ISDIR(a.mode))
+			return -EISDIR;
+		rc = vfs_open(v, c, a.ino, flags, fh, out);
+		kref(v, rc);
+		return rc;
+	}
+	if (rc < 0)
+		return rc;
+	/* a new file is writable through this descriptor whatever its mode */
+	rc = vfs_open_checked(v, a.ino, flags & ~O_TRUNC, &a, fh);
+	if (rc == 0 && out)
+		*out = a;
+	kref(v, rc);
+	return rc;
+}
+
+/* ---- locks ---- */
+
+int vfs_getlk(struct vfs *v, uint64_t ino, uint64_t owner, struct vfs_lock *lk)
+{
+	return vfs_locktab_getlk(&v->locks, ino, owner, lk);
+}
+
+int vfs_setlk(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+	      uint64_t owner, const struct vfs_lock *lk, bool wait)
+{
+	return vfs_locktab_setlk(&v->locks, c, ino, owner, lk, wait);
+}
+
+int vfs_flock(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+	      uint64_t owner, int op)
+{
+	return vfs_locktab_flock(&v->locks, c, ino, owner, op);
+}
+
+/* ---- directories ---- */
+
+int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
+		uint64_t *fh)
+{
+	struct vfs_handle *h;
+	struct meta_attr a;
+	int rc;
+
+	rc = meta_getattr(v->m, ino, &a);
+	if (rc < 0)
+		return rc;
+	if (!S_ISDIR(a.mode))
+		return -ENOTDIR;
+	if (c) {
+		rc = meta_access(v->m, &c->cred, ino, META_MAY_READ);
+		if (rc < 0)
+			return rc;
+	}
+	rc = vfs_handle_new(v, VFS_H_DIR, ino, flags, &h);
+	if (rc == 0)
+		*fh = (uint64_t)(uintptr_t)h;
+	return rc;
+}
+
+struct readdir_arg {
+	struct vfs *v;
+	vfs_dirent_fn fn;
+	void *arg;
+	bool root;
+};
+
+static int readdir_cb(void *arg, const struct meta_dirent *d)
+{
+	struct readdir_arg *ra = arg;
+	struct vfs_dirent e;
+	struct meta_attr a;
+	uint64_t vino;
+
+	if (ra->root && virtual_name(TESSERA_ROOT_INO, d->name, &vino))
+		return 0; /* a real file shadowed by a virtual one */
+	e.name = d->name;
+	e.ino = d->ino;
+	e.type = d->type;
+	e.next = d->next;
+	e.attr = d->attr;
+	if (d->attr && strcmp(d->name, ".") && strcmp(d->name, ".."))
+		kref(ra->v, 0);
+	if (d->attr && S_ISREG(d->attr->mode)) {
+		/* the kernel takes these attributes: show pending writes */
+		a = *d->attr;
+		vfs_file_overlay(ra->v, &a);
+		e.attr = &a;
+	}
+	return ra->fn(ra->arg, &e);
+}
+
+int vfs_readdir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+		uint64_t fh, uint64_t off, bool plus, vfs_dirent_fn fn,
+		void *arg)
+{
+	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fh;
+	struct readdir_arg ra = {v, fn, arg, ino == TESSERA_ROOT_INO};
+
+	/* permission was checked by opendir, as Linux does */
+	UNUSED(c);
+	if (!h || h->magic != VFS_HANDLE_MAGIC || h->kind != VFS_H_DIR ||
+	    h->ino != ino)
+		return -EBADF;
+	return meta_readdir(v->m, NULL, ino, off, plus ? META_READDIR_PLUS : 0,
+			    readdir_cb, &ra);
+}
+
+int vfs_releasedir(struct vfs *v, uint64_t ino, uint64_t fh)
+{
+	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fh;
+
+	UNUSED(ino);
+	if (!h || h->magic != VFS_HANDLE_MAGIC || h->kind != VFS_H_DIR)
+		return -EBADF;
+	vfs_handle_free(v, h);
+	return 0;
+}
+
+int vfs_fsyncdir(struct vfs *v, uint64_t ino, uint64_t fh, bool datasync)
+{
+	UNUSED(ino);
+	UNUSED(fh);
+	UNUSED(datasync);
+	return meta_sync(v->m);
+}
+
+/* ---- misc ---- */
+
+int vfs_statfs(struct vfs *v, uint64_t ino, struct statvfs *out)
+{
+	struct meta_statfs s;
+	const uint64_t bs = 4096;
+	int rc;
+
+	UNUSED(ino);
+	rc = meta_statfs(v->m, &s);
+	if (rc < 0)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	out->f_bsize = bs;
+	out->f_frsize = bs;
+	out->f_blocks = s.total_space / bs;
+	out->f_bfree = s.avail_space / bs;
+	out->f_bavail = s.avail_space / bs;
+	out->f_files = s.used_inodes + s.avail_inodes;
+	out->f_ffree = s.avail_inodes;
+	out->f_favail = s.avail_inodes;
+	out->f_namemax = TESSERA_NAME_MAX;
+	if (v->conf.read_only)
+		out->f_flag |= ST_RDONLY;
+	return 0;
+}
+
+ssize_t vfs_getxattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+		     const char *name, void *buf, size_t n)
+{
+	if (vfs_is_virtual(ino))
+		return -ENODATA;
+	return meta_getxattr(v->m, cred_of(c), ino, name, buf, n);
+}
+
+int vfs_setxattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+		 const char *name, const void *val, size_t len, int flags)
+{
+	if (vfs_is_virtual(ino))
+		return -EPERM;
+	if (v->conf.read_only)
+		return -EROFS;
+	return meta_setxattr(v->m, cred_of(c), ino, name, val, len, flags);
+}
+
+ssize_t vfs_listxattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+		      char *buf, size_t n)
+{
+	if (vfs_is_virtual(ino))
+		return 0;
+	return meta_listxattr(v->m, cred_of(c), ino, buf, n);
+}
+
+int vfs_removexattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+		    const char *name)
+{
+	if (vfs_is_virtual(ino))
+		return -EPERM;
+	if (v->conf.read_only)
+		return -EROFS;
+	return meta_removexattr(v->m, cred_of(c), ino, name);
+}

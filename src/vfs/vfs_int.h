@@ -1,0 +1,227 @@
+/*
+ * vfs_int.h - private structures of src/vfs/ (not for other tiers).
+ *
+ * Lock order (outer first):
+ *   vfs.files_lock -> vfs_file.lock -> vfs.bg_lock
+ *   vfs_locktab.lock is a leaf (taken alone).
+ * files_lock and bg_lock are short data-structure locks.  vfs_file.lock is
+ * the per-inode operation lock (like the kernel's inode rwsem): it is held
+ * while a write is buffered and while pending slices are committed, so it
+ * may be held across uploads and a metadata transaction; nothing else is
+ * taken under it except bg_lock.
+ */
+#ifndef TESSERA_VFS_VFS_INT_H
+#define TESSERA_VFS_VFS_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "meta/meta.h"
+#include "vfs/vfs.h"
+
+struct chunk_store;
+struct chunk_writer;
+
+/* Virtual files at the root; meta/ never hands out inode numbers this big. */
+#define VFS_INO_STATS 0x7FFFFFFF00000001ULL
+#define VFS_INO_CONFIG 0x7FFFFFFF00000002ULL
+
+#define VFS_FILE_BUCKETS 1024
+#define VFS_MAX_WRITERS 16    /* active slice writers per open inode */
+#define VFS_MAX_PENDING 100   /* finished slices before a forced commit */
+#define VFS_SCACHE_N 8	      /* cached slice lists per open inode */
+#define VFS_COMPACT_READ 5    /* a read meeting this many slices compacts */
+#define VFS_COMPACT_WRITE 350 /* a commit leaving more than this compacts */
+#define VFS_COMPACT_QUEUE 256
+
+/* One active slice writer: chunk @chunk, slice starts at @pos. */
+struct vfs_wslot {
+	uint32_t chunk;
+	uint32_t pos;
+	struct chunk_writer *w;
+};
+
+/* A cached slice list of one chunk. */
+struct vfs_scache {
+	bool valid;
+	uint32_t chunk;
+	struct slice *s;
+	size_t n;
+};
+
+/* State of an inode open in this mount, shared by all its handles. */
+struct vfs_file {
+	uint64_t ino;
+	int refs;	       /* guarded by vfs.files_lock */
+	struct vfs_file *next; /* hash chain; guarded by vfs.files_lock */
+	pthread_mutex_t lock;
+	/* everything below guarded by lock */
+	uint64_t length;   /* committed length as this mount knows it */
+	uint64_t wlen;	   /* end of uncommitted writes (0: none) */
+	int64_t wtime_ns;  /* time of the last uncommitted write */
+	bool dirty;	   /* writes not committed yet */
+	bool wtime_shown;  /* wtime_ns was reported as mtime */
+	int err;	   /* first failed upload/commit, reported once */
+	uint32_t ncommits; /* commits since the inode was opened */
+	struct vfs_wslot ws[VFS_MAX_WRITERS];
+	size_t nws;
+	struct meta_slice_write *pend; /* finished, uncommitted slices */
+	size_t npend;
+	size_t cappend;
+	struct vfs_scache cache[VFS_SCACHE_N];
+	unsigned cache_next;
+};
+
+enum vfs_handle_kind {
+	VFS_H_FILE = 1,
+	VFS_H_DIR = 2,
+	VFS_H_VIRT = 3,
+};
+
+#define VFS_HANDLE_MAGIC 0x7e55e4a1u
+
+struct vfs_handle {
+	uint32_t magic;
+	enum vfs_handle_kind kind;
+	uint64_t ino;
+	int flags;		/* open(2) flags */
+	struct vfs_file *f;	/* VFS_H_FILE: a reference */
+	atomic_bool atime_done; /* relatime update done for this handle */
+	char *vdata;		/* VFS_H_VIRT: the text */
+	size_t vlen;
+	struct vfs_handle *prev; /* all handles; guarded by vfs.files_lock */
+	struct vfs_handle *next;
+};
+
+/* ---- lock table (vfs_lock.c): flock and fcntl locks of this mount ---- */
+
+struct vfs_lockent;
+
+struct vfs_locktab {
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* broadcast whenever a lock is released */
+	struct vfs_lockent *buckets[256]; /* guarded by lock */
+};
+
+void vfs_locktab_init(struct vfs_locktab *t);
+void vfs_locktab_release(struct vfs_locktab *t);
+/** F_GETLK on @ino for @owner; *lk in/out as vfs_getlk. */
+int vfs_locktab_getlk(struct vfs_locktab *t, uint64_t ino, uint64_t owner,
+		      struct vfs_lock *lk);
+/** F_SETLK/F_SETLKW; @c may be NULL (never interrupted). */
+int vfs_locktab_setlk(struct vfs_locktab *t, const struct vfs_ctx *c,
+		      uint64_t ino, uint64_t owner, const struct vfs_lock *lk,
+		      bool wait);
+/** flock(2) semantics for open file description @owner. */
+int vfs_locktab_flock(struct vfs_locktab *t, const struct vfs_ctx *c,
+		      uint64_t ino, uint64_t owner, int op);
+/** Drop @owner's fcntl locks (@posix) and/or flock lock (@flock). */
+void vfs_locktab_drop(struct vfs_locktab *t, uint64_t ino, uint64_t owner,
+		      bool posix, bool flock);
+
+/* ---- the mount ---- */
+
+struct vfs_creq {
+	uint64_t ino;
+	uint32_t chunk;
+	uint32_t min_slices;
+};
+
+struct vfs_stats {
+	atomic_uint_fast64_t lookups;
+	atomic_uint_fast64_t reads;
+	atomic_uint_fast64_t read_bytes;
+	atomic_uint_fast64_t writes;
+	atomic_uint_fast64_t write_bytes;
+	atomic_uint_fast64_t commits;
+	atomic_uint_fast64_t fsyncs;
+	atomic_uint_fast64_t compactions;
+	atomic_uint_fast64_t deleted_slices;
+	atomic_uint_fast64_t handles;
+	atomic_int_fast64_t kernel_refs; /* entries given minus forgotten */
+};
+
+struct vfs {
+	struct meta *m;
+	struct obj_store *os;
+	struct chunk_store *cs;
+	struct meta_format fmt;
+	struct vfs_conf conf;
+	char mountpoint[4096];
+	int64_t start_ns;
+
+	pthread_mutex_t files_lock;
+	struct vfs_file *files[VFS_FILE_BUCKETS]; /* guarded by files_lock */
+	size_t nfiles;				  /* guarded by files_lock */
+	struct vfs_handle
+		*handles; /* all open handles; guarded by files_lock */
+
+	struct vfs_locktab locks;
+	atomic_uint_fast64_t nwriters; /* active slice writers, all files */
+	uint64_t mem_limit;	       /* the chunk pool bound */
+	uint32_t block_size;
+
+	/* background worker (vfs_bg.c) */
+	pthread_t bg;
+	bool bg_started;
+	pthread_mutex_t bg_lock;
+	pthread_cond_t bg_cond;
+	bool bg_stop;				 /* guarded by bg_lock */
+	struct vfs_creq creq[VFS_COMPACT_QUEUE]; /* guarded by bg_lock */
+	size_t ncreq;				 /* guarded by bg_lock */
+	atomic_uint_fast64_t compact_gen;	 /* bumped by each compaction */
+
+	struct vfs_stats st;
+};
+
+/* vfs.c */
+int64_t vfs_now_ns(void);
+/** The text of virtual file @ino, malloc'ed into *out. */
+int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len);
+
+/* vfs_file.c */
+/** A new handle, linked into v->handles (freed at shutdown if the kernel
+ *  never releases it). */
+int vfs_handle_new(struct vfs *v, enum vfs_handle_kind kind, uint64_t ino,
+		   int flags, struct vfs_handle **out);
+void vfs_handle_free(struct vfs *v, struct vfs_handle *h);
+/** Find the open state of @ino and take a reference; NULL when not open. */
+struct vfs_file *vfs_file_find(struct vfs *v, uint64_t ino);
+void vfs_file_put(struct vfs *v, struct vfs_file *f);
+/** Caller holds f->lock.  Finish writers and commit; @sync: obj_sync
+ *  between upload and commit. */
+int vfs_file_commit(struct vfs *v, struct vfs_file *f, bool sync);
+/** Caller holds f->lock. */
+void vfs_file_invalidate(struct vfs_file *f);
+/** Show @a's pending writes (length, mtime, ctime) if its inode is open. */
+void vfs_file_overlay(struct vfs *v, struct meta_attr *a);
+/** Invalidate the cached slice lists of @ino if it is open. */
+void vfs_file_invalidate_ino(struct vfs *v, uint64_t ino);
+/** Commit every open file (vfs_flush_all). */
+int vfs_files_commit_all(struct vfs *v, bool sync);
+/**
+ * Open @ino whose attributes are @a (permission already checked): take a
+ * reference on its state, apply O_TRUNC; *a gets the length seen now.
+ */
+int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
+		     struct meta_attr *a, uint64_t *fh);
+/** Open a virtual file (read-only); its text is made now. */
+int vfs_open_virtual(struct vfs *v, uint64_t ino, int flags, uint64_t *fh);
+/** Free remaining file states at shutdown. */
+void vfs_files_free_all(struct vfs *v);
+
+/* vfs_bg.c */
+int vfs_bg_start(struct vfs *v);
+void vfs_bg_stop(struct vfs *v);
+/** Ask the worker to compact (ino, chunk) if it has >= @min_slices. */
+void vfs_bg_compact(struct vfs *v, uint64_t ino, uint32_t chunk,
+		    uint32_t min_slices);
+/** One deletion pass (also used at shutdown and by tests). */
+int vfs_bg_delete_pass(struct vfs *v);
+/** Compact now (synchronous; also used by tests).  0, or -ESTALE/-errno. */
+int vfs_compact_chunk(struct vfs *v, uint64_t ino, uint32_t chunk,
+		      uint32_t min_slices);
+
+#endif

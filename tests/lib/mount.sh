@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# tests/lib/mount.sh - sourced by integration tests that need a real mount
+# (builds on common.sh: t_fail, t_skip, t_run, t_grep, t_one_line_err).
+#
+#   . "$(dirname "$0")/../lib/mount.sh"
+#   t_format [format options]       # tessera format [options] $T_VOL
+#   t_mount [mount options]         # mount $T_VOL at $MNT (foreground
+#                                   # process in the background, log in
+#                                   # $T_DIR/mount.log), wait until live
+#   ... test against $MNT ...
+#   t_umount                        # tessera umount, wait for the process
+#
+# Everything lives under a private mktemp directory $T_DIR: TESSERA_HOME
+# ($T_DIR/home), the mountpoint $MNT ($T_DIR/mnt).  An EXIT trap unmounts
+# (lazily if needed), kills a mount process left behind and removes $T_DIR.
+# The mount log's tail goes to stderr at exit; t_fail exits 1, t_skip 77.
+set -u
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+T_VOL=${T_VOL:-vol}
+T_DIR=$(mktemp -d /tmp/tessera-t.XXXXXX)
+chmod 755 "$T_DIR"
+export TESSERA_HOME=$T_DIR/home
+MNT=$T_DIR/mnt
+T_MOUNT_PID=
+T_OUT=$T_DIR/.out
+T_ERR=$T_DIR/.err
+mkdir -p "$TESSERA_HOME" "$MNT"
+exec 9>&2 # common.sh runs cleanups with stderr discarded; ours reports
+
+tessera() { "$TESSERA_BIN" "$@"; }
+
+t_log() { echo "# $*"; }
+
+# t_is_mounted [DIR]: is DIR (default $MNT) a live or dead tessera mount?
+t_is_mounted() {
+	local d=${1:-$MNT}
+	awk -v d="$d" '$5 == d { for (i = 6; i <= NF; i++) if ($i == "-") { print $(i + 1); exit } }' \
+		/proc/self/mountinfo | grep -q '^fuse.tessera$'
+}
+
+t_require_fuse() {
+	[ -e /dev/fuse ] || t_skip "no /dev/fuse"
+	[ -x "$TESSERA_BIN" ] || t_fail "no tessera binary at $TESSERA_BIN"
+}
+
+t_format() {
+	tessera format "$@" "$T_VOL" >"$T_DIR/format.log" 2>&1 ||
+		t_fail "tessera format $* $T_VOL: $(cat "$T_DIR/format.log")"
+}
+
+# t_mount [options]: foreground mount in the background, wait until live.
+t_mount() {
+	t_require_fuse
+	"$TESSERA_BIN" mount -f "$T_VOL" "$MNT" "$@" >>"$T_DIR/mount.log" 2>&1 &
+	T_MOUNT_PID=$!
+	for _ in $(seq 200); do
+		if t_is_mounted && [ -e "$MNT/.stats" ]; then
+			return 0
+		fi
+		kill -0 "$T_MOUNT_PID" 2>/dev/null ||
+			t_fail "tessera mount exited before the mount was live"
+		sleep 0.1
+	done
+	t_fail "mount did not become live in 20 s"
+}
+
+# t_umount: clean unmount; all data is durable when it returns.
+t_umount() {
+	tessera umount "$MNT" || t_fail "tessera umount $MNT failed"
+	if [ -n "$T_MOUNT_PID" ]; then
+		wait "$T_MOUNT_PID" 2>/dev/null
+		local rc=$?
+		T_MOUNT_PID=
+		[ $rc -eq 0 ] || t_fail "mount process exited with $rc"
+	fi
+	! t_is_mounted || t_fail "$MNT still mounted after umount"
+}
+
+# t_kill9: kill the mount process hard and clear the dead mount.
+t_kill9() {
+	[ -n "$T_MOUNT_PID" ] || t_fail "t_kill9: no mount process"
+	kill -9 "$T_MOUNT_PID"
+	wait "$T_MOUNT_PID" 2>/dev/null
+	T_MOUNT_PID=
+	umount -l "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null
+	! t_is_mounted || t_fail "cannot clear the dead mount"
+}
+
+# t_objects: number of block objects in the embedded store.
+t_objects() {
+	find "$TESSERA_HOME/$T_VOL/objects" -type f -path '*/chunks/*' 2>/dev/null |
+		grep -v '\.tmp' | wc -l
+}
+
+t_mount_cleanup() {
+	if t_is_mounted; then
+		timeout 60 "$TESSERA_BIN" umount "$MNT" >/dev/null 2>&1 ||
+			umount -l "$MNT" 2>/dev/null ||
+			fusermount3 -u -z "$MNT" 2>/dev/null
+	fi
+	if [ -n "$T_MOUNT_PID" ] && kill -0 "$T_MOUNT_PID" 2>/dev/null; then
+		for _ in $(seq 100); do
+			kill -0 "$T_MOUNT_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$T_MOUNT_PID" 2>/dev/null
+	fi
+	if [ -s "$T_DIR/mount.log" ]; then
+		echo "--- mount log (tail)" >&9
+		tail -n 15 "$T_DIR/mount.log" >&9
+	fi
+	rm -rf "$T_DIR"
+}
+t_on_exit t_mount_cleanup
+trap 'exit 143' INT TERM
