@@ -41,8 +41,10 @@ const struct cli_cmd cli_cmds[] = {
 	  "  --entry-timeout S    kernel entry cache (default 1)\n"
 	  "  --buffer-size SIZE   memory for write/read buffers (default 300M)\n"
 	  "  --max-uploads N      parallel uploads (default 20)\n"
-	  "  --cache-dir DIR      local block cache directory\n"
+	  "  --cache-dir DIR      local block cache directory (default $TESSERA_HOME/cache;\n"
+	  "                       one subdirectory per volume uuid)\n"
 	  "  --cache-size SIZE    local block cache size (default 100G; 0 disables)\n"
+	  "  --free-space-ratio R keep this share of the cache's filesystem free (default 0.1)\n"
 	  "  --writeback          stage writes in the local cache, upload later\n" },
 	{ "umount", cmd_umount, "flush and unmount",
 	  "usage: tessera umount MOUNTPOINT [--force]\n" },
