@@ -60,6 +60,16 @@ struct cache_conf {
 	int upload_threads;   /* staged-block uploaders (0: 4) */
 	/* Key for encrypted frames (copied); NULL = plain. */
 	const struct frame_conf *frame;
+	/*
+	 * Optional accounting of the memory a staged upload holds (the file
+	 * read whole), so that it counts against the caller's bound:
+	 * mem_reserve may wait and returns 0 or -errno (the upload is then
+	 * retried later); mem_release returns what it reserved.  Called
+	 * from uploader threads with no cache lock held.
+	 */
+	int (*mem_reserve)(void *arg, uint64_t n);
+	void (*mem_release)(void *arg, uint64_t n);
+	void *mem_arg;
 };
 
 struct cache_stats {

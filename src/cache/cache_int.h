@@ -66,6 +66,9 @@ struct cache {
 	double free_ratio;
 	bool writeback;
 	struct frame_conf fc;
+	int (*mem_reserve)(void *arg, uint64_t n);
+	void (*mem_release)(void *arg, uint64_t n);
+	void *mem_arg;
 	pid_t pid;
 	atomic_uint_fast64_t tmp_seq;
 

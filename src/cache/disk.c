@@ -957,6 +957,9 @@ int cache_open(struct obj_store *os, const struct cache_conf *conf,
 	c->writeback = conf->writeback;
 	if (conf->frame)
 		c->fc = *conf->frame;
+	c->mem_reserve = conf->mem_reserve;
+	c->mem_release = conf->mem_release;
+	c->mem_arg = conf->mem_arg;
 	c->pid = getpid();
 	c->rng = (uint64_t)cache_now_ns() | 1;
 	c->scan_raw = c->scan_staging = true;

@@ -211,8 +211,12 @@ void cache_unstage_locked(struct cache *c, const char *key)
 
 enum up_result { UP_DONE, UP_GONE, UP_BAD, UP_RETRY };
 
-/* Read staging/<key> whole into @out. */
-static int read_staged(struct cache *c, const char *path, struct buf *out)
+/*
+ * Read staging/<key> whole into @out, after reserving its size with the
+ * memory hook (*charged: what to release).
+ */
+static int read_staged(struct cache *c, const char *path, struct buf *out,
+		       uint64_t *charged)
 {
 	int fd = openat(c->dir_fd, path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -224,7 +228,16 @@ static int read_staged(struct cache *c, const char *path, struct buf *out)
 		rc = -errno;
 		goto out;
 	}
-	rc = buf_grow(out, (size_t)st.st_size);
+	if (c->mem_reserve) {
+		rc = c->mem_reserve(c->mem_arg, (uint64_t)st.st_size);
+		if (rc < 0)
+			goto out;
+		*charged = (uint64_t)st.st_size;
+	}
+	out->data = malloc((size_t)st.st_size + 1); /* exact: no doubling */
+	out->cap = out->data ? (size_t)st.st_size + 1 : 0;
+	out->len = 0;
+	rc = out->data ? 0 : -ENOMEM;
 	while (rc == 0 && out->len < (size_t)st.st_size) {
 		ssize_t r = pread(fd, out->data + out->len,
 				  (size_t)st.st_size - out->len,
@@ -237,6 +250,8 @@ static int read_staged(struct cache *c, const char *path, struct buf *out)
 		else
 			out->len += (size_t)r;
 	}
+	if (rc == 0)
+		out->data[out->len] = '\0';
 out:
 	close(fd);
 	return rc;
@@ -272,12 +287,13 @@ static enum up_result upload_one(struct cache *c, const char *key)
 	char path[CACHE_PATH_MAX];
 	struct buf b = BUF_INIT;
 	enum up_result res = UP_DONE;
+	uint64_t charged = 0;
 	const char *why;
 	int rc;
 
 	if (cache_path(CACHE_STAGING, key, path, sizeof(path)) < 0)
 		return UP_GONE;
-	rc = read_staged(c, path, &b);
+	rc = read_staged(c, path, &b, &charged);
 	if (rc == -ENOENT) {
 		res = UP_GONE;
 	} else if (rc < 0) {
@@ -297,6 +313,8 @@ static enum up_result upload_one(struct cache *c, const char *key)
 		res = UP_RETRY;
 	}
 	buf_release(&b);
+	if (charged)
+		c->mem_release(c->mem_arg, charged);
 	return res;
 }
 

@@ -25,6 +25,11 @@
  * requested are queued for the workers, which fetch them if the pool has
  * room without waiting.  Any other read resets the window to 0.
  *
+ * Memory: the pool counts block bytes; for the process's RSS to follow,
+ * chunk_store_new fixes glibc's mmap threshold (process-wide) so that
+ * block buffers are mmapped and freed back to the system, not kept in
+ * malloc arenas.
+ *
  * Disk cache: chunk_store_new opens it (cache/cache.h) before the
  * workers start and chunk_store_free closes it after they stopped, so the
  * last uploads and disk-cache writes still reach it.  Deleting a slice
@@ -42,6 +47,7 @@
 #include "util/log.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 
 #define DEF_BUFFER (300 * MiB)
 #define DEF_UPLOADS 20
@@ -96,12 +102,36 @@ static void store_release_sync(struct chunk_store *cs)
 	pthread_mutex_destroy(&cs->lock);
 }
 
+/* The disk cache's staged uploads hold pool memory while they run. */
+static int dc_mem_reserve(void *arg, uint64_t n)
+{
+	struct chunk_store *cs = arg;
+	int rc;
+
+	pthread_mutex_lock(&cs->lock);
+	rc = chunk_mem_reserve_locked(cs, n, CHUNK_MEM_WAIT);
+	pthread_mutex_unlock(&cs->lock);
+	return rc;
+}
+
+static void dc_mem_release(void *arg, uint64_t n)
+{
+	struct chunk_store *cs = arg;
+
+	pthread_mutex_lock(&cs->lock);
+	chunk_mem_release_locked(cs, n);
+	pthread_mutex_unlock(&cs->lock);
+}
+
 static int open_disk_cache(struct chunk_store *cs,
 			   const struct cache_conf *conf)
 {
 	struct cache_conf cc = *conf;
 
 	cc.frame = &cs->fc;
+	cc.mem_reserve = dc_mem_reserve;
+	cc.mem_release = dc_mem_release;
+	cc.mem_arg = cs;
 	if (cc.upload_threads == 0)
 		cc.upload_threads = MIN(cs->nworkers, 8);
 	cs->dc_blocks = cc.size > 0;
@@ -133,6 +163,13 @@ int chunk_store_new(struct obj_store *os, const struct chunk_conf *conf,
 		return -ENOMEM;
 	}
 	cs->dq_limit = MAX(cs->mem_limit / 4, (uint64_t)cs->bs);
+	/*
+	 * Blocks are big and short-lived: with glibc's default, the mmap
+	 * threshold grows to the block size after the first frees, then
+	 * freed blocks stay in the heap (RSS well above the pool).  A fixed
+	 * threshold keeps them mmapped: freeing returns them at once.
+	 */
+	mallopt(M_MMAP_THRESHOLD, CHUNK_MMAP_THRESHOLD);
 	rc = store_init_sync(cs);
 	if (rc == 0)
 		rc = chunk_bcache_init(cs);

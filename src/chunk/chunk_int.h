@@ -27,6 +27,7 @@
 #define CHUNK_PQ_MAX 64 /* queued prefetches */
 #define CHUNK_UPLOAD_RETRIES 3
 #define CHUNK_DQ_MAX 64 /* blocks queued for the disk cache */
+#define CHUNK_MMAP_THRESHOLD (1 << 20) /* see chunk_store_new */
 
 enum cblock_state { CB_LOADING, CB_READY, CB_FAILED };
 
