@@ -37,12 +37,13 @@ sample
 [ "$(t_stat cache_used_bytes)" -le $((64 << 20)) ] ||
 	t_fail "cache_used_bytes $(t_stat cache_used_bytes) > 64 MiB"
 
-# Read back (after a remount: cold memory, warm disk) and verify.
+# Read back (after a remount: cold memory, warm disk) and verify, newest
+# first: the cache holds the last blocks written.
 t_umount
 sample
 t_mount --cache-dir "$T_DIR/cache" --cache-size 64M
 (
-	for i in $(seq "$nfiles"); do
+	for i in $(seq "$nfiles" -1 1); do
 		t_gen "$T_DIR/want" "$i" 32
 		cmp -s "$T_DIR/want" "$MNT/f$i" || { echo "f$i differs"; exit 1; }
 	done
