@@ -536,7 +536,7 @@ int chunk_cache_slices(struct chunk_store *cs, enum chunk_cache_op op,
 	size_t nv;
 	int rc;
 
-	if (!cs->dc)
+	if (!cs->dc_blocks)
 		return -ENOSYS;
 	rc = visible_blocks(cs, s, n, &v, &nv);
 	if (rc < 0)

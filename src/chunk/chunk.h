@@ -139,7 +139,8 @@ struct chunk_cache_report {
  * Warm up, evict or check the disk cache for the blocks that the visible
  * parts of a chunk's slice list @s[0..n) use (warmup).  Blocks are taken
  * once per call even when several records share them.  Returns 0 (see
- * @r for per-block failures), -ENOSYS (no disk cache) or -ENOMEM.  Warming
+ * @r for per-block failures), -ENOSYS (no disk cache, or one of size 0)
+ * or -ENOMEM.  Warming
  * fetches whole blocks synchronously in the calling thread.  Any thread.
  */
 int chunk_cache_slices(struct chunk_store *cs, enum chunk_cache_op op,

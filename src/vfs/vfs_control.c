@@ -135,10 +135,6 @@ static void start_locked(struct vfs *v, struct vfs_ctl *ctl,
 	ctl->ino = ino;
 	ctl->next_chunk = ctl->nchunks = 0;
 	ctl->err = 0;
-	if (!chunk_disk_cache(v->cs)) {
-		ctl->err = ENOSYS;
-		return;
-	}
 	rc = vfs_is_virtual(ino) ? -ENOENT : meta_getattr(v->m, ino, &a);
 	if (rc == 0 && ctl->has_cred)
 		rc = meta_access(v->m, &ctl->cred, ino, META_MAY_READ);
