@@ -53,11 +53,11 @@ struct cache;
 #define CACHE_DEF_FREE_RATIO 0.1      /* --free-space-ratio default */
 
 struct cache_conf {
-	const char *dir;      /* created (0700) when missing */
-	uint64_t size;        /* bytes; 0: cache no blocks (staging only) */
-	double free_ratio;    /* keep this share of the filesystem free */
-	bool writeback;       /* chunk/ stages new blocks (cache_stage) */
-	int upload_threads;   /* staged-block uploaders (0: 4) */
+	const char *dir;    /* created (0700) when missing */
+	uint64_t size;	    /* bytes; 0: cache no blocks (staging only) */
+	double free_ratio;  /* keep this share of the filesystem free */
+	bool writeback;	    /* chunk/ stages new blocks (cache_stage) */
+	int upload_threads; /* staged-block uploaders (0: 4) */
 	/* Key for encrypted frames (copied); NULL = plain. */
 	const struct frame_conf *frame;
 	/*
@@ -73,21 +73,21 @@ struct cache_conf {
 };
 
 struct cache_stats {
-	uint64_t hits;          /* blocks served from the cache */
+	uint64_t hits; /* blocks served from the cache */
 	uint64_t hit_bytes;
-	uint64_t misses;        /* lookups that found nothing usable */
-	uint64_t writes;        /* blocks added */
+	uint64_t misses; /* lookups that found nothing usable */
+	uint64_t writes; /* blocks added */
 	uint64_t write_bytes;
-	uint64_t drops;         /* puts refused: bounds, queue, errors */
-	uint64_t evictions;     /* blocks evicted for the bounds */
+	uint64_t drops;	    /* puts refused: bounds, queue, errors */
+	uint64_t evictions; /* blocks evicted for the bounds */
 	uint64_t evicted_bytes;
-	uint64_t corrupt;       /* bad cached files deleted */
-	uint64_t used_bytes;    /* raw/ + staging/, 4 KiB units */
-	uint64_t blocks;        /* files in raw/ */
-	uint64_t staged;        /* staged blocks not uploaded yet */
+	uint64_t corrupt;    /* bad cached files deleted */
+	uint64_t used_bytes; /* raw/ + staging/, 4 KiB units */
+	uint64_t blocks;     /* files in raw/ */
+	uint64_t staged;     /* staged blocks not uploaded yet */
 	uint64_t staged_bytes;
-	uint64_t uploads;       /* staged blocks uploaded */
-	bool scanning;          /* the index is still being rebuilt */
+	uint64_t uploads; /* staged blocks uploaded */
+	bool scanning;	  /* the index is still being rebuilt */
 };
 
 /**
@@ -133,8 +133,7 @@ int cache_put(struct cache *c, const char *key, const void *hdr, size_t hlen,
  * entries are fsynced: 0, -ENOSPC (below the free-space floor), or -errno
  * of the filesystem (logged).  On failure the caller uploads directly.
  */
-int cache_stage(struct cache *c, const char *key, const void *data,
-		size_t len);
+int cache_stage(struct cache *c, const char *key, const void *data, size_t len);
 
 /** Whether @key is cached or staged. */
 bool cache_has(struct cache *c, const char *key);

@@ -42,19 +42,19 @@ struct htab {
 /* A file of raw/ known to the index. */
 struct centry {
 	struct hnode h;
-	uint64_t size;	/* charged bytes (4 KiB units) */
-	int64_t stamp;	/* last use, ns since the epoch */
-	size_t slot;	/* position in c->slots */
-	bool ready;	/* in place; else being written (not evictable) */
-	bool doomed;	/* dropped while being written: discard */
+	uint64_t size; /* charged bytes (4 KiB units) */
+	int64_t stamp; /* last use, ns since the epoch */
+	size_t slot;   /* position in c->slots */
+	bool ready;    /* in place; else being written (not evictable) */
+	bool doomed;   /* dropped while being written: discard */
 };
 
 /* A file of staging/ waiting for (or in) its upload. */
 struct staged {
 	struct hnode h;
-	uint64_t size;	   /* charged bytes */
-	bool running;	   /* an uploader has it */
-	bool cancelled;	   /* forgotten while running: delete after PUT */
+	uint64_t size;	      /* charged bytes */
+	bool running;	      /* an uploader has it */
+	bool cancelled;	      /* forgotten while running: delete after PUT */
 	struct staged *qnext; /* upload queue, when not running */
 };
 
@@ -79,19 +79,19 @@ struct cache {
 	pthread_cond_t nap_cond;  /* uploader backoff (monotonic clock) */
 
 	/* guarded by lock: */
-	struct htab index;	/* centry by key */
-	struct centry **slots;	/* every centry, for random picks */
+	struct htab index;     /* centry by key */
+	struct centry **slots; /* every centry, for random picks */
 	size_t nslots;
 	size_t cap_slots;
-	uint64_t used;		/* raw + staged charged bytes */
+	uint64_t used; /* raw + staged charged bytes */
 	uint64_t rng;
-	struct htab staged;	/* struct staged by key */
+	struct htab staged; /* struct staged by key */
 	struct staged *sq_head;
 	struct staged *sq_tail;
 	uint64_t staged_bytes;
-	bool scan_raw;		/* raw/ scan not over */
-	bool scan_staging;	/* staging/ scan not over */
-	atomic_bool stopping;	/* set under lock; read anywhere */
+	bool scan_raw;	      /* raw/ scan not over */
+	bool scan_staging;    /* staging/ scan not over */
+	atomic_bool stopping; /* set under lock; read anywhere */
 	int uploaders_alive;
 
 	pthread_t bg;
@@ -133,8 +133,7 @@ int cache_write_tmp(struct cache *c, const void *hdr, size_t hlen,
  * @path's parent directories; when @sync, fsync every directory that got
  * a new entry.  0 or -errno.
  */
-int cache_place(struct cache *c, const char *tmp, const char *path,
-		bool sync);
+int cache_place(struct cache *c, const char *tmp, const char *path, bool sync);
 
 /**
  * Make room for @need more bytes within the size bound, by evicting

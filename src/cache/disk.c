@@ -290,8 +290,7 @@ int cache_place(struct cache *c, const char *tmp, const char *path, bool sync)
 /* ---- index ---- */
 
 static struct centry *entry_new_locked(struct cache *c, const char *key,
-				       uint64_t size, bool ready,
-				       int64_t stamp)
+				       uint64_t size, bool ready, int64_t stamp)
 {
 	struct centry *e = calloc(1, sizeof(*e));
 
@@ -486,8 +485,8 @@ static int decode(struct cache *c, char *buf, size_t size, uint32_t len,
 		return *why ? -EIO : bad_file(why, "length does not match");
 	}
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
-		n = frame_decode_to(&c->fc, buf, size, buf + FRAME_HDR_LEN,
-				    len, why);
+		n = frame_decode_to(&c->fc, buf, size, buf + FRAME_HDR_LEN, len,
+				    why);
 		out = buf;
 		d = buf + FRAME_HDR_LEN;
 	} else {
@@ -513,8 +512,8 @@ static int decode(struct cache *c, char *buf, size_t size, uint32_t len,
  * Read and verify <sub>/<key>.  0 (*linked: the file still had a name),
  * -ENOENT, -EIO (*why set) or -ENOMEM.
  */
-static int load(struct cache *c, const char *sub, const char *key,
-		uint32_t len, char **mem, const char **data, uint64_t *fsize,
+static int load(struct cache *c, const char *sub, const char *key, uint32_t len,
+		char **mem, const char **data, uint64_t *fsize,
 		const char **why)
 {
 	char path[CACHE_PATH_MAX];
@@ -563,7 +562,8 @@ static void touch(struct cache *c, const char *key, uint64_t fsize)
 	if (e)
 		e->stamp = cache_now_ns();
 	else if (!cache_is_staged_locked(c, key))
-		cache_index_add_locked(c, key, cache_charge(fsize), cache_now_ns());
+		cache_index_add_locked(c, key, cache_charge(fsize),
+				       cache_now_ns());
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -715,10 +715,9 @@ void cache_forget(struct cache *c, const char *key)
 
 /* ---- background thread ---- */
 
-static void walk_dir(struct cache *c, int dfd, char *key, size_t klen,
-		     int depth,
-		     int (*fn)(struct cache *c, const char *key,
-			       const struct stat *st))
+static void
+walk_dir(struct cache *c, int dfd, char *key, size_t klen, int depth,
+	 int (*fn)(struct cache *c, const char *key, const struct stat *st))
 {
 	DIR *d;
 	struct dirent *de;
@@ -773,8 +772,8 @@ static int scan_raw_cb(struct cache *c, const char *key, const struct stat *st)
 
 	pthread_mutex_lock(&c->lock);
 	if (!cache_is_staged_locked(c, key))
-		cache_index_add_locked(c, key, cache_charge((uint64_t)st->st_size),
-				       MAX(a, m));
+		cache_index_add_locked(
+			c, key, cache_charge((uint64_t)st->st_size), MAX(a, m));
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
@@ -850,7 +849,8 @@ static int mkdir_p(const char *dir)
 /* Remove temporary files of processes that are gone. */
 static void clean_tmp(struct cache *c)
 {
-	int fd = openat(c->dir_fd, CACHE_TMP, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(c->dir_fd, CACHE_TMP,
+			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *d;
 

@@ -131,8 +131,7 @@ static int register_locked(struct cache *c, const char *key, uint64_t fsize)
 	return 0;
 }
 
-int cache_stage(struct cache *c, const char *key, const void *data,
-		size_t len)
+int cache_stage(struct cache *c, const char *key, const void *data, size_t len)
 {
 	char path[CACHE_PATH_MAX], tmp[64];
 	uint64_t size = cache_charge(len);
@@ -239,9 +238,9 @@ static int read_staged(struct cache *c, const char *path, struct buf *out,
 	out->len = 0;
 	rc = out->data ? 0 : -ENOMEM;
 	while (rc == 0 && out->len < (size_t)st.st_size) {
-		ssize_t r = pread(fd, out->data + out->len,
-				  (size_t)st.st_size - out->len,
-				  (off_t)out->len);
+		ssize_t r =
+			pread(fd, out->data + out->len,
+			      (size_t)st.st_size - out->len, (off_t)out->len);
 
 		if (r < 0 && errno == EINTR)
 			continue;

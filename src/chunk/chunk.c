@@ -485,8 +485,8 @@ static int visible_blocks(struct chunk_store *cs, const struct slice *s,
 				v = p;
 				cap = nc;
 			}
-			v[cnt++] = (struct blk_ref){s[i].id, j,
-						    block_len(cs, s[i].size, j)};
+			v[cnt++] = (struct blk_ref){
+				s[i].id, j, block_len(cs, s[i].size, j)};
 		}
 	}
 	if (cnt > 1)

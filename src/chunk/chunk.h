@@ -42,10 +42,10 @@ struct chunk_store;
 struct chunk_writer;
 
 struct chunk_conf {
-	const char *volname;   /* key prefix: NAME/chunks/... */
-	uint32_t block_size;   /* volume block size (default 4 MiB) */
-	uint64_t buffer_size;  /* memory pool bound, bytes (default 300 MiB) */
-	int max_uploads;       /* upload threads (default 20) */
+	const char *volname;	/* key prefix: NAME/chunks/... */
+	uint32_t block_size;	/* volume block size (default 4 MiB) */
+	uint64_t buffer_size;	/* memory pool bound, bytes (default 300 MiB) */
+	int max_uploads;	/* upload threads (default 20) */
 	uint32_t max_readahead; /* bytes (default 32 MiB; 0 disables) */
 	/* Compression/encryption of new blocks (copied); NULL = plain. */
 	const struct frame_conf *frame;
@@ -63,8 +63,8 @@ int chunk_store_new(struct obj_store *os, const struct chunk_conf *conf,
 void chunk_store_free(struct chunk_store *cs);
 
 /** Object key of block @index (length @len) of slice @id, into @out. */
-void chunk_block_key(const struct chunk_store *cs, uint64_t id,
-		     uint32_t index, uint32_t len, char *out, size_t n);
+void chunk_block_key(const struct chunk_store *cs, uint64_t id, uint32_t index,
+		     uint32_t len, char *out, size_t n);
 
 /**
  * Read @len bytes at offset @off of a chunk whose slice list (oldest first)
@@ -132,7 +132,7 @@ struct chunk_cache_report {
 	uint64_t cached_blocks; /* of them: cached (warm: now or already;
 				   evict: were cached, dropped now) */
 	uint64_t cached_bytes;
-	uint64_t failed;	/* warm: could not fetch or cache (logged) */
+	uint64_t failed; /* warm: could not fetch or cache (logged) */
 };
 
 /**

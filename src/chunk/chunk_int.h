@@ -26,7 +26,7 @@
 #define CHUNK_RA_STREAMS 32
 #define CHUNK_PQ_MAX 64 /* queued prefetches */
 #define CHUNK_UPLOAD_RETRIES 3
-#define CHUNK_DQ_MAX 64 /* blocks queued for the disk cache */
+#define CHUNK_DQ_MAX 64		       /* blocks queued for the disk cache */
 #define CHUNK_MMAP_THRESHOLD (1 << 20) /* see chunk_store_new */
 
 enum cblock_state { CB_LOADING, CB_READY, CB_FAILED };
@@ -204,8 +204,8 @@ bool chunk_block_known_locked(struct chunk_store *cs, uint64_t id,
  * (unreferenced), or NULL when it was not kept.  Caller holds cs->lock.
  */
 struct cblock *chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
-			      uint32_t index, uint32_t len, char *mem,
-			      const char *data, uint64_t charge);
+					uint32_t index, uint32_t len, char *mem,
+					const char *data, uint64_t charge);
 
 /**
  * Queue READY block @b for the disk cache (takes a reference), unless

@@ -390,8 +390,8 @@ static int put_block(struct chunk_store *cs, struct wblock *b, const char *key,
 
 	*staged = false;
 	if (frame_encode_in_place(&cs->fc, b->mem, b->len) < 0) {
-		rc =
-		    frame_encode(&cs->fc, b->mem + FRAME_HDR_LEN, b->len, &enc);
+		rc = frame_encode(&cs->fc, b->mem + FRAME_HDR_LEN, b->len,
+				  &enc);
 		if (rc < 0)
 			return log_fail(rc, "cannot encode block '%s'", key);
 		data = enc.data;

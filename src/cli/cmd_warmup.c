@@ -79,8 +79,7 @@ struct wjob {
 
 /* ---- collecting files ---- */
 
-static int group_add(struct wgroup *g, const char *path,
-		     const struct stat *st)
+static int group_add(struct wgroup *g, const char *path, const struct stat *st)
 {
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 64;
@@ -326,8 +325,8 @@ static void *worker(void *arg)
 			fprintf(stderr, "%stessera warmup: '%s': %s\n",
 				isatty(2) ? "\r\033[K" : "", f->path,
 				rc == -EOPNOTSUPP
-				    ? "the mount has no control file"
-				    : file_error(rc));
+					? "the mount has no control file"
+					: file_error(rc));
 			atomic_fetch_add(&j->failed_files, 1);
 		}
 		atomic_fetch_add(&j->files_done, 1);
@@ -366,14 +365,13 @@ static void show_progress(struct wjob *j)
 	uint64_t seen = atomic_load(&j->bytes_seen);
 	int width = 30, fill;
 
-	fill = j->total_files ? (int)(done * (uint64_t)width /
-				      j->total_files)
+	fill = j->total_files ? (int)(done * (uint64_t)width / j->total_files)
 			      : width;
 	human(seen, a, sizeof(a));
 	human(j->total_size, b, sizeof(b));
 	fprintf(stderr, "\r\033[K%s [%.*s%*s] %" PRIu64 "/%zu files, %s of %s",
-		j->op, fill, "==============================", width - fill,
-		"", done, j->total_files, a, b);
+		j->op, fill, "==============================", width - fill, "",
+		done, j->total_files, a, b);
 	fflush(stderr);
 }
 
@@ -390,9 +388,9 @@ static void summary(struct wjob *j)
 	if (strcmp(j->op, "check") == 0)
 		printf("%" PRIu64 " files: %s of %s cached (%.1f%%), %" PRIu64
 		       " of %" PRIu64 " blocks\n",
-		       files, a, b, bytes ? 100.0 * (double)cby / (double)bytes
-					  : 100.0,
-		       cb, atomic_load(&j->blocks));
+		       files, a, b,
+		       bytes ? 100.0 * (double)cby / (double)bytes : 100.0, cb,
+		       atomic_load(&j->blocks));
 	else if (strcmp(j->op, "evict") == 0)
 		printf("%" PRIu64 " files: evicted %" PRIu64 " blocks (%s)\n",
 		       files, cb, a);
@@ -467,7 +465,8 @@ static int parse_args(int argc, char **argv, struct wjob *j, int *nthreads,
 
 		if (strcmp(a, "--evict") == 0 || strcmp(a, "--check") == 0) {
 			if (strcmp(j->op, "warm") != 0)
-				return cli_usage_error("warmup", "--evict and "
+				return cli_usage_error("warmup",
+						       "--evict and "
 						       "--check exclude each "
 						       "other");
 			j->op = a + 2;
@@ -475,8 +474,8 @@ static int parse_args(int argc, char **argv, struct wjob *j, int *nthreads,
 			   strcmp(a, "--threads") == 0 ||
 			   strncmp(a, "--threads=", 10) == 0) {
 			const char *v = a[2] == 't' && a[9] == '=' ? a + 10
-				       : i + 1 < argc		   ? argv[++i]
-									   : "";
+					: i + 1 < argc		   ? argv[++i]
+								   : "";
 
 			if (cli_parse_uint(v, &n) < 0 || n == 0 ||
 			    n > MAX_THREADS)

@@ -147,8 +147,8 @@ static void start_locked(struct vfs *v, struct vfs_ctl *ctl,
 					  TESSERA_CHUNK_SIZE);
 }
 
-ssize_t vfs_control_write(struct vfs *v, struct vfs_handle *h,
-			  const void *buf, size_t len)
+ssize_t vfs_control_write(struct vfs *v, struct vfs_handle *h, const void *buf,
+			  size_t len)
 {
 	struct vfs_ctl *ctl = h->ctl;
 	enum chunk_cache_op op;

@@ -94,13 +94,13 @@ static void spy_close(struct obj_store *s)
 }
 
 static const struct obj_store_ops spy_ops = {
-    .scheme = "spy",
-    .put = spy_put,
-    .get = spy_get,
-    .head = spy_head,
-    .del = spy_del,
-    .list = spy_list,
-    .close = spy_close,
+	.scheme = "spy",
+	.put = spy_put,
+	.get = spy_get,
+	.head = spy_head,
+	.del = spy_del,
+	.list = spy_list,
+	.close = spy_close,
 };
 
 static size_t spy_gets(struct spy *p)
@@ -334,8 +334,8 @@ static void cache_file(struct fx *f, const char *sub, uint64_t id,
 		       uint32_t index, uint32_t len, char *out, size_t n)
 {
 	snprintf(out, n, "%s/%s/vol/chunks/0/%llu/%llu_%u_%u", f->cache_dir,
-		 sub, (unsigned long long)(id / 1000),
-		 (unsigned long long)id, index, len);
+		 sub, (unsigned long long)(id / 1000), (unsigned long long)id,
+		 index, len);
 }
 
 static void flip_byte(const char *path, off_t at)
