@@ -35,7 +35,8 @@
  * last uploads and disk-cache writes still reach it.  Deleting a slice
  * forgets its blocks there too (cached copies, staged uploads).  Warmup
  * (chunk_cache_slices) works block by block in the caller's thread,
- * outside the memory cache: GET, verify, write to the disk cache.
+ * outside the memory cache: GET, verify, write to the disk cache, with
+ * its buffers charged to the pool.
  *
  * Locking: cs->lock guards the streams and the prefetch queue (see
  * chunk_int.h for the rest).
@@ -499,20 +500,53 @@ static int visible_blocks(struct chunk_store *cs, const struct slice *s,
 	return 0;
 }
 
-/* GET, verify and cache one block.  0 or -errno (logged). */
-static int warm_block(struct chunk_store *cs, const char *key, uint32_t len)
+/* Verify the frame in @raw as @len raw bytes.  NULL or the reason. */
+static const char *warm_verify(struct chunk_store *cs, struct buf *raw,
+			       uint32_t len)
 {
-	struct buf raw = BUF_INIT, dec = BUF_INIT;
 	const char *why = NULL;
 	struct frame_hdr h;
-	int rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
+	char *dec;
+	ssize_t n;
 
+	if (frame_parse_hdr(raw->data, raw->len, &h, &why) < 0)
+		return why;
+	if (h.raw_len != len)
+		return "length does not match the key";
+	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
+		n = frame_decode_to(&cs->fc, raw->data, raw->len,
+				    raw->data + FRAME_HDR_LEN, len, &why);
+		return n < 0 ? why : NULL;
+	}
+	dec = malloc(len ? len : 1);
+	if (!dec)
+		return strerror(ENOMEM);
+	n = frame_decode_to(&cs->fc, raw->data, raw->len, dec, len, &why);
+	free(dec);
+	return n < 0 ? why : NULL;
+}
+
+/*
+ * GET, verify and cache one block.  0 or -errno (logged).  The GET buffer
+ * and a decoding buffer are charged to the pool meanwhile (both at once:
+ * a warmer never holds memory while waiting for more).
+ */
+static int warm_block(struct chunk_store *cs, const char *key, uint32_t len)
+{
+	uint64_t charge = MIN(2 * (uint64_t)len + FRAME_HDR_LEN, cs->mem_limit);
+	struct buf raw = BUF_INIT;
+	const char *why = NULL;
+	int rc;
+
+	pthread_mutex_lock(&cs->lock);
+	rc = chunk_mem_reserve_locked(cs, charge, CHUNK_MEM_WAIT);
+	pthread_mutex_unlock(&cs->lock);
+	if (rc < 0)
+		return log_fail(rc, "cannot warm up block '%s'", key);
+	rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
 	if (rc < 0) {
 		why = rc == -ENOENT ? "object is missing" : strerror(-rc);
-	} else if (frame_parse_hdr(raw.data, raw.len, &h, &why) < 0 ||
-		   h.raw_len != len ||
-		   frame_decode(&cs->fc, raw.data, raw.len, &dec, &why) < 0) {
-		why = why ? why : "length does not match the key";
+	} else if ((why = warm_verify(cs, &raw, len))) {
 		rc = -EIO;
 	} else {
 		rc = cache_put(cs->dc, key, raw.data, raw.len, NULL, 0);
@@ -523,7 +557,9 @@ static int warm_block(struct chunk_store *cs, const char *key, uint32_t len)
 	if (rc < 0)
 		log_error("cannot warm up block '%s': %s", key, why);
 	buf_release(&raw);
-	buf_release(&dec);
+	pthread_mutex_lock(&cs->lock);
+	chunk_mem_release_locked(cs, charge);
+	pthread_mutex_unlock(&cs->lock);
 	return rc;
 }
 
