@@ -100,6 +100,14 @@ int cache_open(struct obj_store *os, const struct cache_conf *conf,
 	       struct cache **out);
 
 /**
+ * Create the cache directory @dir (0700) and its subdirectories when
+ * missing and check it is writable, as cache_open does first; for callers
+ * that want to report a bad directory before starting anything.  0 or
+ * -errno (logged with the path).
+ */
+int cache_check_dir(const char *dir);
+
+/**
  * Stop the threads and free.  Staged uploads continue until the queue is
  * empty or one fails (what is left is uploaded at the next open).  NULL is
  * a no-op.

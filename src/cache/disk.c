@@ -871,28 +871,50 @@ static void clean_tmp(struct cache *c)
 	closedir(d);
 }
 
-static int open_dir(struct cache *c, const char *dir)
+int cache_check_dir(const char *dir)
 {
 	static const char *const subs[] = {CACHE_RAW, CACHE_STAGING, CACHE_TMP};
-	char tmp[64];
-	int rc = mkdir_p(dir);
+	char probe[64];
+	int fd, pfd, rc = mkdir_p(dir);
 
 	if (rc < 0)
 		return log_fail(rc, "cannot create cache directory '%s'", dir);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return log_fail(-errno, "cannot open cache directory '%s'",
+				dir);
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+		if (mkdirat(fd, subs[i], 0700) < 0 && errno != EEXIST) {
+			rc = log_fail(-errno, "cannot create '%s/%s'", dir,
+				      subs[i]);
+			goto out;
+		}
+	}
+	snprintf(probe, sizeof(probe), CACHE_TMP "/%d.probe", (int)getpid());
+	pfd = openat(fd, probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (pfd < 0) {
+		rc = log_fail(-errno, "cache directory '%s' is not writable",
+			      dir);
+		goto out;
+	}
+	close(pfd);
+	unlinkat(fd, probe, 0);
+out:
+	close(fd);
+	return rc;
+}
+
+static int open_dir(struct cache *c, const char *dir)
+{
+	int rc = cache_check_dir(dir);
+
+	if (rc < 0)
+		return rc;
 	c->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->dir_fd < 0)
 		return log_fail(-errno, "cannot open cache directory '%s'",
 				dir);
-	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
-		if (mkdirat(c->dir_fd, subs[i], 0700) < 0 && errno != EEXIST)
-			return log_fail(-errno, "cannot create '%s/%s'", dir,
-					subs[i]);
 	clean_tmp(c);
-	rc = cache_write_tmp(c, "", 0, "", 0, false, tmp, sizeof(tmp));
-	if (rc < 0)
-		return log_fail(rc, "cache directory '%s' is not writable",
-				dir);
-	unlinkat(c->dir_fd, tmp, 0);
 	return 0;
 }
 

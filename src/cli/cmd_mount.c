@@ -430,6 +430,12 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	vc.mountpoint = mp;
 	cache_conf_of(o, &fmt, cache_dir, sizeof(cache_dir), &cc);
 	vc.cache = &cc;
+	rc = cache_check_dir(cache_dir); /* one clear line when it is bad */
+	if (rc < 0) {
+		obj_close(os);
+		meta_close(m);
+		return rc;
+	}
 	rc = vfs_new(m, os, &fmt, &vc, &v);
 	if (rc < 0) {
 		log_error("cannot start volume '%s': %s", o->volume,

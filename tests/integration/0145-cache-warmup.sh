@@ -63,6 +63,12 @@ t_one_line_err
 t_run 1 tessera warmup "$MNT/nope"
 t_grep "No such file" "$T_ERR"
 t_umount
+# A cache directory that cannot be made: one clear line, no mount.
+touch "$T_DIR/file"
+t_run 1 tessera mount "$T_VOL" "$MNT" --cache-dir "$T_DIR/file"
+t_grep "cannot create cache directory '$T_DIR/file/" "$T_ERR"
+t_one_line_err
+t_is_mounted && t_fail "mounted with a bad cache directory"
 t_mount --cache-size 0
 t_run 1 tessera warmup "$MNT/big"
 t_grep "'$MNT/big': the mount has no disk cache" "$T_ERR"
