@@ -17,8 +17,11 @@
  *
  * Memory: every buffered write block and cached read block comes from one
  * pool bounded by conf.buffer_size; a writer that would pass it waits for
- * uploads to free memory.  Uploads run on a bounded thread pool
- * (conf.max_uploads).
+ * uploads to free memory.  Blocks queued for the disk cache, staged
+ * uploads in flight and warmup buffers are charged to the same pool.
+ * Uploads run on a bounded thread pool (conf.max_uploads); the transient
+ * encoding buffers of compressed blocks (at most one per upload thread)
+ * are the only block-sized memory outside the pool.
  *
  * Threads: a chunk_store may be used from any thread.  A chunk_writer
  * belongs to one file and must be serialized by the caller (vfs holds the
