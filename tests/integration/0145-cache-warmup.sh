@@ -50,6 +50,31 @@ t_run 0 tessera warmup --check "$MNT/tree" "$MNT/big"
 t_grep '^5 files: 10.0 MiB of 16.0 MiB cached (62.5%), 3 of 7 blocks$' \
 	"$T_OUT"
 
+# The control file's protocol: hidden, one request at a time per handle.
+ls -a "$MNT" | grep -q control && t_fail ".control shows in readdir"
+python3 - "$MNT" "$(stat -c %i "$MNT/big")" <<'PY' || t_fail "control protocol"
+import errno, os, sys
+mnt, ino = sys.argv[1], int(sys.argv[2])
+fd = os.open(os.path.join(mnt, ".control"), os.O_RDWR)
+for bad in (b"bogus\n", b"check\n", b"check 1 2\n", b"warm x\n"):
+    try:
+        os.write(fd, bad)
+        raise SystemExit("accepted %r" % bad)
+    except OSError as e:
+        assert e.errno == errno.EINVAL, e
+assert os.read(fd, 256) == b""          # idle: end of file
+os.write(fd, b"check %d\n" % ino)
+try:
+    os.write(fd, b"check %d\n" % ino)
+    raise SystemExit("second request accepted")
+except OSError as e:
+    assert e.errno == errno.EBUSY, e
+line = os.read(fd, 256).decode()
+assert line == "done 0 3 %d 3 %d 0\n" % (10 << 20, 10 << 20), line
+os.write(fd, b"check 987654321\n")
+assert os.read(fd, 256).decode().startswith("done %d " % errno.ENOENT)
+PY
+
 # Errors.
 t_run 2 tessera warmup
 t_one_line_err
