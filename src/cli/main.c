@@ -61,7 +61,16 @@ const struct cli_cmd cli_cmds[] = {
 	{ "load", cmd_load, "load metadata from a JSON dump",
 	  "usage: tessera load META-URL FILE\n" },
 	{ "bench", cmd_bench, "benchmark a directory",
-	  "usage: tessera bench PATH [-p THREADS]\n" },
+	  "usage: tessera bench PATH [options]\n"
+	  "\n"
+	  "Write and read one big file and many small files per thread under\n"
+	  "PATH, checking every byte, and print throughput.\n"
+	  "\n"
+	  "options:\n"
+	  "  -p, --threads N          threads (default 1)\n"
+	  "  --big-file-size SIZE     big file per thread (default 1G)\n"
+	  "  --small-file-size SIZE   small file size (default 128K; at most 1M)\n"
+	  "  --small-files N          small files per thread (default 100)\n" },
 	{ "objbench", cmd_objbench, "benchmark an object store",
 	  "usage: tessera objbench STORAGE-URL [options]\n"
 	  "\n"

@@ -22,6 +22,11 @@ int kv_open(const char *url, bool create, struct kv_engine **out)
 	}
 	if (strcmp(u.scheme, "sqlite3") == 0) {
 		rc = kv_sqlite_open(url, create, out);
+	} else if (strcmp(u.scheme, "redis") == 0) {
+		rc = kv_redis_open(url, create, out);
+	} else if (strcmp(u.scheme, "postgres") == 0 ||
+		   strcmp(u.scheme, "postgresql") == 0) {
+		rc = kv_pg_open(url, create, out);
 	} else {
 		log_error("unsupported metadata URL '%s': scheme '%s' is not a "
 			  "metadata engine",

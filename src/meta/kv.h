@@ -150,5 +150,22 @@ int kv_incr(struct kv_txn *t, const char *name, int64_t delta, int64_t *out);
  * not @create; -EINVAL: not an SQLite database, or not a Tessera one.
  */
 int kv_sqlite_open(const char *url, bool create, struct kv_engine **out);
+/**
+ * redis://[user:pass@]host[:port][/db]: optimistic txns (WATCH/MULTI/EXEC).
+ * A read-only txn's commit may also answer -EAGAIN: Redis has no snapshots,
+ * so commit checks that nothing the txn read changed meanwhile.  Errors at
+ * open: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH (cannot connect), -EACCES
+ * (authentication), -ENOENT (not formatted, without @create), -EINVAL.
+ */
+int kv_redis_open(const char *url, bool create, struct kv_engine **out);
+/**
+ * postgres://user[:pass]@host[:port]/db (postgresql:// too; query
+ * parameters go to libpq).  Read-write txns are SERIALIZABLE: get, put,
+ * del and scan may also answer -EAGAIN (serialization failure); the txn is
+ * then doomed and must be rolled back and run again.  Errors at open:
+ * -ECONNREFUSED, -ETIMEDOUT, -EACCES (authentication), -ENOENT (database
+ * or schema missing), -EINVAL.
+ */
+int kv_pg_open(const char *url, bool create, struct kv_engine **out);
 
 #endif
