@@ -283,6 +283,12 @@ int frame_encode_in_place(const struct frame_conf *fc, void *mem,
 	return 0;
 }
 
+void frame_plain_hdr(void *hdr, const void *raw, size_t raw_len)
+{
+	put_hdr(hdr, FRAME_CODEC_NONE, 0, (uint32_t)raw_len, (uint32_t)raw_len,
+		XXH3_64bits(raw, raw_len));
+}
+
 static int bad(const char **why, const char *reason)
 {
 	if (why)

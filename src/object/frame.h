@@ -122,6 +122,14 @@ int frame_encode_in_place(const struct frame_conf *fc, void *mem,
 			  size_t raw_len);
 
 /**
+ * Write into @hdr (FRAME_HDR_LEN bytes) the header of a plain frame of the
+ * @raw_len (<= UINT32_MAX) bytes at @raw: the object is then @hdr followed
+ * by @raw, unchanged.  For callers that keep header and bytes apart (the
+ * disk cache writes both with one writev).
+ */
+void frame_plain_hdr(void *hdr, const void *raw, size_t raw_len);
+
+/**
  * Parse and check the header of a frame of @len bytes (magic, version,
  * flags, codec, payload length == len - FRAME_HDR_LEN).  0, or -EIO with
  * *why (may be NULL) set to a static reason.
