@@ -24,10 +24,12 @@
  * and waits for it to exit, so data is durable when umount returns.
  */
 #include "util/common.h"
+#include "cache/cache.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "fuse/fsop.h"
 #include "meta/meta.h"
+#include "object/frame.h"
 #include "object/object.h"
 #include "util/log.h"
 #include "vfs/vfs.h"
@@ -51,7 +53,13 @@ struct mount_opts {
 	double heartbeat_s;
 	uint64_t buffer_size;
 	uint64_t max_uploads;
+	const char *encrypt_key;
 	char options[2048];
+	/* disk cache (cache/cache.h) */
+	const char *cache_dir; /* parent of <uuid>/; NULL: $TESSERA_HOME/cache */
+	uint64_t cache_size;
+	double free_ratio;
+	bool writeback;
 };
 
 enum {
@@ -63,6 +71,8 @@ enum {
 	OPT_CACHE_DIR,
 	OPT_CACHE_SIZE,
 	OPT_WRITEBACK,
+	OPT_KEY,
+	OPT_FREE_RATIO,
 	OPT_HEARTBEAT,
 };
 
@@ -77,6 +87,8 @@ static const struct option mount_longopts[] = {
 	{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 	{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
 	{"writeback", no_argument, NULL, OPT_WRITEBACK},
+	{"encrypt-key", required_argument, NULL, OPT_KEY},
+	{"free-space-ratio", required_argument, NULL, OPT_FREE_RATIO},
 	{"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
 	{NULL, 0, NULL, 0},
 };
@@ -101,7 +113,6 @@ static int bad_value(const char *opt, const char *val)
 static int mount_opt(void *arg, int c, const char *val)
 {
 	struct mount_opts *o = arg;
-	uint64_t ignored;
 
 	switch (c) {
 	case 'f':
@@ -134,9 +145,10 @@ static int mount_opt(void *arg, int c, const char *val)
 			return bad_value("--max-uploads (1 to 256)", val);
 		return 0;
 	case OPT_CACHE_DIR:
+		o->cache_dir = val;
 		return *val ? 0 : bad_value("--cache-dir", val);
 	case OPT_CACHE_SIZE:
-		return cli_parse_size(val, &ignored) < 0
+		return cli_parse_size(val, &o->cache_size) < 0
 			       ? bad_value("--cache-size", val)
 			       : 0;
 	case OPT_HEARTBEAT:
@@ -144,9 +156,17 @@ static int mount_opt(void *arg, int c, const char *val)
 		    o->heartbeat_s < 0.1 || o->heartbeat_s > 3600)
 			return bad_value("--heartbeat (0.1 to 3600 s)", val);
 		return 0;
+	case OPT_KEY:
+		o->encrypt_key = val;
+		return *val ? 0 : bad_value("--encrypt-key", val);
+	case OPT_FREE_RATIO:
+		if (cli_parse_double(val, &o->free_ratio) < 0 ||
+		    !(o->free_ratio >= 0 && o->free_ratio < 1))
+			return bad_value("--free-space-ratio (0 to 0.99)",
+					 val);
+		return 0;
 	case OPT_WRITEBACK:
-		log_warn("--writeback is not supported yet; writes go to the "
-			 "object store directly");
+		o->writeback = true;
 		return 0;
 	}
 	return EXIT_USAGE;
@@ -161,6 +181,8 @@ static int parse_args(int argc, char **argv, struct mount_opts *o)
 	o->attr_timeout = 1;
 	o->entry_timeout = 1;
 	o->heartbeat_s = META_HEARTBEAT_MS / 1000.0;
+	o->cache_size = CACHE_DEF_SIZE;
+	o->free_ratio = CACHE_DEF_FREE_RATIO;
 	rc = cli_getopt("mount", argc, argv, "fdo:", mount_longopts, mount_opt,
 			o, pos, 2, &npos);
 	if (rc)
@@ -388,6 +410,22 @@ fail:
 	return rc;
 }
 
+/* The disk cache: <cache dir>/<volume uuid>/ (cache/cache.h). */
+static void cache_conf_of(const struct mount_opts *o,
+			  const struct meta_format *fmt, char *dir, size_t n,
+			  struct cache_conf *cc)
+{
+	if (o->cache_dir)
+		snprintf(dir, n, "%s/%s", o->cache_dir, fmt->uuid);
+	else
+		snprintf(dir, n, "%s/cache/%s", cli_home(), fmt->uuid);
+	memset(cc, 0, sizeof(*cc));
+	cc->dir = dir;
+	cc->size = o->cache_size;
+	cc->free_ratio = o->free_ratio;
+	cc->writeback = o->writeback && !o->read_only;
+}
+
 static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 		 const char *mp, int lock_fd, int *notify_fd)
 {
@@ -398,13 +436,21 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	struct fsop *fs;
 	struct vfs_conf vc;
 	struct meta_session_conf sc;
+	struct frame_conf frame;
 	struct fsop_conf fc;
-	char fsname[300];
+	struct cache_conf cc;
+	char fsname[300], cache_dir[PATH_MAX];
 	int rc;
 
 	rc = open_volume(vol, o->volume, &m, &fmt, &os);
 	if (rc < 0)
 		return rc;
+	rc = cli_frame_conf(&fmt, o->encrypt_key, &frame);
+	if (rc < 0) {
+		obj_close(os); /* one line printed */
+		meta_close(m);
+		return rc;
+	}
 	memset(&sc, 0, sizeof(sc));
 	sc.mountpoint = mp;
 	sc.heartbeat_ms = (uint32_t)(o->heartbeat_s * 1000 + 0.5);
@@ -419,7 +465,18 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	vc.buffer_size = o->buffer_size;
 	vc.max_uploads = (int)o->max_uploads;
 	vc.mountpoint = mp;
+	vc.frame = &frame;
+	cache_conf_of(o, &fmt, cache_dir, sizeof(cache_dir), &cc);
+	vc.cache = &cc;
+	rc = cache_check_dir(cache_dir); /* one clear line when it is bad */
+	if (rc < 0) {
+		explicit_bzero(&frame, sizeof(frame));
+		obj_close(os);
+		meta_close(m);
+		return rc;
+	}
 	rc = vfs_new(m, os, &fmt, &vc, &v);
+	explicit_bzero(&frame, sizeof(frame));
 	if (rc < 0) {
 		log_error("cannot start volume '%s': %s", o->volume,
 			  strerror(-rc));

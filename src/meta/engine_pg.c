@@ -141,31 +141,6 @@ static struct pg_txn *pg_txn(struct kv_txn *t)
 	return (struct pg_txn *)t;
 }
 
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-	int c = memcmp(a, b, MIN(alen, blen));
-
-	if (c)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
-/*
- * Smallest key above every key that starts with @p: drop trailing 0xff
- * bytes, then increment the last one.  Returns its length; 0 means no such
- * key (scan to the end of the group).
- */
-static size_t prefix_end(const unsigned char *p, size_t n, unsigned char *out)
-{
-	while (n > 0 && p[n - 1] == 0xff)
-		n--;
-	if (n == 0)
-		return 0;
-	memcpy(out, p, n);
-	out[n - 1]++;
-	return n;
-}
-
 /* The first line of a libpq message, without "...failed: " and "FATAL:". */
 static void one_line(const char *msg, char *out, size_t n)
 {
@@ -721,14 +696,14 @@ static int pg_scan(struct kv_txn *bt, int grp, const void *prefix, size_t plen,
 	if (!plen)
 		s.prefix = (const unsigned char *)"";
 	put_be32(s.g, (uint32_t)grp);
-	if (start && key_cmp(start, slen, s.prefix, plen) > 0) {
+	if (start && kv_key_cmp(start, slen, s.prefix, plen) > 0) {
 		memcpy(s.lo, start, slen);
 		s.lolen = slen;
 	} else {
 		memcpy(s.lo, s.prefix, plen);
 		s.lolen = plen;
 	}
-	s.hilen = prefix_end(s.prefix, plen, s.hi);
+	s.hilen = kv_prefix_end(s.prefix, plen, s.hi);
 	do
 		rc = scan_page(&s);
 	while (rc == 0);

@@ -152,34 +152,9 @@ static struct rd_txn *rd_txn(struct kv_txn *t)
 
 /* ---- keys ---- */
 
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-	int c = memcmp(a, b, MIN(alen, blen));
-
-	if (c)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
 static bool has_prefix(const void *k, size_t klen, const void *p, size_t plen)
 {
 	return klen >= plen && memcmp(k, p, plen) == 0;
-}
-
-/*
- * Smallest key above every key that starts with @p: drop trailing 0xff
- * bytes, then increment the last one.  Returns its length; 0 means no such
- * key (scan to the end of the group).
- */
-static size_t prefix_end(const unsigned char *p, size_t n, unsigned char *out)
-{
-	while (n > 0 && p[n - 1] == 0xff)
-		n--;
-	if (n == 0)
-		return 0;
-	memcpy(out, p, n);
-	out[n - 1]++;
-	return n;
 }
 
 /*
@@ -789,14 +764,14 @@ static int loc_cmp(const void *a, const void *b)
 {
 	const struct rd_loc *x = a, *y = b;
 
-	return key_cmp(x->data, x->klen, y->data, y->klen);
+	return kv_key_cmp(x->data, x->klen, y->data, y->klen);
 }
 
 static bool in_range(const struct rd_scan *s, const struct rd_wr *w)
 {
 	return w->grp == s->grp &&
 	       has_prefix(w->data, w->klen, s->prefix, s->plen) &&
-	       key_cmp(w->data, w->klen, s->lo, s->lolen) >= 0;
+	       kv_key_cmp(w->data, w->klen, s->lo, s->lolen) >= 0;
 }
 
 /* Copy the buffered writes of the scanned range, sorted. */
@@ -859,7 +834,7 @@ static int scan_local_upto(struct rd_scan *s, const void *k, size_t kl,
 	*same = false;
 	while (s->li < s->nloc) {
 		const struct rd_loc *w = &s->loc[s->li];
-		int c = k ? key_cmp(w->data, w->klen, k, kl) : -1;
+		int c = k ? kv_key_cmp(w->data, w->klen, k, kl) : -1;
 
 		if (c > 0)
 			break;
@@ -1092,11 +1067,11 @@ static int rd_scan(struct kv_txn *bt, int grp, const void *prefix, size_t plen,
 		return -EINVAL;
 	if (!plen)
 		s.prefix = s.lo = (const unsigned char *)"";
-	if (start && key_cmp(start, slen, s.lo, s.lolen) > 0) {
+	if (start && kv_key_cmp(start, slen, s.lo, s.lolen) > 0) {
 		s.lo = start;
 		s.lolen = slen;
 	}
-	s.hilen = prefix_end(s.prefix, plen, s.hi);
+	s.hilen = kv_prefix_end(s.prefix, plen, s.hi);
 	rc = scan_local(&s);
 	if (rc == 0)
 		rc = scan_server(&s);

@@ -117,3 +117,23 @@ int kv_incr(struct kv_txn *t, const char *name, int64_t delta, int64_t *out)
 		*out = cur;
 	return rc;
 }
+
+int kv_key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int c = memcmp(a, b, MIN(alen, blen));
+
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+size_t kv_prefix_end(const unsigned char *p, size_t n, unsigned char *out)
+{
+	while (n > 0 && p[n - 1] == 0xff)
+		n--;
+	if (n == 0)
+		return 0;
+	memcpy(out, p, n);
+	out[n - 1]++;
+	return n;
+}

@@ -138,6 +138,17 @@ void kv_rollback(struct kv_txn *t);
 int kv_sync(struct kv_engine *e);
 int kv_wipe(struct kv_engine *e);
 
+/** Compare two keys in byte order (memcmp, then shorter first): <0, 0, >0. */
+int kv_key_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
+/**
+ * The smallest key greater than every key starting with @p (@n bytes): drop
+ * trailing 0xff bytes, then increment the last byte.  Writes it to @out
+ * (room for @n bytes) and returns its length; 0 when @p is empty or all
+ * 0xff (no upper bound).  For engines that scan a prefix as a key range.
+ */
+size_t kv_prefix_end(const unsigned char *p, size_t n, unsigned char *out);
+
 /** Add @delta to counter @name (missing = 0) inside @t; *out = new value. */
 int kv_incr(struct kv_txn *t, const char *name, int64_t delta, int64_t *out);
 
