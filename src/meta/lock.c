@@ -390,6 +390,7 @@ struct flock_arg {
 	uint64_t ino;
 	uint64_t owner;
 	int type;
+	bool other; /* out: a conflicting lock of another session */
 };
 
 static int flock_fn(struct meta *m, struct kv_txn *t, void *arg)
@@ -398,6 +399,8 @@ static int flock_fn(struct meta *m, struct kv_txn *t, void *arg)
 	struct buf v = BUF_INIT;
 	unsigned char e[FLK_LEN];
 	bool changed = false, busy = false;
+
+	a->other = false;
 	struct flk f;
 	size_t n;
 	int rc = rec_load(t, KV_FLOCK, a->ino, FLK_LEN, &v);
@@ -406,7 +409,10 @@ static int flock_fn(struct meta *m, struct kv_txn *t, void *arg)
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		flk_get(&v, i, &f);
 		if (f.sid != m->sid || f.owner != a->owner) {
-			busy = busy || conflicts(f.type, a->type);
+			if (conflicts(f.type, a->type)) {
+				busy = true;
+				a->other = a->other || f.sid != m->sid;
+			}
 			continue;
 		}
 		if (f.type == a->type)
@@ -437,14 +443,17 @@ out:
 	return rc;
 }
 
-int meta_flock(struct meta *m, uint64_t ino, uint64_t owner, int type)
+int meta_flock(struct meta *m, uint64_t ino, uint64_t owner, int type,
+	       bool *own)
 {
-	struct flock_arg a = {ino, owner, type};
+	struct flock_arg a = {ino, owner, type, false};
 	int rc;
 
 	if (type != F_RDLCK && type != F_WRLCK && type != F_UNLCK)
 		return -EINVAL;
 	rc = meta_txn(m, true, flock_fn, &a);
+	if (own)
+		*own = rc == LOCK_CONFLICT && !a.other;
 	return rc == LOCK_CONFLICT ? -EAGAIN : rc;
 }
 

@@ -322,9 +322,11 @@ int meta_setlk(struct meta *m, uint64_t ino, uint64_t owner,
 /**
  * flock: @type F_RDLCK (LOCK_SH), F_WRLCK (LOCK_EX) or F_UNLCK.  Changing
  * the type of a held lock drops it first, as Linux does: a conversion that
- * fails with -EAGAIN leaves no lock.  -EINVAL: bad type.
+ * fails with -EAGAIN leaves no lock.  -EINVAL: bad type.  @own (may be
+ * NULL): set true when -EAGAIN came only from locks of this session.
  */
-int meta_flock(struct meta *m, uint64_t ino, uint64_t owner, int type);
+int meta_flock(struct meta *m, uint64_t ino, uint64_t owner, int type,
+	       bool *own);
 /** Drop @owner's fcntl locks (@posix) and/or its flock (@flock) on @ino. */
 int meta_unlock_owner(struct meta *m, uint64_t ino, uint64_t owner,
 		      bool posix, bool flock);

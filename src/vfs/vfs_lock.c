@@ -16,9 +16,9 @@
  * which close waits for) and the last close of an open file description
  * its flock (RELEASE, which the kernel sends without waiting: a process
  * that saw another exit may ask for the lock before that release ran).
- * So a non-blocking flock that meets a conflict while releases are
- * running in this mount waits for them (bounded by SETTLE_MS) and tries
- * again.  Drops cost a metadata txn, so they are skipped for inodes on
+ * So a non-blocking flock that meets only locks of this mount tries again
+ * for a moment (GRACE_MS: the release may not have started yet), and as
+ * long as releases are running here (bounded by SETTLE_MS).  Drops cost a metadata txn, so they are skipped for inodes on
  * which no lock call was made while open here (vfs_file.locked, set
  * before the first lock call).
  */
@@ -34,6 +34,7 @@
 #define WAIT_MIN_MS 5
 #define WAIT_MAX_MS 200
 #define SETTLE_MS 2000
+#define GRACE_MS 60
 
 void vfs_locktab_init(struct vfs_locktab *t)
 {
@@ -109,14 +110,14 @@ static void mark_locked(struct vfs *v, uint64_t ino)
 
 /*
  * Run @try (one non-blocking attempt) until it does not answer -EAGAIN,
- * waiting as the top comment says; without @wait just once, or with
- * @settle until no release runs here.
+ * waiting as the top comment says; without @wait only while @settle (may
+ * be NULL) says a release here may still end the conflict.
  */
 static int lock_loop(struct vfs *v, const struct vfs_ctx *c, bool wait,
-		     bool settle, int (*try)(struct vfs *v, void *arg),
-		     void *arg)
+		     bool (*settle)(struct vfs *v, void *arg, long waited_ms),
+		     int (*try)(struct vfs *v, void *arg), void *arg)
 {
-	long ms = WAIT_MIN_MS, settled = settle ? 0 : SETTLE_MS;
+	long ms = WAIT_MIN_MS, waited = 0;
 	int rc;
 
 	for (;;) {
@@ -125,10 +126,9 @@ static int lock_loop(struct vfs *v, const struct vfs_ctx *c, bool wait,
 		rc = try(v, arg);
 		if (rc != -EAGAIN)
 			return rc;
-		if (!wait && (settled >= SETTLE_MS ||
-			      atomic_load(&v->releasing) == 0))
+		if (!wait && !(settle && settle(v, arg, waited)))
 			return rc;
-		settled += ms;
+		waited += ms;
 		if (interrupted(c))
 			return -EINTR;
 		locktab_wait(&v->locks, gen, ms);
@@ -188,7 +188,7 @@ int vfs_setlk(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		return -EINVAL;
 	to_meta(lk, &a.lk);
 	mark_locked(v, ino);
-	rc = lock_loop(v, c, wait, false, try_setlk, &a);
+	rc = lock_loop(v, c, wait, NULL, try_setlk, &a);
 	/* an unlock or a downgrade may let waiters in */
 	if (rc == 0 && lk->type != F_WRLCK)
 		locktab_wake(&v->locks);
@@ -199,19 +199,31 @@ struct flock_arg {
 	uint64_t ino;
 	uint64_t owner;
 	int type;
+	bool own; /* the last conflict was with this mount's locks only */
 };
 
 static int try_flock(struct vfs *v, void *arg)
 {
 	struct flock_arg *a = arg;
 
-	return meta_flock(v->m, a->ino, a->owner, a->type);
+	return meta_flock(v->m, a->ino, a->owner, a->type, &a->own);
+}
+
+static bool settle_flock(struct vfs *v, void *arg, long waited_ms)
+{
+	struct flock_arg *a = arg;
+
+	if (!a->own)
+		return false;
+	if (waited_ms < GRACE_MS)
+		return true;
+	return waited_ms < SETTLE_MS && atomic_load(&v->releasing) > 0;
 }
 
 int vfs_flock(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	      uint64_t owner, int op)
 {
-	struct flock_arg a = {ino, owner, 0};
+	struct flock_arg a = {ino, owner, 0, false};
 	int rc;
 
 	switch (op & ~LOCK_NB) {
@@ -228,7 +240,7 @@ int vfs_flock(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		return -EINVAL;
 	}
 	mark_locked(v, ino);
-	rc = lock_loop(v, c, !(op & LOCK_NB), true, try_flock, &a);
+	rc = lock_loop(v, c, !(op & LOCK_NB), settle_flock, try_flock, &a);
 	/* unlock, downgrade, or a conversion that dropped the old lock */
 	if (rc != 0 || a.type != F_WRLCK)
 		locktab_wake(&v->locks);

@@ -114,19 +114,19 @@ static void test_meta_lock_flock(void **state)
 	struct meta *m = FX_M(state);
 	struct meta_plock l = lk(F_WRLCK, 0, UINT64_MAX);
 
-	assert_int_equal(meta_flock(m, 1, 10, F_RDLCK), 0);
-	assert_int_equal(meta_flock(m, 1, 11, F_RDLCK), 0);
-	assert_int_equal(meta_flock(m, 1, 12, F_WRLCK), -EAGAIN);
+	assert_int_equal(meta_flock(m, 1, 10, F_RDLCK, NULL), 0);
+	assert_int_equal(meta_flock(m, 1, 11, F_RDLCK, NULL), 0);
+	assert_int_equal(meta_flock(m, 1, 12, F_WRLCK, NULL), -EAGAIN);
 	/* a failed upgrade drops the shared lock, as Linux does */
-	assert_int_equal(meta_flock(m, 1, 10, F_WRLCK), -EAGAIN);
-	assert_int_equal(meta_flock(m, 1, 11, F_WRLCK), 0);
-	assert_int_equal(meta_flock(m, 1, 10, F_RDLCK), -EAGAIN);
+	assert_int_equal(meta_flock(m, 1, 10, F_WRLCK, NULL), -EAGAIN);
+	assert_int_equal(meta_flock(m, 1, 11, F_WRLCK, NULL), 0);
+	assert_int_equal(meta_flock(m, 1, 10, F_RDLCK, NULL), -EAGAIN);
 	/* fcntl locks never conflict with flock locks */
 	assert_int_equal(meta_setlk(m, 1, 10, &l), 0);
 	assert_int_equal(meta_unlock_owner(m, 1, 11, false, true), 0);
-	assert_int_equal(meta_flock(m, 1, 10, F_WRLCK), 0);
-	assert_int_equal(meta_flock(m, 1, 10, F_UNLCK), 0);
-	assert_int_equal(meta_flock(m, 1, 10, 77), -EINVAL);
+	assert_int_equal(meta_flock(m, 1, 10, F_WRLCK, NULL), 0);
+	assert_int_equal(meta_flock(m, 1, 10, F_UNLCK, NULL), 0);
+	assert_int_equal(meta_flock(m, 1, 10, 77, NULL), -EINVAL);
 }
 
 /* The same owner number in two sessions is two owners. */
@@ -135,13 +135,18 @@ static void test_meta_lock_two_sessions(void **state)
 	struct fx *x = *state;
 	struct meta *a = x->m, *b = second(x, 60000);
 	struct meta_plock l;
+	bool own = true;
+
 
 	assert_int_not_equal(meta_session_id(a), meta_session_id(b));
-	assert_int_equal(meta_flock(a, 7, 10, F_WRLCK), 0);
-	assert_int_equal(meta_flock(b, 7, 10, F_RDLCK), -EAGAIN);
-	assert_int_equal(meta_flock(a, 7, 10, F_UNLCK), 0);
-	assert_int_equal(meta_flock(b, 7, 10, F_RDLCK), 0);
-	assert_int_equal(meta_flock(a, 7, 10, F_RDLCK), 0);
+	assert_int_equal(meta_flock(a, 7, 10, F_WRLCK, NULL), 0);
+	assert_int_equal(meta_flock(b, 7, 10, F_RDLCK, &own), -EAGAIN);
+	assert_false(own);
+	assert_int_equal(meta_flock(a, 7, 11, F_RDLCK, &own), -EAGAIN);
+	assert_true(own);
+	assert_int_equal(meta_flock(a, 7, 10, F_UNLCK, NULL), 0);
+	assert_int_equal(meta_flock(b, 7, 10, F_RDLCK, NULL), 0);
+	assert_int_equal(meta_flock(a, 7, 10, F_RDLCK, NULL), 0);
 
 	l = lk(F_WRLCK, 100, 199);
 	assert_int_equal(meta_setlk(a, 7, 10, &l), 0);
@@ -158,7 +163,7 @@ static void test_meta_lock_two_sessions(void **state)
 	meta_close(b);
 	l = lk(F_WRLCK, 200, 300);
 	assert_int_equal(meta_setlk(a, 7, 11, &l), 0);
-	assert_int_equal(meta_flock(a, 7, 11, F_WRLCK), -EAGAIN); /* a's own */
+	assert_int_equal(meta_flock(a, 7, 11, F_WRLCK, NULL), -EAGAIN); /* a's own */
 }
 
 static void test_meta_session_list(void **state)
@@ -168,7 +173,7 @@ static void test_meta_session_list(void **state)
 	struct meta_session *s;
 	size_t n;
 
-	assert_int_equal(meta_flock(b, 9, 1, F_WRLCK), 0);
+	assert_int_equal(meta_flock(b, 9, 1, F_WRLCK, NULL), 0);
 	assert_int_equal(meta_sessions(x->m, &s, &n), 0);
 	assert_int_equal(n, 2);
 	assert_true(s[0].sid < s[1].sid);
@@ -224,7 +229,7 @@ static void test_meta_session_clean_stale(void **state)
 	assert_int_equal(meta_getattr(a, gone, &at), 0);
 	assert_int_equal(at.nlink, 0);
 	assert_int_equal(meta_setlk(b, keep, 5, &l), 0);
-	assert_int_equal(meta_flock(b, keep, 5, F_WRLCK), 0);
+	assert_int_equal(meta_flock(b, keep, 5, F_WRLCK, NULL), 0);
 	assert_int_equal(meta_setlk(a, keep, 5, &l), -EAGAIN);
 
 	/* alive: nothing is cleaned */
@@ -249,7 +254,7 @@ static void test_meta_session_clean_stale(void **state)
 	assert_int_equal(s[0].sid, meta_session_id(a));
 	free(s);
 	assert_int_equal(meta_setlk(a, keep, 5, &l), 0);
-	assert_int_equal(meta_flock(a, keep, 5, F_WRLCK), 0);
+	assert_int_equal(meta_flock(a, keep, 5, F_WRLCK, NULL), 0);
 	assert_int_equal(meta_getattr(a, gone, &at), -ENOENT);
 	assert_int_equal(meta_getattr(a, keep, &at), 0);
 	/* cleaning again finds nothing */
