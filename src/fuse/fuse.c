@@ -428,8 +428,8 @@ static void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	/* close-to-open: drop stale attributes before the open returns */
-	if (fs->memo && S_ISREG(a.mode) && fs->conf.attr_timeout > 0 &&
-	    memo_update(fs, &a, true))
+	if (fs->memo && S_ISREG(a.mode) && !vfs_is_virtual(ino) &&
+	    fs->conf.attr_timeout > 0 && memo_update(fs, &a, true))
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	fi->fh = fh;
 	fi->direct_io = vfs_is_virtual(ino);

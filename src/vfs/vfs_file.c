@@ -25,9 +25,9 @@
  *
  * Reads commit first (simple and correct), then resolve slice lists via a
  * small per-file cache, invalidated by every commit, truncate, fallocate
- * and compaction of the inode.  A read that fails with -EIO after a
- * compaction ran retries once with a fresh list: the old slices it used may
- * have been deleted under it.
+ * and compaction of the inode.  A read that fails with -EIO retries once
+ * with a fresh list: a compaction here or on another mount may have
+ * deleted the old slices under it.
  *
  * The virtual files' handles carry their text and never reach this path.
  */
@@ -537,8 +537,6 @@ static ssize_t read_piece(struct vfs *v, struct vfs_file *f, uint64_t off,
 	int rc;
 
 	for (int attempt = 0;; attempt++) {
-		uint64_t gen = atomic_load(&v->compact_gen);
-
 		pthread_mutex_lock(&f->lock);
 		rc = chunk_slices(v, f, chunk, &s, &n);
 		pthread_mutex_unlock(&f->lock);
@@ -546,8 +544,7 @@ static ssize_t read_piece(struct vfs *v, struct vfs_file *f, uint64_t off,
 			return rc;
 		r = chunk_read(v->cs, s, n, pos, dst, len);
 		free(s);
-		if (r != -EIO || attempt > 0 ||
-		    atomic_load(&v->compact_gen) == gen)
+		if (r != -EIO || attempt > 0)
 			break;
 		vfs_file_invalidate_ino(v, f->ino);
 	}
