@@ -4,7 +4,8 @@
 # 10,000 once): every name is there on both mounts, no two files share an
 # inode number, `ls | wc -l` is exact on both.  Then the same name is
 # created (O_CREAT|O_EXCL) on both mounts at the same moment, 300 times:
-# each time exactly one succeeds and the other gets EEXIST.
+# each time exactly one succeeds and the other gets EEXIST.  Last, both
+# mounts write 80 files each at once; all read back right on the other.
 # ENGINES: redis pg
 # TIMEOUT: 900
 . "$(dirname "$0")/../lib/mount.sh"
@@ -109,6 +110,32 @@ for i in range(N):
     wins[A if a == "ok" else B] += 1
 print("wins: A %d, B %d" % (wins[A], wins[B]))
 assert len(os.listdir(A)) == N + 1
+PY
+# both mounts write at once: slice ids never collide, so every file reads
+# back (through the other mount) with its own bytes
+python3 - "$A" "$B" <<'PY' || t_fail "parallel writes on two mounts"
+import hashlib, os, random, sys, threading
+A, B = sys.argv[1:3]
+os.mkdir(os.path.join(A, "data"))
+sums = {}
+def writer(root, tag, t):
+    rnd = random.Random("%s%d" % (tag, t))
+    for i in range(20):
+        data = rnd.randbytes(rnd.randrange(1, 600000))
+        name = "data/%s-%d-%d" % (tag, t, i)
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(data)
+        sums[name] = hashlib.sha256(data).hexdigest()
+ts = [threading.Thread(target=writer, args=(r, tag, t))
+      for r, tag in ((A, "a"), (B, "b")) for t in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+assert len(sums) == 160
+for name, h in sums.items():
+    other = B if name.startswith("data/a") else A
+    with open(os.path.join(other, name), "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == h, name
+print("ok")
 PY
 t_umount_n 2
 t_umount_n 1
