@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Mount an embedded volume, do the everyday things, unmount, remount: the
 # data is still there and the .stats virtual file names the mount process.
+# STORES: file s3
 # TIMEOUT: 60
 # SMOKE
 . "$(dirname "$0")/../lib/mount.sh"

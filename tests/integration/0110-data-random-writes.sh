@@ -2,11 +2,15 @@
 # Random-offset writes over a large file give the same bytes as the same
 # writes on a local file (DESIGN 7.1): sequential fill, then seeded random
 # writes of mixed sizes interleaved with reads, compared by sha256 live
-# and after a remount.  Size: TESSERA_TEST_RANDOM_SIZE (default 256M).
+# and after a remount.  Size: TESSERA_TEST_RANDOM_SIZE (default 256M; 64M
+# on S3, where s3rver makes the 256M run take 70 s instead of 25 s).
+# STORES: file s3
 # TIMEOUT: 900
 . "$(dirname "$0")/../lib/mount.sh"
 
-size=${TESSERA_TEST_RANDOM_SIZE:-256M}
+def_size=256M
+[ "$T_STORAGE" = s3 ] && def_size=64M
+size=${TESSERA_TEST_RANDOM_SIZE:-$def_size}
 ops=${TESSERA_TEST_RANDOM_OPS:-3000}
 t_format --trash-days 0
 t_mount
