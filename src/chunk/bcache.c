@@ -34,8 +34,13 @@
  * compared with the length in the key.  A plain frame is verified in place
  * and kept in the GET buffer (no copy; trimmed, since a buf may have twice
  * the room it needs); a compressed one is decoded into an exact-size
- * allocation.  Any failure is -EIO with one log line naming
- * the key; wrong bytes are never cached.
+ * allocation.  A failed try is retried when another may succeed: a store
+ * error (-EIO: the store's own retries are spent, or a layer above it
+ * failed) or a body whose length is not the one its frame header
+ * announces (cut short in transit) gets up to CHUNK_IO_RETRIES more tries
+ * with backoff; a whole body that does not verify (corrupt at rest, or
+ * damaged on the way) one more; a missing object none.  What is left is
+ * -EIO with one log line naming the key; wrong bytes are never cached.
  *
  * Locking: cs->lock (see chunk_int.h); no I/O or decoding under it.
  */
@@ -254,30 +259,58 @@ uint64_t chunk_mem_peak(const struct chunk_store *cs)
 	return atomic_load(&cs->mem_peak);
 }
 
-/* GET and verify one block into @b (LOADING, owned by this thread). */
-static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
+/* How a try to fetch a block failed. */
+enum fetch_fail {
+	FETCH_AGAIN,   /* store error, or a body cut short: retry */
+	FETCH_CORRUPT, /* a whole body that does not verify */
+	FETCH_FINAL,   /* missing object, or out of memory */
+};
+
+/*
+ * Whether @len bytes look like a whole object: the length its frame header
+ * announces.  A body cut short in transit fails this; one damaged at rest
+ * usually does not (flipped bytes keep the length).
+ */
+static bool body_whole(const char *p, size_t len)
 {
-	char key[CHUNK_KEY_MAX];
+	return len >= FRAME_HDR_LEN &&
+	       (uint64_t)get_be32((const unsigned char *)p + 12) +
+			   FRAME_HDR_LEN ==
+		   len;
+}
+
+/*
+ * One try: GET block @b (LOADING, ours) and verify it into b->mem and
+ * b->data.  On failure, *why and *kind say why and whether to try again.
+ */
+static int fetch_once(struct chunk_store *cs, struct cblock *b,
+		      const char *key, const char **why, enum fetch_fail *kind)
+{
 	struct buf raw = BUF_INIT;
-	const char *why = NULL;
 	struct frame_hdr h;
 	char *mem = NULL;
-	ssize_t n;
+	ssize_t n = -1;
 	int rc;
 
-	chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
+	*kind = FETCH_AGAIN;
 	atomic_fetch_add(&cs->n_fetch, 1);
 	rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
-	if (rc == -ENOENT)
-		why = "object is missing";
-	else if (rc < 0)
-		why = strerror(-rc);
-	else if (frame_parse_hdr(raw.data, raw.len, &h, &why) < 0)
-		rc = -EIO;
-	else if (h.raw_len != b->len)
-		why = "length does not match the key", rc = -EIO;
-	if (rc < 0)
-		goto fail;
+	if (rc == -ENOENT) {
+		*why = "object is missing";
+		*kind = FETCH_FINAL;
+		goto out;
+	}
+	if (rc < 0) {
+		*why = strerror(-rc);
+		goto out;
+	}
+	rc = -EIO;
+	if (frame_parse_hdr(raw.data, raw.len, &h, why) < 0)
+		goto bad;
+	if (h.raw_len != b->len) {
+		*why = "length does not match the key";
+		goto bad;
+	}
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
 		/* Verify in place and keep the GET buffer, trimmed to size. */
 		mem = realloc(raw.data, raw.len + 1);
@@ -285,34 +318,69 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
 			mem = raw.data;
 		raw.data = NULL;
 		n = frame_decode_to(&cs->fc, mem, raw.len, mem + FRAME_HDR_LEN,
-				    b->len, &why);
+				    b->len, why);
 		b->data = mem + FRAME_HDR_LEN;
 	} else {
 		mem = malloc(b->len ? b->len : 1);
 		if (!mem) {
+			*kind = FETCH_FINAL;
 			rc = -ENOMEM;
 			goto out;
 		}
 		n = frame_decode_to(&cs->fc, raw.data, raw.len, mem, b->len,
-				    &why);
+				    why);
 		b->data = mem;
 	}
-	b->mem = mem;
-	if (n < 0 || (uint32_t)n != b->len) {
-		rc = -EIO;
-		goto fail;
+	if (n >= 0 && (uint32_t)n == b->len) {
+		b->mem = mem;
+		rc = 0;
+		goto out;
 	}
-	rc = 0;
+	free(mem);
+	b->data = NULL;
+	*kind = FETCH_CORRUPT;
 	goto out;
-fail:
+bad:
+	if (body_whole(raw.data, raw.len))
+		*kind = FETCH_CORRUPT;
+out:
+	buf_release(&raw);
+	return rc;
+}
+
+/*
+ * GET and verify block @b (LOADING, owned by this thread), retrying what
+ * another try may fix (see CHUNK_IO_RETRIES); a prefetch tries once, as
+ * the reader that needs the block will try again.  Wrong bytes are never
+ * kept: the block is only filled by a try that verified.
+ */
+static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
+{
+	char key[CHUNK_KEY_MAX];
+	int corrupt_left = CHUNK_CORRUPT_RETRIES;
+	int64_t t0 = chunk_now_ms();
+	const char *why = "unknown error";
+	enum fetch_fail kind;
+	int rc;
+
+	chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
+	for (int attempt = 0;; attempt++) {
+		rc = fetch_once(cs, b, key, &why, &kind);
+		if (rc == 0 || rc == -ENOMEM)
+			return rc;
+		if (prefetch || kind == FETCH_FINAL ||
+		    (kind == FETCH_CORRUPT && corrupt_left-- == 0) ||
+		    !chunk_may_retry(cs, attempt, t0))
+			break;
+		log_warn("cannot read block '%s' (try %d): %s, retrying", key,
+			 attempt + 1, why);
+		chunk_backoff(cs, attempt);
+	}
 	if (prefetch)
 		log_warn("readahead of block '%s' failed: %s", key, why);
 	else
 		log_error("cannot read block '%s': %s", key, why);
-	rc = -EIO;
-out:
-	buf_release(&raw);
-	return rc;
+	return -EIO;
 }
 
 static struct cblock *block_new(uint64_t id, uint32_t index, uint32_t len)

@@ -105,6 +105,7 @@ int chunk_store_new(struct obj_store *os, const struct chunk_conf *conf,
 	cs->os = os;
 	cs->max_blocks = (uint32_t)((TESSERA_CHUNK_SIZE + cs->bs - 1) / cs->bs);
 	cs->max_ra = conf->max_readahead;
+	cs->backoff_ms = CHUNK_IO_BACKOFF_MS;
 	if (conf->frame)
 		cs->fc = *conf->frame;
 	cs->volname = strdup(conf->volname);
