@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Transient object-store faults are retried (DESIGN 7.4): with the fault
-# layer failing 10% of all store calls and cutting 5% of GET bodies short
-# (TESSERA_FAULT for the mount process), writing a large file through the
-# mount and reading it back after a remount gives the exact bytes and no
-# application error; the mount log shows the retries, and no block failed
-# for good.  Size: TESSERA_TEST_FAULT_SIZE (default 256M; passes at 1G).
+# layer failing 10% of all store calls, cutting 5% of GET bodies short and
+# slowing 2% down by 300 ms (TESSERA_FAULT for the mount process), writing
+# a large file through the mount and reading it back after a remount gives
+# the exact bytes and no application error; the mount log shows the
+# retries, and no block failed for good.
+# Size: TESSERA_TEST_FAULT_SIZE (default 256M; passes at 1G).
 # STORES: file s3
 # TIMEOUT: 1200
 . "$(dirname "$0")/../lib/mount.sh"
@@ -18,7 +19,7 @@ stream() {
 want=$(stream | sha256sum | cut -d' ' -f1)
 
 t_format --trash-days 0
-TESSERA_FAULT="err=0.1,trunc=0.05,seed=11" t_mount
+TESSERA_FAULT="err=0.1,trunc=0.05,delay_ms=300,delay=0.02,seed=11" t_mount
 t_grep "injecting faults" "$T_DIR/mount.log"
 stream | dd of="$MNT/big" bs=1M iflag=fullblock conv=fsync status=none ||
 	t_fail "writing $size under faults failed"
@@ -31,7 +32,7 @@ grep -q "cannot upload block .*retrying" "$T_DIR/mount.log" ||
 	t_fail "no upload was retried: were faults injected?"
 
 # read back from the store (fresh mount: nothing cached), other faults
-TESSERA_FAULT="err=0.1,trunc=0.05,seed=12" t_mount
+TESSERA_FAULT="err=0.1,trunc=0.05,delay_ms=300,delay=0.02,seed=12" t_mount
 got=$(sha256sum <"$MNT/big" | cut -d' ' -f1) || t_fail "reading back failed"
 [ "$got" = "$want" ] || t_fail "sha256 differs: wrote $want, read $got"
 for i in $(seq 20); do

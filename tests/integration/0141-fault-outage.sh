@@ -6,7 +6,8 @@
 # new data fail with EIO within the retry bound (short S3 retries for the
 # mount: TESSERA_S3_RETRIES=1, TESSERA_S3_TIMEOUT_MS=2000), metadata
 # operations still work; once it is back, the same read succeeds and new
-# writes are durable, without remounting.
+# writes are durable, without remounting.  A hung server (SIGSTOP) gives
+# EIO too, through timeouts, and answers again after SIGCONT.
 # STORES: s3
 # TIMEOUT: 300
 . "$(dirname "$0")/../lib/mount.sh"
@@ -103,6 +104,19 @@ kill -0 "$T_MOUNT_PID" || t_fail "mount process died"
 s3_start
 t_log "s3rver restarted"
 cmp "$T_DIR/a" "$MNT/a" || t_fail "read after the outage differs or fails"
+
+# a hung server (accepts connections, never answers): tries time out
+t_umount
+TESSERA_S3_TIMEOUT_MS=1000 t_mount
+kill -STOP "$S3_PID"
+read -r rc secs < <(elapsed dd if="$MNT/a" of=/dev/null bs=1M count=1)
+kill -CONT "$S3_PID"
+t_log "read from a hung server: exit $rc after ${secs}s: $(head -c 200 "$T_DIR/cmd.out")"
+[ "$rc" -ne 0 ] || t_fail "read succeeded from a stopped server"
+t_grep "Input/output error" "$T_DIR/cmd.out"
+[ "$(echo "$secs < 90" | bc)" = 1 ] || t_fail "EIO only after ${secs}s"
+t_grep "timed out" "$T_DIR/mount.log"
+cmp "$T_DIR/a" "$MNT/a" || t_fail "read after the hang differs or fails"
 head -c $((9 << 20)) /dev/urandom >"$T_DIR/c"
 python3 - "$T_DIR/c" "$MNT/c" <<'PY' || t_fail "write after the outage failed"
 import os, sys
