@@ -273,18 +273,20 @@ enum fetch_fail {
  */
 static bool body_whole(const char *p, size_t len)
 {
-	return len >= FRAME_HDR_LEN &&
-	       (uint64_t)get_be32((const unsigned char *)p + 12) +
-			   FRAME_HDR_LEN ==
-		   len;
+	uint64_t payload;
+
+	if (len < FRAME_HDR_LEN)
+		return false;
+	payload = get_be32((const unsigned char *)p + 12);
+	return payload + FRAME_HDR_LEN == len;
 }
 
 /*
  * One try: GET block @b (LOADING, ours) and verify it into b->mem and
  * b->data.  On failure, *why and *kind say why and whether to try again.
  */
-static int fetch_once(struct chunk_store *cs, struct cblock *b,
-		      const char *key, const char **why, enum fetch_fail *kind)
+static int fetch_once(struct chunk_store *cs, struct cblock *b, const char *key,
+		      const char **why, enum fetch_fail *kind)
 {
 	struct buf raw = BUF_INIT;
 	struct frame_hdr h;

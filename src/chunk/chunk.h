@@ -84,8 +84,9 @@ uint32_t chunk_writer_len(const struct chunk_writer *w);
 uint64_t chunk_writer_id(const struct chunk_writer *w);
 /**
  * Upload what is buffered and wait for every upload of this slice.  Returns
- * 0 or -EIO (an upload failed past the retry bound of chunk_read).  After success the slice's objects are durable once
- * obj_sync() runs (file store) and may be committed to metadata.
+ * 0 or -EIO (an upload failed past the retry bound of chunk_read).  After
+ * success the slice's objects are durable once obj_sync() runs (file
+ * store) and may be committed to metadata.
  */
 int chunk_writer_finish(struct chunk_writer *w);
 /** Free (after finish, or to abandon: uploaded blocks become garbage). */
