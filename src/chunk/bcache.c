@@ -42,6 +42,16 @@
  * damaged on the way) one more; a missing object none.  What is left is
  * -EIO with one log line naming the key; wrong bytes are never cached.
  *
+ * Disk cache (cache/cache.h): a miss asks the disk cache before the store
+ * (it verifies the frame and reports a bad file as a miss).  A block that
+ * came from the store is queued, referenced, for the disk cache (the dq
+ * ring, written by the workers; full: dropped), and so are uploaded
+ * blocks (writer.c).  A queued block is pinned in memory until written,
+ * so the queue is bounded to a quarter of the pool; when its reference is
+ * dropped, threads waiting for memory are woken, as the block has become
+ * evictable.  Overdraft blocks are not queued (their memory is not
+ * charged).
+ *
  * Locking: cs->lock (see chunk_int.h); no I/O or decoding under it.
  */
 #include "util/common.h"
@@ -49,6 +59,7 @@
 
 #include <assert.h>
 
+#include "cache/cache.h"
 #include "object/object.h"
 #include "util/log.h"
 
@@ -282,14 +293,16 @@ static bool body_whole(const char *p, size_t len)
 }
 
 /*
- * One try: GET block @b (LOADING, ours) and verify it into b->mem and
- * b->data.  On failure, *why and *kind say why and whether to try again.
+ * One try: GET block @b (LOADING, ours) from the store and verify it into
+ * b->mem and b->data.  On failure, *why and *kind say why and whether to
+ * try again.
  */
 static int fetch_once(struct chunk_store *cs, struct cblock *b, const char *key,
 		      const char **why, enum fetch_fail *kind)
 {
 	struct buf raw = BUF_INIT;
 	struct frame_hdr h;
+	struct frame_obj o;
 	char *mem = NULL;
 	ssize_t n = -1;
 	int rc;
@@ -313,14 +326,17 @@ static int fetch_once(struct chunk_store *cs, struct cblock *b, const char *key,
 		*why = "length does not match the key";
 		goto bad;
 	}
+	o.key = key;
+	o.len = raw.len;
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
 		/* Verify in place and keep the GET buffer, trimmed to size. */
 		mem = realloc(raw.data, raw.len + 1);
 		if (!mem)
 			mem = raw.data;
 		raw.data = NULL;
-		n = frame_decode_to(&cs->fc, mem, raw.len, mem + FRAME_HDR_LEN,
-				    b->len, why);
+		o.data = mem;
+		n = frame_decode_obj_to(&cs->fc, &o, mem + FRAME_HDR_LEN,
+					b->len, why);
 		b->data = mem + FRAME_HDR_LEN;
 	} else {
 		mem = malloc(b->len ? b->len : 1);
@@ -329,8 +345,8 @@ static int fetch_once(struct chunk_store *cs, struct cblock *b, const char *key,
 			rc = -ENOMEM;
 			goto out;
 		}
-		n = frame_decode_to(&cs->fc, raw.data, raw.len, mem, b->len,
-				    why);
+		o.data = raw.data;
+		n = frame_decode_obj_to(&cs->fc, &o, mem, b->len, why);
 		b->data = mem;
 	}
 	if (n >= 0 && (uint32_t)n == b->len) {
@@ -351,12 +367,14 @@ out:
 }
 
 /*
- * GET and verify block @b (LOADING, owned by this thread), retrying what
- * another try may fix (see CHUNK_IO_RETRIES); a prefetch tries once, as
+ * Load one block into @b (LOADING, owned by this thread) from the disk
+ * cache (*from_disk set) or the store, verified, retrying what another
+ * try may fix (see CHUNK_IO_RETRIES); a prefetch tries the store once, as
  * the reader that needs the block will try again.  Wrong bytes are never
  * kept: the block is only filled by a try that verified.
  */
-static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
+static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch,
+		 bool *from_disk)
 {
 	char key[CHUNK_KEY_MAX];
 	int corrupt_left = CHUNK_CORRUPT_RETRIES;
@@ -366,6 +384,11 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
 	int rc;
 
 	chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
+	*from_disk = false;
+	if (cs->dc && cache_get(cs->dc, key, b->len, &b->mem, &b->data) == 0) {
+		*from_disk = true;
+		return 0;
+	}
 	for (int attempt = 0;; attempt++) {
 		rc = fetch_once(cs, b, key, &why, &kind);
 		if (rc == 0 || rc == -ENOMEM)
@@ -426,6 +449,7 @@ int chunk_block_get(struct chunk_store *cs, uint64_t id, uint32_t index,
 		    uint32_t len, struct cblock **out)
 {
 	struct cblock *b;
+	bool from_disk;
 	int rc;
 
 	pthread_mutex_lock(&cs->lock);
@@ -453,9 +477,11 @@ int chunk_block_get(struct chunk_store *cs, uint64_t id, uint32_t index,
 		b->charge = len;
 	}
 	pthread_mutex_unlock(&cs->lock);
-	rc = fetch(cs, b, false);
+	rc = fetch(cs, b, false, &from_disk);
 	pthread_mutex_lock(&cs->lock);
 	finish_load_locked(cs, b, rc);
+	if (rc == 0 && !from_disk)
+		chunk_dq_push_locked(cs, b);
 	if (rc < 0 && --b->refs == 0)
 		drop_locked(cs, b);
 out:
@@ -471,10 +497,14 @@ void chunk_block_put(struct chunk_store *cs, struct cblock *b)
 	if (--b->refs == 0) {
 		if (b->in_table && b->overdraft)
 			table_remove(cs, b);
-		if (!b->in_table)
+		if (!b->in_table) {
 			drop_locked(cs, b);
-		else
+		} else {
 			lru_push(cs, b);
+			/* Evictable now: memory waiters may proceed. */
+			if (atomic_load(&cs->mem_waiters) > 0)
+				pthread_cond_broadcast(&cs->mem_cond);
+		}
 	}
 	pthread_mutex_unlock(&cs->lock);
 }
@@ -489,6 +519,7 @@ void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
 			  uint32_t len)
 {
 	struct cblock *b;
+	bool from_disk;
 	int rc;
 
 	pthread_mutex_lock(&cs->lock);
@@ -505,9 +536,11 @@ void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
 	table_insert(cs, b);
 	pthread_mutex_unlock(&cs->lock);
 	atomic_fetch_add(&cs->n_prefetch, 1);
-	rc = fetch(cs, b, true);
+	rc = fetch(cs, b, true, &from_disk);
 	pthread_mutex_lock(&cs->lock);
 	finish_load_locked(cs, b, rc);
+	if (rc == 0 && !from_disk)
+		chunk_dq_push_locked(cs, b);
 	if (--b->refs == 0) {
 		if (b->in_table)
 			lru_push(cs, b);
@@ -518,16 +551,16 @@ out:
 	pthread_mutex_unlock(&cs->lock);
 }
 
-void chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
-			      uint32_t index, uint32_t len, char *mem,
-			      const char *data, uint64_t charge)
+struct cblock *chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
+					uint32_t index, uint32_t len, char *mem,
+					const char *data, uint64_t charge)
 {
 	struct cblock *b = lookup(cs, id, index, len);
 
 	if (b || !(b = block_new(id, index, len))) {
 		chunk_mem_release_locked(cs, charge);
 		free(mem);
-		return;
+		return NULL;
 	}
 	b->mem = mem;
 	b->data = data;
@@ -535,6 +568,53 @@ void chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
 	b->state = CB_READY;
 	table_insert(cs, b);
 	lru_push(cs, b);
+	return b;
+}
+
+void chunk_dq_push_locked(struct chunk_store *cs, struct cblock *b)
+{
+	if (!cs->dc_blocks || b->overdraft || b->state != CB_READY)
+		return;
+	if (cs->dq_n == CHUNK_DQ_MAX || cs->dq_bytes + b->len > cs->dq_limit) {
+		atomic_fetch_add(&cs->n_dq_drop, 1);
+		return;
+	}
+	if (b->refs++ == 0)
+		lru_unlink(b);
+	cs->dq[(cs->dq_head + cs->dq_n) % CHUNK_DQ_MAX] = b;
+	cs->dq_n++;
+	cs->dq_bytes += b->len;
+	pthread_cond_signal(&cs->work_cond);
+}
+
+struct cblock *chunk_dq_pop_locked(struct chunk_store *cs)
+{
+	struct cblock *b;
+
+	if (cs->dq_n == 0)
+		return NULL;
+	b = cs->dq[cs->dq_head];
+	cs->dq_head = (cs->dq_head + 1) % CHUNK_DQ_MAX;
+	cs->dq_n--;
+	cs->dq_bytes -= b->len;
+	return b;
+}
+
+void chunk_dq_write(struct chunk_store *cs, struct cblock *b)
+{
+	char key[CHUNK_KEY_MAX];
+	unsigned char hdr[FRAME_HDR_LEN];
+	bool live;
+
+	pthread_mutex_lock(&cs->lock);
+	live = b->in_table; /* a forgotten block is not worth writing */
+	pthread_mutex_unlock(&cs->lock);
+	if (live) {
+		chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
+		frame_plain_hdr(hdr, b->data, b->len);
+		cache_put(cs->dc, key, hdr, sizeof(hdr), b->data, b->len);
+	}
+	chunk_block_put(cs, b);
 }
 
 void chunk_forget_slice(struct chunk_store *cs, uint64_t id)

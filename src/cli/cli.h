@@ -75,6 +75,22 @@ struct meta_format;
 int cli_open_volume(const char *arg, struct cli_volume *vol, struct meta **m,
 		    struct meta_format *f);
 
+struct frame_conf;
+
+/**
+ * How the blocks of volume @f are encoded: its codec, and for an encrypted
+ * volume its data key, unwrapped with the key file @key_path (NULL: the
+ * file named by $TESSERA_ENCRYPT_KEY_FILE, if any).  Every failure prints
+ * one clear line naming the volume: -ENOKEY "volume 'x' is encrypted: give
+ * --encrypt-key FILE", -EKEYREJECTED "wrong encryption key for volume 'x'",
+ * -EINVAL (unknown codec or cipher, malformed settings), or the key file's
+ * error (-ENOENT, -EPERM: crypt_read_secret).  A key file given for a
+ * volume that is not encrypted is ignored with a warning.  @out is zeroed
+ * on failure; wipe out->key (explicit_bzero) when done with it.
+ */
+int cli_frame_conf(const struct meta_format *f, const char *key_path,
+		   struct frame_conf *out);
+
 /**
  * Parse options with getopt_long (options may follow arguments; our own
  * messages): calls

@@ -39,7 +39,8 @@ int64_t vfs_now_ns(void)
 
 bool vfs_is_virtual(uint64_t ino)
 {
-	return ino == VFS_INO_STATS || ino == VFS_INO_CONFIG;
+	return ino == VFS_INO_STATS || ino == VFS_INO_CONFIG ||
+	       ino == VFS_INO_CONTROL;
 }
 
 static const struct meta_cred *cred_of(const struct vfs_ctx *c)
@@ -58,17 +59,18 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	int rc;
 
 	memset(&frame, 0, sizeof(frame));
-	if (fmt->compress[0] &&
-	    frame_codec_parse(fmt->compress, &frame.codec)) {
+	if (conf->frame) {
+		frame = *conf->frame;
+	} else if (fmt->compress[0] &&
+		   frame_codec_parse(fmt->compress, &frame.codec)) {
 		log_error("volume '%s': unknown compression '%s'", fmt->name,
 			  fmt->compress);
 		return -EINVAL;
 	}
-	if (fmt->encrypt[0] && strcmp(fmt->encrypt, "none") != 0) {
-		log_error("volume '%s': encryption '%s' is not supported by "
-			  "this client",
-			  fmt->name, fmt->encrypt);
-		return -ENOTSUP;
+	if (!frame.encrypt && fmt->encrypt[0] &&
+	    strcmp(fmt->encrypt, "none") != 0) {
+		log_error("volume '%s' is encrypted: no key given", fmt->name);
+		return -ENOKEY;
 	}
 	v = calloc(1, sizeof(*v));
 	if (!v)
@@ -79,6 +81,7 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 		snprintf(v->mountpoint, sizeof(v->mountpoint), "%s",
 			 conf->mountpoint);
 	v->conf.mountpoint = v->mountpoint;
+	v->conf.frame = NULL; /* the chunk store keeps its own copy */
 	v->start_ns = vfs_now_ns();
 	memset(&cc, 0, sizeof(cc));
 	cc.volname = v->fmt.name;
@@ -87,9 +90,12 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	cc.max_uploads = conf->max_uploads > 0 ? conf->max_uploads : 20;
 	cc.max_readahead = conf->max_readahead ? conf->max_readahead : 32 * MiB;
 	cc.frame = &frame;
+	cc.cache = conf->cache;
+	v->conf.cache = NULL; /* borrowed for this call only */
 	v->mem_limit = cc.buffer_size;
 	v->block_size = cc.block_size;
 	rc = chunk_store_new(os, &cc, &v->cs);
+	explicit_bzero(&frame, sizeof(frame));
 	if (rc < 0) {
 		free(v);
 		return rc;
@@ -155,6 +161,10 @@ static bool virtual_name(uint64_t parent, const char *name, uint64_t *ino)
 		*ino = VFS_INO_CONFIG;
 		return true;
 	}
+	if (strcmp(name, ".control") == 0) {
+		*ino = VFS_INO_CONTROL;
+		return true;
+	}
 	return false;
 }
 
@@ -162,7 +172,7 @@ static void virtual_attr(struct vfs *v, uint64_t ino, struct meta_attr *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->ino = ino;
-	a->mode = S_IFREG | 0444;
+	a->mode = S_IFREG | (ino == VFS_INO_CONTROL ? 0666 : 0444);
 	a->nlink = 1;
 	a->atime_ns = a->mtime_ns = a->ctime_ns = v->start_ns;
 }
@@ -171,12 +181,13 @@ static int stats_text(struct vfs *v, struct buf *b)
 {
 	int64_t now = vfs_now_ns();
 	size_t nfiles;
+	int rc;
 
 	pthread_mutex_lock(&v->files_lock);
 	nfiles = v->nfiles;
 	pthread_mutex_unlock(&v->files_lock);
 #define STAT(name) (unsigned long long)atomic_load(&v->st.name)
-	return buf_appendf(
+	rc = buf_appendf(
 		b,
 		"pid %d\nmountpoint %s\nvolume %s\nuptime_s %lld\n"
 		"open_inodes %zu\nhandles %llu\nkernel_refs %lld\n"
@@ -192,6 +203,7 @@ static int stats_text(struct vfs *v, struct buf *b)
 		STAT(commits), STAT(fsyncs), STAT(compactions),
 		STAT(deleted_slices));
 #undef STAT
+	return rc < 0 ? rc : vfs_cache_stats_text(v, b);
 }
 
 int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len)
@@ -514,6 +526,8 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	if (vfs_is_virtual(ino)) {
 		if (out)
 			virtual_attr(v, ino, out);
+		if (ino == VFS_INO_CONTROL)
+			return vfs_control_open(v, c, flags, fh);
 		return vfs_open_virtual(v, ino, flags, fh);
 	}
 	if (v->conf.read_only && (open_mask(flags) & META_MAY_WRITE))

@@ -23,7 +23,8 @@
  *    they exclude other handles/owners of this mount only.
  *  - The root holds virtual files ".stats" and ".config" (read-only text,
  *    hidden from readdir).  ".stats" starts with "pid N" of the mount
- *    process (tessera umount uses it).
+ *    process (tessera umount uses it).  ".control" (read-write, also
+ *    hidden) takes disk-cache warmup requests (vfs_control.c).
  *
  * Errors: 0 / byte counts, or -errno as meta/ defines them, plus -EBADF
  * (bad handle), -EROFS (read-only mount), -EIO (data path), -EINTR (a
@@ -44,6 +45,8 @@
 
 struct vfs;
 struct obj_store;
+struct frame_conf;
+struct cache_conf;
 struct statvfs;
 
 struct vfs_conf {
@@ -53,6 +56,13 @@ struct vfs_conf {
 	uint32_t max_readahead; /* bytes (0: chunk default) */
 	const char *mountpoint; /* shown in .stats; may be NULL */
 	bool no_background;	/* no deletion/compaction worker (tests) */
+	/* How blocks are encoded (copied, not kept): the codec and, for an
+	 * encrypted volume, the data key (cli_frame_conf).  NULL: from @fmt,
+	 * which works for plain and compressed volumes only. */
+	const struct frame_conf *frame;
+	/* Local disk cache and write-back (cache/cache.h), borrowed for
+	 * vfs_new; NULL: none. */
+	const struct cache_conf *cache;
 };
 
 /* The caller of one request. */

@@ -444,7 +444,9 @@ ssize_t vfs_write(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 	size_t done = 0;
 	int rc = 0;
 
-	if (!h || h->ino != ino || !writable(h))
+	if (!h && (h = handle_of(fh, VFS_H_VIRT)) && h->ctl && h->ino == ino)
+		return vfs_control_write(v, h, buf, len);
+	if (!h || h->kind != VFS_H_FILE || h->ino != ino || !writable(h))
 		return -EBADF;
 	if (v->conf.read_only)
 		return -EROFS;
@@ -588,6 +590,8 @@ ssize_t vfs_read(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 		h = handle_of(fh, VFS_H_VIRT);
 		if (!h || h->ino != ino)
 			return -EBADF;
+		if (h->ctl)
+			return vfs_control_read(v, h, buf, len);
 		if (off >= h->vlen)
 			return 0;
 		len = MIN(len, h->vlen - off);
@@ -662,6 +666,7 @@ void vfs_handle_free(struct vfs *v, struct vfs_handle *h)
 	pthread_mutex_unlock(&v->files_lock);
 	h->magic = 0;
 	free(h->vdata);
+	vfs_control_free(h->ctl);
 	free(h);
 }
 

@@ -23,10 +23,13 @@
 
 struct chunk_store;
 struct chunk_writer;
+struct buf;
+struct vfs_ctl;
 
 /* Virtual files at the root; meta/ never hands out inode numbers this big. */
 #define VFS_INO_STATS 0x7FFFFFFF00000001ULL
 #define VFS_INO_CONFIG 0x7FFFFFFF00000002ULL
+#define VFS_INO_CONTROL 0x7FFFFFFF00000003ULL
 
 #define VFS_FILE_BUCKETS 1024
 #define VFS_MAX_WRITERS 16    /* active slice writers per open inode */
@@ -93,6 +96,7 @@ struct vfs_handle {
 	size_t vlen;
 	struct vfs_handle *prev; /* all handles; guarded by vfs.files_lock */
 	struct vfs_handle *next;
+	struct vfs_ctl *ctl;	/* VFS_H_VIRT of ".control": its requests */
 };
 
 /* ---- lock table (vfs_lock.c): flock and fcntl locks of this mount ---- */
@@ -211,6 +215,20 @@ int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 int vfs_open_virtual(struct vfs *v, uint64_t ino, int flags, uint64_t *fh);
 /** Free remaining file states at shutdown. */
 void vfs_files_free_all(struct vfs *v);
+
+/* vfs_control.c: ".control" (warmup requests) and cache counters */
+/** Open ".control" (read-write) for the caller @c (may be NULL). */
+int vfs_control_open(struct vfs *v, const struct vfs_ctx *c, int flags,
+		     uint64_t *fh);
+void vfs_control_free(struct vfs_ctl *ctl);
+/** A request line; @len, -EINVAL (malformed) or -EBUSY. */
+ssize_t vfs_control_write(struct vfs *v, struct vfs_handle *h,
+			  const void *buf, size_t len);
+/** The next response line (one per read), 0 bytes when idle. */
+ssize_t vfs_control_read(struct vfs *v, struct vfs_handle *h, void *buf,
+			 size_t len);
+/** Append the disk cache's counters to ".stats" text (none: nothing). */
+int vfs_cache_stats_text(struct vfs *v, struct buf *b);
 
 /* vfs_bg.c */
 int vfs_bg_start(struct vfs *v);
