@@ -13,7 +13,7 @@
 size=${TESSERA_TEST_FAULT_SIZE:-256M}
 # A deterministic stream of $size bytes (AES-CTR over zeros).
 stream() {
-	openssl enc -aes-128-ctr -nosalt -pass pass:tessera-fault-0140 \
+	openssl enc -aes-128-ctr -nosalt -pass pass:tessera-fault-0150 \
 		-pbkdf2 -in /dev/zero 2>/dev/null | head -c "$size"
 }
 want=$(stream | sha256sum | cut -d' ' -f1)
