@@ -19,7 +19,8 @@ stream() {
 want=$(stream | sha256sum | cut -d' ' -f1)
 
 t_format --trash-days 0
-TESSERA_FAULT="err=0.1,trunc=0.05,delay_ms=300,delay=0.02,seed=11" t_mount
+faults="err=0.1,trunc=0.05,delay_ms=300,delay=0.02"
+TESSERA_FAULT="$faults,seed=11" t_mount # default disk cache
 t_grep "injecting faults" "$T_DIR/mount.log"
 stream | dd of="$MNT/big" bs=1M iflag=fullblock conv=fsync status=none ||
 	t_fail "writing $size under faults failed"
@@ -31,8 +32,8 @@ t_umount
 grep -q "cannot upload block .*retrying" "$T_DIR/mount.log" ||
 	t_fail "no upload was retried: were faults injected?"
 
-# read back from the store (fresh mount: nothing cached), other faults
-TESSERA_FAULT="err=0.1,trunc=0.05,delay_ms=300,delay=0.02,seed=12" t_mount
+# read back from the store (fresh mount, no disk cache), other faults
+TESSERA_FAULT="$faults,seed=12" t_mount --cache-size 0
 got=$(sha256sum <"$MNT/big" | cut -d' ' -f1) || t_fail "reading back failed"
 [ "$got" = "$want" ] || t_fail "sha256 differs: wrote $want, read $got"
 for i in $(seq 20); do

@@ -53,11 +53,11 @@ elapsed() {
 s3_start
 export TESSERA_S3_RETRIES=1 TESSERA_S3_TIMEOUT_MS=2000 TESSERA_S3_CONNECT_TIMEOUT_MS=1000
 t_format --storage "$url/outage"
-t_mount
+t_mount --cache-size 0
 head -c $((20 << 20)) /dev/urandom >"$T_DIR/a"
 cp "$T_DIR/a" "$MNT/a"
 t_umount
-t_mount # nothing of "a" in memory now
+t_mount --cache-size 0 # nothing of "a" in memory now, no disk cache
 
 s3_stop
 t_log "s3rver stopped"
@@ -107,7 +107,7 @@ cmp "$T_DIR/a" "$MNT/a" || t_fail "read after the outage differs or fails"
 
 # a hung server (accepts connections, never answers): tries time out
 t_umount
-TESSERA_S3_TIMEOUT_MS=1000 t_mount
+TESSERA_S3_TIMEOUT_MS=1000 t_mount --cache-size 0
 kill -STOP "$S3_PID"
 read -r rc secs < <(elapsed dd if="$MNT/a" of=/dev/null bs=1M count=1)
 kill -CONT "$S3_PID"
@@ -127,7 +127,7 @@ os.fsync(fd)
 os.close(fd)
 PY
 t_umount
-t_mount
+t_mount --cache-size 0
 cmp "$T_DIR/c" "$MNT/c" || t_fail "data written after the outage lost"
 cmp "$T_DIR/a" "$MNT/a" || t_fail "data written before the outage lost"
 t_umount

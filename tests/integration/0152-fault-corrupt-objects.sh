@@ -24,7 +24,7 @@ check_volume() { # VOLUME [format options]
 	T_VOL=$1
 	shift
 	t_format --trash-days 0 "$@"
-	t_mount
+	t_mount --cache-size 0
 	cp "$T_DIR/data" "$MNT/f"
 	t_umount
 	local keys k1 k2
@@ -36,7 +36,7 @@ check_volume() { # VOLUME [format options]
 	t_obj_flip "$k1" 3000 || t_fail "cannot flip a byte of $k1"
 	t_obj_rm "$k2" || t_fail "cannot delete $k2"
 
-	t_mount
+	t_mount --cache-size 0
 	python3 - "$T_DIR/data" "$MNT/f" <<'PY' || t_fail "$T_VOL: wrong reads"
 import errno, os, sys
 want = open(sys.argv[1], "rb").read()

@@ -122,7 +122,8 @@ t_obj_keys() {
 		python3 "$T_S3OBJ" ls "$T_S3_URL" "$T_VOL/chunks/" | cut -d' ' -f2
 	else
 		(cd "$TESSERA_HOME/$T_VOL/objects" 2>/dev/null &&
-			find "$T_VOL/chunks" -type f ! -name '*.tmp*' | sort)
+			find "$T_VOL" -type f -path "$T_VOL/chunks/*" \
+				! -name '*.tmp*' | sort)
 	fi
 }
 
