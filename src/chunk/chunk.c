@@ -528,13 +528,14 @@ static const char *warm_verify(struct chunk_store *cs, struct buf *raw,
 }
 
 /*
- * GET, verify and cache one block.  0 or -errno (logged).  The GET buffer
- * and a decoding buffer are charged to the pool meanwhile (both at once:
- * a warmer never holds memory while waiting for more).
+ * GET (with retries), verify and cache one block.  0 or -errno (logged).
+ * The GET buffer and a decoding buffer are charged to the pool meanwhile
+ * (both at once: a warmer never holds memory while waiting for more).
  */
 static int warm_block(struct chunk_store *cs, const char *key, uint32_t len)
 {
 	uint64_t charge = MIN(2 * (uint64_t)len + FRAME_HDR_LEN, cs->mem_limit);
+	int64_t t0 = chunk_now_ms();
 	struct buf raw = BUF_INIT;
 	const char *why = NULL;
 	int rc;
@@ -544,12 +545,21 @@ static int warm_block(struct chunk_store *cs, const char *key, uint32_t len)
 	pthread_mutex_unlock(&cs->lock);
 	if (rc < 0)
 		return log_fail(rc, "cannot warm up block '%s'", key);
-	rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
-	if (rc < 0) {
-		why = rc == -ENOENT ? "object is missing" : strerror(-rc);
-	} else if ((why = warm_verify(cs, &raw, len))) {
-		rc = -EIO;
-	} else {
+	for (int attempt = 0;; attempt++) {
+		rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
+		if (rc < 0)
+			why = rc == -ENOENT ? "object is missing"
+					    : strerror(-rc);
+		else if ((why = warm_verify(cs, &raw, len)))
+			rc = -EIO;
+		/* Not latency bound: any -EIO gets the read path's retries */
+		if (rc != -EIO || !chunk_may_retry(cs, attempt, t0))
+			break;
+		log_warn("cannot warm up block '%s' (try %d): %s, retrying",
+			 key, attempt + 1, why);
+		chunk_backoff(cs, attempt);
+	}
+	if (rc == 0) {
 		rc = cache_put(cs->dc, key, raw.data, raw.len, NULL, 0);
 		if (rc < 0)
 			why = rc == -ENOSPC ? "the cache is full"
