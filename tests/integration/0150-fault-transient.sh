@@ -29,8 +29,6 @@ for i in $(seq 20); do
 	printf 'file %d\n' "$i" >"$MNT/small$i" || t_fail "small write $i"
 done
 t_umount
-grep -q "cannot upload block .*retrying" "$T_DIR/mount.log" ||
-	t_fail "no upload was retried: were faults injected?"
 
 # read back from the store (fresh mount, no disk cache), other faults
 TESSERA_FAULT="$faults,seed=12" t_mount --cache-size 0
@@ -40,8 +38,6 @@ for i in $(seq 20); do
 	[ "$(cat "$MNT/small$i")" = "file $i" ] || t_fail "small file $i differs"
 done
 t_umount
-grep -q "cannot read block .*retrying" "$T_DIR/mount.log" ||
-	t_fail "no read was retried"
 
 # tessera warmup fetches into the disk cache with the same retries
 TESSERA_FAULT="$faults,seed=13" t_mount --cache-dir "$T_DIR/cache"
@@ -53,7 +49,12 @@ if grep -E "cannot (read|upload|warm up) block '[^']*': " "$T_DIR/mount.log" |
 	grep -v retrying; then
 	t_fail "a block failed for good"
 fi
-# (cut bodies are few at 5%: counted, not required; t_chunk tests them)
-t_log "retries: $(grep -c retrying "$T_DIR/mount.log"), of cut bodies:" \
-	"$(grep -Ec "(length mismatch|truncated header).*retrying" "$T_DIR/mount.log")"
+# Faults were injected and retried (a few hundred calls at 10%: some
+# certainly failed; which kind is chance, so the kinds are only counted;
+# t_chunk tests each kind deterministically).
+n() { grep -Ec "$1" "$T_DIR/mount.log"; }
+t_log "retried: $(n 'upload block.*retrying') uploads," \
+	"$(n 'read block.*retrying') reads ($(n '(length mismatch|truncated header).*retrying') cut bodies)," \
+	"$(n 'warm up block.*retrying') warmup reads"
+[ "$(n retrying)" -gt 0 ] || t_fail "nothing was retried: were faults injected?"
 t_pass
