@@ -53,8 +53,9 @@ fi
 # certainly failed; which kind is chance, so the kinds are only counted;
 # t_chunk tests each kind deterministically).
 n() { grep -Ec "$1" "$T_DIR/mount.log"; }
+cut='(length mismatch|truncated header)'
 t_log "retried: $(n 'upload block.*retrying') uploads," \
-	"$(n 'read block.*retrying') reads ($(n '(length mismatch|truncated header).*retrying') cut bodies)," \
+	"$(n 'read block.*retrying') reads ($(n "read block.*$cut.*retrying") cut)," \
 	"$(n 'warm up block.*retrying') warmup reads"
 [ "$(n retrying)" -gt 0 ] || t_fail "nothing was retried: were faults injected?"
 t_pass
