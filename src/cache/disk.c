@@ -483,8 +483,7 @@ static int read_exact(int fd, char *p, size_t n)
  * -EIO (*why) or -ENOMEM.
  */
 static int decode(struct cache *c, const char *key, char *buf, size_t size,
-		  uint32_t len, char **mem, const char **data,
-		  const char **why)
+		  uint32_t len, char **mem, const char **data, const char **why)
 {
 	struct frame_obj o = {.key = key, .data = buf, .len = size};
 	struct frame_hdr h;

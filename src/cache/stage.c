@@ -143,9 +143,7 @@ int cache_stage(struct cache *c, const char *key, const void *data, size_t len)
 	if (!c)
 		return -ENOSYS;
 	if (!cache_frame_ok(c, NULL, 0, data, len))
-		return log_fail(-EINVAL, "cannot stage block '%s': not "
-					 "encrypted",
-				key);
+		return log_fail(-EINVAL, "cannot stage plain block '%s'", key);
 	if (cache_path(CACHE_STAGING, key, path, sizeof(path)) < 0)
 		return -ENAMETOOLONG;
 	pthread_mutex_lock(&c->lock);

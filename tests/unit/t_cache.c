@@ -125,8 +125,8 @@ struct fx {
 	struct cache_conf cc;
 	struct chunk_conf conf;
 	struct chunk_store *cs;
-	struct cache *c; /* a cache opened alone */
-	bool tmpfs;	 /* cache_dir is a tmpfs we mounted */
+	struct cache *c;      /* a cache opened alone */
+	bool tmpfs;	      /* cache_dir is a tmpfs we mounted */
 	struct frame_conf fc; /* fx_encrypt: the volume's frame conf */
 };
 
@@ -1134,7 +1134,7 @@ static void test_chunk_crypt_cache_store_gone(void **state)
 	fx_stop(f);
 	f->cc.size = 64 * MiB;
 	fx_start(f);
-	write_slice(f, 11, size); /* uploaded: cached after the upload */
+	write_slice(f, 11, size);   /* uploaded: cached after the upload */
 	check_slice(f, 12, 3 * BS); /* fetched: cached after the GET */
 	assert_int_equal(spy_gets(&f->spy), 3);
 	fx_stop(f);
