@@ -50,7 +50,14 @@
  * so the queue is bounded to a quarter of the pool; when its reference is
  * dropped, threads waiting for memory are woken, as the block has become
  * evictable.  Overdraft blocks are not queued (their memory is not
- * charged).
+ * charged).  A block goes to disk as a plain frame (header written apart,
+ * no copy), except on an encrypted volume: there it is encoded like the
+ * object in the store (the volume's frame configuration, sealed for its
+ * object key), so the disk cache never holds plaintext.  That encoding is
+ * a transient buffer the pool does not count, like the upload encodings
+ * of writer.c and for the same reason; the worker threads write the
+ * queue, one block each at a time, so at most max_uploads such buffers
+ * exist, uploads and disk-cache writes together.
  *
  * Locking: cs->lock (see chunk_int.h); no I/O or decoding under it.
  */
@@ -600,20 +607,36 @@ struct cblock *chunk_dq_pop_locked(struct chunk_store *cs)
 	return b;
 }
 
-void chunk_dq_write(struct chunk_store *cs, struct cblock *b)
+/* Write the READY block @b (referenced) to the disk cache. */
+static void dq_store(struct chunk_store *cs, struct cblock *b)
 {
 	char key[CHUNK_KEY_MAX];
 	unsigned char hdr[FRAME_HDR_LEN];
+	struct buf enc = BUF_INIT;
+
+	chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
+	if (!cs->fc.encrypt) {
+		frame_plain_hdr(hdr, b->data, b->len);
+		cache_put(cs->dc, key, hdr, sizeof(hdr), b->data, b->len);
+		return;
+	}
+	/* Sealed for its object key, like the object in the store. */
+	if (frame_encode_obj(&cs->fc, key, b->data, b->len, &enc) == 0)
+		cache_put(cs->dc, key, enc.data, enc.len, NULL, 0);
+	else
+		atomic_fetch_add(&cs->n_dq_drop, 1);
+	buf_release(&enc);
+}
+
+void chunk_dq_write(struct chunk_store *cs, struct cblock *b)
+{
 	bool live;
 
 	pthread_mutex_lock(&cs->lock);
 	live = b->in_table; /* a forgotten block is not worth writing */
 	pthread_mutex_unlock(&cs->lock);
-	if (live) {
-		chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
-		frame_plain_hdr(hdr, b->data, b->len);
-		cache_put(cs->dc, key, hdr, sizeof(hdr), b->data, b->len);
-	}
+	if (live)
+		dq_store(cs, b);
 	chunk_block_put(cs, b);
 }
 

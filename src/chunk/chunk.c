@@ -35,8 +35,10 @@
  * last uploads and disk-cache writes still reach it.  Deleting a slice
  * forgets its blocks there too (cached copies, staged uploads).  Warmup
  * (chunk_cache_slices) works block by block in the caller's thread,
- * outside the memory cache: GET, verify, write to the disk cache, with
- * its buffers charged to the pool.
+ * outside the memory cache: GET, verify (with the object key and the data
+ * key, like a read), write the object's bytes as fetched to the disk cache
+ * (so an encrypted volume's cache gets the encrypted object), with its
+ * buffers charged to the pool.
  *
  * Locking: cs->lock guards the streams and the prefetch queue (see
  * chunk_int.h for the rest).
@@ -501,10 +503,14 @@ static int visible_blocks(struct chunk_store *cs, const struct slice *s,
 	return 0;
 }
 
-/* Verify the frame in @raw as @len raw bytes.  NULL or the reason. */
-static const char *warm_verify(struct chunk_store *cs, struct buf *raw,
-			       uint32_t len)
+/*
+ * Verify the frame in @raw, the object @key, as @len raw bytes.  NULL or
+ * the reason.
+ */
+static const char *warm_verify(struct chunk_store *cs, const char *key,
+			       struct buf *raw, uint32_t len)
 {
+	struct frame_obj o = {.key = key, .data = raw->data, .len = raw->len};
 	const char *why = NULL;
 	struct frame_hdr h;
 	char *dec;
@@ -515,14 +521,14 @@ static const char *warm_verify(struct chunk_store *cs, struct buf *raw,
 	if (h.raw_len != len)
 		return "length does not match the key";
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
-		n = frame_decode_to(&cs->fc, raw->data, raw->len,
-				    raw->data + FRAME_HDR_LEN, len, &why);
+		n = frame_decode_obj_to(&cs->fc, &o, raw->data + FRAME_HDR_LEN,
+					len, &why);
 		return n < 0 ? why : NULL;
 	}
 	dec = malloc(len ? len : 1);
 	if (!dec)
 		return strerror(ENOMEM);
-	n = frame_decode_to(&cs->fc, raw->data, raw->len, dec, len, &why);
+	n = frame_decode_obj_to(&cs->fc, &o, dec, len, &why);
 	free(dec);
 	return n < 0 ? why : NULL;
 }
@@ -550,7 +556,7 @@ static int warm_block(struct chunk_store *cs, const char *key, uint32_t len)
 		if (rc < 0)
 			why = rc == -ENOENT ? "object is missing"
 					    : strerror(-rc);
-		else if ((why = warm_verify(cs, &raw, len)))
+		else if ((why = warm_verify(cs, key, &raw, len)))
 			rc = -EIO;
 		/* Not latency bound: any -EIO gets the read path's retries */
 		if (rc != -EIO || !chunk_may_retry(cs, attempt, t0))
