@@ -51,6 +51,8 @@ struct meta_format {
 	uint64_t inodes;       /* 0 = unlimited */
 	uint32_t version;      /* format version, 1 */
 	int64_t created_ns;
+	bool replicate; /* SQLite: metadata replicated into the store (repl.h);
+			 * JSON "replicate", absent means true */
 };
 
 struct meta_cred {
@@ -135,6 +137,13 @@ struct meta_slice_write {
 
 /** Open the metadata at @url.  -ENOENT if no database; logs the reason. */
 int meta_open(const char *url, struct meta **out);
+/**
+ * Open the metadata held by engine @kv (e.g. a replication wrapper made by
+ * repl_wrap).  On success the struct meta owns @kv (meta_close closes it);
+ * on failure @kv is left open.  @desc names it in messages (URL, password
+ * masked).  Errors as meta_open.
+ */
+int meta_open_kv(struct kv_engine *kv, const char *desc, struct meta **out);
 /** Create the database as needed and format a volume.  -EEXIST when one
  *  exists and !force.  @f->uuid and created_ns are filled in. */
 int meta_format(const char *url, struct meta_format *f, bool force);

@@ -15,14 +15,22 @@
  * checkpoint's records, and keep the id counters at their larger value, so
  * inode numbers and slice ids never repeat after going back in time (an
  * object written after the checkpoint keeps its unique name and is simply
- * unreferenced, for gc).  The snapshot is verified whole before the txn
- * starts, so a damaged checkpoint changes nothing.
+ * unreferenced).  Those objects are not left behind: every slice with an
+ * id >= the checkpoint's next slice id that the current state references
+ * (KV_CHUNK) or already queued (KV_DELSLICE) did not exist at the
+ * checkpoint, so restore queues it in KV_DELSLICE of the restored state,
+ * deleted "now" (the current txnSeq); a later checkpoint that still
+ * references it keeps it by the usual rule (meta/delq.c).  This reads the
+ * slice records of meta/ (util/slice.h layout: id at byte 4, size at byte
+ * 12 of each SLICE_REC_LEN record).  The snapshot is verified whole before
+ * the txn starts, so a damaged checkpoint changes nothing.
  *
  * Any thread; no state.  Conflicts (-EAGAIN) are retried a few times.
  */
 #include "util/common.h"
 #include "replicate/repl_int.h"
 #include "util/log.h"
+#include "util/slice.h"
 
 #define CKPT_RETRIES 5
 
@@ -296,14 +304,101 @@ static int ckpt_put(void *arg, int grp, const void *key, size_t klen,
 	return kv_put(arg, grp, key, klen, val, vlen);
 }
 
-static int ckpt_swap(struct kv_txn *t, const struct buf *obj)
+/* Slices newer than the checkpoint, to queue for deletion. */
+struct newer {
+	uint64_t floor; /* the checkpoint's next slice id */
+	struct {
+		uint64_t id;
+		uint32_t size;
+	} *v;
+	size_t n, cap;
+};
+
+static int newer_add(struct newer *nw, uint64_t id, uint32_t size)
+{
+	if (id == 0 || id < nw->floor)
+		return 0;
+	if (nw->n == nw->cap) {
+		size_t cap = nw->cap ? 2 * nw->cap : 256;
+		void *p = realloc(nw->v, cap * sizeof(*nw->v));
+
+		if (!p)
+			return -ENOMEM;
+		nw->v = p;
+		nw->cap = cap;
+	}
+	nw->v[nw->n].id = id;
+	nw->v[nw->n].size = size;
+	nw->n++;
+	return 0;
+}
+
+static int newer_chunk(void *arg, const void *key, size_t klen,
+		       const void *val, size_t vlen)
+{
+	const unsigned char *p = val;
+	int rc = 0;
+
+	UNUSED(key);
+	UNUSED(klen);
+	for (size_t i = 0; rc == 0 && i + SLICE_REC_LEN <= vlen;
+	     i += SLICE_REC_LEN)
+		rc = newer_add(arg, get_be64(p + i + 4), get_be32(p + i + 12));
+	return rc;
+}
+
+static int newer_queued(void *arg, const void *key, size_t klen,
+			const void *val, size_t vlen)
+{
+	if (klen != 8 || vlen < 4)
+		return 0; /* not ours to judge: meta/ reports it */
+	return newer_add(arg, get_be64(key), get_be32(val));
+}
+
+static int cmp_newer(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Put a KV_DELSLICE record (size, deleted at @seq) for each distinct id. */
+static int newer_queue(struct kv_txn *t, struct newer *nw, uint64_t seq)
+{
+	unsigned char k[8], v[12];
+	int rc = 0;
+
+	if (nw->n)
+		qsort(nw->v, nw->n, sizeof(*nw->v), cmp_newer);
+	for (size_t i = 0; rc == 0 && i < nw->n; i++) {
+		uint32_t size = nw->v[i].size;
+
+		for (; i + 1 < nw->n && nw->v[i + 1].id == nw->v[i].id; i++)
+			size = MAX(size, nw->v[i + 1].size);
+		put_be64(k, nw->v[i].id);
+		put_be32(v, size);
+		put_be64(v + 4, seq);
+		rc = kv_put(t, KV_DELSLICE, k, 8, v, sizeof(v));
+	}
+	return rc;
+}
+
+static int ckpt_swap(struct kv_txn *t, const struct buf *obj,
+		     const struct repl_snap_info *info, uint64_t *queued)
 {
 	uint64_t cur[ARRAY_SIZE(ckpt_counters)];
+	struct newer nw = {.floor = info->next_slice};
 	const char *why = NULL;
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(ckpt_counters); i++)
 		rc = repl_read_counter(t, ckpt_counters[i], &cur[i]);
+	if (rc == 0 && nw.floor)
+		rc = kv_scan(t, KV_CHUNK, NULL, 0, NULL, 0, 0, newer_chunk,
+			     &nw);
+	if (rc == 0 && nw.floor)
+		rc = kv_scan(t, KV_DELSLICE, NULL, 0, NULL, 0, 0, newer_queued,
+			     &nw);
 	if (rc == 0)
 		rc = repl_clear_txn(t, KV_CHECKPOINT);
 	if (rc == 0)
@@ -314,7 +409,14 @@ static int ckpt_swap(struct kv_txn *t, const struct buf *obj)
 		rc = repl_read_counter(t, ckpt_counters[i], &v);
 		if (rc == 0 && cur[i] > v)
 			rc = put_counter(t, ckpt_counters[i], cur[i]);
+		if (rc == 0 && cur[i] > v)
+			v = cur[i];
+		/* txnSeq is above every checkpoint's (create bumps it) */
+		if (rc == 0 && !strcmp(ckpt_counters[i], "txnSeq"))
+			rc = newer_queue(t, &nw, v);
 	}
+	*queued = nw.n;
+	free(nw.v);
 	return rc;
 }
 
@@ -325,6 +427,7 @@ int repl_ckpt_restore(struct kv_engine *e, struct obj_store *store,
 	struct repl_snap_info info;
 	struct buf obj = BUF_INIT;
 	const char *why = NULL;
+	uint64_t queued = 0;
 	int rc = ckpt_key(key, sizeof(key), volname, name);
 
 	if (rc < 0)
@@ -351,7 +454,7 @@ int repl_ckpt_restore(struct kv_engine *e, struct obj_store *store,
 		rc = kv_begin(e, true, &t);
 		if (rc < 0)
 			continue;
-		rc = ckpt_swap(t, &obj);
+		rc = ckpt_swap(t, &obj, &info, &queued);
 		if (rc == 0)
 			rc = kv_commit(t);
 		else
@@ -362,8 +465,9 @@ int repl_ckpt_restore(struct kv_engine *e, struct obj_store *store,
 			 name, volname);
 	else
 		log_info("restored checkpoint '%s' of volume '%s' (%llu "
-			 "records)",
-			 name, volname, (unsigned long long)info.records);
+			 "records; %llu newer slices queued for deletion)",
+			 name, volname, (unsigned long long)info.records,
+			 (unsigned long long)queued);
 out:
 	buf_release(&obj);
 	return rc;

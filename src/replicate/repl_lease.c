@@ -184,16 +184,13 @@ int repl_lease_acquire(struct obj_store *store, const char *volname,
 	return 0;
 }
 
-int repl_lease_renew(struct obj_store *store, const char *volname,
-		     const struct repl_holder *h)
+/* Read the lease and check @h holds it: 0, -EBUSY (logged) or -errno. */
+static int lease_mine(struct obj_store *store, const char *key,
+		      const char *volname, const struct repl_holder *h)
 {
-	char key[OBJ_KEY_MAX + 1];
 	struct lease l;
-	int rc = repl_key_lease(key, sizeof(key), volname);
+	int rc = lease_read(store, key, &l);
 
-	if (rc < 0)
-		return rc;
-	rc = lease_read(store, key, &l);
 	if (rc == -ENOENT || rc == -EBADMSG) {
 		log_error("lease of volume '%s' was taken by another host "
 			  "(lease %s): this mount stops writing",
@@ -208,6 +205,30 @@ int repl_lease_renew(struct obj_store *store, const char *volname,
 			  volname, l.host, l.pid);
 		return -EBUSY;
 	}
+	return 0;
+}
+
+int repl_lease_check(struct obj_store *store, const char *volname,
+		     const struct repl_holder *h)
+{
+	char key[OBJ_KEY_MAX + 1];
+	int rc = repl_key_lease(key, sizeof(key), volname);
+
+	if (rc < 0)
+		return rc;
+	return lease_mine(store, key, volname, h);
+}
+
+int repl_lease_renew(struct obj_store *store, const char *volname,
+		     const struct repl_holder *h)
+{
+	char key[OBJ_KEY_MAX + 1];
+	int rc = repl_key_lease(key, sizeof(key), volname);
+
+	if (rc == 0)
+		rc = lease_mine(store, key, volname, h);
+	if (rc < 0)
+		return rc;
 	return lease_write(store, key, h);
 }
 

@@ -283,6 +283,23 @@ static int rs_install(const char *tmp, const char *path)
 	return 0;
 }
 
+/* Remember the generation restored from (REPL_FROM_SETTING). */
+static int rs_mark(struct restore *rs)
+{
+	struct kv_txn *t;
+	int rc = kv_begin(rs->e, true, &t);
+
+	if (rc < 0)
+		return rc;
+	rc = kv_put(t, KV_SETTING, REPL_FROM_SETTING,
+		    strlen(REPL_FROM_SETTING), rs->g->id, REPL_GEN_LEN);
+	if (rc < 0) {
+		kv_rollback(t);
+		return rc;
+	}
+	return kv_commit(t);
+}
+
 static int rs_run(struct restore *rs, const char *tmp)
 {
 	char url[PATH_MAX + 16];
@@ -297,6 +314,8 @@ static int rs_run(struct restore *rs, const char *tmp)
 		rs_progress(rs);
 		rc = rs_segments(rs);
 	}
+	if (rc == 0)
+		rc = rs_mark(rs);
 	kv_close(rs->e);
 	rs->e = NULL;
 	return rc;
