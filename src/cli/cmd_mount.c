@@ -10,14 +10,23 @@
  *      and exits with it; the child inherits the lock.  Forking happens
  *      before any thread exists (metadata engines and the upload pool
  *      start threads);
- *   4. open metadata, load the settings, open the object store, start the
- *      vfs, mount (the mountpoint is live now);
+ *   4. open metadata (cli_vol_open: for STORAGE-URL/NAME or a local copy
+ *      older than the object store, restore it first, with progress on
+ *      the terminal; take the lease of a replicated volume and put the
+ *      replication wrapper in front, so an fsync returns only once its
+ *      transaction is in the object store), load the settings, open the
+ *      object store, start the vfs, mount (the mountpoint is live now);
  *   5. tell the parent "ok", detach (setsid, stdio to /dev/null, log to
  *      syslog), serve until unmounted or SIGTERM/SIGINT;
  *   6. flush everything (vfs_free commits, syncs objects and metadata),
  *      release the lock, exit 0.
  * `tessera umount` finds this process through the ".stats" virtual file
  * and waits for it to exit, so data is durable when umount returns.
+ *
+ * A mount whose lease another host took (--force there) cannot commit
+ * any more: its commits and fsyncs fail with EROFS, the mount log says so
+ * at ERROR, and ".stats" shows "repl_lease_lost 1"; it keeps serving reads
+ * until unmounted.
  */
 #include "util/common.h"
 #include "cli/cli.h"
@@ -25,6 +34,8 @@
 #include "fuse/fsop.h"
 #include "meta/meta.h"
 #include "object/object.h"
+#include "replicate/repl.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "vfs/vfs.h"
 
@@ -42,6 +53,8 @@ struct mount_opts {
 	bool foreground;
 	bool debug;
 	bool read_only;
+	bool force;
+	bool accept_partial;
 	double attr_timeout;
 	double entry_timeout;
 	uint64_t buffer_size;
@@ -58,6 +71,8 @@ enum {
 	OPT_CACHE_DIR,
 	OPT_CACHE_SIZE,
 	OPT_WRITEBACK,
+	OPT_FORCE,
+	OPT_PARTIAL,
 };
 
 static const struct option mount_longopts[] = {
@@ -71,6 +86,8 @@ static const struct option mount_longopts[] = {
 	{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 	{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
 	{"writeback", no_argument, NULL, OPT_WRITEBACK},
+	{"force", no_argument, NULL, OPT_FORCE},
+	{"accept-partial", no_argument, NULL, OPT_PARTIAL},
 	{NULL, 0, NULL, 0},
 };
 
@@ -132,6 +149,12 @@ static int mount_opt(void *arg, int c, const char *val)
 		return cli_parse_size(val, &ignored) < 0
 			       ? bad_value("--cache-size", val)
 			       : 0;
+	case OPT_FORCE:
+		o->force = true;
+		return 0;
+	case OPT_PARTIAL:
+		o->accept_partial = true;
+		return 0;
 	case OPT_WRITEBACK:
 		log_warn("--writeback is not supported yet; writes go to the "
 			 "object store directly");
@@ -347,32 +370,59 @@ static void detach(void)
 		close(fd);
 }
 
-static int open_volume(const struct cli_volume *vol, const char *arg,
-		       struct meta **m_out, struct meta_format *fmt,
-		       struct obj_store **os_out)
+/* ".stats" lines of a replicated mount. */
+static int repl_stats(void *arg, struct buf *b)
 {
-	struct cli_volume again;
+	struct repl_status st;
+
+	if (repl_status(meta_engine(arg), &st) < 0)
+		return buf_appendf(b, "replicated 0\n");
+	return buf_appendf(
+	    b,
+	    "replicated 1\nrepl_generation %s\nrepl_committed_txn %llu\n"
+	    "repl_shipped_txn %llu\nrepl_snapshot_txn %llu\n"
+	    "repl_lag_ms %llu\nrepl_pending_bytes %llu\n"
+	    "repl_lease_lost %d\nrepl_last_error %d\n",
+	    st.generation, (unsigned long long)st.committed_seq,
+	    (unsigned long long)st.shipped_seq,
+	    (unsigned long long)st.snapshot_seq, (unsigned long long)st.lag_ms,
+	    (unsigned long long)st.pending_bytes, (int)st.lease_lost,
+	    st.last_error);
+}
+
+static int open_volume(const struct mount_opts *o, struct meta **m_out,
+		       struct meta_format *fmt, struct obj_store **os_out)
+{
+	struct cli_open_opts oo = {.write = !o->read_only,
+				   .force = o->force,
+				   .accept_partial = o->accept_partial};
+	struct cli_vol cv;
 	const char *storage;
-	struct meta *m;
+	struct meta *m = NULL;
 	int rc;
 
-	rc = cli_open_volume(arg, &again, &m, fmt);
+	rc = cli_vol_open(o->volume, &oo, &cv, fmt);
 	if (rc < 0)
 		return rc; /* one line printed */
-	storage = fmt->storage[0] ? fmt->storage : vol->storage_url;
-	if (!*storage) {
-		log_error("volume '%s' has no storage URL", arg);
+	rc = cli_vol_wrap(&cv);
+	if (rc == 0)
+		rc = cli_vol_meta(&cv, &m);
+	if (rc == 0)
+		rc = meta_load_format(m, fmt);
+	storage = cli_vol_storage(&cv, fmt);
+	if (rc == 0 && !*storage) {
+		log_error("volume '%s' has no storage URL", o->volume);
 		rc = -EINVAL;
-		goto fail;
 	}
-	rc = obj_open(storage, false, os_out);
-	if (rc < 0)
-		goto fail; /* logged by the store */
+	if (rc == 0)
+		rc = obj_open(storage, false, os_out); /* logged */
+	cli_vol_close(&cv);
+	if (rc < 0) {
+		meta_close(m);
+		return rc;
+	}
 	*m_out = m;
 	return 0;
-fail:
-	meta_close(m);
-	return rc;
 }
 
 static int serve(const struct mount_opts *o, const struct cli_volume *vol,
@@ -388,10 +438,15 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	char fsname[300];
 	int rc;
 
-	rc = open_volume(vol, o->volume, &m, &fmt, &os);
+	UNUSED(vol);
+	rc = open_volume(o, &m, &fmt, &os);
 	if (rc < 0)
 		return rc;
 	memset(&vc, 0, sizeof(vc));
+	if (repl_is_wrapper(meta_engine(m))) {
+		vc.stats_extra = repl_stats;
+		vc.stats_arg = m;
+	}
 	vc.read_only = o->read_only;
 	vc.buffer_size = o->buffer_size;
 	vc.max_uploads = (int)o->max_uploads;
@@ -445,7 +500,22 @@ int cmd_mount(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 	if (cli_resolve_volume(o.volume, &vol) < 0)
 		return EXIT_ERR;
-	if (vol.embedded) {
+	if (vol.from_store) {
+		char dir[PATH_MAX + 300];
+
+		if (cli_home()[0] != '/') {
+			log_error("TESSERA_HOME '%s' must be an absolute path",
+				  cli_home());
+			return EXIT_ERR;
+		}
+		snprintf(dir, sizeof(dir), "%s/%s", cli_home(), vol.name);
+		if ((mkdir(cli_home(), 0755) < 0 && errno != EEXIST) ||
+		    (mkdir(dir, 0700) < 0 && errno != EEXIST)) {
+			log_error("cannot create '%s': %s", dir,
+				  strerror(errno));
+			return EXIT_ERR;
+		}
+	} else if (vol.embedded) {
 		char db[PATH_MAX + 300];
 		struct stat st;
 

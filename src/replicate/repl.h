@@ -69,7 +69,17 @@ struct repl_conf {
 	struct repl_holder holder;     /* host empty: repl_holder_init() */
 	bool own_store;		       /* kv_close of the wrapper closes the
 					* store (on success of repl_wrap) */
+	bool takeover; /* the caller took the lease from a holder that may
+			* still run (repl_lease_take said displaced) */
 };
+
+/*
+ * After a takeover the previous holder may have reserved slice ids in txns
+ * that never reached the store, and may still upload objects named by
+ * them: the new writer skips this many ids (counter nextSlice) so that no
+ * object name is ever written by both.
+ */
+#define REPL_TAKEOVER_SLICE_GAP (1ULL << 32)
 
 /** Fill @h for this process (hostname, pid, random nonce, ttl 0). */
 void repl_holder_init(struct repl_holder *h);
@@ -79,7 +89,9 @@ void repl_holder_init(struct repl_holder *h);
  * (repl_lease_acquire with conf->force), decide the generation, start the
  * shipper thread, and return in *out a kv engine that forwards every call to
  * @inner.  The first snapshot of a new generation is taken by the shipper;
- * kv_sync waits for it.
+ * kv_sync waits for it.  After a takeover (conf->takeover, or this lease
+ * acquisition displaced someone) counter nextSlice, when present, is
+ * raised by REPL_TAKEOVER_SLICE_GAP in a replicated txn.
  *
  * On success the wrapper owns @inner (kv_close(*out) ships what is pending,
  * with a bound, releases the lease and closes @inner); @store and @conf are
@@ -226,6 +238,15 @@ int repl_lease_acquire(struct obj_store *store, const char *volname,
 		       const struct repl_holder *h, bool force);
 
 /**
+ * repl_lease_acquire, also telling in *displaced whether the lease belonged
+ * to another holder that may still be running (a live one taken with
+ * @force, or an expired one of another host), as opposed to none, ours, or
+ * a dead process of this host.
+ */
+int repl_lease_take(struct obj_store *store, const char *volname,
+		    const struct repl_holder *h, bool force, bool *displaced);
+
+/**
  * Renew our lease.  -EBUSY (and an ERROR line) when someone else holds it
  * now; -EIO store failure.
  */
@@ -239,6 +260,14 @@ int repl_lease_renew(struct obj_store *store, const char *volname,
  */
 int repl_lease_check(struct obj_store *store, const char *volname,
 		     const struct repl_holder *h);
+
+/**
+ * Read who holds the lease of @volname: *h (pid, host, nonce; ttl 0) and
+ * its expiry (wall clock ms).  -ENOENT when there is none, -EBADMSG when
+ * it is unreadable, -EIO.  Any thread.
+ */
+int repl_lease_read(struct obj_store *store, const char *volname,
+		    struct repl_holder *h, int64_t *expires_ms);
 
 /** Delete the lease when @h holds it.  Any thread. */
 int repl_lease_release(struct obj_store *store, const char *volname,

@@ -1096,11 +1096,42 @@ static struct repl_engine *rp_new(struct kv_engine *inner,
 	return r;
 }
 
+/* After a takeover: nextSlice += REPL_TAKEOVER_SLICE_GAP, replicated. */
+static int rp_skip_ids(struct repl_engine *r)
+{
+	struct buf v = BUF_INIT;
+	struct kv_txn *t;
+	int rc = -EAGAIN;
+
+	for (int i = 0; i < 5 && rc == -EAGAIN; i++) {
+		rc = kv_begin(&r->base, true, &t);
+		if (rc < 0)
+			continue;
+		rc = kv_get(t, KV_COUNTER, "nextSlice", 9, &v);
+		if (rc == 0)
+			rc = kv_incr(t, "nextSlice",
+				     (int64_t)REPL_TAKEOVER_SLICE_GAP, NULL);
+		if (rc == 0) {
+			rc = kv_commit(t);
+		} else {
+			kv_rollback(t);
+			if (rc == -ENOENT) /* not a volume (yet) */
+				rc = 0;
+		}
+	}
+	buf_release(&v);
+	if (rc == 0)
+		log_info("volume '%s': taken over, slice ids skip ahead",
+			 r->vol);
+	return rc;
+}
+
 int repl_wrap(struct kv_engine *inner, struct obj_store *store,
 	      const char *volname, const struct repl_conf *conf,
 	      struct kv_engine **out)
 {
 	struct repl_engine *r;
+	bool displaced = false;
 	int rc;
 
 	if (repl_check_volname(volname) < 0) {
@@ -1111,9 +1142,11 @@ int repl_wrap(struct kv_engine *inner, struct obj_store *store,
 	r = rp_new(inner, store, volname, conf);
 	if (!r)
 		return -ENOMEM;
-	rc = repl_lease_acquire(store, volname, &r->conf.holder, r->conf.force);
+	rc = repl_lease_take(store, volname, &r->conf.holder, r->conf.force,
+			     &displaced);
 	if (rc < 0)
 		goto fail;
+	r->conf.takeover |= displaced;
 	r->lease_mono_ms = repl_mono_ms() + r->conf.holder.ttl_ms / 3;
 	rc = rp_choose_gen(r);
 	if (rc == 0 && r->need_base)
@@ -1127,6 +1160,10 @@ int repl_wrap(struct kv_engine *inner, struct obj_store *store,
 			 volname);
 		goto fail_lease;
 	}
+	if (r->conf.takeover && rp_skip_ids(r) < 0)
+		log_warn("volume '%s': cannot skip the slice ids of the "
+			 "previous holder",
+			 volname);
 	*out = &r->base;
 	return 0;
 fail_lease:

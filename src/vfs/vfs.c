@@ -172,11 +172,13 @@ static int stats_text(struct vfs *v, struct buf *b)
 	int64_t now = vfs_now_ns();
 	size_t nfiles;
 
+	int rc;
+
 	pthread_mutex_lock(&v->files_lock);
 	nfiles = v->nfiles;
 	pthread_mutex_unlock(&v->files_lock);
 #define STAT(name) (unsigned long long)atomic_load(&v->st.name)
-	return buf_appendf(
+	rc = buf_appendf(
 		b,
 		"pid %d\nmountpoint %s\nvolume %s\nuptime_s %lld\n"
 		"open_inodes %zu\nhandles %llu\nkernel_refs %lld\n"
@@ -192,6 +194,9 @@ static int stats_text(struct vfs *v, struct buf *b)
 		STAT(commits), STAT(fsyncs), STAT(compactions),
 		STAT(deleted_slices));
 #undef STAT
+	if (rc == 0 && v->conf.stats_extra)
+		rc = v->conf.stats_extra(v->conf.stats_arg, b);
+	return rc;
 }
 
 int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len)

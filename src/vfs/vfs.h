@@ -45,6 +45,7 @@
 struct vfs;
 struct obj_store;
 struct statvfs;
+struct buf;
 
 struct vfs_conf {
 	bool read_only;
@@ -53,6 +54,10 @@ struct vfs_conf {
 	uint32_t max_readahead; /* bytes (0: chunk default) */
 	const char *mountpoint; /* shown in .stats; may be NULL */
 	bool no_background;	/* no deletion/compaction worker (tests) */
+	/* More ".stats" lines, appended to @b (e.g. replication state of
+	 * the metadata engine); may be NULL.  Any thread. */
+	int (*stats_extra)(void *arg, struct buf *b);
+	void *stats_arg;
 };
 
 /* The caller of one request. */
