@@ -261,6 +261,38 @@ int meta_compact(struct meta *m, uint64_t ino, uint32_t chunk,
 int meta_fallocate(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		   int mode, uint64_t off, uint64_t len);
 
+/* ---- clone (metadata-only copy; clone.c) ---- */
+
+/* Keep owners (uid 0 only), permission bits and atime/mtime. */
+#define META_CLONE_PRESERVE 1
+
+struct meta_clone_stats {
+	uint64_t inodes; /* inodes created */
+	uint64_t chunks; /* chunk records copied */
+	uint64_t slices; /* slice references added (KV_SLICEREF) */
+};
+
+/**
+ * Copy file, symlink, special file or directory tree @src to the new name
+ * @name in directory @dstparent, in one transaction, by metadata only:
+ * chunk records are copied and every slice they name gets one more
+ * reference, so no object is read or written and the cost grows with the
+ * number of inodes and slice records, not with bytes.  Writing either
+ * copy later leaves the other unchanged; deleting one leaves the other
+ * readable (a slice's objects are queued only when its last reference
+ * goes).  The clone belongs to the caller with @src's permission bits and
+ * the current time, unless @flags has META_CLONE_PRESERVE (see there).
+ * Hard links inside a tree become separate files.  *out (may be NULL):
+ * the new top inode; *st (may be NULL): what was copied.
+ * Errors: -EEXIST (@name exists), -ENOENT, -ENOTDIR, -EACCES (read on each
+ * source file, read+search on each source directory, write+search on
+ * @dstparent), -EPERM (into the trash), -EINVAL (the root, the trash, or
+ * a directory into itself), -ENOSPC, -ENAMETOOLONG, -EIO.
+ */
+int meta_clone(struct meta *m, const struct meta_cred *c, uint64_t src,
+	       uint64_t dstparent, const char *name, int flags,
+	       struct meta_attr *out, struct meta_clone_stats *st);
+
 /* ---- deletion queue (background worker) ---- */
 struct meta_delslice {
 	uint64_t id;
