@@ -8,7 +8,10 @@
  * the volume's lease: a live mount elsewhere makes the command fail with
  * the lease holder's name (--force takes the lease, and that mount stops
  * writing).  create and delete then go through the replication wrapper,
- * so the checkpoint record is shipped like any other txn.  restore swaps
+ * so the checkpoint record is shipped like any other txn.  When the volume
+ * is mounted on this host (its mount lock is held), create and delete are
+ * sent to that mount instead, through its ".control" file: the mount is
+ * the writer, commits its open files first and answers.  restore swaps
  * the metadata on the plain engine while holding the lease, then wraps,
  * which starts a new generation whose base snapshot holds the restored
  * state; it refuses while the volume is mounted on this host (the mount
@@ -133,6 +136,81 @@ static int ckpt_lock(const char *arg, int *fd_out)
 	}
 	*fd_out = fd;
 	return 0;
+}
+
+/*
+ * The mountpoint of @arg when this host mounts it (mount lock held, lock
+ * file "pid N mountpoint MP"); "" otherwise.
+ */
+static void local_mount(const char *arg, char *mp, size_t n)
+{
+	struct cli_volume vol;
+	char path[PATH_MAX + 300], line[PATH_MAX + 64], tgt[PATH_MAX];
+	FILE *f;
+	int fd;
+
+	mp[0] = '\0';
+	if (cli_resolve_volume(arg, &vol) < 0 || !vol.embedded)
+		return;
+	snprintf(path, sizeof(path), "%s/%s/mount.lock", cli_home(), vol.name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) { /* nobody holds it */
+		close(fd);
+		return;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return;
+	}
+	if (fgets(line, sizeof(line), f) &&
+	    sscanf(line, "pid %*d mountpoint %4095s", tgt) == 1)
+		snprintf(mp, n, "%s", tgt);
+	fclose(f);
+}
+
+/* create|delete through the mount at @mp. */
+static int via_mount(const char *mp, const char *verb, const char *name)
+{
+	char path[PATH_MAX + 16], req[400], ans[1024];
+	ssize_t got;
+	int fd, n, rc;
+
+	snprintf(path, sizeof(path), "%s/.control", mp);
+	n = snprintf(req, sizeof(req), "checkpoint %s %zu\n%s", verb,
+		     strlen(name), name);
+	if (n >= (int)sizeof(req)) {
+		log_error("invalid checkpoint name '%s'", name);
+		return EXIT_ERR;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("cannot reach the mount at '%s': %s", mp,
+			  strerror(errno));
+		return EXIT_ERR;
+	}
+	got = pwrite(fd, req, (size_t)n, 0) == n
+		  ? pread(fd, ans, sizeof(ans) - 1, 0)
+		  : -1;
+	rc = got > 0 ? 0 : -errno;
+	close(fd);
+	if (rc < 0 || got <= 0) {
+		log_error("request to the mount at '%s' failed: %s", mp,
+			  strerror(rc < 0 ? -rc : EIO));
+		return EXIT_ERR;
+	}
+	ans[got] = '\0';
+	ans[strcspn(ans, "\n")] = '\0';
+	if (atoi(ans) < 0) {
+		log_error("cannot %s checkpoint '%s': %s", verb, name,
+			  strchr(ans, ' ') ? strchr(ans, ' ') + 1 : ans);
+		return EXIT_ERR;
+	}
+	printf("%sd checkpoint '%s' through the mount at '%s' (%s)\n", verb,
+	       name, mp, ans + 2);
+	return EXIT_OK;
 }
 
 static void ckpt_time(int64_t ns, char *out, size_t n)
@@ -306,6 +384,14 @@ int cmd_checkpoint(int argc, char **argv)
 		return cli_usage_error("checkpoint", "missing checkpoint name");
 	if (sub == 1)
 		return ckpt_list(pos[1]);
+	if (sub != 2) {
+		char mp[PATH_MAX];
+
+		local_mount(pos[1], mp, sizeof(mp));
+		if (mp[0])
+			return via_mount(mp, sub == 0 ? "create" : "delete",
+					 pos[2]);
+	}
 	if (sub == 2 && ckpt_lock(pos[1], &lock_fd) < 0)
 		return EXIT_ERR;
 	if (ckpt_open(pos[1], true, a.force, &v) < 0) {

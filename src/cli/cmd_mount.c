@@ -390,8 +390,77 @@ static int repl_stats(void *arg, struct buf *b)
 	    st.last_error);
 }
 
+/* What ".control" requests of the mount's own (checkpoints) need. */
+struct mount_ctl {
+	struct meta *m;
+	char storage[1200];
+	char volname[256];
+	uid_t owner;
+};
+
+/* "create|delete NAMELEN\nNAME" */
+static int ckpt_request(struct mount_ctl *mc, const char *req, size_t n,
+			struct buf *reply)
+{
+	char verb[16], name[256];
+	unsigned long nlen = 0;
+	const char *nl = memchr(req, '\n', n);
+	struct obj_store *os = NULL;
+	struct repl_ckpt ck;
+	int rc;
+
+	if (!nl || sscanf(req, "%15s %lu", verb, &nlen) != 2 || nlen == 0 ||
+	    nlen >= sizeof(name) || (size_t)(req + n - nl - 1) != nlen)
+		return -EINVAL;
+	memcpy(name, nl + 1, nlen);
+	name[nlen] = '\0';
+	rc = obj_open(mc->storage, false, &os);
+	if (rc == 0 && strcmp(verb, "create") == 0) {
+		rc = repl_ckpt_create(meta_engine(mc->m), os, mc->volname, name,
+				      &ck);
+		if (rc == 0)
+			rc = meta_sync(mc->m);
+		if (rc == 0)
+			rc = buf_appendf(reply, "txn %llu next_slice %llu",
+					 (unsigned long long)ck.txn_seq,
+					 (unsigned long long)ck.next_slice);
+	} else if (rc == 0 && strcmp(verb, "delete") == 0) {
+		rc = repl_ckpt_delete(meta_engine(mc->m), os, mc->volname,
+				      name);
+		if (rc == 0)
+			rc = meta_sync(mc->m);
+	} else if (rc == 0) {
+		rc = -EINVAL;
+	}
+	obj_close(os);
+	if (rc == -EEXIST)
+		buf_appendf(reply, "checkpoint '%s' exists", name);
+	else if (rc == -ENOENT)
+		buf_appendf(reply, "no checkpoint '%s'", name);
+	return rc;
+}
+
+/* vfs_conf.control: requests only the mount process can serve. */
+static int mount_control(void *arg, const struct vfs_ctx *c, const char *cmd,
+			 const char *req, size_t n, struct buf *reply)
+{
+	struct mount_ctl *mc = arg;
+
+	if (strcmp(cmd, "checkpoint") != 0) {
+		buf_appendf(reply, "unknown request '%s'", cmd);
+		return -ENOSYS;
+	}
+	if (c && c->cred.uid != 0 && c->cred.uid != mc->owner) {
+		buf_appendf(reply, "only root or the owner of the mount may "
+				   "manage checkpoints");
+		return -EPERM;
+	}
+	return ckpt_request(mc, req, n, reply);
+}
+
 static int open_volume(const struct mount_opts *o, struct meta **m_out,
-		       struct meta_format *fmt, struct obj_store **os_out)
+		       struct meta_format *fmt, struct obj_store **os_out,
+		       struct mount_ctl *mc)
 {
 	struct cli_open_opts oo = {.write = !o->read_only,
 				   .force = o->force,
@@ -416,6 +485,12 @@ static int open_volume(const struct mount_opts *o, struct meta **m_out,
 	}
 	if (rc == 0)
 		rc = obj_open(storage, false, os_out); /* logged */
+	if (rc == 0) {
+		mc->m = m;
+		mc->owner = geteuid();
+		snprintf(mc->storage, sizeof(mc->storage), "%s", storage);
+		snprintf(mc->volname, sizeof(mc->volname), "%s", fmt->name);
+	}
 	cli_vol_close(&cv);
 	if (rc < 0) {
 		meta_close(m);
@@ -435,14 +510,17 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	struct fsop *fs;
 	struct vfs_conf vc;
 	struct fsop_conf fc;
+	struct mount_ctl mc;
 	char fsname[300];
 	int rc;
 
 	UNUSED(vol);
-	rc = open_volume(o, &m, &fmt, &os);
+	rc = open_volume(o, &m, &fmt, &os, &mc);
 	if (rc < 0)
 		return rc;
 	memset(&vc, 0, sizeof(vc));
+	vc.control = mount_control;
+	vc.control_arg = &mc;
 	if (repl_is_wrapper(meta_engine(m))) {
 		vc.stats_extra = repl_stats;
 		vc.stats_arg = m;

@@ -12,7 +12,8 @@
  * Virtual files: ".stats" and ".config" in the root directory, inode
  * numbers VFS_INO_STATS / VFS_INO_CONFIG, mode 0444, hidden from readdir,
  * not removable.  Their text is generated at open; fuse/ opens them with
- * direct_io so the kernel does not trust their length of 0.
+ * direct_io so the kernel does not trust their length of 0.  ".control"
+ * (VFS_INO_CONTROL, mode 0666) takes requests (vfs_ctl.c).
  */
 #include "util/common.h"
 #include "chunk/chunk.h"
@@ -39,7 +40,8 @@ int64_t vfs_now_ns(void)
 
 bool vfs_is_virtual(uint64_t ino)
 {
-	return ino == VFS_INO_STATS || ino == VFS_INO_CONFIG;
+	return ino == VFS_INO_STATS || ino == VFS_INO_CONFIG ||
+	       ino == VFS_INO_CONTROL;
 }
 
 static const struct meta_cred *cred_of(const struct vfs_ctx *c)
@@ -155,6 +157,10 @@ static bool virtual_name(uint64_t parent, const char *name, uint64_t *ino)
 		*ino = VFS_INO_CONFIG;
 		return true;
 	}
+	if (strcmp(name, ".control") == 0) {
+		*ino = VFS_INO_CONTROL;
+		return true;
+	}
 	return false;
 }
 
@@ -162,7 +168,7 @@ static void virtual_attr(struct vfs *v, uint64_t ino, struct meta_attr *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->ino = ino;
-	a->mode = S_IFREG | 0444;
+	a->mode = S_IFREG | (ino == VFS_INO_CONTROL ? 0666 : 0444);
 	a->nlink = 1;
 	a->atime_ns = a->mtime_ns = a->ctime_ns = v->start_ns;
 }
@@ -204,6 +210,8 @@ int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len)
 	struct buf b = BUF_INIT;
 	int rc;
 
+	if (ino == VFS_INO_CONTROL)
+		return vfs_control_text(v, out, len);
 	if (ino == VFS_INO_STATS) {
 		rc = stats_text(v, &b);
 	} else {

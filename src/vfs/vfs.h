@@ -46,6 +46,7 @@ struct vfs;
 struct obj_store;
 struct statvfs;
 struct buf;
+struct vfs_ctx;
 
 struct vfs_conf {
 	bool read_only;
@@ -58,6 +59,16 @@ struct vfs_conf {
 	 * the metadata engine); may be NULL.  Any thread. */
 	int (*stats_extra)(void *arg, struct buf *b);
 	void *stats_arg;
+	/*
+	 * Requests to ".control" that vfs/ does not handle itself (e.g.
+	 * "checkpoint"), after every open file was committed and synced:
+	 * @cmd is the first word, @arg the rest of the request (@alen
+	 * bytes).  Append the answer's text to @reply (after "0 " or
+	 * "-ERRNO "); return 0 or -errno.  May be NULL (-ENOSYS).
+	 */
+	int (*control)(void *arg, const struct vfs_ctx *c, const char *cmd,
+		       const char *req, size_t alen, struct buf *reply);
+	void *control_arg;
 };
 
 /* The caller of one request. */
@@ -219,6 +230,26 @@ int vfs_removexattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 
 /** True for the root's virtual files (fuse/ opens them with direct_io). */
 bool vfs_is_virtual(uint64_t ino);
+
+/*
+ * ".control" (hidden, mode 0666): requests to the mount from tools such as
+ * `tessera clone`.  A request is one write(2) at offset 0 of an open
+ * handle; its answer is then read from offset 0 of the same handle:
+ *
+ *   clone SRC_INO DSTPARENT_INO FLAGS NAMELEN\nNAME
+ *       meta_clone as the writer (FLAGS: META_CLONE_*), after committing
+ *       every open file; answer "0 ino N inodes N chunks N slices N"
+ *   WORD ...   anything else goes to vfs_conf.control
+ *
+ * The answer is one line, "0 ..." on success or "-ERRNO message".
+ */
+/**
+ * A write to a virtual file: handle the request in @buf (@len bytes) as
+ * the caller @c.  Returns @len (the outcome is in the answer), -EINVAL for
+ * a malformed request, -EBADF, or -EACCES for the read-only virtual files.
+ */
+ssize_t vfs_control(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+		    uint64_t fh, const void *buf, size_t len);
 
 /* ---- helpers shared with tests ---- */
 

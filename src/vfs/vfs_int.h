@@ -27,6 +27,7 @@ struct chunk_writer;
 /* Virtual files at the root; meta/ never hands out inode numbers this big. */
 #define VFS_INO_STATS 0x7FFFFFFF00000001ULL
 #define VFS_INO_CONFIG 0x7FFFFFFF00000002ULL
+#define VFS_INO_CONTROL 0x7FFFFFFF00000003ULL
 
 #define VFS_FILE_BUCKETS 1024
 #define VFS_MAX_WRITERS 16    /* active slice writers per open inode */
@@ -89,7 +90,8 @@ struct vfs_handle {
 	int flags;		/* open(2) flags */
 	struct vfs_file *f;	/* VFS_H_FILE: a reference */
 	atomic_bool atime_done; /* relatime update done for this handle */
-	char *vdata;		/* VFS_H_VIRT: the text */
+	char *vdata;		/* VFS_H_VIRT: the text; guarded by
+				 * vfs.files_lock (.control replaces it) */
 	size_t vlen;
 	struct vfs_handle *prev; /* all handles; guarded by vfs.files_lock */
 	struct vfs_handle *next;
@@ -187,6 +189,8 @@ int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len);
 int vfs_handle_new(struct vfs *v, enum vfs_handle_kind kind, uint64_t ino,
 		   int flags, struct vfs_handle **out);
 void vfs_handle_free(struct vfs *v, struct vfs_handle *h);
+/** The handle @fh if it is one of @kind, else NULL. */
+struct vfs_handle *vfs_handle_get(uint64_t fh, enum vfs_handle_kind kind);
 /** Find the open state of @ino and take a reference; NULL when not open. */
 struct vfs_file *vfs_file_find(struct vfs *v, uint64_t ino);
 void vfs_file_put(struct vfs *v, struct vfs_file *f);
@@ -211,6 +215,10 @@ int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 int vfs_open_virtual(struct vfs *v, uint64_t ino, int flags, uint64_t *fh);
 /** Free remaining file states at shutdown. */
 void vfs_files_free_all(struct vfs *v);
+
+/* vfs_ctl.c */
+/** The text of the control file before any request. */
+int vfs_control_text(struct vfs *v, char **out, size_t *len);
 
 /* vfs_bg.c */
 int vfs_bg_start(struct vfs *v);
