@@ -365,7 +365,9 @@ static int rp_commit_locked(struct repl_engine *r, struct repl_txn *t)
 		rp_need_base(r);
 	}
 	r->committed_seq = seq;
-	if (r->need_base || r->cur.body.len >= r->conf.max_segment_bytes ||
+	/* The first txn of a segment starts its max_lag_ms clock. */
+	if (r->need_base || r->cur.ntxn == 1 ||
+	    r->cur.body.len >= r->conf.max_segment_bytes ||
 	    seq - r->snap_seq == r->conf.snapshot_txns)
 		pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);

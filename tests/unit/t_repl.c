@@ -1206,6 +1206,69 @@ static void test_repl_corrupt_snapshot(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 }
 
+/* A txn ships by itself within max_lag_ms (not at the next renewal). */
+static void test_repl_lag_ships(void **state)
+{
+	struct fx *f = *state;
+	struct repl_conf c = test_conf(50);
+	struct kv_engine *e = wrap_db(f, "src", &c);
+	struct repl_status st;
+	struct timespec ts = {0, 20000000};
+
+	run_txns(e, 1, 1);
+	/* the lease is renewed every 10 s: a ship must not wait for it */
+	for (int i = 0; i < 250; i++) {
+		assert_int_equal(repl_status(e, &st), 0);
+		if (st.shipped_seq == 1)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(st.shipped_seq, 1);
+	kv_close(e);
+}
+
+/* kv_sync reads the lease back: taken meanwhile means not durable. */
+static void test_repl_sync_checks_lease(void **state)
+{
+	struct fx *f = *state;
+	struct repl_conf c = test_conf(0);
+	struct repl_holder other;
+	struct repl_status st;
+	struct kv_engine *e = wrap_db(f, "src", &c);
+
+	run_txns(e, 1, 2);
+	assert_int_equal(kv_sync(e), 0);
+	repl_holder_init(&other);
+	assert_int_equal(repl_lease_acquire(f->store, VOL, &other, true), 0);
+	run_txns(e, 3, 3);
+	assert_int_equal(kv_sync(e), -EROFS);
+	assert_int_equal(repl_status(e, &st), 0);
+	assert_true(st.lease_lost);
+	kv_close(e);
+	assert_int_equal(repl_lease_release(f->store, VOL, &other), 0);
+}
+
+/* A takeover skips the slice ids the previous holder may have used. */
+static void test_repl_takeover_skips_ids(void **state)
+{
+	struct fx *f = *state;
+	struct repl_conf c = test_conf(0);
+	struct kv_engine *e = wrap_db(f, "src", &c);
+
+	set_counter(e, "nextSlice", 100);
+	kv_close(e);
+	c.takeover = true;
+	e = wrap_db(f, "src", &c);
+	assert_int_equal(get_counter(e, "nextSlice"),
+			 100 + REPL_TAKEOVER_SLICE_GAP);
+	kv_close(e);
+	c.takeover = false;
+	e = wrap_db(f, "src", &c);
+	assert_int_equal(get_counter(e, "nextSlice"),
+			 100 + REPL_TAKEOVER_SLICE_GAP);
+	kv_close(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1225,6 +1288,9 @@ int main(void)
 	    T(test_repl_restore_errors),
 	    T(test_repl_wipe),
 	    T(test_repl_checkpoint),
+	    T(test_repl_lag_ships),
+	    T(test_repl_sync_checks_lease),
+	    T(test_repl_takeover_skips_ids),
 	    T(test_repl_concurrent),
 	    T(test_repl_periodic_snapshot),
 	    T(test_repl_corrupt_snapshot),
