@@ -418,6 +418,9 @@ static int ckpt_request(struct mount_ctl *mc, const char *req, size_t n,
 	if (rc == 0 && strcmp(verb, "create") == 0) {
 		rc = repl_ckpt_create(meta_engine(mc->m), os, mc->volname, name,
 				      &ck);
+		/* later slices get ids >= the checkpoint's next slice id */
+		if (rc == 0)
+			meta_forget_slice_ids(mc->m);
 		if (rc == 0)
 			rc = meta_sync(mc->m);
 		if (rc == 0)

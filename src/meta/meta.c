@@ -153,6 +153,13 @@ int meta_new_slice_id(struct meta *m, uint64_t *out)
 	return id_take(m, &m->slices, "nextSlice", META_SLICE_BATCH, out);
 }
 
+void meta_forget_slice_ids(struct meta *m)
+{
+	pthread_mutex_lock(&m->lock);
+	memset(&m->slices, 0, sizeof(m->slices));
+	pthread_mutex_unlock(&m->lock);
+}
+
 /* ---- usage counters ---- */
 
 struct flush_arg {

@@ -231,6 +231,13 @@ int meta_close_file(struct meta *m, uint64_t ino);
 /* ---- file data map ---- */
 /** Reserve a new slice id (batched). */
 int meta_new_slice_id(struct meta *m, uint64_t *out);
+/**
+ * Drop the slice ids reserved but not handed out yet, so the next ones come
+ * from counter nextSlice: after a checkpoint, whose "next slice id" then
+ * bounds every slice written later.  The dropped ids are never used.  Any
+ * thread.
+ */
+void meta_forget_slice_ids(struct meta *m);
 /** The slice list of one chunk, oldest first; *out malloc'ed (free it). */
 int meta_read_chunk(struct meta *m, uint64_t ino, uint32_t chunk,
 		    struct slice **out, size_t *n);
