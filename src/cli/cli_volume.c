@@ -275,8 +275,8 @@ static int check_current(struct cli_vol *cv, struct meta_format *f)
 	if (rc < 0)
 		return rc;
 	rc = repl_local_check(cv->kv, cv->store, f->name, &st);
-	if (rc < 0)
-		return rc;
+	if (rc < 0) /* logged; a reader can still use the local copy */
+		return !cv->o.write && !cv->vol.from_store ? 0 : rc;
 	if (st.state != REPL_LOCAL_BEHIND)
 		return 0;
 	if (!cv->o.write && !cv->vol.from_store) {
@@ -363,8 +363,14 @@ int cli_vol_open(const char *arg, const struct cli_open_opts *o,
 			 strncmp(cv->vol.meta_url, "sqlite3://", 10) == 0;
 	if (cv->replicated)
 		rc = open_store(cv, f);
-	if (cv->replicated && rc == 0)
+	if (cv->replicated && rc < 0 && !o->write && !cv->vol.from_store) {
+		/* reading the local copy needs no store */
+		log_warn("volume '%s': cannot compare with the object store",
+			 f->name);
+		rc = 0;
+	} else if (cv->replicated && rc == 0) {
 		rc = check_current(cv, f);
+	}
 	if (rc == 0)
 		snprintf(cv->volname, sizeof(cv->volname), "%s", f->name);
 	if (rc < 0)

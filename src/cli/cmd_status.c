@@ -339,7 +339,7 @@ int cmd_status(int argc, char **argv)
 		return EXIT_ERR;
 	memset(&rv, 0, sizeof(rv));
 	rv.replicated = cv.replicated;
-	if (cv.replicated) {
+	if (cv.replicated && cv.store) {
 		rv.have_local = repl_local_check(cv.kv, cv.store, f.name,
 						 &rv.local) == 0;
 		store_view(cv.store, f.name, &rv);
