@@ -142,8 +142,7 @@ static int move_aside(const char *path)
 		if (rename(from, to) == 0)
 			continue;
 		if (errno != ENOENT)
-			return log_fail(-errno, "cannot move '%s' aside",
-					from);
+			return log_fail(-errno, "cannot move '%s' aside", from);
 		unlink(to); /* keep the stale set consistent */
 	}
 	return 0;
@@ -296,8 +295,7 @@ static int check_current(struct cli_vol *cv, struct meta_format *f)
 			"tessera: local metadata of volume '%s' is behind the "
 			"object store (generation %s txn %llu; here %s txn "
 			"%llu): keeping it as '%s.stale'\n",
-			f->name, st.store_gen,
-			(unsigned long long)st.store_seq,
+			f->name, st.store_gen, (unsigned long long)st.store_seq,
 			st.local_gen[0] ? st.local_gen : "-",
 			(unsigned long long)st.local_seq, path);
 	kv_close(cv->kv);
@@ -347,8 +345,9 @@ int cli_vol_open(const char *arg, const struct cli_open_opts *o,
 	} else if (cv->vol.embedded &&
 		   sqlite_path(cv->vol.meta_url, path, sizeof(path)) &&
 		   !file_exists(path)) {
-		log_error("volume '%s' does not exist (run 'tessera format %s')",
-			  cv->vol.name, cv->vol.name);
+		log_error(
+			"volume '%s' does not exist (run 'tessera format %s')",
+			cv->vol.name, cv->vol.name);
 		rc = -ENOENT;
 	}
 	if (rc == 0)
@@ -416,8 +415,8 @@ int cli_vol_meta(struct cli_vol *cv, struct meta **m)
 void cli_vol_close(struct cli_vol *cv)
 {
 	if (cv->leased && cv->store)
-		repl_lease_release(cv->store, cv->volname[0] ? cv->volname
-							    : cv->vol.name,
+		repl_lease_release(cv->store,
+				   cv->volname[0] ? cv->volname : cv->vol.name,
 				   &cv->holder);
 	cv->leased = false;
 	kv_close(cv->kv);

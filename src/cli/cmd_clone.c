@@ -130,8 +130,8 @@ int cmd_clone(int argc, char **argv)
 	const char *pos[2];
 	int flags = 0, npos, rc, n;
 
-	rc = cli_getopt("clone", argc, argv, "p", clone_opts, clone_opt,
-			&flags, pos, 2, &npos);
+	rc = cli_getopt("clone", argc, argv, "p", clone_opts, clone_opt, &flags,
+			pos, 2, &npos);
 	if (rc)
 		return rc;
 	if (npos < 2)
@@ -145,7 +145,8 @@ int cmd_clone(int argc, char **argv)
 		return EXIT_ERR;
 	if (stat(parent, &ps) < 0 || !S_ISDIR(ps.st_mode)) {
 		log_error("cannot clone to '%s': %s", pos[1],
-			  errno ? strerror(errno) : "parent is not a directory");
+			  errno ? strerror(errno)
+				: "parent is not a directory");
 		return EXIT_ERR;
 	}
 	snprintf(tmp, sizeof(tmp), "%s", pos[0]);

@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 static const struct option status_opts[] = {
-	{ "json", no_argument, NULL, 'j' },
-	{ NULL, 0, NULL, 0 },
+	{"json", no_argument, NULL, 'j'},
+	{NULL, 0, NULL, 0},
 };
 
 static int status_opt(void *arg, int c, const char *optarg)
@@ -60,7 +60,8 @@ static bool stat_value(const char *text, const char *key, uint64_t *out)
 {
 	size_t n = strlen(key);
 
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+	for (const char *p = text; p && *p;
+	     p = strchr(p, '\n'), p = p ? p + 1 : p)
 		if (strncmp(p, key, n) == 0 && p[n] == ' ') {
 			*out = strtoull(p + n + 1, NULL, 10);
 			return true;
@@ -136,8 +137,8 @@ static void print_repl(const struct repl_view *rv)
 		       "%llu, %llu segments)\n",
 		       rv->store.generation,
 		       (unsigned long long)rv->local.store_seq
-			   ? (unsigned long long)rv->local.store_seq
-			   : (unsigned long long)rv->store.last_seq,
+			       ? (unsigned long long)rv->local.store_seq
+			       : (unsigned long long)rv->store.last_seq,
 		       (unsigned long long)rv->store.snapshot_seq,
 		       (unsigned long long)rv->store.nsegments);
 	else
@@ -148,10 +149,10 @@ static void print_repl(const struct repl_view *rv)
 		       (unsigned long long)rv->local.local_seq,
 		       rv->local.state == REPL_LOCAL_CURRENT ? "in sync"
 		       : rv->local.state == REPL_LOCAL_AHEAD
-			   ? "ahead: not shipped yet"
+			       ? "ahead: not shipped yet"
 		       : rv->local.state == REPL_LOCAL_BEHIND
-			   ? "behind: the next mount restores"
-			   : "not replicated yet");
+			       ? "behind: the next mount restores"
+			       : "not replicated yet");
 	else
 		printf("  local:     no copy in %s\n", cli_home());
 	if (rv->live)
@@ -180,36 +181,38 @@ static json_t *repl_json(const struct repl_view *rv)
 	json_object_set_new(o, "store", json_string(rv->store_url));
 	if (rv->have_store)
 		json_object_set_new(
-		    o, "stored",
-		    json_pack("{s:s, s:I, s:I, s:I}", "generation",
-			      rv->store.generation, "txn",
-			      (json_int_t)(rv->local.store_seq
-					       ? rv->local.store_seq
-					       : rv->store.last_seq),
-			      "snapshot_txn", (json_int_t)rv->store.snapshot_seq,
-			      "segments", (json_int_t)rv->store.nsegments));
+			o, "stored",
+			json_pack("{s:s, s:I, s:I, s:I}", "generation",
+				  rv->store.generation, "txn",
+				  (json_int_t)(rv->local.store_seq
+						       ? rv->local.store_seq
+						       : rv->store.last_seq),
+				  "snapshot_txn",
+				  (json_int_t)rv->store.snapshot_seq,
+				  "segments", (json_int_t)rv->store.nsegments));
 	if (rv->have_local)
 		json_object_set_new(
-		    o, "local",
-		    json_pack("{s:s, s:I, s:b}", "generation",
-			      rv->local.local_gen, "txn",
-			      (json_int_t)rv->local.local_seq, "current",
-			      rv->local.state == REPL_LOCAL_CURRENT));
+			o, "local",
+			json_pack("{s:s, s:I, s:b}", "generation",
+				  rv->local.local_gen, "txn",
+				  (json_int_t)rv->local.local_seq, "current",
+				  rv->local.state == REPL_LOCAL_CURRENT));
 	if (rv->live)
 		json_object_set_new(
-		    o, "mount",
-		    json_pack("{s:s, s:I, s:I, s:I, s:b}", "mountpoint",
-			      rv->mountpoint, "committed_txn",
-			      (json_int_t)rv->live_committed, "shipped_txn",
-			      (json_int_t)rv->live_shipped, "lag_ms",
-			      (json_int_t)rv->live_lag_ms, "lease_lost",
-			      rv->live_lost != 0));
+			o, "mount",
+			json_pack("{s:s, s:I, s:I, s:I, s:b}", "mountpoint",
+				  rv->mountpoint, "committed_txn",
+				  (json_int_t)rv->live_committed, "shipped_txn",
+				  (json_int_t)rv->live_shipped, "lag_ms",
+				  (json_int_t)rv->live_lag_ms, "lease_lost",
+				  rv->live_lost != 0));
 	if (rv->have_lease)
-		json_object_set_new(
-		    o, "lease",
-		    json_pack("{s:s, s:I, s:I}", "host", rv->holder.host, "pid",
-			      (json_int_t)rv->holder.pid, "expires_ms",
-			      (json_int_t)rv->lease_until_ms));
+		json_object_set_new(o, "lease",
+				    json_pack("{s:s, s:I, s:I}", "host",
+					      rv->holder.host, "pid",
+					      (json_int_t)rv->holder.pid,
+					      "expires_ms",
+					      (json_int_t)rv->lease_until_ms));
 	return o;
 }
 
@@ -228,11 +231,11 @@ static json_t *status_json(const char *name, const struct meta_format *f,
 		json_object_set_new(root, "name", json_string(name));
 	if (st) {
 		usage = json_pack(
-		    "{s:I, s:I, s:I, s:I}", "used_space",
-		    (json_int_t)(st->total_space - st->avail_space),
-		    "avail_space", (json_int_t)st->avail_space, "used_inodes",
-		    (json_int_t)st->used_inodes, "avail_inodes",
-		    (json_int_t)st->avail_inodes);
+			"{s:I, s:I, s:I, s:I}", "used_space",
+			(json_int_t)(st->total_space - st->avail_space),
+			"avail_space", (json_int_t)st->avail_space,
+			"used_inodes", (json_int_t)st->used_inodes,
+			"avail_inodes", (json_int_t)st->avail_inodes);
 		json_object_set_new(root, "usage", usage);
 		json_object_set_new(root, "sessions", json_array());
 	}
@@ -247,12 +250,14 @@ static void print_text(const struct meta_format *f,
 	printf("uuid:        %s\n", f->uuid);
 	printf("storage:     %s\n", f->storage);
 	printf("block size:  %u KiB\n", f->block_size / 1024);
-	printf("chunk size:  %llu MiB\n", (unsigned long long)(f->chunk_size / MiB));
+	printf("chunk size:  %llu MiB\n",
+	       (unsigned long long)(f->chunk_size / MiB));
 	printf("compress:    %s\n", f->compress);
 	printf("encrypt:     %s\n", f->encrypt);
 	printf("trash days:  %u\n", f->trash_days);
 	if (f->capacity)
-		printf("capacity:    %llu bytes\n", (unsigned long long)f->capacity);
+		printf("capacity:    %llu bytes\n",
+		       (unsigned long long)f->capacity);
 	else
 		printf("capacity:    unlimited\n");
 	if (f->inodes)

@@ -105,8 +105,8 @@ struct walk {
 	int rc;
 };
 
-static int walk_entry(void *arg, const void *key, size_t klen,
-		      const void *val, size_t vlen)
+static int walk_entry(void *arg, const void *key, size_t klen, const void *val,
+		      size_t vlen)
 {
 	struct walk *w = arg;
 
@@ -114,8 +114,8 @@ static int walk_entry(void *arg, const void *key, size_t klen,
 	(void)klen;
 	if (vlen < 12 || vlen - 12 > TESSERA_NAME_MAX)
 		return log_fail(-EIO, "corrupt directory index entry");
-	return node_add(w->a, get_be64(val), w->parent, get_be32(
-			(const unsigned char *)val + 8),
+	return node_add(w->a, get_be64(val), w->parent,
+			get_be32((const unsigned char *)val + 8),
 			(const char *)val + 12, vlen - 12);
 }
 
@@ -128,8 +128,10 @@ static int walk_node(struct kv_txn *t, struct clone_arg *a, size_t i)
 	int rc = inode_get(t, a->v[i].src, &r);
 
 	if (rc == -ENOENT && i > 0)
-		return log_fail(-EIO, "directory entry points to missing "
-			       "inode %llu", (unsigned long long)a->v[i].src);
+		return log_fail(-EIO,
+				"directory entry points to missing "
+				"inode %llu",
+				(unsigned long long)a->v[i].src);
 	if (rc < 0)
 		return rc;
 	a->v[i].type = r.a.mode & S_IFMT;
@@ -316,9 +318,9 @@ static void new_attr(struct clone_arg *a, const struct inode_rec *src,
 
 		perm_init_owner(a->c, &p->a, &r->a);
 		if (r->a.uid != uid || r->a.gid != gid)
-			r->a.mode &= ~(uint32_t)(S_ISUID | (S_ISDIR(r->a.mode)
-							      ? 0
-							      : S_ISGID));
+			r->a.mode &=
+				~(uint32_t)(S_ISUID |
+					    (S_ISDIR(r->a.mode) ? 0 : S_ISGID));
 	}
 }
 
@@ -373,9 +375,10 @@ static int copy_all(struct kv_txn *t, struct clone_arg *a,
 		if (want != cur) {
 			rc = inode_put(t, &p);
 			if (rc == 0)
-				rc = inode_get(t, want == SIZE_MAX
-							  ? a->dstparent
-							  : a->v[want].dst,
+				rc = inode_get(t,
+					       want == SIZE_MAX
+						       ? a->dstparent
+						       : a->v[want].dst,
 					       &p);
 			cur = want;
 		}
@@ -431,8 +434,12 @@ int meta_clone(struct meta *m, const struct meta_cred *c, uint64_t src,
 	       uint64_t dstparent, const char *name, int flags,
 	       struct meta_attr *out, struct meta_clone_stats *st)
 {
-	struct clone_arg a = {.c = c, .src = src, .dstparent = dstparent,
-			      .name = name, .flags = flags, .out = out};
+	struct clone_arg a = {.c = c,
+			      .src = src,
+			      .dstparent = dstparent,
+			      .name = name,
+			      .flags = flags,
+			      .out = out};
 	int rc = name_check(name, &a.len);
 
 	if (rc == 0)

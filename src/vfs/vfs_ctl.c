@@ -58,8 +58,9 @@ static int ctl_clone(struct vfs *v, const struct vfs_ctx *c, const char *req,
 	const char *nl = memchr(req, '\n', n);
 	int used = 0, rc;
 
-	if (!nl || sscanf(req, "%llu %llu %llu %llu%n", &src, &dst, &flags,
-			  &nlen, &used) != 4 ||
+	if (!nl ||
+	    sscanf(req, "%llu %llu %llu %llu%n", &src, &dst, &flags, &nlen,
+		   &used) != 4 ||
 	    req + used != nl || nlen == 0 || nlen > TESSERA_NAME_MAX ||
 	    (size_t)(req + n - (nl + 1)) != nlen)
 		return -EINVAL;

@@ -159,8 +159,7 @@ static void test_meta_clone_refcount(void **state)
 	assert_int_equal(meta_clone(m, ROOT, f, R1, "g", 0, &a, NULL), 0);
 	assert_int_equal(meta_clone(m, ROOT, a.ino, R1, "h", 0, &a, NULL), 0);
 	in.length = 0;
-	assert_int_equal(meta_setattr(m, ROOT, f, META_SET_SIZE, &in, &out),
-			 0);
+	assert_int_equal(meta_setattr(m, ROOT, f, META_SET_SIZE, &in, &out), 0);
 	assert_int_equal(meta_unlink(m, ROOT, R1, "g"), 0);
 	assert_int_equal(queue_len(m), 0);
 	assert_int_equal(fx_get(m, lookup(m, R1, "h")).length, C64 + 300);
@@ -181,9 +180,9 @@ static void test_meta_clone_tree(void **state)
 	data_file(m, d, "a", ROOT, 0644, ids);
 	data_file(m, s, "b", ROOT, 0600, ids2);
 	assert_int_equal(meta_symlink(m, ROOT, d, "l", "a", &a), 0);
-	assert_int_equal(meta_setxattr(m, ROOT, lookup(m, d, "a"), "user.k",
-				       "v1", 2, 0),
-			 0);
+	assert_int_equal(
+		meta_setxattr(m, ROOT, lookup(m, d, "a"), "user.k", "v1", 2, 0),
+		0);
 	assert_int_equal(meta_clone(m, ROOT, d, R1, "e", 0, &e, &st), 0);
 	assert_int_equal(st.inodes, 5);
 	assert_int_equal(st.slices, 6);
@@ -194,12 +193,12 @@ static void test_meta_clone_tree(void **state)
 	assert_int_equal(fx_get(m, x).parent, e.ino);
 	assert_int_equal(fx_get(m, x).mode, S_IFDIR | 0750);
 	assert_int_equal(fx_get(m, lookup(m, x, "b")).length, C64 + 300);
-	assert_int_equal(meta_readlink(m, lookup(m, e.ino, "l"), target,
-				       sizeof(target)),
-			 1);
+	assert_int_equal(
+		meta_readlink(m, lookup(m, e.ino, "l"), target, sizeof(target)),
+		1);
 	assert_string_equal(target, "a");
-	assert_int_equal(meta_getxattr(m, ROOT, lookup(m, e.ino, "a"),
-				       "user.k", val, sizeof(val)),
+	assert_int_equal(meta_getxattr(m, ROOT, lookup(m, e.ino, "a"), "user.k",
+				       val, sizeof(val)),
 			 2);
 	/* a new entry in the clone does not show in the source */
 	fx_file(m, ROOT, x, "new", 0644);
@@ -210,17 +209,14 @@ static void test_meta_clone_tree(void **state)
 	assert_int_equal(fx_get(m, lookup(m, x, "b")).length, C64 + 300);
 
 	/* errors */
-	assert_int_equal(meta_clone(m, ROOT, d, R1, "e", 0, &a, NULL),
-			 -EEXIST);
-	assert_int_equal(meta_clone(m, ROOT, d, s, "in", 0, &a, NULL),
-			 -EINVAL);
-	assert_int_equal(meta_clone(m, ROOT, d, d, "in", 0, &a, NULL),
-			 -EINVAL);
+	assert_int_equal(meta_clone(m, ROOT, d, R1, "e", 0, &a, NULL), -EEXIST);
+	assert_int_equal(meta_clone(m, ROOT, d, s, "in", 0, &a, NULL), -EINVAL);
+	assert_int_equal(meta_clone(m, ROOT, d, d, "in", 0, &a, NULL), -EINVAL);
 	assert_int_equal(meta_clone(m, ROOT, R1, d, "root", 0, &a, NULL),
 			 -EINVAL);
-	assert_int_equal(meta_clone(m, ROOT, d, META_TRASH_INO, "t", 0, &a,
-				    NULL),
-			 -EPERM);
+	assert_int_equal(
+		meta_clone(m, ROOT, d, META_TRASH_INO, "t", 0, &a, NULL),
+		-EPERM);
 	assert_int_equal(meta_clone(m, ROOT, 99999, R1, "z", 0, &a, NULL),
 			 -ENOENT);
 }
@@ -233,24 +229,22 @@ static void test_meta_clone_perm(void **state)
 
 	pub = fx_dir(m, ROOT, R1, "pub", 0777);
 	f = data_file(m, pub, "secret", ALICE, 0600, ids);
-	assert_int_equal(meta_clone(m, BOB, f, pub, "x", 0, &a, NULL),
-			 -EACCES);
+	assert_int_equal(meta_clone(m, BOB, f, pub, "x", 0, &a, NULL), -EACCES);
 	/* not writable destination */
 	d = fx_dir(m, ROOT, R1, "ro", 0755);
-	assert_int_equal(meta_clone(m, ALICE, f, d, "x", 0, &a, NULL),
-			 -EACCES);
+	assert_int_equal(meta_clone(m, ALICE, f, d, "x", 0, &a, NULL), -EACCES);
 	/* a readable file: Bob's copy is Bob's, setuid dropped */
 	f = data_file(m, pub, "tool", ALICE, 04755, ids);
 	assert_int_equal(meta_clone(m, BOB, f, pub, "t", 0, &a, NULL), 0);
 	assert_int_equal(a.uid, 1001);
 	assert_int_equal(a.mode, S_IFREG | 0755);
 	/* preserve: owners only for root */
-	assert_int_equal(meta_clone(m, BOB, f, pub, "t2",
-				    META_CLONE_PRESERVE, &a, NULL),
-			 0);
+	assert_int_equal(
+		meta_clone(m, BOB, f, pub, "t2", META_CLONE_PRESERVE, &a, NULL),
+		0);
 	assert_int_equal(a.uid, 1001);
-	assert_int_equal(meta_clone(m, ROOT, f, pub, "t3",
-				    META_CLONE_PRESERVE, &a, NULL),
+	assert_int_equal(meta_clone(m, ROOT, f, pub, "t3", META_CLONE_PRESERVE,
+				    &a, NULL),
 			 0);
 	assert_int_equal(a.uid, 1000);
 	assert_int_equal(a.mode, S_IFREG | 04755);
@@ -372,9 +366,9 @@ static void test_meta_delq_checkpoint(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_meta_clone_file),   T(test_meta_clone_refcount),
-	    T(test_meta_clone_tree),   T(test_meta_clone_perm),
-	    T(test_meta_clone_counts), T(test_meta_delq_checkpoint),
+		T(test_meta_clone_file),   T(test_meta_clone_refcount),
+		T(test_meta_clone_tree),   T(test_meta_clone_perm),
+		T(test_meta_clone_counts), T(test_meta_delq_checkpoint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
