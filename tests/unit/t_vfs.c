@@ -395,9 +395,8 @@ static void test_vfs_control_clone(void **state)
 	fill(model, size, 9);
 	assert_int_equal(vfs_write(f->v, ino, fh, 0, model, size),
 			 (ssize_t)size);
-	assert_int_equal(vfs_lookup(f->v, NULL, TESSERA_ROOT_INO, ".control",
-				    &a),
-			 0);
+	assert_int_equal(
+		vfs_lookup(f->v, NULL, TESSERA_ROOT_INO, ".control", &a), 0);
 	assert_int_equal(a.mode, S_IFREG | 0666);
 	assert_int_equal(vfs_open(f->v, NULL, a.ino, O_RDWR, &cfh, NULL), 0);
 	/* malformed requests are refused */
@@ -421,9 +420,8 @@ static void test_vfs_control_clone(void **state)
 	ans[n] = '\0';
 	assert_int_equal(atoi(ans), -EEXIST);
 	/* other requests need the mount's hook */
-	assert_int_equal(vfs_control(f->v, NULL, a.ino, cfh, "checkpoint x",
-				     12),
-			 12);
+	assert_int_equal(
+		vfs_control(f->v, NULL, a.ino, cfh, "checkpoint x", 12), 12);
 	n = vfs_read(f->v, a.ino, cfh, 0, ans, sizeof(ans) - 1);
 	ans[n] = '\0';
 	assert_int_equal(atoi(ans), -ENOSYS);
