@@ -102,6 +102,7 @@ struct cli_open_opts {
 	bool force;	     /* take the lease from a live holder */
 	bool accept_partial; /* use a restore that stopped early */
 	bool quiet;	     /* no restore progress on stderr */
+	bool no_restore;     /* report a stale local copy, keep it (status) */
 };
 
 struct cli_vol {

@@ -278,7 +278,7 @@ static int check_current(struct cli_vol *cv, struct meta_format *f)
 		return !cv->o.write && !cv->vol.from_store ? 0 : rc;
 	if (st.state != REPL_LOCAL_BEHIND)
 		return 0;
-	if (!cv->o.write && !cv->vol.from_store) {
+	if (cv->o.no_restore || (!cv->o.write && !cv->vol.from_store)) {
 		if (cv->o.quiet)
 			return 0;
 		log_warn("local metadata of volume '%s' is behind '%s' "

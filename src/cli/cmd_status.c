@@ -317,7 +317,7 @@ static int store_only(const struct cli_volume *vol, bool json)
 
 int cmd_status(int argc, char **argv)
 {
-	struct cli_open_opts o = {.write = false, .quiet = true};
+	struct cli_open_opts o = {.quiet = true, .no_restore = true};
 	struct cli_volume vol;
 	struct meta_format f;
 	struct meta_statfs st;
