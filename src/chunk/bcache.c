@@ -37,6 +37,23 @@
  * allocation.  Any failure is -EIO with one log line naming
  * the key; wrong bytes are never cached.
  *
+ * Disk cache (cache/cache.h): a miss asks the disk cache before the store
+ * (it verifies the frame and reports a bad file as a miss).  A block that
+ * came from the store is queued, referenced, for the disk cache (the dq
+ * ring, written by the workers; full: dropped), and so are uploaded
+ * blocks (writer.c).  A queued block is pinned in memory until written,
+ * so the queue is bounded to a quarter of the pool; when its reference is
+ * dropped, threads waiting for memory are woken, as the block has become
+ * evictable.  Overdraft blocks are not queued (their memory is not
+ * charged).  A block goes to disk as a plain frame (header written apart,
+ * no copy), except on an encrypted volume: there it is encoded like the
+ * object in the store (the volume's frame configuration, sealed for its
+ * object key), so the disk cache never holds plaintext.  That encoding is
+ * a transient buffer the pool does not count, like the upload encodings
+ * of writer.c and for the same reason; the worker threads write the
+ * queue, one block each at a time, so at most max_uploads such buffers
+ * exist, uploads and disk-cache writes together.
+ *
  * Locking: cs->lock (see chunk_int.h); no I/O or decoding under it.
  */
 #include "util/common.h"
@@ -44,6 +61,7 @@
 
 #include <assert.h>
 
+#include "cache/cache.h"
 #include "object/object.h"
 #include "util/log.h"
 
@@ -254,18 +272,28 @@ uint64_t chunk_mem_peak(const struct chunk_store *cs)
 	return atomic_load(&cs->mem_peak);
 }
 
-/* GET and verify one block into @b (LOADING, owned by this thread). */
-static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
+/*
+ * Load one block into @b (LOADING, owned by this thread) from the disk
+ * cache (*from_disk set) or the store, verified.
+ */
+static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch,
+		 bool *from_disk)
 {
 	char key[CHUNK_KEY_MAX];
 	struct buf raw = BUF_INIT;
 	const char *why = NULL;
 	struct frame_hdr h;
+	struct frame_obj o;
 	char *mem = NULL;
 	ssize_t n;
 	int rc;
 
 	chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
+	*from_disk = false;
+	if (cs->dc && cache_get(cs->dc, key, b->len, &b->mem, &b->data) == 0) {
+		*from_disk = true;
+		return 0;
+	}
 	atomic_fetch_add(&cs->n_fetch, 1);
 	rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
 	if (rc == -ENOENT)
@@ -278,14 +306,17 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
 		why = "length does not match the key", rc = -EIO;
 	if (rc < 0)
 		goto fail;
+	o.key = key;
+	o.len = raw.len;
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
 		/* Verify in place and keep the GET buffer, trimmed to size. */
 		mem = realloc(raw.data, raw.len + 1);
 		if (!mem)
 			mem = raw.data;
 		raw.data = NULL;
-		n = frame_decode_to(&cs->fc, mem, raw.len, mem + FRAME_HDR_LEN,
-				    b->len, &why);
+		o.data = mem;
+		n = frame_decode_obj_to(&cs->fc, &o, mem + FRAME_HDR_LEN,
+					b->len, &why);
 		b->data = mem + FRAME_HDR_LEN;
 	} else {
 		mem = malloc(b->len ? b->len : 1);
@@ -293,8 +324,8 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch)
 			rc = -ENOMEM;
 			goto out;
 		}
-		n = frame_decode_to(&cs->fc, raw.data, raw.len, mem, b->len,
-				    &why);
+		o.data = raw.data;
+		n = frame_decode_obj_to(&cs->fc, &o, mem, b->len, &why);
 		b->data = mem;
 	}
 	b->mem = mem;
@@ -356,6 +387,7 @@ int chunk_block_get(struct chunk_store *cs, uint64_t id, uint32_t index,
 		    uint32_t len, struct cblock **out)
 {
 	struct cblock *b;
+	bool from_disk;
 	int rc;
 
 	pthread_mutex_lock(&cs->lock);
@@ -383,9 +415,11 @@ int chunk_block_get(struct chunk_store *cs, uint64_t id, uint32_t index,
 		b->charge = len;
 	}
 	pthread_mutex_unlock(&cs->lock);
-	rc = fetch(cs, b, false);
+	rc = fetch(cs, b, false, &from_disk);
 	pthread_mutex_lock(&cs->lock);
 	finish_load_locked(cs, b, rc);
+	if (rc == 0 && !from_disk)
+		chunk_dq_push_locked(cs, b);
 	if (rc < 0 && --b->refs == 0)
 		drop_locked(cs, b);
 out:
@@ -401,10 +435,14 @@ void chunk_block_put(struct chunk_store *cs, struct cblock *b)
 	if (--b->refs == 0) {
 		if (b->in_table && b->overdraft)
 			table_remove(cs, b);
-		if (!b->in_table)
+		if (!b->in_table) {
 			drop_locked(cs, b);
-		else
+		} else {
 			lru_push(cs, b);
+			/* Evictable now: memory waiters may proceed. */
+			if (atomic_load(&cs->mem_waiters) > 0)
+				pthread_cond_broadcast(&cs->mem_cond);
+		}
 	}
 	pthread_mutex_unlock(&cs->lock);
 }
@@ -419,6 +457,7 @@ void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
 			  uint32_t len)
 {
 	struct cblock *b;
+	bool from_disk;
 	int rc;
 
 	pthread_mutex_lock(&cs->lock);
@@ -435,9 +474,11 @@ void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
 	table_insert(cs, b);
 	pthread_mutex_unlock(&cs->lock);
 	atomic_fetch_add(&cs->n_prefetch, 1);
-	rc = fetch(cs, b, true);
+	rc = fetch(cs, b, true, &from_disk);
 	pthread_mutex_lock(&cs->lock);
 	finish_load_locked(cs, b, rc);
+	if (rc == 0 && !from_disk)
+		chunk_dq_push_locked(cs, b);
 	if (--b->refs == 0) {
 		if (b->in_table)
 			lru_push(cs, b);
@@ -448,16 +489,16 @@ out:
 	pthread_mutex_unlock(&cs->lock);
 }
 
-void chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
-			      uint32_t index, uint32_t len, char *mem,
-			      const char *data, uint64_t charge)
+struct cblock *chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
+					uint32_t index, uint32_t len, char *mem,
+					const char *data, uint64_t charge)
 {
 	struct cblock *b = lookup(cs, id, index, len);
 
 	if (b || !(b = block_new(id, index, len))) {
 		chunk_mem_release_locked(cs, charge);
 		free(mem);
-		return;
+		return NULL;
 	}
 	b->mem = mem;
 	b->data = data;
@@ -465,6 +506,69 @@ void chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
 	b->state = CB_READY;
 	table_insert(cs, b);
 	lru_push(cs, b);
+	return b;
+}
+
+void chunk_dq_push_locked(struct chunk_store *cs, struct cblock *b)
+{
+	if (!cs->dc_blocks || b->overdraft || b->state != CB_READY)
+		return;
+	if (cs->dq_n == CHUNK_DQ_MAX || cs->dq_bytes + b->len > cs->dq_limit) {
+		atomic_fetch_add(&cs->n_dq_drop, 1);
+		return;
+	}
+	if (b->refs++ == 0)
+		lru_unlink(b);
+	cs->dq[(cs->dq_head + cs->dq_n) % CHUNK_DQ_MAX] = b;
+	cs->dq_n++;
+	cs->dq_bytes += b->len;
+	pthread_cond_signal(&cs->work_cond);
+}
+
+struct cblock *chunk_dq_pop_locked(struct chunk_store *cs)
+{
+	struct cblock *b;
+
+	if (cs->dq_n == 0)
+		return NULL;
+	b = cs->dq[cs->dq_head];
+	cs->dq_head = (cs->dq_head + 1) % CHUNK_DQ_MAX;
+	cs->dq_n--;
+	cs->dq_bytes -= b->len;
+	return b;
+}
+
+/* Write the READY block @b (referenced) to the disk cache. */
+static void dq_store(struct chunk_store *cs, struct cblock *b)
+{
+	char key[CHUNK_KEY_MAX];
+	unsigned char hdr[FRAME_HDR_LEN];
+	struct buf enc = BUF_INIT;
+
+	chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
+	if (!cs->fc.encrypt) {
+		frame_plain_hdr(hdr, b->data, b->len);
+		cache_put(cs->dc, key, hdr, sizeof(hdr), b->data, b->len);
+		return;
+	}
+	/* Sealed for its object key, like the object in the store. */
+	if (frame_encode_obj(&cs->fc, key, b->data, b->len, &enc) == 0)
+		cache_put(cs->dc, key, enc.data, enc.len, NULL, 0);
+	else
+		atomic_fetch_add(&cs->n_dq_drop, 1);
+	buf_release(&enc);
+}
+
+void chunk_dq_write(struct chunk_store *cs, struct cblock *b)
+{
+	bool live;
+
+	pthread_mutex_lock(&cs->lock);
+	live = b->in_table; /* a forgotten block is not worth writing */
+	pthread_mutex_unlock(&cs->lock);
+	if (live)
+		dq_store(cs, b);
+	chunk_block_put(cs, b);
 }
 
 void chunk_forget_slice(struct chunk_store *cs, uint64_t id)

@@ -25,15 +25,32 @@
  * requested are queued for the workers, which fetch them if the pool has
  * room without waiting.  Any other read resets the window to 0.
  *
+ * Memory: the pool counts block bytes; for the process's RSS to follow,
+ * chunk_store_new fixes glibc's mmap threshold (process-wide) so that
+ * block buffers are mmapped and freed back to the system, not kept in
+ * malloc arenas.
+ *
+ * Disk cache: chunk_store_new opens it (cache/cache.h) before the
+ * workers start and chunk_store_free closes it after they stopped, so the
+ * last uploads and disk-cache writes still reach it.  Deleting a slice
+ * forgets its blocks there too (cached copies, staged uploads).  Warmup
+ * (chunk_cache_slices) works block by block in the caller's thread,
+ * outside the memory cache: GET, verify (with the object key and the data
+ * key, like a read), write the object's bytes as fetched to the disk cache
+ * (so an encrypted volume's cache gets the encrypted object), with its
+ * buffers charged to the pool.
+ *
  * Locking: cs->lock guards the streams and the prefetch queue (see
  * chunk_int.h for the rest).
  */
 #include "util/common.h"
 #include "chunk/chunk_int.h"
+#include "cache/cache.h"
 #include "object/object.h"
 #include "util/log.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 
 #define DEF_BUFFER (300 * MiB)
 #define DEF_UPLOADS 20
@@ -88,6 +105,42 @@ static void store_release_sync(struct chunk_store *cs)
 	pthread_mutex_destroy(&cs->lock);
 }
 
+/* The disk cache's staged uploads hold pool memory while they run. */
+static int dc_mem_reserve(void *arg, uint64_t n)
+{
+	struct chunk_store *cs = arg;
+	int rc;
+
+	pthread_mutex_lock(&cs->lock);
+	rc = chunk_mem_reserve_locked(cs, n, CHUNK_MEM_WAIT);
+	pthread_mutex_unlock(&cs->lock);
+	return rc;
+}
+
+static void dc_mem_release(void *arg, uint64_t n)
+{
+	struct chunk_store *cs = arg;
+
+	pthread_mutex_lock(&cs->lock);
+	chunk_mem_release_locked(cs, n);
+	pthread_mutex_unlock(&cs->lock);
+}
+
+static int open_disk_cache(struct chunk_store *cs,
+			   const struct cache_conf *conf)
+{
+	struct cache_conf cc = *conf;
+
+	cc.frame = &cs->fc;
+	cc.mem_reserve = dc_mem_reserve;
+	cc.mem_release = dc_mem_release;
+	cc.mem_arg = cs;
+	if (cc.upload_threads == 0)
+		cc.upload_threads = MIN(cs->nworkers, 8);
+	cs->dc_blocks = cc.size > 0;
+	return cache_open(cs->os, &cc, &cs->dc);
+}
+
 int chunk_store_new(struct obj_store *os, const struct chunk_conf *conf,
 		    struct chunk_store **out)
 {
@@ -112,12 +165,23 @@ int chunk_store_new(struct obj_store *os, const struct chunk_conf *conf,
 		free(cs);
 		return -ENOMEM;
 	}
+	cs->dq_limit = MAX(cs->mem_limit / 4, (uint64_t)cs->bs);
+	/*
+	 * Blocks are big and short-lived: with glibc's default, the mmap
+	 * threshold grows to the block size after the first frees, then
+	 * freed blocks stay in the heap (RSS well above the pool).  A fixed
+	 * threshold keeps them mmapped: freeing returns them at once.
+	 */
+	mallopt(M_MMAP_THRESHOLD, CHUNK_MMAP_THRESHOLD);
 	rc = store_init_sync(cs);
 	if (rc == 0)
 		rc = chunk_bcache_init(cs);
+	if (rc == 0 && conf->cache)
+		rc = open_disk_cache(cs, conf->cache);
 	if (rc == 0)
 		rc = chunk_workers_start(cs);
 	if (rc < 0) {
+		cache_close(cs->dc);
 		chunk_bcache_release(cs);
 		store_release_sync(cs);
 		free(cs->volname);
@@ -133,6 +197,7 @@ void chunk_store_free(struct chunk_store *cs)
 	if (!cs)
 		return;
 	chunk_workers_stop(cs);
+	cache_close(cs->dc);
 	chunk_bcache_release(cs);
 	store_release_sync(cs);
 	free(cs->volname);
@@ -363,9 +428,178 @@ int chunk_delete_slice(struct chunk_store *cs, uint64_t id, uint32_t size)
 
 		chunk_block_key(cs, id, i, block_len(cs, size, i), key,
 				sizeof(key));
+		cache_forget(cs->dc, key);
 		rc = obj_del(cs->os, key);
 		if (rc < 0 && first == 0)
 			first = rc;
 	}
 	return first;
+}
+
+struct cache *chunk_disk_cache(const struct chunk_store *cs)
+{
+	return cs->dc;
+}
+
+uint64_t chunk_cache_queue_drops(const struct chunk_store *cs)
+{
+	return atomic_load(&cs->n_dq_drop);
+}
+
+struct blk_ref {
+	uint64_t id;
+	uint32_t index;
+	uint32_t len;
+};
+
+static int blk_cmp(const void *a, const void *b)
+{
+	const struct blk_ref *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The distinct blocks under the visible parts of @s[0..n). */
+static int visible_blocks(struct chunk_store *cs, const struct slice *s,
+			  size_t n, struct blk_ref **out, size_t *nout)
+{
+	struct blk_ref *v = NULL;
+	size_t cnt = 0, cap = 0, k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t first, last;
+
+		if (s[i].id == 0 || s[i].len == 0 ||
+		    (uint64_t)s[i].off + s[i].len > s[i].size)
+			continue;
+		first = s[i].off / cs->bs;
+		last = (s[i].off + s[i].len - 1) / cs->bs;
+		for (uint32_t j = first; j <= last; j++) {
+			if (cnt == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				struct blk_ref *p = realloc(v, nc * sizeof(*p));
+
+				if (!p) {
+					free(v);
+					return -ENOMEM;
+				}
+				v = p;
+				cap = nc;
+			}
+			v[cnt++] = (struct blk_ref){
+				s[i].id, j, block_len(cs, s[i].size, j)};
+		}
+	}
+	if (cnt > 1)
+		qsort(v, cnt, sizeof(*v), blk_cmp);
+	for (size_t i = 0; i < cnt; i++)
+		if (k == 0 || blk_cmp(&v[k - 1], &v[i]) != 0)
+			v[k++] = v[i];
+	*out = v;
+	*nout = k;
+	return 0;
+}
+
+/*
+ * Verify the frame in @raw, the object @key, as @len raw bytes.  NULL or
+ * the reason.
+ */
+static const char *warm_verify(struct chunk_store *cs, const char *key,
+			       struct buf *raw, uint32_t len)
+{
+	struct frame_obj o = {.key = key, .data = raw->data, .len = raw->len};
+	const char *why = NULL;
+	struct frame_hdr h;
+	char *dec;
+	ssize_t n;
+
+	if (frame_parse_hdr(raw->data, raw->len, &h, &why) < 0)
+		return why;
+	if (h.raw_len != len)
+		return "length does not match the key";
+	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
+		n = frame_decode_obj_to(&cs->fc, &o, raw->data + FRAME_HDR_LEN,
+					len, &why);
+		return n < 0 ? why : NULL;
+	}
+	dec = malloc(len ? len : 1);
+	if (!dec)
+		return strerror(ENOMEM);
+	n = frame_decode_obj_to(&cs->fc, &o, dec, len, &why);
+	free(dec);
+	return n < 0 ? why : NULL;
+}
+
+/*
+ * GET, verify and cache one block.  0 or -errno (logged).  The GET buffer
+ * and a decoding buffer are charged to the pool meanwhile (both at once:
+ * a warmer never holds memory while waiting for more).
+ */
+static int warm_block(struct chunk_store *cs, const char *key, uint32_t len)
+{
+	uint64_t charge = MIN(2 * (uint64_t)len + FRAME_HDR_LEN, cs->mem_limit);
+	struct buf raw = BUF_INIT;
+	const char *why = NULL;
+	int rc;
+
+	pthread_mutex_lock(&cs->lock);
+	rc = chunk_mem_reserve_locked(cs, charge, CHUNK_MEM_WAIT);
+	pthread_mutex_unlock(&cs->lock);
+	if (rc < 0)
+		return log_fail(rc, "cannot warm up block '%s'", key);
+	rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
+	if (rc < 0) {
+		why = rc == -ENOENT ? "object is missing" : strerror(-rc);
+	} else if ((why = warm_verify(cs, key, &raw, len))) {
+		rc = -EIO;
+	} else {
+		rc = cache_put(cs->dc, key, raw.data, raw.len, NULL, 0);
+		if (rc < 0)
+			why = rc == -ENOSPC ? "the cache is full"
+					    : strerror(-rc);
+	}
+	if (rc < 0)
+		log_error("cannot warm up block '%s': %s", key, why);
+	buf_release(&raw);
+	pthread_mutex_lock(&cs->lock);
+	chunk_mem_release_locked(cs, charge);
+	pthread_mutex_unlock(&cs->lock);
+	return rc;
+}
+
+int chunk_cache_slices(struct chunk_store *cs, enum chunk_cache_op op,
+		       const struct slice *s, size_t n,
+		       struct chunk_cache_report *r)
+{
+	char key[CHUNK_KEY_MAX];
+	struct blk_ref *v;
+	size_t nv;
+	int rc;
+
+	if (!cs->dc_blocks)
+		return -ENOSYS;
+	rc = visible_blocks(cs, s, n, &v, &nv);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < nv; i++) {
+		bool cached;
+
+		chunk_block_key(cs, v[i].id, v[i].index, v[i].len, key,
+				sizeof(key));
+		cached = cache_has(cs->dc, key);
+		if (op == CHUNK_CACHE_WARM && !cached) {
+			cached = warm_block(cs, key, v[i].len) == 0;
+			r->failed += !cached;
+		} else if (op == CHUNK_CACHE_EVICT && cached) {
+			cache_drop(cs->dc, key);
+		}
+		r->blocks++;
+		r->bytes += v[i].len;
+		r->cached_blocks += cached;
+		r->cached_bytes += cached ? v[i].len : 0;
+	}
+	free(v);
+	return 0;
 }

@@ -8,10 +8,20 @@
  * of inodes or metadata: vfs/ reads slice lists from meta/ and hands them
  * here, and commits the slices that writers produce.
  *
+ * Disk cache (conf.cache): reads go memory -> disk cache -> object store;
+ * blocks fetched from the store and blocks uploaded by writers are written
+ * to the disk cache in the background (a bounded queue; dropped when it
+ * is full).  With conf.cache->writeback, a writer's blocks are staged on
+ * local disk (fsynced) instead of uploaded, and finish returns once they
+ * are; the cache uploads them later (see cache.h).
+ *
  * Memory: every buffered write block and cached read block comes from one
  * pool bounded by conf.buffer_size; a writer that would pass it waits for
- * uploads to free memory.  Uploads run on a bounded thread pool
- * (conf.max_uploads).
+ * uploads to free memory.  Blocks queued for the disk cache, staged
+ * uploads in flight and warmup buffers are charged to the same pool.
+ * Uploads run on a bounded thread pool (conf.max_uploads); the transient
+ * encoding buffers of compressed blocks (at most one per upload thread)
+ * are the only block-sized memory outside the pool.
  *
  * Threads: a chunk_store may be used from any thread.  A chunk_writer
  * belongs to one file and must be serialized by the caller (vfs holds the
@@ -29,17 +39,24 @@
 
 struct obj_store;
 struct frame_conf;
+struct cache;
+struct cache_conf;
 struct chunk_store;
 struct chunk_writer;
 
 struct chunk_conf {
-	const char *volname;   /* key prefix: NAME/chunks/... */
-	uint32_t block_size;   /* volume block size (default 4 MiB) */
-	uint64_t buffer_size;  /* memory pool bound, bytes (default 300 MiB) */
-	int max_uploads;       /* upload threads (default 20) */
+	const char *volname;	/* key prefix: NAME/chunks/... */
+	uint32_t block_size;	/* volume block size (default 4 MiB) */
+	uint64_t buffer_size;	/* memory pool bound, bytes (default 300 MiB) */
+	int max_uploads;	/* upload threads (default 20) */
 	uint32_t max_readahead; /* bytes (default 32 MiB; 0 disables) */
 	/* Compression/encryption of new blocks (copied); NULL = plain. */
 	const struct frame_conf *frame;
+	/*
+	 * Local disk cache and write-back (cache/cache.h); NULL = none.
+	 * Its frame member is ignored (the store's frame settings are used).
+	 */
+	const struct cache_conf *cache;
 };
 
 /** Start the data path over @os (borrowed; must outlive the store). */
@@ -49,8 +66,8 @@ int chunk_store_new(struct obj_store *os, const struct chunk_conf *conf,
 void chunk_store_free(struct chunk_store *cs);
 
 /** Object key of block @index (length @len) of slice @id, into @out. */
-void chunk_block_key(const struct chunk_store *cs, uint64_t id,
-		     uint32_t index, uint32_t len, char *out, size_t n);
+void chunk_block_key(const struct chunk_store *cs, uint64_t id, uint32_t index,
+		     uint32_t len, char *out, size_t n);
 
 /**
  * Read @len bytes at offset @off of a chunk whose slice list (oldest first)
@@ -95,5 +112,42 @@ void chunk_forget_slice(struct chunk_store *cs, uint64_t id);
 
 /** Memory in use by the pool, bytes (for stats and tests). */
 uint64_t chunk_mem_used(const struct chunk_store *cs);
+
+/**
+ * The disk cache, or NULL when there is none (for its counters, the
+ * pending staged uploads, tests).  Lives as long as @cs.
+ */
+struct cache *chunk_disk_cache(const struct chunk_store *cs);
+
+/** Blocks the disk-cache queue dropped because it was full. */
+uint64_t chunk_cache_queue_drops(const struct chunk_store *cs);
+
+enum chunk_cache_op {
+	CHUNK_CACHE_WARM,  /* fetch blocks into the disk cache */
+	CHUNK_CACHE_EVICT, /* drop their cached copies (staged ones stay) */
+	CHUNK_CACHE_CHECK, /* count what is cached */
+};
+
+/* What a chunk_cache_slices call saw; added to (never reset). */
+struct chunk_cache_report {
+	uint64_t blocks;	/* distinct blocks of the visible parts */
+	uint64_t bytes;		/* their raw bytes */
+	uint64_t cached_blocks; /* of them: cached (warm: now or already;
+				   evict: were cached, dropped now) */
+	uint64_t cached_bytes;
+	uint64_t failed; /* warm: could not fetch or cache (logged) */
+};
+
+/**
+ * Warm up, evict or check the disk cache for the blocks that the visible
+ * parts of a chunk's slice list @s[0..n) use (warmup).  Blocks are taken
+ * once per call even when several records share them.  Returns 0 (see
+ * @r for per-block failures), -ENOSYS (no disk cache, or one of size 0)
+ * or -ENOMEM.  Warming
+ * fetches whole blocks synchronously in the calling thread.  Any thread.
+ */
+int chunk_cache_slices(struct chunk_store *cs, enum chunk_cache_op op,
+		       const struct slice *s, size_t n,
+		       struct chunk_cache_report *r);
 
 #endif

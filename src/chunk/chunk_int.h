@@ -26,6 +26,8 @@
 #define CHUNK_RA_STREAMS 32
 #define CHUNK_PQ_MAX 64 /* queued prefetches */
 #define CHUNK_UPLOAD_RETRIES 3
+#define CHUNK_DQ_MAX 64		       /* blocks queued for the disk cache */
+#define CHUNK_MMAP_THRESHOLD (1 << 20) /* see chunk_store_new */
 
 enum cblock_state { CB_LOADING, CB_READY, CB_FAILED };
 
@@ -135,12 +137,26 @@ struct chunk_store {
 	struct ra_stream ra[CHUNK_RA_STREAMS];
 	uint64_t ra_clock;
 	bool stopping;
+	/*
+	 * Disk-cache queue: referenced READY blocks to write to the disk
+	 * cache, at most CHUNK_DQ_MAX and dq_limit bytes (a share of the
+	 * pool: queued blocks cannot be evicted from memory).
+	 */
+	struct cblock *dq[CHUNK_DQ_MAX];
+	unsigned dq_head;
+	unsigned dq_n;
+	uint64_t dq_bytes;
+	uint64_t dq_limit;
+
+	struct cache *dc; /* disk cache, or NULL; set at start */
+	bool dc_blocks;	  /* it caches blocks (size > 0) */
 
 	/* statistics */
 	atomic_uint_fast64_t n_fetch;	 /* object GETs of blocks */
 	atomic_uint_fast64_t n_hit;	 /* block reads served from memory */
 	atomic_uint_fast64_t n_prefetch; /* GETs started by readahead */
 	atomic_uint_fast64_t n_upload;	 /* blocks uploaded */
+	atomic_uint_fast64_t n_dq_drop;	 /* disk-cache writes dropped */
 };
 
 /* ---- bcache.c: memory pool and block cache ---- */
@@ -184,11 +200,26 @@ bool chunk_block_known_locked(struct chunk_store *cs, uint64_t id,
 			      uint32_t index, uint32_t len);
 /**
  * Put an uploaded writer block into the cache: takes over @mem (whose
- * bytes start at @data) and its pool charge.  Caller holds cs->lock.
+ * bytes start at @data) and its pool charge.  Returns the cached block
+ * (unreferenced), or NULL when it was not kept.  Caller holds cs->lock.
  */
-void chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
-			      uint32_t index, uint32_t len, char *mem,
-			      const char *data, uint64_t charge);
+struct cblock *chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
+					uint32_t index, uint32_t len, char *mem,
+					const char *data, uint64_t charge);
+
+/**
+ * Queue READY block @b for the disk cache (takes a reference), unless
+ * there is no disk cache, the queue is full (counted as a drop) or @b is
+ * an overdraft block.  Caller holds cs->lock.
+ */
+void chunk_dq_push_locked(struct chunk_store *cs, struct cblock *b);
+/**
+ * Take the next queued block (the reference moves to the caller), or
+ * NULL.  Caller holds cs->lock.
+ */
+struct cblock *chunk_dq_pop_locked(struct chunk_store *cs);
+/** Write @b (referenced) to the disk cache.  No lock held. */
+void chunk_dq_write(struct chunk_store *cs, struct cblock *b);
 
 /** Wait until no prefetch is queued or running (for tests). */
 void chunk_prefetch_wait_idle(struct chunk_store *cs);

@@ -46,11 +46,20 @@
  * take uploads before readahead jobs, and never wait for pool memory, so
  * uploads always make progress.  At shutdown they finish queued uploads.
  *
+ * Disk cache: an uploaded block, once in the memory cache, is queued for
+ * the disk cache too (bcache.c).  With write-back, the worker stages the
+ * encoded block on local disk (cache_stage: written and fsynced) instead
+ * of uploading it, and the block counts as done; the cache uploads it
+ * later.  When staging fails (disk full, below the free-space floor, I/O
+ * error) the worker uploads the block as usual.  Workers take uploads
+ * first, then disk-cache writes (they pin pool memory), then readahead.
+ *
  * Locking: w->mu, then cs->lock (chunk_int.h); no I/O under cs->lock.
  * A writer itself is used by one thread at a time (the caller's rule).
  */
 #include "util/common.h"
 #include "chunk/chunk_int.h"
+#include "cache/cache.h"
 #include "object/object.h"
 #include "util/log.h"
 
@@ -370,20 +379,33 @@ static void backoff(struct chunk_store *cs, int attempt)
 	pthread_mutex_unlock(&cs->lock);
 }
 
-static int put_block(struct chunk_store *cs, struct wblock *b, const char *key)
+/* Encode and upload (or stage: *staged) one block. */
+static int put_block(struct chunk_store *cs, struct wblock *b, const char *key,
+		     bool *staged)
 {
 	struct buf enc = BUF_INIT;
 	const char *data = b->mem;
 	size_t n = (size_t)FRAME_HDR_LEN + b->len;
 	int rc;
 
+	*staged = false;
 	if (frame_encode_in_place(&cs->fc, b->mem, b->len) < 0) {
-		rc =
-		    frame_encode(&cs->fc, b->mem + FRAME_HDR_LEN, b->len, &enc);
+		rc = frame_encode_obj(&cs->fc, key, b->mem + FRAME_HDR_LEN,
+				      b->len, &enc);
 		if (rc < 0)
 			return log_fail(rc, "cannot encode block '%s'", key);
 		data = enc.data;
 		n = enc.len;
+	}
+	if (cache_writeback(cs->dc)) {
+		rc = cache_stage(cs->dc, key, data, n);
+		if (rc == 0) {
+			*staged = true;
+			buf_release(&enc);
+			return 0;
+		}
+		log_warn("cannot stage block '%s' (%s): uploading it now", key,
+			 strerror(-rc));
 	}
 	for (int attempt = 0;; attempt++) {
 		rc = obj_put(cs->os, key, data, n);
@@ -405,10 +427,12 @@ static void upload(struct chunk_store *cs, struct wblock *b)
 {
 	struct chunk_writer *w = b->w;
 	char key[CHUNK_KEY_MAX];
+	struct cblock *cb;
+	bool staged;
 	int rc;
 
 	chunk_block_key(cs, w->id, b->index, b->len, key, sizeof(key));
-	rc = put_block(cs, b, key);
+	rc = put_block(cs, b, key, &staged);
 	if (rc == 0 && b->cap > b->len) {
 		char *p = realloc(b->mem, (size_t)FRAME_HDR_LEN + b->len);
 
@@ -422,8 +446,11 @@ static void upload(struct chunk_store *cs, struct wblock *b)
 		b->state = WB_DONE;
 		/* The cache keeps what is allocated; return the rest. */
 		chunk_mem_release_locked(cs, b->charge - b->cap);
-		chunk_block_adopt_locked(cs, w->id, b->index, b->len, b->mem,
-					 b->mem + FRAME_HDR_LEN, b->cap);
+		cb = chunk_block_adopt_locked(cs, w->id, b->index, b->len,
+					      b->mem, b->mem + FRAME_HDR_LEN,
+					      b->cap);
+		if (cb && !staged) /* a staged block is in the cache dir */
+			chunk_dq_push_locked(cs, cb);
 		atomic_fetch_add(&cs->n_upload, 1);
 	} else {
 		b->state = WB_FAILED;
@@ -452,6 +479,14 @@ static void *worker_main(void *arg)
 			b->state = WB_RUNNING;
 			pthread_mutex_unlock(&cs->lock);
 			upload(cs, b);
+			pthread_mutex_lock(&cs->lock);
+			continue;
+		}
+		if (cs->dq_n > 0) {
+			struct cblock *cb = chunk_dq_pop_locked(cs);
+
+			pthread_mutex_unlock(&cs->lock);
+			chunk_dq_write(cs, cb);
 			pthread_mutex_lock(&cs->lock);
 			continue;
 		}

@@ -139,6 +139,22 @@ void cli_vol_close(struct cli_vol *cv);
 const char *cli_vol_storage(const struct cli_vol *cv,
 			    const struct meta_format *f);
 
+struct frame_conf;
+
+/**
+ * How the blocks of volume @f are encoded: its codec, and for an encrypted
+ * volume its data key, unwrapped with the key file @key_path (NULL: the
+ * file named by $TESSERA_ENCRYPT_KEY_FILE, if any).  Every failure prints
+ * one clear line naming the volume: -ENOKEY "volume 'x' is encrypted: give
+ * --encrypt-key FILE", -EKEYREJECTED "wrong encryption key for volume 'x'",
+ * -EINVAL (unknown codec or cipher, malformed settings), or the key file's
+ * error (-ENOENT, -EPERM: crypt_read_secret).  A key file given for a
+ * volume that is not encrypted is ignored with a warning.  @out is zeroed
+ * on failure; wipe out->key (explicit_bzero) when done with it.
+ */
+int cli_frame_conf(const struct meta_format *f, const char *key_path,
+		   struct frame_conf *out);
+
 /**
  * Parse options with getopt_long (options may follow arguments; our own
  * messages): calls

@@ -19,6 +19,7 @@
 #include "cli/cmds.h"
 #include "meta/meta.h"
 #include "meta/kv.h"
+#include "object/crypt.h"
 #include "object/object.h"
 #include "replicate/repl.h"
 #include "util/log.h"
@@ -151,16 +152,27 @@ static int resolve(struct format_args *a, const char **pos, int npos,
 		a->replicate = 0;
 	}
 	f->replicate = a->replicate != 0;
-	if (a->encrypt_key) {
-		log_error("cannot use --encrypt-key '%s': encryption is not "
-			  "supported by this build yet", a->encrypt_key);
+	if (snprintf(f->storage, sizeof(f->storage), "%s", a->storage) >=
+	    (int)sizeof(f->storage)) {
+		log_error("storage URL is too long (%zu bytes; at most %zu)",
+			  strlen(a->storage), sizeof(f->storage) - 1);
 		return EXIT_ERR;
 	}
-	snprintf(f->storage, sizeof(f->storage), "%s", a->storage);
 	f->block_size = (uint32_t)a->block_size;
 	f->chunk_size = TESSERA_CHUNK_SIZE;
 	snprintf(f->compress, sizeof(f->compress), "%s", a->compress);
-	snprintf(f->encrypt, sizeof(f->encrypt), "none");
+	if (a->encrypt_key) {
+		unsigned char key[FRAME_KEY_LEN];
+
+		/* Only the wrapped key is kept; the mount unwraps it. */
+		if (crypt_wrap_new_key(a->encrypt_key, 0, f->key_wrapped,
+				       sizeof(f->key_wrapped), key) < 0)
+			return EXIT_ERR;
+		explicit_bzero(key, sizeof(key));
+		snprintf(f->encrypt, sizeof(f->encrypt), "aes-256-gcm");
+	} else {
+		snprintf(f->encrypt, sizeof(f->encrypt), "none");
+	}
 	f->trash_days = (uint32_t)a->trash_days;
 	f->capacity = a->capacity;
 	f->inodes = a->inodes;
@@ -291,6 +303,9 @@ int cmd_format(int argc, char **argv)
 	printf("formatted volume '%s' (uuid %s)\n  metadata: %s\n  storage:  %s\n",
 	       f.name, f.uuid, url_redact(a.vol.meta_url, red, sizeof(red)),
 	       obj_describe(os));
+	if (a.encrypt_key)
+		printf("  encrypt:  aes-256-gcm with the key in '%s' (without "
+		       "that file the data cannot be read)\n", a.encrypt_key);
 	if (f.replicate) {
 		int n = (int)strcspn(f.storage, "?");
 

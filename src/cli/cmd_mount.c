@@ -29,10 +29,12 @@
  * until unmounted.
  */
 #include "util/common.h"
+#include "cache/cache.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "fuse/fsop.h"
 #include "meta/meta.h"
+#include "object/frame.h"
 #include "object/object.h"
 #include "replicate/repl.h"
 #include "util/buf.h"
@@ -59,7 +61,13 @@ struct mount_opts {
 	double entry_timeout;
 	uint64_t buffer_size;
 	uint64_t max_uploads;
+	const char *encrypt_key;
 	char options[2048];
+	/* disk cache (cache/cache.h) */
+	const char *cache_dir; /* parent of <uuid>/; NULL: $TESSERA_HOME/cache */
+	uint64_t cache_size;
+	double free_ratio;
+	bool writeback;
 };
 
 enum {
@@ -73,6 +81,8 @@ enum {
 	OPT_WRITEBACK,
 	OPT_FORCE,
 	OPT_PARTIAL,
+	OPT_KEY,
+	OPT_FREE_RATIO,
 };
 
 static const struct option mount_longopts[] = {
@@ -88,6 +98,8 @@ static const struct option mount_longopts[] = {
 	{"writeback", no_argument, NULL, OPT_WRITEBACK},
 	{"force", no_argument, NULL, OPT_FORCE},
 	{"accept-partial", no_argument, NULL, OPT_PARTIAL},
+	{"encrypt-key", required_argument, NULL, OPT_KEY},
+	{"free-space-ratio", required_argument, NULL, OPT_FREE_RATIO},
 	{NULL, 0, NULL, 0},
 };
 
@@ -111,7 +123,6 @@ static int bad_value(const char *opt, const char *val)
 static int mount_opt(void *arg, int c, const char *val)
 {
 	struct mount_opts *o = arg;
-	uint64_t ignored;
 
 	switch (c) {
 	case 'f':
@@ -144,9 +155,10 @@ static int mount_opt(void *arg, int c, const char *val)
 			return bad_value("--max-uploads (1 to 256)", val);
 		return 0;
 	case OPT_CACHE_DIR:
+		o->cache_dir = val;
 		return *val ? 0 : bad_value("--cache-dir", val);
 	case OPT_CACHE_SIZE:
-		return cli_parse_size(val, &ignored) < 0
+		return cli_parse_size(val, &o->cache_size) < 0
 			       ? bad_value("--cache-size", val)
 			       : 0;
 	case OPT_FORCE:
@@ -155,9 +167,17 @@ static int mount_opt(void *arg, int c, const char *val)
 	case OPT_PARTIAL:
 		o->accept_partial = true;
 		return 0;
+	case OPT_KEY:
+		o->encrypt_key = val;
+		return *val ? 0 : bad_value("--encrypt-key", val);
+	case OPT_FREE_RATIO:
+		if (cli_parse_double(val, &o->free_ratio) < 0 ||
+		    !(o->free_ratio >= 0 && o->free_ratio < 1))
+			return bad_value("--free-space-ratio (0 to 0.99)",
+					 val);
+		return 0;
 	case OPT_WRITEBACK:
-		log_warn("--writeback is not supported yet; writes go to the "
-			 "object store directly");
+		o->writeback = true;
 		return 0;
 	}
 	return EXIT_USAGE;
@@ -171,6 +191,8 @@ static int parse_args(int argc, char **argv, struct mount_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->attr_timeout = 1;
 	o->entry_timeout = 1;
+	o->cache_size = CACHE_DEF_SIZE;
+	o->free_ratio = CACHE_DEF_FREE_RATIO;
 	rc = cli_getopt("mount", argc, argv, "fdo:", mount_longopts, mount_opt,
 			o, pos, 2, &npos);
 	if (rc)
@@ -503,6 +525,22 @@ static int open_volume(const struct mount_opts *o, struct meta **m_out,
 	return 0;
 }
 
+/* The disk cache: <cache dir>/<volume uuid>/ (cache/cache.h). */
+static void cache_conf_of(const struct mount_opts *o,
+			  const struct meta_format *fmt, char *dir, size_t n,
+			  struct cache_conf *cc)
+{
+	if (o->cache_dir)
+		snprintf(dir, n, "%s/%s", o->cache_dir, fmt->uuid);
+	else
+		snprintf(dir, n, "%s/cache/%s", cli_home(), fmt->uuid);
+	memset(cc, 0, sizeof(*cc));
+	cc->dir = dir;
+	cc->size = o->cache_size;
+	cc->free_ratio = o->free_ratio;
+	cc->writeback = o->writeback && !o->read_only;
+}
+
 static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 		 const char *mp, int lock_fd, int *notify_fd)
 {
@@ -512,15 +550,23 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	struct vfs *v;
 	struct fsop *fs;
 	struct vfs_conf vc;
+	struct frame_conf frame;
 	struct fsop_conf fc;
 	struct mount_ctl mc;
-	char fsname[300];
+	struct cache_conf cc;
+	char fsname[300], cache_dir[PATH_MAX];
 	int rc;
 
 	UNUSED(vol);
 	rc = open_volume(o, &m, &fmt, &os, &mc);
 	if (rc < 0)
 		return rc;
+	rc = cli_frame_conf(&fmt, o->encrypt_key, &frame);
+	if (rc < 0) {
+		obj_close(os); /* one line printed */
+		meta_close(m);
+		return rc;
+	}
 	memset(&vc, 0, sizeof(vc));
 	vc.control = mount_control;
 	vc.control_arg = &mc;
@@ -532,7 +578,18 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	vc.buffer_size = o->buffer_size;
 	vc.max_uploads = (int)o->max_uploads;
 	vc.mountpoint = mp;
+	vc.frame = &frame;
+	cache_conf_of(o, &fmt, cache_dir, sizeof(cache_dir), &cc);
+	vc.cache = &cc;
+	rc = cache_check_dir(cache_dir); /* one clear line when it is bad */
+	if (rc < 0) {
+		explicit_bzero(&frame, sizeof(frame));
+		obj_close(os);
+		meta_close(m);
+		return rc;
+	}
 	rc = vfs_new(m, os, &fmt, &vc, &v);
+	explicit_bzero(&frame, sizeof(frame));
 	if (rc < 0) {
 		log_error("cannot start volume '%s': %s", o->volume,
 			  strerror(-rc));

@@ -48,12 +48,16 @@ const struct cli_cmd cli_cmds[] = {
 	  "  -d, --debug          debug log (implies -f)\n"
 	  "  -o OPTS              FUSE options (allow_other, ...)\n"
 	  "  --read-only          mount read-only\n"
+	  "  --encrypt-key FILE   key file of an encrypted volume (default:\n"
+	  "                       $TESSERA_ENCRYPT_KEY_FILE)\n"
 	  "  --attr-timeout S     kernel attribute cache (default 1)\n"
 	  "  --entry-timeout S    kernel entry cache (default 1)\n"
 	  "  --buffer-size SIZE   memory for write/read buffers (default 300M)\n"
 	  "  --max-uploads N      parallel uploads (default 20)\n"
-	  "  --cache-dir DIR      local block cache directory\n"
+	  "  --cache-dir DIR      local block cache directory (default $TESSERA_HOME/cache;\n"
+	  "                       one subdirectory per volume uuid)\n"
 	  "  --cache-size SIZE    local block cache size (default 100G; 0 disables)\n"
+	  "  --free-space-ratio R keep this share of the cache's filesystem free (default 0.1)\n"
 	  "  --writeback          stage writes in the local cache, upload later\n"
 	  "  --force              take the volume's lease from another mount\n"
 	  "  --accept-partial     mount a restore that stopped at a damaged\n"
@@ -98,7 +102,15 @@ const struct cli_cmd cli_cmds[] = {
 	  "  --size SIZE          object size (default 1M)\n"
 	  "  --threads P          parallel requests (default 4)\n" },
 	{ "warmup", cmd_warmup, "fill the cache for files or trees",
-	  "usage: tessera warmup PATH... [--evict|--check]\n" },
+	  "usage: tessera warmup PATH... [--evict|--check] [-p THREADS]\n"
+	  "\n"
+	  "Fetch the blocks of the files (directories: every file below) into\n"
+	  "the local cache of the mount holding them.\n"
+	  "\n"
+	  "options:\n"
+	  "  --evict              drop the files' blocks from the cache instead\n"
+	  "  --check              only report how much of them is cached\n"
+	  "  -p, --threads N      files handled in parallel (default 4)\n" },
 	{ "rmr", cmd_rmr, "remove a tree quickly",
 	  "usage: tessera rmr PATH...\n" },
 	{ "clone", cmd_clone, "copy a file or tree by metadata only",

@@ -418,18 +418,8 @@ static void fsop_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		       size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct fsop_req r;
-	ssize_t n;
-
-	if (vfs_is_virtual(ino)) { /* a request to the mount (.control) */
-		mkctx(req, &r);
-		n = off ? -EINVAL
-			: vfs_control(fs_of(req)->v, &r.c, ino, fi->fh, buf,
-				      size);
-	} else {
-		n = vfs_write(fs_of(req)->v, ino, fi->fh, (uint64_t)off, buf,
-			      size);
-	}
+	ssize_t n =
+		vfs_write(fs_of(req)->v, ino, fi->fh, (uint64_t)off, buf, size);
 
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);

@@ -555,23 +555,6 @@ static int sq_del(struct kv_txn *kt, int grp, const void *key, size_t klen)
 	return 0;
 }
 
-/*
- * The smallest key greater than every key starting with @p: drop trailing
- * 0xff bytes, then increment the last byte.  Returns its length; 0 when @p
- * is empty or all 0xff (no upper bound).
- */
-static size_t sq_prefix_end(const unsigned char *p, size_t plen,
-			    unsigned char *out)
-{
-	while (plen > 0 && p[plen - 1] == 0xff)
-		plen--;
-	if (plen == 0)
-		return 0;
-	memcpy(out, p, plen);
-	out[plen - 1]++;
-	return plen;
-}
-
 /* Step through a prepared scan and feed the callback. */
 static int sq_scan_run(struct sq_txn *t, sqlite3_stmt *st, kv_scan_fn fn,
 		       void *arg)
@@ -610,7 +593,7 @@ static int sq_scan(struct kv_txn *kt, int grp, const void *prefix,
 		return rc;
 	if (!prefix)
 		plen = lolen = 0;
-	elen = sq_prefix_end(prefix, plen, end);
+	elen = kv_prefix_end(prefix, plen, end);
 	/* Lower bound: the larger of prefix and start. */
 	if (start) {
 		int c = memcmp(start, prefix ? prefix : sq_empty,

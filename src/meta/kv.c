@@ -22,6 +22,11 @@ int kv_open(const char *url, bool create, struct kv_engine **out)
 	}
 	if (strcmp(u.scheme, "sqlite3") == 0) {
 		rc = kv_sqlite_open(url, create, out);
+	} else if (strcmp(u.scheme, "redis") == 0) {
+		rc = kv_redis_open(url, create, out);
+	} else if (strcmp(u.scheme, "postgres") == 0 ||
+		   strcmp(u.scheme, "postgresql") == 0) {
+		rc = kv_pg_open(url, create, out);
 	} else {
 		log_error("unsupported metadata URL '%s': scheme '%s' is not a "
 			  "metadata engine",
@@ -111,4 +116,24 @@ int kv_incr(struct kv_txn *t, const char *name, int64_t delta, int64_t *out)
 	if (rc == 0 && out)
 		*out = cur;
 	return rc;
+}
+
+int kv_key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int c = memcmp(a, b, MIN(alen, blen));
+
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+size_t kv_prefix_end(const unsigned char *p, size_t n, unsigned char *out)
+{
+	while (n > 0 && p[n - 1] == 0xff)
+		n--;
+	if (n == 0)
+		return 0;
+	memcpy(out, p, n);
+	out[n - 1]++;
+	return n;
 }

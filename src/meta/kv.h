@@ -138,6 +138,17 @@ void kv_rollback(struct kv_txn *t);
 int kv_sync(struct kv_engine *e);
 int kv_wipe(struct kv_engine *e);
 
+/** Compare two keys in byte order (memcmp, then shorter first): <0, 0, >0. */
+int kv_key_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
+/**
+ * The smallest key greater than every key starting with @p (@n bytes): drop
+ * trailing 0xff bytes, then increment the last byte.  Writes it to @out
+ * (room for @n bytes) and returns its length; 0 when @p is empty or all
+ * 0xff (no upper bound).  For engines that scan a prefix as a key range.
+ */
+size_t kv_prefix_end(const unsigned char *p, size_t n, unsigned char *out);
+
 /** Add @delta to counter @name (missing = 0) inside @t; *out = new value. */
 int kv_incr(struct kv_txn *t, const char *name, int64_t delta, int64_t *out);
 
@@ -150,5 +161,22 @@ int kv_incr(struct kv_txn *t, const char *name, int64_t delta, int64_t *out);
  * not @create; -EINVAL: not an SQLite database, or not a Tessera one.
  */
 int kv_sqlite_open(const char *url, bool create, struct kv_engine **out);
+/**
+ * redis://[user:pass@]host[:port][/db]: optimistic txns (WATCH/MULTI/EXEC).
+ * A read-only txn's commit may also answer -EAGAIN: Redis has no snapshots,
+ * so commit checks that nothing the txn read changed meanwhile.  Errors at
+ * open: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH (cannot connect), -EACCES
+ * (authentication), -ENOENT (not formatted, without @create), -EINVAL.
+ */
+int kv_redis_open(const char *url, bool create, struct kv_engine **out);
+/**
+ * postgres://user[:pass]@host[:port]/db (postgresql:// too; query
+ * parameters go to libpq).  Read-write txns are SERIALIZABLE: get, put,
+ * del and scan may also answer -EAGAIN (serialization failure); the txn is
+ * then doomed and must be rolled back and run again.  Errors at open:
+ * -ECONNREFUSED, -ETIMEDOUT, -EACCES (authentication), -ENOENT (database
+ * or schema missing), -EINVAL.
+ */
+int kv_pg_open(const char *url, bool create, struct kv_engine **out);
 
 #endif

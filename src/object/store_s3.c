@@ -190,45 +190,6 @@ static long env_long(const char *name, long def, long lo, long hi)
 	return n;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode [p, p+n) into a new string; NULL on a bad escape. */
-static char *pct_decode(const char *p, size_t n)
-{
-	char *out = malloc(n + 1);
-	size_t o = 0;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-
-		if (p[i] != '%') {
-			out[o++] = p[i];
-			continue;
-		}
-		hi = i + 2 < n ? hexval((unsigned char)p[i + 1]) : -1;
-		lo = i + 2 < n ? hexval((unsigned char)p[i + 2]) : -1;
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-			free(out);
-			return NULL;
-		}
-		out[o++] = (char)(hi * 16 + lo);
-		i += 2;
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /* ---- the handle pool and the curl share ------------------------------ */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -1245,7 +1206,7 @@ static int setup_aws(struct s3_store *s, const struct url *u,
 		return -EINVAL;
 	}
 	s->aws = true;
-	s->prefix = pct_decode(u->path, strlen(u->path));
+	s->prefix = url_pct_decode(u->path, strlen(u->path));
 	if (!s->prefix) {
 		*why = "bad percent-escape in path";
 		return -EINVAL;
@@ -1280,8 +1241,8 @@ static int setup_path_style(struct s3_store *s, const struct url *u,
 	struct buf b = BUF_INIT;
 	int rc;
 
-	s->bucket = pct_decode(p, slash ? (size_t)(slash - p) : strlen(p));
-	s->prefix = pct_decode(slash ? slash : "", slash ? strlen(slash) : 0);
+	s->bucket = url_pct_decode(p, slash ? (size_t)(slash - p) : strlen(p));
+	s->prefix = url_pct_decode(slash ? slash : "", slash ? strlen(slash) : 0);
 	if (!s->bucket || !s->prefix) {
 		*why = "bad percent-escape in path";
 		return -EINVAL;

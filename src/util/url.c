@@ -29,7 +29,7 @@ static const struct scheme_rule rules[] = {
 	{ "https", 1, 0, 0, 1, 0, 1 },
 };
 
-static int hexval(int c)
+int url_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -40,7 +40,7 @@ static int hexval(int c)
 }
 
 /* Decode %XX escapes of [p, p+n) into a new string; NULL on a bad escape. */
-static char *pct_decode(const char *p, size_t n)
+char *url_pct_decode(const char *p, size_t n)
 {
 	char *out = malloc(n + 1);
 	size_t o = 0;
@@ -55,8 +55,8 @@ static char *pct_decode(const char *p, size_t n)
 				free(out);
 				return NULL;
 			}
-			hi = hexval((unsigned char)p[i + 1]);
-			lo = hexval((unsigned char)p[i + 2]);
+			hi = url_hexval((unsigned char)p[i + 1]);
+			lo = url_hexval((unsigned char)p[i + 2]);
 			if (hi < 0 || lo < 0) {
 				free(out);
 				return NULL;
@@ -119,9 +119,9 @@ static int parse_userinfo(const char *p, size_t n, struct url *u,
 	const char *colon = memchr(p, ':', n);
 	size_t ulen = colon ? (size_t)(colon - p) : n;
 
-	u->user = pct_decode(p, ulen);
+	u->user = url_pct_decode(p, ulen);
 	if (colon)
-		u->pass = pct_decode(colon + 1, n - ulen - 1);
+		u->pass = url_pct_decode(colon + 1, n - ulen - 1);
 	if (!u->user || (colon && !u->pass)) {
 		*why = "bad percent-escape in user or password";
 		return -EINVAL;

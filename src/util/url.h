@@ -40,6 +40,13 @@ void url_release(struct url *u);
  */
 char *url_redact(const char *in, char *out, size_t n);
 
+/** Value of hex digit @c, or -1. */
+int url_hexval(int c);
+
+/** Decode %XX escapes of [p, p+n) into a new string (caller frees); NULL
+ *  on a bad escape or ENOMEM. */
+char *url_pct_decode(const char *p, size_t n);
+
 /** True when @s looks like a URL ("scheme://"). */
 int url_is_url(const char *s);
 

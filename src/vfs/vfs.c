@@ -12,8 +12,7 @@
  * Virtual files: ".stats" and ".config" in the root directory, inode
  * numbers VFS_INO_STATS / VFS_INO_CONFIG, mode 0444, hidden from readdir,
  * not removable.  Their text is generated at open; fuse/ opens them with
- * direct_io so the kernel does not trust their length of 0.  ".control"
- * (VFS_INO_CONTROL, mode 0666) takes requests (vfs_ctl.c).
+ * direct_io so the kernel does not trust their length of 0.
  */
 #include "util/common.h"
 #include "chunk/chunk.h"
@@ -60,17 +59,18 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	int rc;
 
 	memset(&frame, 0, sizeof(frame));
-	if (fmt->compress[0] &&
-	    frame_codec_parse(fmt->compress, &frame.codec)) {
+	if (conf->frame) {
+		frame = *conf->frame;
+	} else if (fmt->compress[0] &&
+		   frame_codec_parse(fmt->compress, &frame.codec)) {
 		log_error("volume '%s': unknown compression '%s'", fmt->name,
 			  fmt->compress);
 		return -EINVAL;
 	}
-	if (fmt->encrypt[0] && strcmp(fmt->encrypt, "none") != 0) {
-		log_error("volume '%s': encryption '%s' is not supported by "
-			  "this client",
-			  fmt->name, fmt->encrypt);
-		return -ENOTSUP;
+	if (!frame.encrypt && fmt->encrypt[0] &&
+	    strcmp(fmt->encrypt, "none") != 0) {
+		log_error("volume '%s' is encrypted: no key given", fmt->name);
+		return -ENOKEY;
 	}
 	v = calloc(1, sizeof(*v));
 	if (!v)
@@ -81,6 +81,7 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 		snprintf(v->mountpoint, sizeof(v->mountpoint), "%s",
 			 conf->mountpoint);
 	v->conf.mountpoint = v->mountpoint;
+	v->conf.frame = NULL; /* the chunk store keeps its own copy */
 	v->start_ns = vfs_now_ns();
 	memset(&cc, 0, sizeof(cc));
 	cc.volname = v->fmt.name;
@@ -89,9 +90,12 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	cc.max_uploads = conf->max_uploads > 0 ? conf->max_uploads : 20;
 	cc.max_readahead = conf->max_readahead ? conf->max_readahead : 32 * MiB;
 	cc.frame = &frame;
+	cc.cache = conf->cache;
+	v->conf.cache = NULL; /* borrowed for this call only */
 	v->mem_limit = cc.buffer_size;
 	v->block_size = cc.block_size;
 	rc = chunk_store_new(os, &cc, &v->cs);
+	explicit_bzero(&frame, sizeof(frame));
 	if (rc < 0) {
 		free(v);
 		return rc;
@@ -177,7 +181,6 @@ static int stats_text(struct vfs *v, struct buf *b)
 {
 	int64_t now = vfs_now_ns();
 	size_t nfiles;
-
 	int rc;
 
 	pthread_mutex_lock(&v->files_lock);
@@ -200,6 +203,8 @@ static int stats_text(struct vfs *v, struct buf *b)
 		STAT(commits), STAT(fsyncs), STAT(compactions),
 		STAT(deleted_slices));
 #undef STAT
+	if (rc == 0)
+		rc = vfs_cache_stats_text(v, b);
 	if (rc == 0 && v->conf.stats_extra)
 		rc = v->conf.stats_extra(v->conf.stats_arg, b);
 	return rc;
@@ -210,8 +215,6 @@ int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len)
 	struct buf b = BUF_INIT;
 	int rc;
 
-	if (ino == VFS_INO_CONTROL)
-		return vfs_control_text(v, out, len);
 	if (ino == VFS_INO_STATS) {
 		rc = stats_text(v, &b);
 	} else {
@@ -527,6 +530,8 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	if (vfs_is_virtual(ino)) {
 		if (out)
 			virtual_attr(v, ino, out);
+		if (ino == VFS_INO_CONTROL)
+			return vfs_control_open(v, c, flags, fh);
 		return vfs_open_virtual(v, ino, flags, fh);
 	}
 	if (v->conf.read_only && (open_mask(flags) & META_MAY_WRITE))

@@ -23,7 +23,9 @@
  *    they exclude other handles/owners of this mount only.
  *  - The root holds virtual files ".stats" and ".config" (read-only text,
  *    hidden from readdir).  ".stats" starts with "pid N" of the mount
- *    process (tessera umount uses it).
+ *    process (tessera umount uses it).  ".control" (read-write, also
+ *    hidden) takes requests: disk-cache warmup, clone, and what
+ *    vfs_conf.control serves (vfs_control.c).
  *
  * Errors: 0 / byte counts, or -errno as meta/ defines them, plus -EBADF
  * (bad handle), -EROFS (read-only mount), -EIO (data path), -EINTR (a
@@ -44,6 +46,8 @@
 
 struct vfs;
 struct obj_store;
+struct frame_conf;
+struct cache_conf;
 struct statvfs;
 struct buf;
 struct vfs_ctx;
@@ -55,16 +59,24 @@ struct vfs_conf {
 	uint32_t max_readahead; /* bytes (0: chunk default) */
 	const char *mountpoint; /* shown in .stats; may be NULL */
 	bool no_background;	/* no deletion/compaction worker (tests) */
+	/* How blocks are encoded (copied, not kept): the codec and, for an
+	 * encrypted volume, the data key (cli_frame_conf).  NULL: from @fmt,
+	 * which works for plain and compressed volumes only. */
+	const struct frame_conf *frame;
+	/* Local disk cache and write-back (cache/cache.h), borrowed for
+	 * vfs_new; NULL: none. */
+	const struct cache_conf *cache;
 	/* More ".stats" lines, appended to @b (e.g. replication state of
 	 * the metadata engine); may be NULL.  Any thread. */
 	int (*stats_extra)(void *arg, struct buf *b);
 	void *stats_arg;
 	/*
 	 * Requests to ".control" that vfs/ does not handle itself (e.g.
-	 * "checkpoint"), after every open file was committed and synced:
-	 * @cmd is the first word, @arg the rest of the request (@alen
-	 * bytes).  Append the answer's text to @reply (after "0 " or
-	 * "-ERRNO "); return 0 or -errno.  May be NULL (-ENOSYS).
+	 * "checkpoint", vfs_control.c), after every open file was committed
+	 * and synced, with the opener's credentials (@c may be NULL): @cmd
+	 * is the first word, @req the rest of the request (@alen bytes).
+	 * Append the answer's text to @reply (sent after "0 " or "-ERRNO
+	 * "); return 0 or -errno.  May be NULL (-ENOSYS).
 	 */
 	int (*control)(void *arg, const struct vfs_ctx *c, const char *cmd,
 		       const char *req, size_t alen, struct buf *reply);
@@ -230,26 +242,6 @@ int vfs_removexattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 
 /** True for the root's virtual files (fuse/ opens them with direct_io). */
 bool vfs_is_virtual(uint64_t ino);
-
-/*
- * ".control" (hidden, mode 0666): requests to the mount from tools such as
- * `tessera clone`.  A request is one write(2) at offset 0 of an open
- * handle; its answer is then read from offset 0 of the same handle:
- *
- *   clone SRC_INO DSTPARENT_INO FLAGS NAMELEN\nNAME
- *       meta_clone as the writer (FLAGS: META_CLONE_*), after committing
- *       every open file; answer "0 ino N inodes N chunks N slices N"
- *   WORD ...   anything else goes to vfs_conf.control
- *
- * The answer is one line, "0 ..." on success or "-ERRNO message".
- */
-/**
- * A write to a virtual file: handle the request in @buf (@len bytes) as
- * the caller @c.  Returns @len (the outcome is in the answer), -EINVAL for
- * a malformed request, -EBADF, or -EACCES for the read-only virtual files.
- */
-ssize_t vfs_control(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
-		    uint64_t fh, const void *buf, size_t len);
 
 /* ---- helpers shared with tests ---- */
 

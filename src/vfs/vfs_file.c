@@ -421,15 +421,6 @@ static void file_discard(struct vfs *v, struct vfs_file *f)
 	f->dirty = false;
 }
 
-struct vfs_handle *vfs_handle_get(uint64_t fh, enum vfs_handle_kind kind)
-{
-	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fh;
-
-	if (!h || h->magic != VFS_HANDLE_MAGIC || h->kind != kind)
-		return NULL;
-	return h;
-}
-
 static struct vfs_handle *handle_of(uint64_t fh, enum vfs_handle_kind kind)
 {
 	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fh;
@@ -453,7 +444,9 @@ ssize_t vfs_write(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 	size_t done = 0;
 	int rc = 0;
 
-	if (!h || h->ino != ino || !writable(h))
+	if (!h && (h = handle_of(fh, VFS_H_VIRT)) && h->ctl && h->ino == ino)
+		return vfs_control_write(v, h, buf, len);
+	if (!h || h->kind != VFS_H_FILE || h->ino != ino || !writable(h))
 		return -EBADF;
 	if (v->conf.read_only)
 		return -EROFS;
@@ -597,11 +590,12 @@ ssize_t vfs_read(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 		h = handle_of(fh, VFS_H_VIRT);
 		if (!h || h->ino != ino)
 			return -EBADF;
-		pthread_mutex_lock(&v->files_lock);
-		len = off >= h->vlen ? 0 : MIN(len, h->vlen - off);
-		if (len)
-			memcpy(buf, h->vdata + off, len);
-		pthread_mutex_unlock(&v->files_lock);
+		if (h->ctl)
+			return vfs_control_read(v, h, buf, len);
+		if (off >= h->vlen)
+			return 0;
+		len = MIN(len, h->vlen - off);
+		memcpy(buf, h->vdata + off, len);
 		return (ssize_t)len;
 	}
 	if (h->ino != ino || (h->flags & O_ACCMODE) == O_WRONLY)
@@ -672,6 +666,7 @@ void vfs_handle_free(struct vfs *v, struct vfs_handle *h)
 	pthread_mutex_unlock(&v->files_lock);
 	h->magic = 0;
 	free(h->vdata);
+	vfs_control_free(h->ctl);
 	free(h);
 }
 
@@ -731,8 +726,7 @@ int vfs_open_virtual(struct vfs *v, uint64_t ino, int flags, uint64_t *fh)
 	struct vfs_handle *h;
 	int rc;
 
-	if (ino != VFS_INO_CONTROL &&
-	    ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)))
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
 		return -EACCES;
 	rc = vfs_handle_new(v, VFS_H_VIRT, ino, flags, &h);
 	if (rc < 0)

@@ -23,6 +23,8 @@
 
 struct chunk_store;
 struct chunk_writer;
+struct buf;
+struct vfs_ctl;
 
 /* Virtual files at the root; meta/ never hands out inode numbers this big. */
 #define VFS_INO_STATS 0x7FFFFFFF00000001ULL
@@ -90,11 +92,11 @@ struct vfs_handle {
 	int flags;		/* open(2) flags */
 	struct vfs_file *f;	/* VFS_H_FILE: a reference */
 	atomic_bool atime_done; /* relatime update done for this handle */
-	char *vdata;		/* VFS_H_VIRT: the text; guarded by
-				 * vfs.files_lock (.control replaces it) */
+	char *vdata;		/* VFS_H_VIRT: the text */
 	size_t vlen;
 	struct vfs_handle *prev; /* all handles; guarded by vfs.files_lock */
 	struct vfs_handle *next;
+	struct vfs_ctl *ctl;	/* VFS_H_VIRT of ".control": its requests */
 };
 
 /* ---- lock table (vfs_lock.c): flock and fcntl locks of this mount ---- */
@@ -189,8 +191,6 @@ int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len);
 int vfs_handle_new(struct vfs *v, enum vfs_handle_kind kind, uint64_t ino,
 		   int flags, struct vfs_handle **out);
 void vfs_handle_free(struct vfs *v, struct vfs_handle *h);
-/** The handle @fh if it is one of @kind, else NULL. */
-struct vfs_handle *vfs_handle_get(uint64_t fh, enum vfs_handle_kind kind);
 /** Find the open state of @ino and take a reference; NULL when not open. */
 struct vfs_file *vfs_file_find(struct vfs *v, uint64_t ino);
 void vfs_file_put(struct vfs *v, struct vfs_file *f);
@@ -216,9 +216,19 @@ int vfs_open_virtual(struct vfs *v, uint64_t ino, int flags, uint64_t *fh);
 /** Free remaining file states at shutdown. */
 void vfs_files_free_all(struct vfs *v);
 
-/* vfs_ctl.c */
-/** The text of the control file before any request. */
-int vfs_control_text(struct vfs *v, char **out, size_t *len);
+/* vfs_control.c: ".control" (warmup requests) and cache counters */
+/** Open ".control" (read-write) for the caller @c (may be NULL). */
+int vfs_control_open(struct vfs *v, const struct vfs_ctx *c, int flags,
+		     uint64_t *fh);
+void vfs_control_free(struct vfs_ctl *ctl);
+/** A request line; @len, -EINVAL (malformed) or -EBUSY. */
+ssize_t vfs_control_write(struct vfs *v, struct vfs_handle *h,
+			  const void *buf, size_t len);
+/** The next response line (one per read), 0 bytes when idle. */
+ssize_t vfs_control_read(struct vfs *v, struct vfs_handle *h, void *buf,
+			 size_t len);
+/** Append the disk cache's counters to ".stats" text (none: nothing). */
+int vfs_cache_stats_text(struct vfs *v, struct buf *b);
 
 /* vfs_bg.c */
 int vfs_bg_start(struct vfs *v);

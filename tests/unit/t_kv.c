@@ -673,6 +673,12 @@ static void test_kv_snapshot(void **state)
 	struct kv_txn *r1, *r2, *r3;
 	struct seen s;
 
+	/*
+	 * Redis has no snapshots: its read-only txns see the latest commits
+	 * and are validated at commit instead (t_kv_remote.c tests that).
+	 */
+	if (strncmp(f->url, "redis:", 6) == 0)
+		skip();
 	put1(f->e, KV_INODE, "a", 1, "1", 1);
 	/* r1 has begun only; r2 has read already. */
 	assert_int_equal(kv_begin(f->e, false, &r1), 0);
@@ -881,11 +887,14 @@ static void *snap_reader(void *p)
 		rc = kv_commit(t);
 		if (rc < 0 && rc != -EAGAIN && !a->err)
 			a->err = rc;
+		/* a txn that failed to commit read nothing valid */
+		if (rc == -EAGAIN)
+			continue;
 		if (x != y || x < prev)
 			a->bad++;
 		prev = x;
 		a->reads++;
-	} while (!atomic_load(a->done) && !a->err);
+	} while ((!atomic_load(a->done) || !a->reads) && !a->err);
 	return NULL;
 }
 

@@ -400,12 +400,12 @@ static void test_vfs_control_clone(void **state)
 	assert_int_equal(a.mode, S_IFREG | 0666);
 	assert_int_equal(vfs_open(f->v, NULL, a.ino, O_RDWR, &cfh, NULL), 0);
 	/* malformed requests are refused */
-	assert_int_equal(vfs_control(f->v, NULL, a.ino, cfh, "clone 1 1", 9),
+	assert_int_equal(vfs_write(f->v, a.ino, cfh, 0, "clone 1 1", 9),
 			 -EINVAL);
 	len = snprintf(req, sizeof(req), "clone %llu %llu 0 3\ndst",
 		       (unsigned long long)ino,
 		       (unsigned long long)TESSERA_ROOT_INO);
-	assert_int_equal(vfs_control(f->v, NULL, a.ino, cfh, req, (size_t)len),
+	assert_int_equal(vfs_write(f->v, a.ino, cfh, 0, req, (size_t)len),
 			 len);
 	n = vfs_read(f->v, a.ino, cfh, 0, ans, sizeof(ans) - 1);
 	assert_true(n > 0);
@@ -414,14 +414,14 @@ static void test_vfs_control_clone(void **state)
 	assert_non_null(strstr(ans, " inodes 1 "));
 	cl = strtoull(ans + 6, NULL, 10);
 	/* again: the name exists now, the answer says so */
-	assert_int_equal(vfs_control(f->v, NULL, a.ino, cfh, req, (size_t)len),
+	assert_int_equal(vfs_write(f->v, a.ino, cfh, 0, req, (size_t)len),
 			 len);
 	n = vfs_read(f->v, a.ino, cfh, 0, ans, sizeof(ans) - 1);
 	ans[n] = '\0';
 	assert_int_equal(atoi(ans), -EEXIST);
 	/* other requests need the mount's hook */
 	assert_int_equal(
-		vfs_control(f->v, NULL, a.ino, cfh, "checkpoint x", 12), 12);
+		vfs_write(f->v, a.ino, cfh, 0, "checkpoint x", 12), 12);
 	n = vfs_read(f->v, a.ino, cfh, 0, ans, sizeof(ans) - 1);
 	ans[n] = '\0';
 	assert_int_equal(atoi(ans), -ENOSYS);
