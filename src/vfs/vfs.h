@@ -71,8 +71,8 @@ struct vfs_conf {
 	int (*stats_extra)(void *arg, struct buf *b);
 	void *stats_arg;
 	/*
-	 * Requests to ".control" that vfs/ does not handle itself (e.g.
-	 * "checkpoint", vfs_control.c), after every open file was committed
+	 * Requests to ".control" that vfs/ does not handle itself
+	 * ("checkpoint", vfs_control.c), after every open file was committed
 	 * and synced, with the opener's credentials (@c may be NULL): @cmd
 	 * is the first word, @req the rest of the request (@alen bytes).
 	 * Append the answer's text to @reply (sent after "0 " or "-ERRNO

@@ -30,9 +30,9 @@
  *       meta_clone with the opener's credentials (`tessera clone`), after
  *       committing every open file, so buffered writes are part of the
  *       copy; answer "0 ino N inodes N chunks N slices N"
- *   WORD ...
- *       anything else goes to vfs_conf.control (the mount's own requests,
- *       e.g. checkpoints), after every open file is committed and synced
+ *   checkpoint ...
+ *       goes to vfs_conf.control (the mount's own requests), after every
+ *       open file is committed and synced
  *
  * Why requests to the mount rather than tools opening the metadata: the
  * mount is the one writer of its metadata (a replicated volume's lease is
@@ -235,7 +235,7 @@ static bool is_word(const char *p, size_t wl, const char *w)
 	return wl == strlen(w) && memcmp(p, w, wl) == 0;
 }
 
-/* A request other than warm/evict/check: do it, keep the answer. */
+/* clone or checkpoint: do it now, keep the answer for the next read. */
 static ssize_t immediate(struct vfs *v, struct vfs_ctl *ctl, const char *buf,
 			 size_t len, size_t wl)
 {
@@ -277,8 +277,7 @@ ssize_t vfs_control_write(struct vfs *v, struct vfs_handle *h, const void *buf,
 
 	while (wl < len && p[wl] != ' ' && p[wl] != '\n')
 		wl++;
-	if (!is_word(p, wl, "warm") && !is_word(p, wl, "evict") &&
-	    !is_word(p, wl, "check"))
+	if (is_word(p, wl, "clone") || is_word(p, wl, "checkpoint"))
 		return immediate(v, ctl, p, len, wl);
 	rc = parse_request(buf, len, &op, &ino);
 	if (rc < 0)

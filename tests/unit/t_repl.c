@@ -612,6 +612,54 @@ static void test_repl_truncated_segment(void **state)
 	assert_stopped_at_5(f, keys[1], "corrupt");
 }
 
+/*
+ * The newest segment cut short (a crash during a non-atomic PUT): its
+ * txns were never acknowledged; the restore ends before it, complete.
+ * The same segment with a flipped byte is damage: a stop.
+ */
+static void test_repl_torn_tail(void **state)
+{
+	struct fx *f = *state;
+	struct restore_call call = {.f = f, .name = "dst"};
+	struct buf err = BUF_INIT;
+	char keys[8][128], path[600];
+	struct stat sb;
+
+	three_segments(f, keys);
+	key_path(f, keys[2], path, sizeof(path));
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(truncate(path, sb.st_size / 2), 0);
+	assert_int_equal(captured(&err, restore_fn, &call), 0);
+	assert_true(call.info.complete);
+	assert_int_equal(call.info.seq, 10);
+	assert_string_equal(call.info.stop_reason, "");
+	assert_non_null(strstr(err.data, "cut short"));
+	assert_db_is(f, "dst", 10);
+	assert_int_equal(truncate(path, 0), 0);
+	call.name = "dst0";
+	assert_int_equal(captured(&err, restore_fn, &call), 0);
+	assert_true(call.info.complete);
+	assert_int_equal(call.info.seq, 10);
+	buf_release(&err);
+}
+
+/* A full-length last segment with a bad checksum is damage, not a tear. */
+static void test_repl_corrupt_tail(void **state)
+{
+	struct fx *f = *state;
+	struct restore_call call = {.f = f, .name = "dst"};
+	struct buf err = BUF_INIT;
+	char keys[8][128];
+
+	three_segments(f, keys);
+	flip_byte(f, keys[2]);
+	assert_int_equal(captured(&err, restore_fn, &call), 0);
+	assert_false(call.info.complete);
+	assert_int_equal(call.info.seq, 10);
+	assert_non_null(strstr(call.info.stop_reason, "is corrupt"));
+	buf_release(&err);
+}
+
 static void test_repl_gap(void **state)
 {
 	struct fx *f = *state;
@@ -1279,6 +1327,8 @@ int main(void)
 	    T(test_repl_corrupt_segment),
 	    T(test_repl_truncated_segment),
 	    T(test_repl_gap),
+	    T(test_repl_torn_tail),
+	    T(test_repl_corrupt_tail),
 	    T(test_repl_lease),
 	    T(test_repl_retention),
 	    T(test_repl_snapshot_fallback),
