@@ -975,16 +975,23 @@ int repl_local_check(struct kv_engine *e, struct obj_store *store,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = rp_read_local(e, &out->local_seq, out->local_gen, from);
-	if (rc < 0)
-		return log_fail(rc, "cannot read the replication state of '%s'",
-				e->desc);
+	/*
+	 * The store first: a writer running beside us (a status of a
+	 * mounted volume) ships only what it committed, so reading the
+	 * local database second never makes it look behind.
+	 */
 	rc = repl_list(store, volname, &l);
 	if (rc < 0)
 		return log_fail(rc,
 				"cannot list the metadata of volume '%s' "
 				"in '%s'",
 				volname, obj_describe(store));
+	rc = rp_read_local(e, &out->local_seq, out->local_gen, from);
+	if (rc < 0) {
+		repl_listing_release(&l);
+		return log_fail(rc, "cannot read the replication state of '%s'",
+				e->desc);
+	}
 	g = repl_listing_latest(&l);
 	if (!g) {
 		out->state = REPL_LOCAL_NO_STORE;

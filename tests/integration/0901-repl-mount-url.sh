@@ -51,7 +51,9 @@ grep -q "restored volume '$T_VOL' at txn" "$T_DIR/mount-b.log" ||
 	t_fail "no restore progress: $(cat "$T_DIR/mount-b.log")"
 r_check "$MNT_B" "$progress" || t_fail "fsynced data lost on the way to B"
 [ -s "$HOME_B/$T_VOL/meta.db" ] || t_fail "no local copy on B"
-for _ in $(seq 50); do # shipped within the 1 s lag
+# in sync once shipped (1 s lag; reads may still start compactions and
+# deletions on B for a while)
+for _ in $(seq 300); do
 	TESSERA_HOME=$HOME_B t_run 0 tessera status "$T_VOL"
 	grep -q "local: .*(in sync)" "$T_OUT" && break
 	sleep 0.1
