@@ -12,7 +12,11 @@
  * Every file holds a block frame (object/frame.h): the object's bytes as
  * stored, or a plain frame of the raw bytes.  Reads verify the frame
  * (checksum, lengths) and treat a bad file as a miss after deleting it, so
- * the caller fetches the block from the object store again.
+ * the caller fetches the block from the object store again.  On an
+ * encrypted volume (conf.frame has a key) every file is an encrypted frame
+ * sealed for its object key, as in the store: puts and stages of plain
+ * frames are refused, a plain file found is bad, and reads decrypt with
+ * the volume's data key, so no plaintext is ever written to local disk.
  *
  * Bounds: the bytes of raw/ and staging/ together stay within conf.size
  * (0: no block is cached, staging still works), and the filesystem holding
@@ -58,7 +62,11 @@ struct cache_conf {
 	double free_ratio;  /* keep this share of the filesystem free */
 	bool writeback;	    /* chunk/ stages new blocks (cache_stage) */
 	int upload_threads; /* staged-block uploaders (0: 4) */
-	/* Key for encrypted frames (copied); NULL = plain. */
+	/*
+	 * The volume's frame configuration with its data key (copied;
+	 * NULL = plain): files are decoded with it, and when it encrypts
+	 * only encrypted frames are stored.
+	 */
 	const struct frame_conf *frame;
 	/*
 	 * Optional accounting of the memory a staged upload holds (the file
@@ -130,7 +138,8 @@ int cache_get(struct cache *c, const char *key, uint32_t len, char **mem,
  * Add @key: an object made of @hdr[0..@hlen) followed by @body[0..@blen)
  * (a verified frame; either part may be empty).  Synchronous.  0 (added,
  * or already cached or staged), -ENOSPC (the bounds refused it, or the
- * cache size is 0), or -errno of the filesystem (not logged per block).
+ * cache size is 0), -EINVAL (a plain frame while conf.frame encrypts:
+ * never stored), or -errno of the filesystem (not logged per block).
  */
 int cache_put(struct cache *c, const char *key, const void *hdr, size_t hlen,
 	      const void *body, size_t blen);
@@ -138,7 +147,8 @@ int cache_put(struct cache *c, const char *key, const void *hdr, size_t hlen,
 /**
  * Write-back: store the framed object @data[0..@len) durably under
  * staging/ and queue its upload.  Returns once the file and its directory
- * entries are fsynced: 0, -ENOSPC (below the free-space floor), or -errno
+ * entries are fsynced: 0, -ENOSPC (below the free-space floor), -EINVAL (a
+ * plain frame while conf.frame encrypts: never written; logged), or -errno
  * of the filesystem (logged).  On failure the caller uploads directly.
  */
 int cache_stage(struct cache *c, const char *key, const void *data, size_t len);

@@ -122,6 +122,14 @@ int cache_htab_add(struct htab *t, struct hnode *nd);
 void cache_htab_del(struct htab *t, struct hnode *nd);
 
 /**
+ * Whether the object @hdr[0..@hlen) || @body[0..@blen) may be stored: with
+ * a key configured (c->fc.encrypt) only encrypted frames are, so that no
+ * plaintext reaches the disk.  Checks the header flags only.
+ */
+bool cache_frame_ok(const struct cache *c, const void *hdr, size_t hlen,
+		    const void *body, size_t blen);
+
+/**
  * Write @hdr then @body to a new file under tmp/ (fsynced when @sync);
  * its name (relative to the cache directory) into @tmp.  0 or -errno.
  */

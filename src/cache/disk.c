@@ -39,6 +39,15 @@
  * bad raw/ file is deleted (logged at WARN, counted) and reported as a
  * miss, so chunk/ fetches the block from the store and caches it again.
  *
+ * Encryption: c->fc is the volume's frame configuration with its data key.
+ * Files are decoded as frames of their object key (frame_decode_obj_to),
+ * like objects from the store, so an encrypted frame opens only under the
+ * key it was sealed for.  With a key configured, puts and stages refuse
+ * plain frames (cache_frame_ok) and lookups refuse plain files (frame.h:
+ * "plain block in an encrypted volume"; deleted as corrupt): the cache of
+ * an encrypted volume holds ciphertext only, and a hit costs one AES-GCM
+ * decryption (cheap with AES-NI) into a fresh buffer.
+ *
  * Locking: c->lock (cache_int.h); statvfs, unlink, rename and mkdir may
  * run under it, reads and writes of file bytes never do.
  */
@@ -469,12 +478,14 @@ static int read_exact(int fd, char *p, size_t n)
 }
 
 /*
- * Decode the frame in @buf (@size bytes, ours) as @len raw bytes into
- * *mem / *data; @buf is consumed.  0, -EIO (*why) or -ENOMEM.
+ * Decode the frame in @buf (@size bytes, ours), stored under the object
+ * key @key, as @len raw bytes into *mem / *data; @buf is consumed.  0,
+ * -EIO (*why) or -ENOMEM.
  */
-static int decode(struct cache *c, char *buf, size_t size, uint32_t len,
-		  char **mem, const char **data, const char **why)
+static int decode(struct cache *c, const char *key, char *buf, size_t size,
+		  uint32_t len, char **mem, const char **data, const char **why)
 {
+	struct frame_obj o = {.key = key, .data = buf, .len = size};
 	struct frame_hdr h;
 	const char *d;
 	char *out;
@@ -485,8 +496,9 @@ static int decode(struct cache *c, char *buf, size_t size, uint32_t len,
 		return *why ? -EIO : bad_file(why, "length does not match");
 	}
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
-		n = frame_decode_to(&c->fc, buf, size, buf + FRAME_HDR_LEN, len,
-				    why);
+		/* Plain (refused when a key is configured): in place. */
+		n = frame_decode_obj_to(&c->fc, &o, buf + FRAME_HDR_LEN, len,
+					why);
 		out = buf;
 		d = buf + FRAME_HDR_LEN;
 	} else {
@@ -495,7 +507,7 @@ static int decode(struct cache *c, char *buf, size_t size, uint32_t len,
 			free(buf);
 			return -ENOMEM;
 		}
-		n = frame_decode_to(&c->fc, buf, size, out, len, why);
+		n = frame_decode_obj_to(&c->fc, &o, out, len, why);
 		free(buf);
 		d = out;
 	}
@@ -549,7 +561,7 @@ static int load(struct cache *c, const char *sub, const char *key, uint32_t len,
 		return bad_file(why, "short read");
 	}
 	*fsize = (uint64_t)st.st_size;
-	return decode(c, buf, (size_t)st.st_size, len, mem, data, why);
+	return decode(c, key, buf, (size_t)st.st_size, len, mem, data, why);
 }
 
 /* A hit in raw/: stamp the entry, or index a file the scan missed. */
@@ -635,6 +647,21 @@ static int drop_put(struct cache *c, int rc)
 	return rc;
 }
 
+bool cache_frame_ok(const struct cache *c, const void *hdr, size_t hlen,
+		    const void *body, size_t blen)
+{
+	const size_t at = 6; /* the flags byte of the frame header */
+	unsigned char flags;
+
+	if (!c->fc.encrypt)
+		return true;
+	if (hlen + blen < FRAME_HDR_LEN)
+		return false;
+	flags = hlen > at ? ((const unsigned char *)hdr)[at]
+			  : ((const unsigned char *)body)[at - hlen];
+	return (flags & FRAME_F_ENCRYPTED) != 0;
+}
+
 int cache_put(struct cache *c, const char *key, const void *hdr, size_t hlen,
 	      const void *body, size_t blen)
 {
@@ -645,6 +672,8 @@ int cache_put(struct cache *c, const char *key, const void *hdr, size_t hlen,
 
 	if (!c || c->limit == 0)
 		return c ? drop_put(c, -ENOSPC) : -ENOSPC;
+	if (!cache_frame_ok(c, hdr, hlen, body, blen))
+		return drop_put(c, -EINVAL);
 	if (cache_path(CACHE_RAW, key, path, sizeof(path)) < 0)
 		return drop_put(c, -ENAMETOOLONG);
 	pthread_mutex_lock(&c->lock);
@@ -956,6 +985,7 @@ static void cache_free(struct cache *c)
 	if (c->dir_fd >= 0)
 		close(c->dir_fd);
 	release_sync(c);
+	explicit_bzero(&c->fc, sizeof(c->fc));
 	free(c->dir);
 	free(c);
 }

@@ -25,8 +25,11 @@
  * A failed PUT (store down) puts the block back at the tail and the
  * uploader sleeps with a growing pause (1 s doubling to 30 s), so an
  * outage costs no busy loop and the blocks go out when the store is back.
- * Before the PUT the file is verified as a frame: a staged file that fails
- * (disk corruption) is logged at ERROR and dropped, never uploaded.
+ * Before the PUT the file is verified as a frame of its object key (with
+ * the volume's data key when encrypted: the staged file is the encrypted
+ * object, exactly as uploaded, so no plaintext is ever staged; a plain
+ * frame in an encrypted volume fails): a staged file that fails (disk
+ * corruption) is logged at ERROR and dropped, never uploaded.
  *
  * A forgotten block (its slice deleted) leaves the queue and its file is
  * deleted; when an uploader is running it, it is marked cancelled and the
@@ -139,6 +142,8 @@ int cache_stage(struct cache *c, const char *key, const void *data, size_t len)
 
 	if (!c)
 		return -ENOSYS;
+	if (!cache_frame_ok(c, NULL, 0, data, len))
+		return log_fail(-EINVAL, "cannot stage plain block '%s'", key);
 	if (cache_path(CACHE_STAGING, key, path, sizeof(path)) < 0)
 		return -ENAMETOOLONG;
 	pthread_mutex_lock(&c->lock);
@@ -256,9 +261,14 @@ out:
 	return rc;
 }
 
-/* Is @f a sound frame?  NULL, or the reason it is not. */
-static const char *check_frame(struct cache *c, const struct buf *f)
+/*
+ * Is @f a sound frame of the object @key (the tag of an encrypted frame
+ * binds the key)?  NULL, or the reason it is not.
+ */
+static const char *check_frame(struct cache *c, const char *key,
+			       const struct buf *f)
 {
+	struct frame_obj o = {.key = key, .data = f->data, .len = f->len};
 	const char *why = NULL;
 	struct frame_hdr h;
 	char *raw;
@@ -266,16 +276,16 @@ static const char *check_frame(struct cache *c, const struct buf *f)
 	if (frame_parse_hdr(f->data, f->len, &h, &why) < 0)
 		return why;
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
-		if (frame_decode_to(&c->fc, f->data, f->len,
-				    f->data + FRAME_HDR_LEN, h.raw_len,
-				    &why) < 0)
+		/* Plain (refused when a key is configured): in place. */
+		if (frame_decode_obj_to(&c->fc, &o, f->data + FRAME_HDR_LEN,
+					h.raw_len, &why) < 0)
 			return why;
 		return NULL;
 	}
 	raw = malloc(h.raw_len ? h.raw_len : 1);
 	if (!raw)
 		return NULL; /* cannot check now: the store gets it as is */
-	if (frame_decode_to(&c->fc, f->data, f->len, raw, h.raw_len, &why) < 0)
+	if (frame_decode_obj_to(&c->fc, &o, raw, h.raw_len, &why) < 0)
 		why = why ? why : "bad frame";
 	free(raw);
 	return why;
@@ -299,7 +309,7 @@ static enum up_result upload_one(struct cache *c, const char *key)
 		log_warn("cannot read staged block '%s': %s", key,
 			 strerror(-rc));
 		res = UP_RETRY;
-	} else if ((why = check_frame(c, &b))) {
+	} else if ((why = check_frame(c, key, &b))) {
 		log_error("staged block '%s' is corrupt (%s): dropping it, "
 			  "its data is lost",
 			  key, why);

@@ -34,8 +34,13 @@
  * compared with the length in the key.  A plain frame is verified in place
  * and kept in the GET buffer (no copy; trimmed, since a buf may have twice
  * the room it needs); a compressed one is decoded into an exact-size
- * allocation.  Any failure is -EIO with one log line naming
- * the key; wrong bytes are never cached.
+ * allocation.  A failed try is retried when another may succeed: a store
+ * error (-EIO: the store's own retries are spent, or a layer above it
+ * failed) or a body whose length is not the one its frame header
+ * announces (cut short in transit) gets up to CHUNK_IO_RETRIES more tries
+ * with backoff; a whole body that does not verify (corrupt at rest, or
+ * damaged on the way) one more; a missing object none.  What is left is
+ * -EIO with one log line naming the key; wrong bytes are never cached.
  *
  * Disk cache (cache/cache.h): a miss asks the disk cache before the store
  * (it verifies the frame and reports a bad file as a miss).  A block that
@@ -45,7 +50,14 @@
  * so the queue is bounded to a quarter of the pool; when its reference is
  * dropped, threads waiting for memory are woken, as the block has become
  * evictable.  Overdraft blocks are not queued (their memory is not
- * charged).
+ * charged).  A block goes to disk as a plain frame (header written apart,
+ * no copy), except on an encrypted volume: there it is encoded like the
+ * object in the store (the volume's frame configuration, sealed for its
+ * object key), so the disk cache never holds plaintext.  That encoding is
+ * a transient buffer the pool does not count, like the upload encodings
+ * of writer.c and for the same reason; the worker threads write the
+ * queue, one block each at a time, so at most max_uploads such buffers
+ * exist, uploads and disk-cache writes together.
  *
  * Locking: cs->lock (see chunk_int.h); no I/O or decoding under it.
  */
@@ -265,40 +277,62 @@ uint64_t chunk_mem_peak(const struct chunk_store *cs)
 	return atomic_load(&cs->mem_peak);
 }
 
+/* How a try to fetch a block failed. */
+enum fetch_fail {
+	FETCH_AGAIN,   /* store error, or a body cut short: retry */
+	FETCH_CORRUPT, /* a whole body that does not verify */
+	FETCH_FINAL,   /* missing object, or out of memory */
+};
+
 /*
- * Load one block into @b (LOADING, owned by this thread) from the disk
- * cache (*from_disk set) or the store, verified.
+ * Whether @len bytes look like a whole object: the length its frame header
+ * announces.  A body cut short in transit fails this; one damaged at rest
+ * usually does not (flipped bytes keep the length).
  */
-static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch,
-		 bool *from_disk)
+static bool body_whole(const char *p, size_t len)
 {
-	char key[CHUNK_KEY_MAX];
+	uint64_t payload;
+
+	if (len < FRAME_HDR_LEN)
+		return false;
+	payload = get_be32((const unsigned char *)p + 12);
+	return payload + FRAME_HDR_LEN == len;
+}
+
+/*
+ * One try: GET block @b (LOADING, ours) from the store and verify it into
+ * b->mem and b->data.  On failure, *why and *kind say why and whether to
+ * try again.
+ */
+static int fetch_once(struct chunk_store *cs, struct cblock *b, const char *key,
+		      const char **why, enum fetch_fail *kind)
+{
 	struct buf raw = BUF_INIT;
-	const char *why = NULL;
 	struct frame_hdr h;
 	struct frame_obj o;
 	char *mem = NULL;
-	ssize_t n;
+	ssize_t n = -1;
 	int rc;
 
-	chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
-	*from_disk = false;
-	if (cs->dc && cache_get(cs->dc, key, b->len, &b->mem, &b->data) == 0) {
-		*from_disk = true;
-		return 0;
-	}
+	*kind = FETCH_AGAIN;
 	atomic_fetch_add(&cs->n_fetch, 1);
 	rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
-	if (rc == -ENOENT)
-		why = "object is missing";
-	else if (rc < 0)
-		why = strerror(-rc);
-	else if (frame_parse_hdr(raw.data, raw.len, &h, &why) < 0)
-		rc = -EIO;
-	else if (h.raw_len != b->len)
-		why = "length does not match the key", rc = -EIO;
-	if (rc < 0)
-		goto fail;
+	if (rc == -ENOENT) {
+		*why = "object is missing";
+		*kind = FETCH_FINAL;
+		goto out;
+	}
+	if (rc < 0) {
+		*why = strerror(-rc);
+		goto out;
+	}
+	rc = -EIO;
+	if (frame_parse_hdr(raw.data, raw.len, &h, why) < 0)
+		goto bad;
+	if (h.raw_len != b->len) {
+		*why = "length does not match the key";
+		goto bad;
+	}
 	o.key = key;
 	o.len = raw.len;
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
@@ -309,34 +343,76 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch,
 		raw.data = NULL;
 		o.data = mem;
 		n = frame_decode_obj_to(&cs->fc, &o, mem + FRAME_HDR_LEN,
-					b->len, &why);
+					b->len, why);
 		b->data = mem + FRAME_HDR_LEN;
 	} else {
 		mem = malloc(b->len ? b->len : 1);
 		if (!mem) {
+			*kind = FETCH_FINAL;
 			rc = -ENOMEM;
 			goto out;
 		}
 		o.data = raw.data;
-		n = frame_decode_obj_to(&cs->fc, &o, mem, b->len, &why);
+		n = frame_decode_obj_to(&cs->fc, &o, mem, b->len, why);
 		b->data = mem;
 	}
-	b->mem = mem;
-	if (n < 0 || (uint32_t)n != b->len) {
-		rc = -EIO;
-		goto fail;
+	if (n >= 0 && (uint32_t)n == b->len) {
+		b->mem = mem;
+		rc = 0;
+		goto out;
 	}
-	rc = 0;
+	free(mem);
+	b->data = NULL;
+	*kind = FETCH_CORRUPT;
 	goto out;
-fail:
+bad:
+	if (body_whole(raw.data, raw.len))
+		*kind = FETCH_CORRUPT;
+out:
+	buf_release(&raw);
+	return rc;
+}
+
+/*
+ * Load one block into @b (LOADING, owned by this thread) from the disk
+ * cache (*from_disk set) or the store, verified, retrying what another
+ * try may fix (see CHUNK_IO_RETRIES); a prefetch tries the store once, as
+ * the reader that needs the block will try again.  Wrong bytes are never
+ * kept: the block is only filled by a try that verified.
+ */
+static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch,
+		 bool *from_disk)
+{
+	char key[CHUNK_KEY_MAX];
+	int corrupt_left = CHUNK_CORRUPT_RETRIES;
+	int64_t t0 = chunk_now_ms();
+	const char *why = "unknown error";
+	enum fetch_fail kind;
+	int rc;
+
+	chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
+	*from_disk = false;
+	if (cs->dc && cache_get(cs->dc, key, b->len, &b->mem, &b->data) == 0) {
+		*from_disk = true;
+		return 0;
+	}
+	for (int attempt = 0;; attempt++) {
+		rc = fetch_once(cs, b, key, &why, &kind);
+		if (rc == 0 || rc == -ENOMEM)
+			return rc;
+		if (prefetch || kind == FETCH_FINAL ||
+		    (kind == FETCH_CORRUPT && corrupt_left-- == 0) ||
+		    !chunk_may_retry(cs, attempt, t0))
+			break;
+		log_warn("cannot read block '%s' (try %d): %s, retrying", key,
+			 attempt + 1, why);
+		chunk_backoff(cs, attempt);
+	}
 	if (prefetch)
 		log_warn("readahead of block '%s' failed: %s", key, why);
 	else
 		log_error("cannot read block '%s': %s", key, why);
-	rc = -EIO;
-out:
-	buf_release(&raw);
-	return rc;
+	return -EIO;
 }
 
 static struct cblock *block_new(uint64_t id, uint32_t index, uint32_t len)
@@ -531,20 +607,36 @@ struct cblock *chunk_dq_pop_locked(struct chunk_store *cs)
 	return b;
 }
 
-void chunk_dq_write(struct chunk_store *cs, struct cblock *b)
+/* Write the READY block @b (referenced) to the disk cache. */
+static void dq_store(struct chunk_store *cs, struct cblock *b)
 {
 	char key[CHUNK_KEY_MAX];
 	unsigned char hdr[FRAME_HDR_LEN];
+	struct buf enc = BUF_INIT;
+
+	chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
+	if (!cs->fc.encrypt) {
+		frame_plain_hdr(hdr, b->data, b->len);
+		cache_put(cs->dc, key, hdr, sizeof(hdr), b->data, b->len);
+		return;
+	}
+	/* Sealed for its object key, like the object in the store. */
+	if (frame_encode_obj(&cs->fc, key, b->data, b->len, &enc) == 0)
+		cache_put(cs->dc, key, enc.data, enc.len, NULL, 0);
+	else
+		atomic_fetch_add(&cs->n_dq_drop, 1);
+	buf_release(&enc);
+}
+
+void chunk_dq_write(struct chunk_store *cs, struct cblock *b)
+{
 	bool live;
 
 	pthread_mutex_lock(&cs->lock);
 	live = b->in_table; /* a forgotten block is not worth writing */
 	pthread_mutex_unlock(&cs->lock);
-	if (live) {
-		chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
-		frame_plain_hdr(hdr, b->data, b->len);
-		cache_put(cs->dc, key, hdr, sizeof(hdr), b->data, b->len);
-	}
+	if (live)
+		dq_store(cs, b);
 	chunk_block_put(cs, b);
 }
 

@@ -35,8 +35,10 @@
  * last uploads and disk-cache writes still reach it.  Deleting a slice
  * forgets its blocks there too (cached copies, staged uploads).  Warmup
  * (chunk_cache_slices) works block by block in the caller's thread,
- * outside the memory cache: GET, verify, write to the disk cache, with
- * its buffers charged to the pool.
+ * outside the memory cache: GET, verify (with the object key and the data
+ * key, like a read), write the object's bytes as fetched to the disk cache
+ * (so an encrypted volume's cache gets the encrypted object), with its
+ * buffers charged to the pool.
  *
  * Locking: cs->lock guards the streams and the prefetch queue (see
  * chunk_int.h for the rest).
@@ -156,6 +158,7 @@ int chunk_store_new(struct obj_store *os, const struct chunk_conf *conf,
 	cs->os = os;
 	cs->max_blocks = (uint32_t)((TESSERA_CHUNK_SIZE + cs->bs - 1) / cs->bs);
 	cs->max_ra = conf->max_readahead;
+	cs->backoff_ms = CHUNK_IO_BACKOFF_MS;
 	if (conf->frame)
 		cs->fc = *conf->frame;
 	cs->volname = strdup(conf->volname);
@@ -500,10 +503,14 @@ static int visible_blocks(struct chunk_store *cs, const struct slice *s,
 	return 0;
 }
 
-/* Verify the frame in @raw as @len raw bytes.  NULL or the reason. */
-static const char *warm_verify(struct chunk_store *cs, struct buf *raw,
-			       uint32_t len)
+/*
+ * Verify the frame in @raw, the object @key, as @len raw bytes.  NULL or
+ * the reason.
+ */
+static const char *warm_verify(struct chunk_store *cs, const char *key,
+			       struct buf *raw, uint32_t len)
 {
+	struct frame_obj o = {.key = key, .data = raw->data, .len = raw->len};
 	const char *why = NULL;
 	struct frame_hdr h;
 	char *dec;
@@ -514,26 +521,27 @@ static const char *warm_verify(struct chunk_store *cs, struct buf *raw,
 	if (h.raw_len != len)
 		return "length does not match the key";
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
-		n = frame_decode_to(&cs->fc, raw->data, raw->len,
-				    raw->data + FRAME_HDR_LEN, len, &why);
+		n = frame_decode_obj_to(&cs->fc, &o, raw->data + FRAME_HDR_LEN,
+					len, &why);
 		return n < 0 ? why : NULL;
 	}
 	dec = malloc(len ? len : 1);
 	if (!dec)
 		return strerror(ENOMEM);
-	n = frame_decode_to(&cs->fc, raw->data, raw->len, dec, len, &why);
+	n = frame_decode_obj_to(&cs->fc, &o, dec, len, &why);
 	free(dec);
 	return n < 0 ? why : NULL;
 }
 
 /*
- * GET, verify and cache one block.  0 or -errno (logged).  The GET buffer
- * and a decoding buffer are charged to the pool meanwhile (both at once:
- * a warmer never holds memory while waiting for more).
+ * GET (with retries), verify and cache one block.  0 or -errno (logged).
+ * The GET buffer and a decoding buffer are charged to the pool meanwhile
+ * (both at once: a warmer never holds memory while waiting for more).
  */
 static int warm_block(struct chunk_store *cs, const char *key, uint32_t len)
 {
 	uint64_t charge = MIN(2 * (uint64_t)len + FRAME_HDR_LEN, cs->mem_limit);
+	int64_t t0 = chunk_now_ms();
 	struct buf raw = BUF_INIT;
 	const char *why = NULL;
 	int rc;
@@ -543,12 +551,21 @@ static int warm_block(struct chunk_store *cs, const char *key, uint32_t len)
 	pthread_mutex_unlock(&cs->lock);
 	if (rc < 0)
 		return log_fail(rc, "cannot warm up block '%s'", key);
-	rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
-	if (rc < 0) {
-		why = rc == -ENOENT ? "object is missing" : strerror(-rc);
-	} else if ((why = warm_verify(cs, &raw, len))) {
-		rc = -EIO;
-	} else {
+	for (int attempt = 0;; attempt++) {
+		rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
+		if (rc < 0)
+			why = rc == -ENOENT ? "object is missing"
+					    : strerror(-rc);
+		else if ((why = warm_verify(cs, key, &raw, len)))
+			rc = -EIO;
+		/* Not latency bound: any -EIO gets the read path's retries */
+		if (rc != -EIO || !chunk_may_retry(cs, attempt, t0))
+			break;
+		log_warn("cannot warm up block '%s' (try %d): %s, retrying",
+			 key, attempt + 1, why);
+		chunk_backoff(cs, attempt);
+	}
+	if (rc == 0) {
 		rc = cache_put(cs->dc, key, raw.data, raw.len, NULL, 0);
 		if (rc < 0)
 			why = rc == -ENOSPC ? "the cache is full"

@@ -72,8 +72,12 @@ void chunk_block_key(const struct chunk_store *cs, uint64_t id, uint32_t index,
 /**
  * Read @len bytes at offset @off of a chunk whose slice list (oldest first)
  * is @s[0..n), into @dst.  Bytes no slice covers read as zeros.  Returns
- * @len, or -EIO (a block missing or corrupt: logged with its key).  Reads
- * go through the memory cache; sequential patterns trigger readahead.
+ * @len, or -EIO (a block missing or corrupt, or the store failing past
+ * the retry bound: logged with its key).  Reads go through the memory
+ * cache; sequential patterns trigger readahead.  A failed GET, or a body
+ * cut short, is retried a bounded number of times with backoff (at most
+ * 6 retries, none started 20 s after the first try); a body that does not
+ * verify is retried once.  Wrong bytes are never returned.
  */
 ssize_t chunk_read(struct chunk_store *cs, const struct slice *s, size_t n,
 		   uint32_t off, void *dst, size_t len);
@@ -97,8 +101,9 @@ uint32_t chunk_writer_len(const struct chunk_writer *w);
 uint64_t chunk_writer_id(const struct chunk_writer *w);
 /**
  * Upload what is buffered and wait for every upload of this slice.  Returns
- * 0 or -EIO.  After success the slice's objects are durable once
- * obj_sync() runs (file store) and may be committed to metadata.
+ * 0 or -EIO (an upload failed past the retry bound of chunk_read).  After
+ * success the slice's objects are durable once obj_sync() runs (file
+ * store) and may be committed to metadata.
  */
 int chunk_writer_finish(struct chunk_writer *w);
 /** Free (after finish, or to abandon: uploaded blocks become garbage). */

@@ -25,7 +25,20 @@
 #define CHUNK_KEY_MAX 512
 #define CHUNK_RA_STREAMS 32
 #define CHUNK_PQ_MAX 64 /* queued prefetches */
-#define CHUNK_UPLOAD_RETRIES 3
+/*
+ * Retries of a block GET or PUT that failed in a way another try may fix
+ * (store -EIO, a body cut short): at most CHUNK_IO_RETRIES after the first
+ * try, pausing backoff_ms (CHUNK_IO_BACKOFF_MS), doubling up to
+ * CHUNK_IO_BACKOFF_MAX_MS, and none started CHUNK_IO_DEADLINE_MS after the
+ * first try (a store that hangs each try for its own timeout is not tried
+ * seven times over).  A whole body that fails verification is corrupt,
+ * not cut: CHUNK_CORRUPT_RETRIES more tries.  A missing object: none.
+ */
+#define CHUNK_IO_RETRIES 6
+#define CHUNK_IO_BACKOFF_MS 50
+#define CHUNK_IO_BACKOFF_MAX_MS 1000
+#define CHUNK_IO_DEADLINE_MS 20000
+#define CHUNK_CORRUPT_RETRIES 1
 #define CHUNK_DQ_MAX 64		       /* blocks queued for the disk cache */
 #define CHUNK_MMAP_THRESHOLD (1 << 20) /* see chunk_store_new */
 
@@ -105,6 +118,7 @@ struct chunk_store {
 	uint32_t bs;	     /* block size */
 	uint32_t max_blocks; /* blocks per chunk: ceil(64 MiB / bs) */
 	uint32_t max_ra;
+	uint32_t backoff_ms; /* first retry pause (tests shorten it) */
 	int nworkers;
 	struct frame_conf fc;
 	pthread_t *workers;
@@ -157,6 +171,7 @@ struct chunk_store {
 	atomic_uint_fast64_t n_prefetch; /* GETs started by readahead */
 	atomic_uint_fast64_t n_upload;	 /* blocks uploaded */
 	atomic_uint_fast64_t n_dq_drop;	 /* disk-cache writes dropped */
+	atomic_uint_fast64_t n_retry;	 /* GETs and PUTs tried again */
 };
 
 /* ---- bcache.c: memory pool and block cache ---- */
@@ -224,7 +239,21 @@ void chunk_dq_write(struct chunk_store *cs, struct cblock *b);
 /** Wait until no prefetch is queued or running (for tests). */
 void chunk_prefetch_wait_idle(struct chunk_store *cs);
 
-/* ---- writer.c: workers ---- */
+/* ---- writer.c: workers and retries ---- */
+
+/** Monotonic clock, milliseconds. */
+int64_t chunk_now_ms(void);
+/**
+ * Whether a block GET or PUT whose first try started at @t0_ms (from
+ * chunk_now_ms) and whose try @attempt (0-based) failed may be tried
+ * again (see CHUNK_IO_RETRIES).  Any thread, no lock held.
+ */
+bool chunk_may_retry(const struct chunk_store *cs, int attempt, int64_t t0_ms);
+/**
+ * Pause before the retry after failed try @attempt, counting it in
+ * n_retry.  No lock held.
+ */
+void chunk_backoff(struct chunk_store *cs, int attempt);
 
 /**
  * Seal (queue for upload) the partial tail block of one writer that is not

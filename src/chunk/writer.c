@@ -41,8 +41,10 @@
  * very uploads.
  *
  * Uploads: max_uploads worker threads take blocks in queue order; an
- * upload failing with -EIO is retried CHUNK_UPLOAD_RETRIES times with a
- * growing pause, then fails the writer (finish returns -EIO).  Workers
+ * upload failing with -EIO is retried (CHUNK_IO_RETRIES times at most,
+ * with a doubling pause, within CHUNK_IO_DEADLINE_MS), then fails the
+ * writer (finish returns -EIO).  A put that failed may still have stored
+ * the object: the retry writes the same key and bytes again.  Workers
  * take uploads before readahead jobs, and never wait for pool memory, so
  * uploads always make progress.  At shutdown they finish queued uploads.
  *
@@ -361,12 +363,30 @@ void chunk_writer_free(struct chunk_writer *w)
 	free(w);
 }
 
-/* Pause before retry @attempt (0-based): 50 ms, 200 ms, 800 ms. */
-static void backoff(struct chunk_store *cs, int attempt)
+int64_t chunk_now_ms(void)
 {
-	long ms = 50L << (2 * attempt);
 	struct timespec ts;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool chunk_may_retry(const struct chunk_store *cs, int attempt, int64_t t0_ms)
+{
+	UNUSED(cs);
+	return attempt < CHUNK_IO_RETRIES &&
+	       chunk_now_ms() - t0_ms < CHUNK_IO_DEADLINE_MS;
+}
+
+void chunk_backoff(struct chunk_store *cs, int attempt)
+{
+	long ms = cs->backoff_ms;
+	struct timespec ts;
+
+	atomic_fetch_add(&cs->n_retry, 1);
+	while (attempt-- > 0 && ms < CHUNK_IO_BACKOFF_MAX_MS)
+		ms *= 2;
+	ms = MIN(ms, (long)CHUNK_IO_BACKOFF_MAX_MS);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (ms % 1000) * 1000000L;
@@ -386,6 +406,7 @@ static int put_block(struct chunk_store *cs, struct wblock *b, const char *key,
 	struct buf enc = BUF_INIT;
 	const char *data = b->mem;
 	size_t n = (size_t)FRAME_HDR_LEN + b->len;
+	int64_t t0 = chunk_now_ms();
 	int rc;
 
 	*staged = false;
@@ -409,12 +430,11 @@ static int put_block(struct chunk_store *cs, struct wblock *b, const char *key,
 	}
 	for (int attempt = 0;; attempt++) {
 		rc = obj_put(cs->os, key, data, n);
-		if (rc == 0 || rc != -EIO || attempt == CHUNK_UPLOAD_RETRIES)
+		if (rc != -EIO || !chunk_may_retry(cs, attempt, t0))
 			break;
-		log_warn("cannot upload block '%s' (attempt %d of %d), "
-			 "retrying",
-			 key, attempt + 1, CHUNK_UPLOAD_RETRIES + 1);
-		backoff(cs, attempt);
+		log_warn("cannot upload block '%s' (try %d), retrying", key,
+			 attempt + 1);
+		chunk_backoff(cs, attempt);
 	}
 	buf_release(&enc);
 	if (rc < 0)

@@ -169,12 +169,66 @@ int cli_check_name(const char *name, const char **why)
 	return 0;
 }
 
+static bool is_storage_url(const char *arg)
+{
+	static const char *const schemes[] = {"file://", "s3://", "http://",
+					      "https://"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(schemes); i++)
+		if (strncasecmp(arg, schemes[i], strlen(schemes[i])) == 0)
+			return true;
+	return false;
+}
+
+/* STORAGE-URL/NAME: split into the store's URL and the volume name. */
+static int resolve_from_store(const char *arg, struct cli_volume *out)
+{
+	const char *q = strchr(arg, '?'), *why = NULL;
+	size_t len = q ? (size_t)(q - arg) : strlen(arg), cut;
+	char red[1200];
+	struct url u;
+
+	url_redact(arg, red, sizeof(red));
+	while (len > 0 && arg[len - 1] == '/')
+		len--;
+	for (cut = len; cut > 0 && arg[cut - 1] != '/'; cut--)
+		;
+	if (cut == 0 || cut == len || len - cut >= sizeof(out->name) ||
+	    strstr(arg, "://") + 3 >= arg + cut) {
+		log_error("invalid volume '%s': expected STORAGE-URL/NAME", red);
+		return -EINVAL;
+	}
+	memcpy(out->name, arg + cut, len - cut);
+	out->name[len - cut] = '\0';
+	if (cli_check_name(out->name, &why) < 0) {
+		log_error("invalid volume name '%s' in '%s': %s", out->name, red,
+			  why);
+		return -EINVAL;
+	}
+	while (cut > 0 && arg[cut - 1] == '/')
+		cut--;
+	snprintf(out->storage_url, sizeof(out->storage_url), "%.*s%s",
+		 (int)cut, arg, q ? q : "");
+	if (url_parse(out->storage_url, &u, &why) < 0) {
+		log_error("invalid storage URL in '%s': %s", red, why);
+		return -EINVAL;
+	}
+	url_release(&u);
+	snprintf(out->meta_url, sizeof(out->meta_url), "sqlite3://%s/%s/meta.db",
+		 cli_home(), out->name);
+	out->embedded = true;
+	out->from_store = true;
+	return 0;
+}
+
 int cli_resolve_volume(const char *arg, struct cli_volume *out)
 {
 	const char *why = NULL;
 	char red[1200];
 
 	memset(out, 0, sizeof(*out));
+	if (url_is_url(arg) && is_storage_url(arg))
+		return resolve_from_store(arg, out);
 	if (url_is_url(arg) || strstr(arg, "://")) {
 		struct url u;
 
@@ -203,32 +257,16 @@ int cli_resolve_volume(const char *arg, struct cli_volume *out)
 int cli_open_volume(const char *arg, struct cli_volume *vol, struct meta **m,
 		    struct meta_format *f)
 {
-	struct cli_volume local;
-	char red[1200];
-	int rc;
+	struct cli_open_opts o = {.write = false};
+	struct cli_vol cv;
+	int rc = cli_vol_open(arg, &o, &cv, f);
 
-	if (!vol)
-		vol = &local;
-	rc = cli_resolve_volume(arg, vol);
 	if (rc < 0)
 		return rc;
-	if (vol->embedded && access(vol->meta_url + strlen("sqlite3://"),
-				    F_OK) < 0) {
-		log_error("volume '%s' does not exist (run 'tessera format %s')",
-			  vol->name, vol->name);
-		return -ENOENT;
-	}
-	rc = meta_open(vol->meta_url, m);
-	if (rc < 0)
-		return rc; /* the engine said why */
-	rc = meta_load_format(*m, f);
-	if (rc < 0) {
-		if (rc == -ENOENT)
-			log_error("no volume in '%s' (run 'tessera format')",
-				  url_redact(vol->meta_url, red, sizeof(red)));
-		meta_close(*m);
-		*m = NULL;
-	}
+	if (vol)
+		*vol = cv.vol;
+	rc = cli_vol_meta(&cv, m);
+	cli_vol_close(&cv);
 	return rc;
 }
 

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "replicate/repl.h"
+
 #define EXIT_OK 0
 #define EXIT_ERR 1
 #define EXIT_USAGE 2
@@ -48,9 +50,13 @@ int cli_parse_double(const char *s, double *out);
 /* Where a volume argument points (DESIGN section 2). */
 struct cli_volume {
 	char meta_url[1200];
-	char storage_url[1200]; /* default storage for embedded volumes */
+	char storage_url[1200]; /* default storage for embedded volumes; the
+				 * store given with STORAGE-URL/NAME */
 	char name[256];          /* embedded name, or "" for a URL */
 	bool embedded;
+	bool from_store; /* STORAGE-URL/NAME: the metadata is replicated in
+			  * storage_url; the local copy is the embedded one,
+			  * $TESSERA_HOME/NAME/meta.db, restored when needed */
 };
 
 /** TESSERA_HOME, or the default for this user. */
@@ -59,8 +65,10 @@ const char *cli_home(void);
  *  '.' or '-'.  Returns 0 or -EINVAL and a static reason. */
 int cli_check_name(const char *name, const char **why);
 /**
- * Resolve NAME (embedded) or a metadata URL.  Invalid names or URLs print
- * one clear line and return -EINVAL.
+ * Resolve NAME (embedded), a metadata URL (sqlite3://, redis://,
+ * postgres://) or STORAGE-URL/NAME (file://, s3://, http[s]://: the last
+ * path element is the volume name).  Invalid names or URLs print one clear
+ * line and return -EINVAL.
  */
 int cli_resolve_volume(const char *arg, struct cli_volume *out);
 
@@ -74,6 +82,62 @@ struct meta_format;
  */
 int cli_open_volume(const char *arg, struct cli_volume *vol, struct meta **m,
 		    struct meta_format *f);
+
+/*
+ * ---- opening a volume for a command (cli_volume.c) ----
+ *
+ * A replicated volume (SQLite metadata, settings "replicate": true) is
+ * changed only through the replication wrapper (repl.h), which holds the
+ * volume's lease.  cli_vol_open finds the local database, compares it with
+ * what the object store holds, restores it when the store is newer (or when
+ * there is no local copy of a STORAGE-URL/NAME), and for a command that
+ * writes takes the lease first.  cli_vol_wrap then puts the wrapper in
+ * front, and cli_vol_meta makes a struct meta of it.
+ */
+struct obj_store;
+struct kv_engine;
+
+struct cli_open_opts {
+	bool write;	     /* the command changes metadata */
+	bool force;	     /* take the lease from a live holder */
+	bool accept_partial; /* use a restore that stopped early */
+	bool quiet;	     /* no restore progress on stderr */
+	bool no_restore;     /* report a stale local copy, keep it (status) */
+};
+
+struct cli_vol {
+	struct cli_volume vol;
+	char volname[256];	/* the volume's name (settings) */
+	struct kv_engine *kv;	/* plain engine, or the wrapper */
+	struct obj_store *store; /* replicated: the store of the metadata */
+	char store_url[1200];	/* its URL ("" when not replicated) */
+	bool replicated;
+	bool leased;	/* we hold the lease (until cli_vol_wrap) */
+	bool takeover;	/* the lease was taken from a possibly live holder */
+	bool restored;	/* the local copy was restored now */
+	bool wrapped;
+	struct cli_open_opts o;
+	struct repl_holder holder; /* of the lease */
+};
+
+/**
+ * Resolve @arg and open its metadata engine as @o asks (see above); *f
+ * gets the settings.  Prints one clear line and returns -errno on failure
+ * (missing volume, lease held, partial restore refused...).  On success
+ * release @cv with cli_vol_close.
+ */
+int cli_vol_open(const char *arg, const struct cli_open_opts *o,
+		 struct cli_vol *cv, struct meta_format *f);
+/** Replicated volumes opened for writing: put the wrapper in front (it
+ *  owns the lease and the store from now on).  No-op otherwise. */
+int cli_vol_wrap(struct cli_vol *cv);
+/** A struct meta over cv->kv (which it then owns). */
+int cli_vol_meta(struct cli_vol *cv, struct meta **m);
+/** Close what is left: engine, store; release a lease not handed on. */
+void cli_vol_close(struct cli_vol *cv);
+/** Storage URL the data of @cv is in: the one given, else @f's. */
+const char *cli_vol_storage(const struct cli_vol *cv,
+			    const struct meta_format *f);
 
 struct frame_conf;
 

@@ -1,7 +1,10 @@
 /*
  * cmd_config.c - `tessera config VOLUME [--capacity S] [--inodes N]
  * [--trash-days N]`: print the settings, or change those that may change
- * after format.
+ * after format.  A change to a replicated volume goes through the
+ * replication wrapper (it takes the volume's lease: a mount elsewhere makes
+ * it fail, naming that mount) and is in the object store when the command
+ * returns.
  */
 #include "util/common.h"
 #include "cli/cli.h"
@@ -53,6 +56,40 @@ static int config_opt(void *arg, int c, const char *optarg)
 	return EXIT_USAGE;
 }
 
+/* Change the settings; on a replicated volume through the wrapper. */
+static int config_store(const char *arg, const struct config_args *a,
+			struct meta_format *f)
+{
+	struct cli_open_opts o = {.write = true};
+	struct meta *m = NULL;
+	struct cli_vol cv;
+	int rc = cli_vol_open(arg, &o, &cv, f);
+
+	if (rc < 0)
+		return rc;
+	rc = cli_vol_wrap(&cv);
+	if (rc == 0)
+		rc = cli_vol_meta(&cv, &m);
+	cli_vol_close(&cv);
+	if (rc < 0)
+		return rc;
+	rc = meta_load_format(m, f);
+	if (a->set_capacity)
+		f->capacity = a->capacity;
+	if (a->set_inodes)
+		f->inodes = a->inodes;
+	if (a->set_trash)
+		f->trash_days = (uint32_t)a->trash_days;
+	if (rc == 0)
+		rc = meta_store_format(m, f);
+	if (rc == 0)
+		rc = meta_sync(m); /* replicated: in the object store now */
+	if (rc < 0)
+		log_fail(rc, "cannot change settings of volume '%s'", f->name);
+	meta_close(m);
+	return rc;
+}
+
 int cmd_config(int argc, char **argv)
 {
 	struct config_args a = { 0 };
@@ -68,24 +105,14 @@ int cmd_config(int argc, char **argv)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error("config", "missing volume");
-	if (cli_open_volume(pos[0], NULL, &m, &f) < 0)
-		return EXIT_ERR;
 	if (a.set_capacity || a.set_inodes || a.set_trash) {
-		if (a.set_capacity)
-			f.capacity = a.capacity;
-		if (a.set_inodes)
-			f.inodes = a.inodes;
-		if (a.set_trash)
-			f.trash_days = (uint32_t)a.trash_days;
-		rc = meta_store_format(m, &f);
-		if (rc < 0) {
-			log_fail(rc, "cannot change settings of volume '%s'",
-				 f.name);
-			meta_close(m);
+		if (config_store(pos[0], &a, &f) < 0)
 			return EXIT_ERR;
-		}
+	} else {
+		if (cli_open_volume(pos[0], NULL, &m, &f) < 0)
+			return EXIT_ERR;
+		meta_close(m);
 	}
-	meta_close(m);
 	js = meta_format_to_json(&f);
 	if (!js) {
 		log_error("cannot encode settings as JSON");

@@ -5,13 +5,23 @@
  * first, then the object store is opened (created when missing), then the
  * metadata is written in one go by meta_format.  If anything fails after we
  * created the embedded volume directory, that directory is removed again.
+ *
+ * Replication (SQLite metadata, on unless --replicate=off): a store that
+ * already holds replicated metadata of a volume of this name is refused
+ * without --force (it is another copy of that volume, or the volume
+ * itself: mount it with STORAGE-URL/NAME).  After meta_format the new
+ * volume is opened through the replication wrapper and synced, which
+ * stores the base snapshot of a new generation: the formatted state is in
+ * the object store before the command returns.
  */
 #include "util/common.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "meta/meta.h"
+#include "meta/kv.h"
 #include "object/crypt.h"
 #include "object/object.h"
+#include "replicate/repl.h"
 #include "util/log.h"
 #include "util/url.h"
 
@@ -29,10 +39,11 @@ struct format_args {
 	uint64_t capacity;
 	uint64_t inodes;
 	bool force;
+	int replicate; /* -1: default (on for sqlite3), 0 off, 1 on */
 };
 
 enum { OPT_STORAGE = 256, OPT_BLOCK, OPT_COMPRESS, OPT_KEY, OPT_TRASH,
-       OPT_CAPACITY, OPT_INODES, OPT_FORCE };
+       OPT_CAPACITY, OPT_INODES, OPT_FORCE, OPT_REPLICATE };
 
 static const struct option format_opts[] = {
 	{ "storage", required_argument, NULL, OPT_STORAGE },
@@ -43,6 +54,7 @@ static const struct option format_opts[] = {
 	{ "capacity", required_argument, NULL, OPT_CAPACITY },
 	{ "inodes", required_argument, NULL, OPT_INODES },
 	{ "force", no_argument, NULL, OPT_FORCE },
+	{ "replicate", required_argument, NULL, OPT_REPLICATE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -89,6 +101,12 @@ static int parse_opt(int c, const char *arg, struct format_args *a)
 	case OPT_FORCE:
 		a->force = true;
 		return 0;
+	case OPT_REPLICATE:
+		if (strcmp(arg, "on") && strcmp(arg, "off"))
+			return cli_usage_error("format", "invalid --replicate "
+					       "'%s' (on or off)", arg);
+		a->replicate = strcmp(arg, "on") == 0;
+		return 0;
 	}
 	return EXIT_USAGE;
 }
@@ -105,11 +123,11 @@ static int resolve(struct format_args *a, const char **pos, int npos,
 
 	if (npos == 0)
 		return cli_usage_error("format", "missing volume NAME");
-	if (npos == 1 && url_is_url(pos[0]))
-		return cli_usage_error("format", "missing volume NAME after "
-				       "the metadata URL");
 	if (cli_resolve_volume(pos[0], &a->vol) < 0)
 		return EXIT_ERR;
+	if (npos == 1 && !a->vol.embedded)
+		return cli_usage_error("format", "missing volume NAME after "
+				       "the metadata URL");
 	if (npos == 2) {
 		if (a->vol.embedded)
 			return cli_usage_error("format", "too many arguments");
@@ -126,6 +144,14 @@ static int resolve(struct format_args *a, const char **pos, int npos,
 	}
 	if (!a->storage)
 		a->storage = a->vol.storage_url;
+	if (strncmp(a->vol.meta_url, "sqlite3://", 10) != 0) {
+		if (a->replicate == 1)
+			return cli_usage_error("format", "--replicate=on needs "
+					       "SQLite metadata (sqlite3:// or "
+					       "an embedded NAME)");
+		a->replicate = 0;
+	}
+	f->replicate = a->replicate != 0;
 	if (snprintf(f->storage, sizeof(f->storage), "%s", a->storage) >=
 	    (int)sizeof(f->storage)) {
 		log_error("storage URL is too long (%zu bytes; at most %zu)",
@@ -189,10 +215,56 @@ static void remove_tree(const char *dir)
 		log_warn("cannot remove '%s'", dir);
 }
 
+/* Refuse a store that already holds replicated metadata of @name. */
+static int check_store_free(struct obj_store *os, const char *name,
+			    bool force)
+{
+	struct repl_store_status st;
+	int rc = repl_store_status(os, name, &st);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return log_fail(rc, "cannot read '%s'", obj_describe(os));
+	if (force) {
+		log_warn("replacing the replicated metadata of volume '%s' in "
+			 "'%s' (generation %s)",
+			 name, obj_describe(os), st.generation);
+		return 0;
+	}
+	log_error("'%s' already holds the metadata of a volume '%s' "
+		  "(generation %s, txn %llu): mount it as STORAGE-URL/%s, or "
+		  "use --force to replace it",
+		  obj_describe(os), name, st.generation,
+		  (unsigned long long)st.last_seq, name);
+	return -EEXIST;
+}
+
+/* Store the formatted state: a base snapshot of a new generation. */
+static int ship_initial(const char *arg, bool force, char *gen, size_t n)
+{
+	struct cli_open_opts o = {.write = true, .force = force, .quiet = true};
+	struct repl_status st;
+	struct meta_format f;
+	struct cli_vol cv;
+	int rc = cli_vol_open(arg, &o, &cv, &f);
+
+	if (rc < 0)
+		return rc;
+	rc = cli_vol_wrap(&cv);
+	if (rc == 0)
+		rc = kv_sync(cv.kv);
+	if (rc == 0 && repl_status(cv.kv, &st) == 0)
+		snprintf(gen, n, "%s", st.generation);
+	cli_vol_close(&cv);
+	return rc;
+}
+
 int cmd_format(int argc, char **argv)
 {
 	struct format_args a = { .compress = "none", .block_size = 4 * MiB,
-				 .trash_days = 1 };
+				 .trash_days = 1, .replicate = -1 };
+	char gen[REPL_GEN_SIZE] = "";
 	struct meta_format f;
 	struct obj_store *os = NULL;
 	const char *pos[2];
@@ -214,16 +286,35 @@ int cmd_format(int argc, char **argv)
 	rc = obj_open(f.storage, true, &os);
 	if (rc < 0)
 		goto fail;
+	if (f.replicate) {
+		rc = check_store_free(os, f.name, a.force);
+		if (rc < 0)
+			goto fail;
+	}
 	rc = meta_format(a.vol.meta_url, &f, a.force);
 	/* meta_format logged why (e.g. "already holds a volume") */
 	if (rc < 0)
 		goto fail;
+	if (f.replicate) {
+		rc = ship_initial(pos[0], a.force, gen, sizeof(gen));
+		if (rc < 0)
+			goto fail;
+	}
 	printf("formatted volume '%s' (uuid %s)\n  metadata: %s\n  storage:  %s\n",
 	       f.name, f.uuid, url_redact(a.vol.meta_url, red, sizeof(red)),
 	       obj_describe(os));
 	if (a.encrypt_key)
 		printf("  encrypt:  aes-256-gcm with the key in '%s' (without "
 		       "that file the data cannot be read)\n", a.encrypt_key);
+	if (f.replicate) {
+		int n = (int)strcspn(f.storage, "?");
+
+		while (n > 0 && f.storage[n - 1] == '/')
+			n--;
+		printf("  replicated into the storage (generation %s): mount "
+		       "it anywhere as %.*s/%s\n",
+		       gen, n, f.storage, f.name);
+	}
 	obj_close(os);
 	return EXIT_OK;
 fail:

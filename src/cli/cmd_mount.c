@@ -10,9 +10,13 @@
  *      and exits with it; the child inherits the lock.  Forking happens
  *      before any thread exists (metadata engines and the upload pool
  *      start threads);
- *   4. open metadata, load the settings, open the object store, register
- *      a session (heartbeat thread; --heartbeat S), start the vfs, mount
- *      (the mountpoint is live now);
+ *   4. open metadata (cli_vol_open: for STORAGE-URL/NAME or a local copy
+ *      older than the object store, restore it first, with progress on
+ *      the terminal; take the lease of a replicated volume and put the
+ *      replication wrapper in front, so an fsync returns only once its
+ *      transaction is in the object store), load the settings, open the
+ *      object store, register a session (heartbeat thread; --heartbeat
+ *      S), start the vfs, mount (the mountpoint is live now);
  *   5. tell the parent "ok", detach (setsid, stdio to /dev/null, log to
  *      syslog), serve until unmounted or SIGTERM/SIGINT;
  *   6. flush everything (vfs_free commits, syncs objects and metadata,
@@ -22,6 +26,11 @@
  * at once, each with its own session.
  * `tessera umount` finds this process through the ".stats" virtual file
  * and waits for it to exit, so data is durable when umount returns.
+ *
+ * A mount whose lease another host took (--force there) cannot commit
+ * any more: its commits and fsyncs fail with EROFS, the mount log says so
+ * at ERROR, and ".stats" shows "repl_lease_lost 1"; it keeps serving reads
+ * until unmounted.
  */
 #include "util/common.h"
 #include "cache/cache.h"
@@ -31,6 +40,8 @@
 #include "meta/meta.h"
 #include "object/frame.h"
 #include "object/object.h"
+#include "replicate/repl.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "vfs/vfs.h"
 
@@ -48,6 +59,8 @@ struct mount_opts {
 	bool foreground;
 	bool debug;
 	bool read_only;
+	bool force;
+	bool accept_partial;
 	double attr_timeout;
 	double entry_timeout;
 	double heartbeat_s;
@@ -71,6 +84,8 @@ enum {
 	OPT_CACHE_DIR,
 	OPT_CACHE_SIZE,
 	OPT_WRITEBACK,
+	OPT_FORCE,
+	OPT_PARTIAL,
 	OPT_KEY,
 	OPT_FREE_RATIO,
 	OPT_HEARTBEAT,
@@ -87,6 +102,8 @@ static const struct option mount_longopts[] = {
 	{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 	{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
 	{"writeback", no_argument, NULL, OPT_WRITEBACK},
+	{"force", no_argument, NULL, OPT_FORCE},
+	{"accept-partial", no_argument, NULL, OPT_PARTIAL},
 	{"encrypt-key", required_argument, NULL, OPT_KEY},
 	{"free-space-ratio", required_argument, NULL, OPT_FREE_RATIO},
 	{"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
@@ -155,6 +172,12 @@ static int mount_opt(void *arg, int c, const char *val)
 		if (cli_parse_double(val, &o->heartbeat_s) < 0 ||
 		    o->heartbeat_s < 0.1 || o->heartbeat_s > 3600)
 			return bad_value("--heartbeat (0.1 to 3600 s)", val);
+		return 0;
+	case OPT_FORCE:
+		o->force = true;
+		return 0;
+	case OPT_PARTIAL:
+		o->accept_partial = true;
 		return 0;
 	case OPT_KEY:
 		o->encrypt_key = val;
@@ -382,32 +405,137 @@ static void detach(void)
 		close(fd);
 }
 
-static int open_volume(const struct cli_volume *vol, const char *arg,
-		       struct meta **m_out, struct meta_format *fmt,
-		       struct obj_store **os_out)
+/* ".stats" lines of a replicated mount. */
+static int repl_stats(void *arg, struct buf *b)
 {
-	struct cli_volume again;
-	const char *storage;
+	struct repl_status st;
+
+	if (repl_status(meta_engine(arg), &st) < 0)
+		return buf_appendf(b, "replicated 0\n");
+	return buf_appendf(
+	    b,
+	    "replicated 1\nrepl_generation %s\nrepl_committed_txn %llu\n"
+	    "repl_shipped_txn %llu\nrepl_snapshot_txn %llu\n"
+	    "repl_lag_ms %llu\nrepl_pending_bytes %llu\n"
+	    "repl_lease_lost %d\nrepl_last_error %d\n",
+	    st.generation, (unsigned long long)st.committed_seq,
+	    (unsigned long long)st.shipped_seq,
+	    (unsigned long long)st.snapshot_seq, (unsigned long long)st.lag_ms,
+	    (unsigned long long)st.pending_bytes, (int)st.lease_lost,
+	    st.last_error);
+}
+
+/* What ".control" requests of the mount's own (checkpoints) need. */
+struct mount_ctl {
 	struct meta *m;
+	char storage[1200];
+	char volname[256];
+	uid_t owner;
+};
+
+/* "create|delete NAMELEN\nNAME" */
+static int ckpt_request(struct mount_ctl *mc, const char *req, size_t n,
+			struct buf *reply)
+{
+	char verb[16], name[256];
+	unsigned long nlen = 0;
+	const char *nl = memchr(req, '\n', n);
+	struct obj_store *os = NULL;
+	struct repl_ckpt ck;
 	int rc;
 
-	rc = cli_open_volume(arg, &again, &m, fmt);
+	if (!nl || sscanf(req, "%15s %lu", verb, &nlen) != 2 || nlen == 0 ||
+	    nlen >= sizeof(name) || (size_t)(req + n - nl - 1) != nlen)
+		return -EINVAL;
+	memcpy(name, nl + 1, nlen);
+	name[nlen] = '\0';
+	rc = obj_open(mc->storage, false, &os);
+	if (rc == 0 && strcmp(verb, "create") == 0) {
+		rc = repl_ckpt_create(meta_engine(mc->m), os, mc->volname, name,
+				      &ck);
+		/* later slices get ids >= the checkpoint's next slice id */
+		if (rc == 0)
+			meta_forget_slice_ids(mc->m);
+		if (rc == 0)
+			rc = meta_sync(mc->m);
+		if (rc == 0)
+			rc = buf_appendf(reply, "txn %llu next_slice %llu",
+					 (unsigned long long)ck.txn_seq,
+					 (unsigned long long)ck.next_slice);
+	} else if (rc == 0 && strcmp(verb, "delete") == 0) {
+		rc = repl_ckpt_delete(meta_engine(mc->m), os, mc->volname,
+				      name);
+		if (rc == 0)
+			rc = meta_sync(mc->m);
+	} else if (rc == 0) {
+		rc = -EINVAL;
+	}
+	obj_close(os);
+	if (rc == -EEXIST)
+		buf_appendf(reply, "checkpoint '%s' exists", name);
+	else if (rc == -ENOENT)
+		buf_appendf(reply, "no checkpoint '%s'", name);
+	return rc;
+}
+
+/* vfs_conf.control: requests only the mount process can serve. */
+static int mount_control(void *arg, const struct vfs_ctx *c, const char *cmd,
+			 const char *req, size_t n, struct buf *reply)
+{
+	struct mount_ctl *mc = arg;
+
+	if (strcmp(cmd, "checkpoint") != 0) {
+		buf_appendf(reply, "unknown request '%s'", cmd);
+		return -ENOSYS;
+	}
+	if (c && c->cred.uid != 0 && c->cred.uid != mc->owner) {
+		buf_appendf(reply, "only root or the owner of the mount may "
+				   "manage checkpoints");
+		return -EPERM;
+	}
+	return ckpt_request(mc, req, n, reply);
+}
+
+static int open_volume(const struct mount_opts *o, struct meta **m_out,
+		       struct meta_format *fmt, struct obj_store **os_out,
+		       struct mount_ctl *mc)
+{
+	struct cli_open_opts oo = {.write = !o->read_only,
+				   .force = o->force,
+				   .accept_partial = o->accept_partial};
+	struct cli_vol cv;
+	const char *storage;
+	struct meta *m = NULL;
+	int rc;
+
+	rc = cli_vol_open(o->volume, &oo, &cv, fmt);
 	if (rc < 0)
 		return rc; /* one line printed */
-	storage = fmt->storage[0] ? fmt->storage : vol->storage_url;
-	if (!*storage) {
-		log_error("volume '%s' has no storage URL", arg);
+	rc = cli_vol_wrap(&cv);
+	if (rc == 0)
+		rc = cli_vol_meta(&cv, &m);
+	if (rc == 0)
+		rc = meta_load_format(m, fmt);
+	storage = cli_vol_storage(&cv, fmt);
+	if (rc == 0 && !*storage) {
+		log_error("volume '%s' has no storage URL", o->volume);
 		rc = -EINVAL;
-		goto fail;
 	}
-	rc = obj_open(storage, false, os_out);
-	if (rc < 0)
-		goto fail; /* logged by the store */
+	if (rc == 0)
+		rc = obj_open(storage, false, os_out); /* logged */
+	if (rc == 0) {
+		mc->m = m;
+		mc->owner = geteuid();
+		snprintf(mc->storage, sizeof(mc->storage), "%s", storage);
+		snprintf(mc->volname, sizeof(mc->volname), "%s", fmt->name);
+	}
+	cli_vol_close(&cv);
+	if (rc < 0) {
+		meta_close(m);
+		return rc;
+	}
 	*m_out = m;
 	return 0;
-fail:
-	meta_close(m);
-	return rc;
 }
 
 /* The disk cache: <cache dir>/<volume uuid>/ (cache/cache.h). */
@@ -438,11 +566,13 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	struct meta_session_conf sc;
 	struct frame_conf frame;
 	struct fsop_conf fc;
+	struct mount_ctl mc;
 	struct cache_conf cc;
 	char fsname[300], cache_dir[PATH_MAX];
 	int rc;
 
-	rc = open_volume(vol, o->volume, &m, &fmt, &os);
+	UNUSED(vol);
+	rc = open_volume(o, &m, &fmt, &os, &mc);
 	if (rc < 0)
 		return rc;
 	rc = cli_frame_conf(&fmt, o->encrypt_key, &frame);
@@ -461,6 +591,12 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 		return rc; /* logged */
 	}
 	memset(&vc, 0, sizeof(vc));
+	vc.control = mount_control;
+	vc.control_arg = &mc;
+	if (repl_is_wrapper(meta_engine(m))) {
+		vc.stats_extra = repl_stats;
+		vc.stats_arg = m;
+	}
 	vc.read_only = o->read_only;
 	vc.buffer_size = o->buffer_size;
 	vc.max_uploads = (int)o->max_uploads;
@@ -525,7 +661,22 @@ int cmd_mount(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 	if (cli_resolve_volume(o.volume, &vol) < 0)
 		return EXIT_ERR;
-	if (vol.embedded) {
+	if (vol.from_store) {
+		char dir[PATH_MAX + 300];
+
+		if (cli_home()[0] != '/') {
+			log_error("TESSERA_HOME '%s' must be an absolute path",
+				  cli_home());
+			return EXIT_ERR;
+		}
+		snprintf(dir, sizeof(dir), "%s/%s", cli_home(), vol.name);
+		if ((mkdir(cli_home(), 0755) < 0 && errno != EEXIST) ||
+		    (mkdir(dir, 0700) < 0 && errno != EEXIST)) {
+			log_error("cannot create '%s': %s", dir,
+				  strerror(errno));
+			return EXIT_ERR;
+		}
+	} else if (vol.embedded) {
 		char db[PATH_MAX + 300];
 		struct stat st;
 

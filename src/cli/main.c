@@ -9,16 +9,19 @@
 #include "cli/cmds.h"
 #include "util/log.h"
 
-#define VOL "NAME|META-URL"
+#define VOL "NAME|META-URL|STORAGE-URL/NAME"
 
 const struct cli_cmd cli_cmds[] = {
 	{ "format", cmd_format, "create a volume",
 	  "usage: tessera format NAME [options]\n"
+	  "       tessera format STORAGE-URL/NAME [options]\n"
 	  "       tessera format META-URL NAME --storage URL [options]\n"
 	  "\n"
 	  "Create a volume.  With only NAME, the metadata is SQLite under\n"
 	  "$TESSERA_HOME/NAME/meta.db and the data a local directory\n"
-	  "$TESSERA_HOME/NAME/objects/.\n"
+	  "$TESSERA_HOME/NAME/objects/.  SQLite metadata is replicated into\n"
+	  "the object store (see docs/replication.md), so the volume can be\n"
+	  "mounted anywhere as STORAGE-URL/NAME.\n"
 	  "\n"
 	  "options:\n"
 	  "  --storage URL        object store (file:///dir/, s3://bucket, http://host:port/bucket)\n"
@@ -28,9 +31,17 @@ const struct cli_cmd cli_cmds[] = {
 	  "  --trash-days N       keep deleted files in .trash for N days (default 1; 0 disables)\n"
 	  "  --capacity SIZE      space limit (default unlimited)\n"
 	  "  --inodes N           inode limit (default unlimited)\n"
+	  "  --replicate on|off   replicate SQLite metadata into the storage (default on)\n"
 	  "  --force              overwrite an existing volume's metadata\n" },
 	{ "mount", cmd_mount, "mount a volume",
 	  "usage: tessera mount " VOL " MOUNTPOINT [options]\n"
+	  "\n"
+	  "STORAGE-URL/NAME (file:///dir/NAME, s3://bucket/NAME,\n"
+	  "http://host:port/bucket/NAME) mounts a replicated volume from its\n"
+	  "object store alone: the metadata is restored into\n"
+	  "$TESSERA_HOME/NAME/meta.db unless a current copy is there.  A mount\n"
+	  "of a replicated volume holds its lease: another host's mount is\n"
+	  "refused until it ends (or --force takes the lease over).\n"
 	  "\n"
 	  "options:\n"
 	  "  -f, --foreground     stay in the foreground\n"
@@ -49,11 +60,17 @@ const struct cli_cmd cli_cmds[] = {
 	  "                       one subdirectory per volume uuid)\n"
 	  "  --cache-size SIZE    local block cache size (default 100G; 0 disables)\n"
 	  "  --free-space-ratio R keep this share of the cache's filesystem free (default 0.1)\n"
-	  "  --writeback          stage writes in the local cache, upload later\n" },
+	  "  --writeback          stage writes in the local cache, upload later\n"
+	  "  --force              take the volume's lease from another mount\n"
+	  "  --accept-partial     mount a restore that stopped at a damaged\n"
+	  "                       segment (the transactions after it are lost)\n" },
 	{ "umount", cmd_umount, "flush and unmount",
 	  "usage: tessera umount MOUNTPOINT [--force]\n" },
 	{ "status", cmd_status, "show settings and sessions",
-	  "usage: tessera status " VOL " [--json]\n" },
+	  "usage: tessera status " VOL " [--json]\n"
+	  "\n"
+	  "Settings, usage and, for replicated volumes, the replication state:\n"
+	  "generation, last transaction here and in the object store, lag.\n" },
 	{ "info", cmd_info, "show a file's inode and slices",
 	  "usage: tessera info PATH...\n" },
 	{ "gc", cmd_gc, "find and delete leaked objects",
@@ -99,7 +116,13 @@ const struct cli_cmd cli_cmds[] = {
 	{ "rmr", cmd_rmr, "remove a tree quickly",
 	  "usage: tessera rmr PATH...\n" },
 	{ "clone", cmd_clone, "copy a file or tree by metadata only",
-	  "usage: tessera clone SRC DST\n" },
+	  "usage: tessera clone SRC DST [--preserve]\n"
+	  "\n"
+	  "Inside a mount, copy file or tree SRC to the new name DST by\n"
+	  "metadata only: no data is read or written, the clone shares SRC's\n"
+	  "objects (reference counted), and writing either one leaves the other\n"
+	  "as it was.  New files belong to the caller with SRC's modes; with\n"
+	  "--preserve, owners (root only) and times are kept too.\n" },
 	{ "checkpoint", cmd_checkpoint, "create, list, restore, delete checkpoints",
 	  "usage: tessera checkpoint [--force] create|list|restore|delete " VOL " [NAME]\n"
 	  "\n"

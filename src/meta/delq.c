@@ -3,6 +3,15 @@
  * slices (KV_DELSLICE), forgetting deleted ones, and meta_cleanup, which
  * expires trash entries and finishes interrupted purges (KV_DELFILE).
  *
+ * Checkpoints (KV_CHECKPOINT, DESIGN section 6) hold on to old data: a
+ * checkpoint taken at txn seq S when the next slice id was N still
+ * references every slice with id < N that was live at S.  Such a slice
+ * deleted after it (its deleted-at seq > S: creating a checkpoint bumps
+ * txnSeq past S) must keep its objects while the checkpoint exists, so
+ * meta_pending_slices skips it; once the checkpoint record is deleted the
+ * next pass hands it out.  A slice deleted at or before S is not in the
+ * checkpoint, and one with id >= N did not exist then.
+ *
  * Trash entries are named "PARENT-INO-SECONDS-NAME" (remove.c); one
  * expires when SECONDS + trash_days days has passed, so with trash_days 0
  * every entry left in the trash expires at the next cleanup.  A name that
@@ -19,20 +28,69 @@
 
 /* ---- pending slices ---- */
 
+/* What a checkpoint protects: ids below next_slice deleted after txn_seq. */
+struct ckpt_guard {
+	uint64_t txn_seq;
+	uint64_t next_slice;
+};
+
 struct pending_arg {
 	size_t max;
 	struct meta_delslice *v;
 	size_t n;
+	struct ckpt_guard *ck;
+	size_t nck, capck;
+	uint64_t kept; /* slices skipped for a checkpoint */
 };
+
+static int ckpt_one(void *arg, const void *key, size_t klen, const void *val,
+		    size_t vlen)
+{
+	struct pending_arg *a = arg;
+
+	(void)key;
+	(void)klen;
+	if (vlen < 16)
+		return log_fail(-EIO, "corrupt checkpoint record");
+	if (a->nck == a->capck) {
+		size_t cap = a->capck ? 2 * a->capck : 8;
+		struct ckpt_guard *p = realloc(a->ck, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		a->ck = p;
+		a->capck = cap;
+	}
+	a->ck[a->nck].txn_seq = get_be64(val);
+	a->ck[a->nck].next_slice = get_be64((const unsigned char *)val + 8);
+	a->nck++;
+	return 0;
+}
+
+static bool ckpt_keeps(const struct pending_arg *a, uint64_t id,
+		       uint64_t deleted_at)
+{
+	for (size_t i = 0; i < a->nck; i++)
+		if (id < a->ck[i].next_slice && deleted_at > a->ck[i].txn_seq)
+			return true;
+	return false;
+}
 
 static int pending_one(void *arg, const void *key, size_t klen, const void *val,
 		       size_t vlen)
 {
 	struct pending_arg *a = arg;
+	uint64_t id, at;
 
 	if (klen != 8 || vlen < 4)
 		return log_fail(-EIO, "corrupt deletion queue record");
-	a->v[a->n].id = get_be64(key);
+	id = get_be64(key);
+	at = vlen >= 12 ? get_be64((const unsigned char *)val + 4) : 0;
+	if (a->nck && ckpt_keeps(a, id, at)) {
+		a->kept++;
+		return 0;
+	}
+	a->v[a->n].id = id;
 	a->v[a->n].size = get_be32(val);
 	a->n++;
 	return a->n >= a->max ? 1 : 0;
@@ -41,17 +99,24 @@ static int pending_one(void *arg, const void *key, size_t klen, const void *val,
 static int pending_fn(struct meta *m, struct kv_txn *t, void *arg)
 {
 	struct pending_arg *a = arg;
+	int rc;
 
 	(void)m;
 	a->n = 0;
-	return kv_scan(t, KV_DELSLICE, NULL, 0, NULL, 0, a->max, pending_one,
-		       a);
+	a->nck = 0;
+	a->kept = 0;
+	rc = kv_scan(t, KV_CHECKPOINT, NULL, 0, NULL, 0, 0, ckpt_one, a);
+	if (rc < 0)
+		return rc;
+	/* Without checkpoints the first max records are all due. */
+	return kv_scan(t, KV_DELSLICE, NULL, 0, NULL, 0, a->nck ? 0 : a->max,
+		       pending_one, a);
 }
 
 int meta_pending_slices(struct meta *m, size_t max, struct meta_delslice **out,
 			size_t *n)
 {
-	struct pending_arg a = {max, NULL, 0};
+	struct pending_arg a = {.max = max};
 	int rc;
 
 	*out = NULL;
@@ -62,6 +127,10 @@ int meta_pending_slices(struct meta *m, size_t max, struct meta_delslice **out,
 	if (!a.v)
 		return -ENOMEM;
 	rc = meta_txn(m, false, pending_fn, &a);
+	free(a.ck);
+	if (rc == 0 && a.kept)
+		log_debug("%llu deleted slices kept for checkpoints",
+			  (unsigned long long)a.kept);
 	if (rc < 0 || a.n == 0) {
 		free(a.v);
 		return rc;

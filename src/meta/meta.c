@@ -153,6 +153,13 @@ int meta_new_slice_id(struct meta *m, uint64_t *out)
 	return id_take(m, &m->slices, "nextSlice", META_SLICE_BATCH, out);
 }
 
+void meta_forget_slice_ids(struct meta *m)
+{
+	pthread_mutex_lock(&m->lock);
+	memset(&m->slices, 0, sizeof(m->slices));
+	pthread_mutex_unlock(&m->lock);
+}
+
 /* ---- usage counters ---- */
 
 struct flush_arg {
@@ -316,6 +323,7 @@ char *meta_format_to_json(const struct meta_format *f)
 	json_object_set_new(o, "inodes", json_integer((json_int_t)f->inodes));
 	json_object_set_new(o, "version", json_integer(f->version));
 	json_object_set_new(o, "created", json_integer(f->created_ns));
+	json_object_set_new(o, "replicate", json_boolean(f->replicate));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s;
@@ -406,6 +414,12 @@ int meta_format_from_json(const char *json, struct meta_format *out)
 	f.trash_days = (uint32_t)td;
 	f.version = (uint32_t)ver;
 	f.created_ns = (int64_t)created;
+	f.replicate = true;
+	if (json_object_get(o, "replicate")) {
+		if (!json_is_boolean(json_object_get(o, "replicate")))
+			goto out;
+		f.replicate = json_is_true(json_object_get(o, "replicate"));
+	}
 	if (format_check(&f) < 0 || f.version < 1)
 		goto out;
 	*out = f;
@@ -628,42 +642,80 @@ int meta_store_format(struct meta *m, const struct meta_format *f)
 	return rc;
 }
 
-int meta_open(const char *url, struct meta **out)
+/* Load and check the settings of a new struct meta.  Logs. */
+static int meta_open_check(struct meta *m)
 {
 	struct meta_format f;
+	int rc = meta_load_format(m, &f);
+
+	if (rc == -ENOENT) {
+		log_error("no volume in '%s' (format it first)", m->desc);
+		return rc;
+	}
+	if (rc < 0)
+		return rc;
+	if (f.version != 1)
+		return log_fail(-EINVAL, "volume in '%s' has format version %u",
+				m->desc, f.version);
+	return meta_stats_flush(m);
+}
+
+static struct meta *meta_alloc(const char *desc)
+{
+	struct meta *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	snprintf(m->desc, sizeof(m->desc), "%s", desc);
+	pthread_mutex_init(&m->lock, NULL);
+	return m;
+}
+
+static void meta_dealloc(struct meta *m)
+{
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+int meta_open(const char *url, struct meta **out)
+{
+	char red[512];
 	struct meta *m;
 	int rc;
 
-	m = calloc(1, sizeof(*m));
+	url_redact(url, red, sizeof(red));
+	m = meta_alloc(red);
 	if (!m)
 		return -ENOMEM;
-	url_redact(url, m->desc, sizeof(m->desc));
-	pthread_mutex_init(&m->lock, NULL);
 	rc = kv_open(url, false, &m->kv);
 	if (rc < 0)
 		goto fail; /* logged by the engine */
-	rc = meta_load_format(m, &f);
-	if (rc == -ENOENT) {
-		log_error("no volume in '%s' (format it first)", m->desc);
-		goto fail;
-	}
-	if (rc < 0)
-		goto fail;
-	if (f.version != 1) {
-		rc = log_fail(-EINVAL, "volume in '%s' has format version %u",
-			      m->desc, f.version);
-		goto fail;
-	}
-	rc = meta_stats_flush(m);
+	rc = meta_open_check(m);
 	if (rc < 0)
 		goto fail;
 	*out = m;
 	return 0;
 fail:
 	kv_close(m->kv);
-	pthread_mutex_destroy(&m->lock);
-	free(m);
+	meta_dealloc(m);
 	return rc;
+}
+
+int meta_open_kv(struct kv_engine *kv, const char *desc, struct meta **out)
+{
+	struct meta *m = meta_alloc(desc ? desc : kv->desc);
+	int rc;
+
+	if (!m)
+		return -ENOMEM;
+	m->kv = kv;
+	rc = meta_open_check(m);
+	if (rc < 0) {
+		meta_dealloc(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
 }
 
 void meta_close(struct meta *m)
@@ -674,8 +726,7 @@ void meta_close(struct meta *m)
 	meta_session_end(m);
 	meta_open_table_free(m);
 	kv_close(m->kv);
-	pthread_mutex_destroy(&m->lock);
-	free(m);
+	meta_dealloc(m);
 }
 
 int meta_sync(struct meta *m)

@@ -51,6 +51,8 @@ struct meta_format {
 	uint64_t inodes;       /* 0 = unlimited */
 	uint32_t version;      /* format version, 1 */
 	int64_t created_ns;
+	bool replicate; /* SQLite: metadata replicated into the store (repl.h);
+			 * JSON "replicate", absent means true */
 };
 
 struct meta_cred {
@@ -135,6 +137,13 @@ struct meta_slice_write {
 
 /** Open the metadata at @url.  -ENOENT if no database; logs the reason. */
 int meta_open(const char *url, struct meta **out);
+/**
+ * Open the metadata held by engine @kv (e.g. a replication wrapper made by
+ * repl_wrap).  On success the struct meta owns @kv (meta_close closes it);
+ * on failure @kv is left open.  @desc names it in messages (URL, password
+ * masked).  Errors as meta_open.
+ */
+int meta_open_kv(struct kv_engine *kv, const char *desc, struct meta **out);
 /** Create the database as needed and format a volume.  -EEXIST when one
  *  exists and !force.  @f->uuid and created_ns are filled in. */
 int meta_format(const char *url, struct meta_format *f, bool force);
@@ -334,6 +343,13 @@ int meta_unlock_owner(struct meta *m, uint64_t ino, uint64_t owner,
 /* ---- file data map ---- */
 /** Reserve a new slice id (batched). */
 int meta_new_slice_id(struct meta *m, uint64_t *out);
+/**
+ * Drop the slice ids reserved but not handed out yet, so the next ones come
+ * from counter nextSlice: after a checkpoint, whose "next slice id" then
+ * bounds every slice written later.  The dropped ids are never used.  Any
+ * thread.
+ */
+void meta_forget_slice_ids(struct meta *m);
 /** The slice list of one chunk, oldest first; *out malloc'ed (free it). */
 int meta_read_chunk(struct meta *m, uint64_t ino, uint32_t chunk,
 		    struct slice **out, size_t *n);
@@ -363,6 +379,38 @@ int meta_compact(struct meta *m, uint64_t ino, uint32_t chunk,
  *  unless @c is NULL (a handle opened for writing). */
 int meta_fallocate(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		   int mode, uint64_t off, uint64_t len);
+
+/* ---- clone (metadata-only copy; clone.c) ---- */
+
+/* Keep owners (uid 0 only), permission bits and atime/mtime. */
+#define META_CLONE_PRESERVE 1
+
+struct meta_clone_stats {
+	uint64_t inodes; /* inodes created */
+	uint64_t chunks; /* chunk records copied */
+	uint64_t slices; /* slice references added (KV_SLICEREF) */
+};
+
+/**
+ * Copy file, symlink, special file or directory tree @src to the new name
+ * @name in directory @dstparent, in one transaction, by metadata only:
+ * chunk records are copied and every slice they name gets one more
+ * reference, so no object is read or written and the cost grows with the
+ * number of inodes and slice records, not with bytes.  Writing either
+ * copy later leaves the other unchanged; deleting one leaves the other
+ * readable (a slice's objects are queued only when its last reference
+ * goes).  The clone belongs to the caller with @src's permission bits and
+ * the current time, unless @flags has META_CLONE_PRESERVE (see there).
+ * Hard links inside a tree become separate files.  *out (may be NULL):
+ * the new top inode; *st (may be NULL): what was copied.
+ * Errors: -EEXIST (@name exists), -ENOENT, -ENOTDIR, -EACCES (read on each
+ * source file, read+search on each source directory, write+search on
+ * @dstparent), -EPERM (into the trash), -EINVAL (the root, the trash, or
+ * a directory into itself), -ENOSPC, -ENAMETOOLONG, -EIO.
+ */
+int meta_clone(struct meta *m, const struct meta_cred *c, uint64_t src,
+	       uint64_t dstparent, const char *name, int flags,
+	       struct meta_attr *out, struct meta_clone_stats *st);
 
 /* ---- deletion queue (background worker) ---- */
 struct meta_delslice {

@@ -20,6 +20,8 @@
  *   a lock txn reads one record, not a scan; lock.c)
  *   KV_DELFILE  key ino(8)               -> length(8)
  *   KV_DELSLICE key id(8)                -> size(4) deleted-at txn seq(8)
+ *   KV_CHECKPOINT key name               -> txn seq(8) next slice(8)
+ *                                           time(8) replSeq(8) (repl.h)
  *
  * Invariants:
  *  1. Every dentry (P, name) has exactly one DIRIDX (P, cookie) twin with

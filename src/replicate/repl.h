@@ -67,7 +67,19 @@ struct repl_conf {
 					* (64 MiB) */
 	bool force;		       /* take the lease from a live holder */
 	struct repl_holder holder;     /* host empty: repl_holder_init() */
+	bool own_store;		       /* kv_close of the wrapper closes the
+					* store (on success of repl_wrap) */
+	bool takeover; /* the caller took the lease from a holder that may
+			* still run (repl_lease_take said displaced) */
 };
+
+/*
+ * After a takeover the previous holder may have reserved slice ids in txns
+ * that never reached the store, and may still upload objects named by
+ * them: the new writer skips this many ids (counter nextSlice) so that no
+ * object name is ever written by both.
+ */
+#define REPL_TAKEOVER_SLICE_GAP (1ULL << 32)
 
 /** Fill @h for this process (hostname, pid, random nonce, ttl 0). */
 void repl_holder_init(struct repl_holder *h);
@@ -77,7 +89,9 @@ void repl_holder_init(struct repl_holder *h);
  * (repl_lease_acquire with conf->force), decide the generation, start the
  * shipper thread, and return in *out a kv engine that forwards every call to
  * @inner.  The first snapshot of a new generation is taken by the shipper;
- * kv_sync waits for it.
+ * kv_sync waits for it.  After a takeover (conf->takeover, or this lease
+ * acquisition displaced someone) counter nextSlice, when present, is
+ * raised by REPL_TAKEOVER_SLICE_GAP in a replicated txn.
  *
  * On success the wrapper owns @inner (kv_close(*out) ships what is pending,
  * with a bound, releases the lease and closes @inner); @store and @conf are
@@ -90,9 +104,11 @@ void repl_holder_init(struct repl_holder *h);
  *     txn is rolled back); may wait while more than max_pending_bytes are
  *     unshipped, then -EIO after sync_timeout_ms.
  *   - kv_sync returns once every txn committed before the call is stored
- *     (and synced) in the object store, then syncs @inner; -EIO when the
- *     store did not take it within sync_timeout_ms (the shipper keeps
- *     trying), -EROFS when the lease was lost.
+ *     (and synced) in the object store and the lease, read back after
+ *     that, is still ours (so a host that takes the volume over later
+ *     restores every txn a kv_sync acknowledged); then it syncs @inner.
+ *     -EIO when the store did not take it within sync_timeout_ms (the
+ *     shipper keeps trying), -EROFS when the lease was lost.
  *
  * Errors: -EBUSY (lease held by a live holder; logged naming it), -EINVAL
  * (bad volname), -ENOMEM, -EIO (store or database failed).  Startup only.
@@ -142,6 +158,35 @@ struct repl_store_status {
  */
 int repl_store_status(struct obj_store *store, const char *volname,
 		      struct repl_store_status *out);
+
+/* How a local database compares with what the store holds. */
+enum repl_local_state {
+	REPL_LOCAL_CURRENT = 1, /* it holds exactly the stored history */
+	REPL_LOCAL_AHEAD,	/* it holds txns the store lacks (a crash
+				 * before shipping); no one wrote since */
+	REPL_LOCAL_BEHIND,	/* the store holds newer txns, or a newer
+				 * generation (another host wrote) */
+	REPL_LOCAL_UNTRACKED,	/* it never shipped to this store */
+	REPL_LOCAL_NO_STORE,	/* nothing is stored for the volume */
+};
+
+struct repl_local {
+	enum repl_local_state state;
+	char local_gen[REPL_GEN_SIZE]; /* "" when untracked */
+	uint64_t local_seq;	       /* REPL_SEQ_COUNTER of the database */
+	char store_gen[REPL_GEN_SIZE]; /* newest stored generation, or "" */
+	uint64_t store_seq; /* where its unbroken history ends */
+};
+
+/**
+ * Compare the database of @e (plain engine) with the history of @volname
+ * in @store, by the generation rule of repl_engine.c: a mount may use the
+ * local database when it is CURRENT or AHEAD; BEHIND means restore first.
+ * 0, or -errno when the database or the store failed (logged).  Any
+ * thread.
+ */
+int repl_local_check(struct kv_engine *e, struct obj_store *store,
+		     const char *volname, struct repl_local *out);
 
 struct repl_restore_info {
 	char generation[REPL_GEN_SIZE];
@@ -193,11 +238,36 @@ int repl_lease_acquire(struct obj_store *store, const char *volname,
 		       const struct repl_holder *h, bool force);
 
 /**
+ * repl_lease_acquire, also telling in *displaced whether the lease belonged
+ * to another holder that may still be running (a live one taken with
+ * @force, or an expired one of another host), as opposed to none, ours, or
+ * a dead process of this host.
+ */
+int repl_lease_take(struct obj_store *store, const char *volname,
+		    const struct repl_holder *h, bool force, bool *displaced);
+
+/**
  * Renew our lease.  -EBUSY (and an ERROR line) when someone else holds it
  * now; -EIO store failure.
  */
 int repl_lease_renew(struct obj_store *store, const char *volname,
 		     const struct repl_holder *h);
+
+/**
+ * Check that @h still holds the lease, without renewing it: 0, -EBUSY (and
+ * an ERROR line) when someone else holds it or it is gone, -EIO store
+ * failure.  Any thread.
+ */
+int repl_lease_check(struct obj_store *store, const char *volname,
+		     const struct repl_holder *h);
+
+/**
+ * Read who holds the lease of @volname: *h (pid, host, nonce; ttl 0) and
+ * its expiry (wall clock ms).  -ENOENT when there is none, -EBADMSG when
+ * it is unreadable, -EIO.  Any thread.
+ */
+int repl_lease_read(struct obj_store *store, const char *volname,
+		    struct repl_holder *h, int64_t *expires_ms);
 
 /** Delete the lease when @h holds it.  Any thread. */
 int repl_lease_release(struct obj_store *store, const char *volname,

@@ -15,14 +15,21 @@
  * checkpoint's records, and keep the id counters at their larger value, so
  * inode numbers and slice ids never repeat after going back in time (an
  * object written after the checkpoint keeps its unique name and is simply
- * unreferenced, for gc).  The snapshot is verified whole before the txn
- * starts, so a damaged checkpoint changes nothing.
+ * unreferenced).  Those objects are not left behind: every slice the
+ * current state references (KV_CHUNK) or has queued (KV_DELSLICE) that the
+ * checkpoint neither references nor queues is queued in KV_DELSLICE of the
+ * restored state, deleted "now" (the current txnSeq); a checkpoint that
+ * may still reference it keeps it by the usual rule (meta/delq.c).  This
+ * reads the slice records of meta/ (util/slice.h layout: id at byte 4,
+ * size at byte 12 of each SLICE_REC_LEN record).  The snapshot is verified whole before
+ * the txn starts, so a damaged checkpoint changes nothing.
  *
  * Any thread; no state.  Conflicts (-EAGAIN) are retried a few times.
  */
 #include "util/common.h"
 #include "replicate/repl_int.h"
 #include "util/log.h"
+#include "util/slice.h"
 
 #define CKPT_RETRIES 5
 
@@ -288,33 +295,187 @@ int repl_ckpt_delete(struct kv_engine *e, struct obj_store *store,
 
 /* ---- restore ---- */
 
+/* Slice ids (with their stored size) seen in chunk or queue records. */
+struct idset {
+	struct {
+		uint64_t id;
+		uint32_t size;
+	} *v;
+	size_t n, cap;
+};
+
+static int idset_add(struct idset *s, uint64_t id, uint32_t size)
+{
+	if (id == 0)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 256;
+		void *p = realloc(s->v, cap * sizeof(*s->v));
+
+		if (!p)
+			return -ENOMEM;
+		s->v = p;
+		s->cap = cap;
+	}
+	s->v[s->n].id = id;
+	s->v[s->n].size = size;
+	s->n++;
+	return 0;
+}
+
+/* Add every slice of chunk value @val. */
+static int idset_chunk(struct idset *s, const void *val, size_t vlen)
+{
+	const unsigned char *p = val;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i + SLICE_REC_LEN <= vlen;
+	     i += SLICE_REC_LEN)
+		rc = idset_add(s, get_be64(p + i + 4), get_be32(p + i + 12));
+	return rc;
+}
+
+static int cmp_id(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Sort and merge duplicates (keeping the largest size). */
+static void idset_sort(struct idset *s)
+{
+	size_t o = 0;
+
+	if (s->n == 0)
+		return;
+	qsort(s->v, s->n, sizeof(*s->v), cmp_id);
+	for (size_t i = 1; i < s->n; i++) {
+		if (s->v[i].id == s->v[o].id)
+			s->v[o].size = MAX(s->v[o].size, s->v[i].size);
+		else
+			s->v[++o] = s->v[i];
+	}
+	s->n = o + 1;
+}
+
+static bool idset_has(const struct idset *s, uint64_t id)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->v[mid].id == id)
+			return true;
+		if (s->v[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int cur_chunk(void *arg, const void *key, size_t klen, const void *val,
+		     size_t vlen)
+{
+	UNUSED(key);
+	UNUSED(klen);
+	return idset_chunk(arg, val, vlen);
+}
+
+static int cur_queued(void *arg, const void *key, size_t klen,
+		      const void *val, size_t vlen)
+{
+	if (klen != 8 || vlen < 4)
+		return 0; /* not ours to judge: meta/ reports it */
+	return idset_add(arg, get_be64(key), get_be32(val));
+}
+
+struct load {
+	struct kv_txn *t;
+	struct idset keep; /* slices the checkpoint references */
+};
+
 static int ckpt_put(void *arg, int grp, const void *key, size_t klen,
 		    const void *val, size_t vlen)
 {
+	struct load *l = arg;
+	int rc;
+
 	if (grp == KV_CHECKPOINT)
 		return 0;
-	return kv_put(arg, grp, key, klen, val, vlen);
+	rc = kv_put(l->t, grp, key, klen, val, vlen);
+	if (rc == 0 && grp == KV_CHUNK)
+		rc = idset_chunk(&l->keep, val, vlen);
+	return rc;
 }
 
-static int ckpt_swap(struct kv_txn *t, const struct buf *obj)
+/*
+ * Queue (KV_DELSLICE, deleted at @seq) every slice of @cur the checkpoint
+ * does not reference and does not queue itself.  *n: how many.
+ */
+static int queue_dropped(struct kv_txn *t, struct idset *cur,
+			 struct idset *keep, uint64_t seq, uint64_t *n)
 {
-	uint64_t cur[ARRAY_SIZE(ckpt_counters)];
+	unsigned char k[8], v[12];
+	struct buf old = BUF_INIT;
+	int rc = 0;
+
+	idset_sort(cur);
+	idset_sort(keep);
+	for (size_t i = 0; rc == 0 && i < cur->n; i++) {
+		if (idset_has(keep, cur->v[i].id))
+			continue;
+		put_be64(k, cur->v[i].id);
+		rc = kv_get(t, KV_DELSLICE, k, 8, &old);
+		if (rc == 0)
+			continue; /* the checkpoint queued it already */
+		if (rc != -ENOENT)
+			break;
+		put_be32(v, cur->v[i].size);
+		put_be64(v + 4, seq);
+		rc = kv_put(t, KV_DELSLICE, k, 8, v, sizeof(v));
+		(*n)++;
+	}
+	buf_release(&old);
+	return rc;
+}
+
+static int ckpt_swap(struct kv_txn *t, const struct buf *obj, uint64_t *queued)
+{
+	uint64_t cur[ARRAY_SIZE(ckpt_counters)], seq = 0;
+	struct load l = {.t = t};
+	struct idset now = {0};
 	const char *why = NULL;
 	int rc = 0;
 
+	*queued = 0;
 	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(ckpt_counters); i++)
 		rc = repl_read_counter(t, ckpt_counters[i], &cur[i]);
 	if (rc == 0)
+		rc = kv_scan(t, KV_CHUNK, NULL, 0, NULL, 0, 0, cur_chunk, &now);
+	if (rc == 0)
+		rc = kv_scan(t, KV_DELSLICE, NULL, 0, NULL, 0, 0, cur_queued,
+			     &now);
+	if (rc == 0)
 		rc = repl_clear_txn(t, KV_CHECKPOINT);
 	if (rc == 0)
-		rc = repl_snap_foreach(obj->data, obj->len, ckpt_put, t, &why);
+		rc = repl_snap_foreach(obj->data, obj->len, ckpt_put, &l, &why);
 	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(ckpt_counters); i++) {
 		uint64_t v;
 
 		rc = repl_read_counter(t, ckpt_counters[i], &v);
 		if (rc == 0 && cur[i] > v)
 			rc = put_counter(t, ckpt_counters[i], cur[i]);
+		if (!strcmp(ckpt_counters[i], "txnSeq"))
+			seq = MAX(cur[i], v);
 	}
+	/* txnSeq is above every checkpoint's (create bumps it) */
+	if (rc == 0)
+		rc = queue_dropped(t, &now, &l.keep, seq, queued);
+	free(now.v);
+	free(l.keep.v);
 	return rc;
 }
 
@@ -325,6 +486,7 @@ int repl_ckpt_restore(struct kv_engine *e, struct obj_store *store,
 	struct repl_snap_info info;
 	struct buf obj = BUF_INIT;
 	const char *why = NULL;
+	uint64_t queued = 0;
 	int rc = ckpt_key(key, sizeof(key), volname, name);
 
 	if (rc < 0)
@@ -351,7 +513,7 @@ int repl_ckpt_restore(struct kv_engine *e, struct obj_store *store,
 		rc = kv_begin(e, true, &t);
 		if (rc < 0)
 			continue;
-		rc = ckpt_swap(t, &obj);
+		rc = ckpt_swap(t, &obj, &queued);
 		if (rc == 0)
 			rc = kv_commit(t);
 		else
@@ -362,8 +524,9 @@ int repl_ckpt_restore(struct kv_engine *e, struct obj_store *store,
 			 name, volname);
 	else
 		log_info("restored checkpoint '%s' of volume '%s' (%llu "
-			 "records)",
-			 name, volname, (unsigned long long)info.records);
+			 "records; %llu newer slices queued for deletion)",
+			 name, volname, (unsigned long long)info.records,
+			 (unsigned long long)queued);
 out:
 	buf_release(&obj);
 	return rc;

@@ -105,6 +105,8 @@ struct repl_engine {
 	int64_t retry_mono_ms; /* no upload before this (backoff) */
 	uint32_t backoff_ms;
 	int64_t lease_mono_ms; /* next lease renewal */
+	uint64_t verified_seq; /* kv_sync saw the lease ours after this was
+				* stored */
 };
 
 struct repl_txn {
@@ -363,7 +365,9 @@ static int rp_commit_locked(struct repl_engine *r, struct repl_txn *t)
 		rp_need_base(r);
 	}
 	r->committed_seq = seq;
-	if (r->need_base || r->cur.body.len >= r->conf.max_segment_bytes ||
+	/* The first txn of a segment starts its max_lag_ms clock. */
+	if (r->need_base || r->cur.ntxn == 1 ||
+	    r->cur.body.len >= r->conf.max_segment_bytes ||
 	    seq - r->snap_seq == r->conf.snapshot_txns)
 		pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
@@ -401,7 +405,7 @@ static int rp_commit(struct kv_txn *kt)
  * Ask the shipper to store every txn up to committed_seq and wait for it,
  * at most sync_timeout_ms.  0, -EROFS (lease lost) or -EIO.
  */
-static int rp_flush(struct repl_engine *r, const char *why)
+static int rp_flush(struct repl_engine *r, const char *why, uint64_t *upto)
 {
 	int64_t deadline = repl_mono_ms() + r->conf.sync_timeout_ms;
 	uint64_t target;
@@ -409,6 +413,8 @@ static int rp_flush(struct repl_engine *r, const char *why)
 
 	pthread_mutex_lock(&r->lock);
 	target = r->committed_seq;
+	if (upto)
+		*upto = target;
 	if (r->flush_upto < target)
 		r->flush_upto = target;
 	pthread_cond_signal(&r->wake);
@@ -430,11 +436,47 @@ static int rp_flush(struct repl_engine *r, const char *why)
 	return rc;
 }
 
+/*
+ * After txns up to @seq were stored: read the lease back.  Had another
+ * host taken it before, that host may have restored without them, so the
+ * sync must not acknowledge them; had it taken it after, its restore lists
+ * them.  One GET per sync that shipped something new.
+ */
+static int rp_verify_lease(struct repl_engine *r, uint64_t seq)
+{
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	rc = r->lost ? -EROFS : 0;
+	if (seq <= r->verified_seq)
+		seq = 0;
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0 || seq == 0)
+		return rc;
+	rc = repl_lease_check(r->store, r->vol, &r->conf.holder);
+	pthread_mutex_lock(&r->lock);
+	if (rc == -EBUSY) {
+		r->lost = true; /* logged by repl_lease_check */
+		pthread_cond_broadcast(&r->done);
+		rc = -EROFS;
+	} else if (rc < 0) {
+		rc = log_fail(-EIO, "sync of volume '%s': cannot read its lease",
+			      r->vol);
+	} else if (seq > r->verified_seq) {
+		r->verified_seq = seq;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
 static int rp_sync(struct kv_engine *e)
 {
 	struct repl_engine *r = rp_eng(e);
-	int rc = rp_flush(r, "sync");
+	uint64_t seq = 0;
+	int rc = rp_flush(r, "sync", &seq);
 
+	if (rc == 0)
+		rc = rp_verify_lease(r, seq);
 	if (rc == 0)
 		rc = kv_sync(r->inner);
 	return rc;
@@ -837,7 +879,7 @@ static void rp_close(struct kv_engine *e)
 	bool lost;
 
 	/* Ship what is pending (bounded), then stop the shipper. */
-	rp_flush(r, "close");
+	rp_flush(r, "close", NULL);
 	pthread_mutex_lock(&r->lock);
 	r->stop = true;
 	lost = r->lost;
@@ -847,6 +889,8 @@ static void rp_close(struct kv_engine *e)
 	if (!lost)
 		repl_lease_release(r->store, r->vol, &r->conf.holder);
 	kv_close(r->inner);
+	if (r->conf.own_store)
+		obj_close(r->store);
 	rp_free(r);
 }
 
@@ -866,28 +910,41 @@ static const struct kv_engine_ops repl_ops = {
 
 /* ---- start ---- */
 
-/* Read the local seq and generation of @e. */
-static int rp_read_local(struct kv_engine *e, uint64_t *seq,
-			 char gen[REPL_GEN_SIZE])
+/* Read generation setting @key of @t into @gen ("" when absent). */
+static int rp_read_gen(struct kv_txn *t, const char *key,
+		       char gen[REPL_GEN_SIZE])
 {
 	struct buf v = BUF_INIT;
+	int rc = kv_get(t, KV_SETTING, key, strlen(key), &v);
+
+	gen[0] = '\0';
+	if (rc == 0 && repl_is_gen(v.data, v.len)) {
+		memcpy(gen, v.data, REPL_GEN_LEN);
+		gen[REPL_GEN_LEN] = '\0';
+	}
+	buf_release(&v);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* Read the local seq and generation of @e; @from (may be NULL) gets the
+ * generation it was restored from. */
+static int rp_read_local(struct kv_engine *e, uint64_t *seq,
+			 char gen[REPL_GEN_SIZE], char *from)
+{
 	struct kv_txn *t;
 	int rc = kv_begin(e, false, &t);
 
 	gen[0] = '\0';
+	if (from)
+		from[0] = '\0';
 	if (rc < 0)
 		return rc;
 	rc = repl_read_counter(t, REPL_SEQ_COUNTER, seq);
-	if (rc == 0) {
-		rc = kv_get(t, KV_SETTING, REPL_GEN_SETTING,
-			    strlen(REPL_GEN_SETTING), &v);
-		if (rc == 0 && repl_is_gen(v.data, v.len))
-			memcpy(gen, v.data, REPL_GEN_SIZE);
-		if (rc == -ENOENT || rc == 0)
-			rc = 0;
-	}
+	if (rc == 0)
+		rc = rp_read_gen(t, REPL_GEN_SETTING, gen);
+	if (rc == 0 && from)
+		rc = rp_read_gen(t, REPL_FROM_SETTING, from);
 	kv_rollback(t);
-	buf_release(&v);
 	return rc;
 }
 
@@ -909,6 +966,59 @@ static uint64_t rp_gen_end(const struct repl_gen *g)
 	return end;
 }
 
+int repl_local_check(struct kv_engine *e, struct obj_store *store,
+		     const char *volname, struct repl_local *out)
+{
+	char from[REPL_GEN_SIZE];
+	struct repl_listing l;
+	const struct repl_gen *g;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/*
+	 * The store first: a writer running beside us (a status of a
+	 * mounted volume) ships only what it committed, so reading the
+	 * local database second never makes it look behind.
+	 */
+	rc = repl_list(store, volname, &l);
+	if (rc < 0)
+		return log_fail(rc,
+				"cannot list the metadata of volume '%s' "
+				"in '%s'",
+				volname, obj_describe(store));
+	rc = rp_read_local(e, &out->local_seq, out->local_gen, from);
+	if (rc < 0) {
+		repl_listing_release(&l);
+		return log_fail(rc, "cannot read the replication state of '%s'",
+				e->desc);
+	}
+	g = repl_listing_latest(&l);
+	if (!g) {
+		out->state = REPL_LOCAL_NO_STORE;
+	} else {
+		memcpy(out->store_gen, g->id, REPL_GEN_SIZE);
+		out->store_seq = rp_gen_end(g);
+		if (!out->local_gen[0] && from[0])
+			/* restored, never mounted: it may be current */
+			memcpy(out->local_gen, from, REPL_GEN_SIZE);
+		if (!out->local_gen[0])
+			out->state = REPL_LOCAL_UNTRACKED;
+		else if (strcmp(out->local_gen, g->id) > 0)
+			/* a generation whose base never got stored */
+			out->state = REPL_LOCAL_AHEAD;
+		else if (strcmp(out->local_gen, g->id) < 0)
+			out->state = REPL_LOCAL_BEHIND;
+		else if (out->local_seq == out->store_seq)
+			out->state = REPL_LOCAL_CURRENT;
+		else
+			out->state = out->local_seq > out->store_seq
+					 ? REPL_LOCAL_AHEAD
+					 : REPL_LOCAL_BEHIND;
+	}
+	repl_listing_release(&l);
+	return 0;
+}
+
 /* Decide the generation (rule in the top comment); fills r->gen etc. */
 static int rp_choose_gen(struct repl_engine *r)
 {
@@ -916,7 +1026,7 @@ static int rp_choose_gen(struct repl_engine *r)
 	struct repl_listing l;
 	const struct repl_gen *g;
 	uint64_t seq, floor = 0;
-	int rc = rp_read_local(r->inner, &seq, local);
+	int rc = rp_read_local(r->inner, &seq, local, NULL);
 
 	if (rc < 0)
 		return rc;
@@ -995,11 +1105,42 @@ static struct repl_engine *rp_new(struct kv_engine *inner,
 	return r;
 }
 
+/* After a takeover: nextSlice += REPL_TAKEOVER_SLICE_GAP, replicated. */
+static int rp_skip_ids(struct repl_engine *r)
+{
+	struct buf v = BUF_INIT;
+	struct kv_txn *t;
+	int rc = -EAGAIN;
+
+	for (int i = 0; i < 5 && rc == -EAGAIN; i++) {
+		rc = kv_begin(&r->base, true, &t);
+		if (rc < 0)
+			continue;
+		rc = kv_get(t, KV_COUNTER, "nextSlice", 9, &v);
+		if (rc == 0)
+			rc = kv_incr(t, "nextSlice",
+				     (int64_t)REPL_TAKEOVER_SLICE_GAP, NULL);
+		if (rc == 0) {
+			rc = kv_commit(t);
+		} else {
+			kv_rollback(t);
+			if (rc == -ENOENT) /* not a volume (yet) */
+				rc = 0;
+		}
+	}
+	buf_release(&v);
+	if (rc == 0)
+		log_info("volume '%s': taken over, slice ids skip ahead",
+			 r->vol);
+	return rc;
+}
+
 int repl_wrap(struct kv_engine *inner, struct obj_store *store,
 	      const char *volname, const struct repl_conf *conf,
 	      struct kv_engine **out)
 {
 	struct repl_engine *r;
+	bool displaced = false;
 	int rc;
 
 	if (repl_check_volname(volname) < 0) {
@@ -1010,9 +1151,11 @@ int repl_wrap(struct kv_engine *inner, struct obj_store *store,
 	r = rp_new(inner, store, volname, conf);
 	if (!r)
 		return -ENOMEM;
-	rc = repl_lease_acquire(store, volname, &r->conf.holder, r->conf.force);
+	rc = repl_lease_take(store, volname, &r->conf.holder, r->conf.force,
+			     &displaced);
 	if (rc < 0)
 		goto fail;
+	r->conf.takeover |= displaced;
 	r->lease_mono_ms = repl_mono_ms() + r->conf.holder.ttl_ms / 3;
 	rc = rp_choose_gen(r);
 	if (rc == 0 && r->need_base)
@@ -1026,6 +1169,10 @@ int repl_wrap(struct kv_engine *inner, struct obj_store *store,
 			 volname);
 		goto fail_lease;
 	}
+	if (r->conf.takeover && rp_skip_ids(r) < 0)
+		log_warn("volume '%s': cannot skip the slice ids of the "
+			 "previous holder",
+			 volname);
 	*out = &r->base;
 	return 0;
 fail_lease:

@@ -501,10 +501,17 @@ static int dump_one(void *arg, const void *key, size_t klen, const void *val,
 {
 	struct dump_scan *d = arg;
 
-	if (d->grp == KV_SETTING && klen == strlen(REPL_GEN_SETTING) &&
-	    memcmp(key, REPL_GEN_SETTING, klen) == 0)
+	if (d->grp == KV_SETTING && repl_is_local_setting(key, klen))
 		return 0;
 	return sw_record(d->w, d->grp, key, klen, val, vlen);
+}
+
+bool repl_is_local_setting(const void *key, size_t klen)
+{
+	return (klen == strlen(REPL_GEN_SETTING) &&
+		memcmp(key, REPL_GEN_SETTING, klen) == 0) ||
+	       (klen == strlen(REPL_FROM_SETTING) &&
+		memcmp(key, REPL_FROM_SETTING, klen) == 0);
 }
 
 int repl_read_counter(struct kv_txn *t, const char *name, uint64_t *out)

@@ -50,6 +50,15 @@
 
 /* The KV_SETTING key naming the generation a local database ships to. */
 #define REPL_GEN_SETTING "replGeneration"
+/*
+ * The KV_SETTING key naming the generation a database was restored from
+ * (repl_restore), until a wrapper gives it a generation of its own.  Like
+ * REPL_GEN_SETTING it is local: snapshots leave it out.
+ */
+#define REPL_FROM_SETTING "replRestoredFrom"
+
+/** True for the local-only settings above (never in a snapshot). */
+bool repl_is_local_setting(const void *key, size_t klen);
 
 /* ---- names ---- */
 

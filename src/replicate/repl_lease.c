@@ -137,13 +137,23 @@ static void lease_when(const struct lease *l, char *out, size_t n)
 int repl_lease_acquire(struct obj_store *store, const char *volname,
 		       const struct repl_holder *h, bool force)
 {
+	return repl_lease_take(store, volname, h, force, NULL);
+}
+
+int repl_lease_take(struct obj_store *store, const char *volname,
+		    const struct repl_holder *h, bool force, bool *displaced)
+{
 	char key[OBJ_KEY_MAX + 1], when[64];
 	struct lease l;
+	bool other = false;
 	int rc = repl_key_lease(key, sizeof(key), volname);
 
+	if (displaced)
+		*displaced = false;
 	if (rc < 0)
 		return rc;
 	rc = lease_read(store, key, &l);
+	other = rc == 0 && !lease_is(&l, h) && !lease_holder_dead(&l, h);
 	if (rc == -EBADMSG) {
 		log_warn("lease '%s' is unreadable: replacing it", key);
 	} else if (rc == 0 && lease_holder_dead(&l, h)) {
@@ -181,19 +191,18 @@ int repl_lease_acquire(struct obj_store *store, const char *volname,
 			  volname, l.host, l.pid);
 		return -EBUSY;
 	}
+	if (displaced)
+		*displaced = other;
 	return 0;
 }
 
-int repl_lease_renew(struct obj_store *store, const char *volname,
-		     const struct repl_holder *h)
+/* Read the lease and check @h holds it: 0, -EBUSY (logged) or -errno. */
+static int lease_mine(struct obj_store *store, const char *key,
+		      const char *volname, const struct repl_holder *h)
 {
-	char key[OBJ_KEY_MAX + 1];
 	struct lease l;
-	int rc = repl_key_lease(key, sizeof(key), volname);
+	int rc = lease_read(store, key, &l);
 
-	if (rc < 0)
-		return rc;
-	rc = lease_read(store, key, &l);
 	if (rc == -ENOENT || rc == -EBADMSG) {
 		log_error("lease of volume '%s' was taken by another host "
 			  "(lease %s): this mount stops writing",
@@ -208,7 +217,50 @@ int repl_lease_renew(struct obj_store *store, const char *volname,
 			  volname, l.host, l.pid);
 		return -EBUSY;
 	}
+	return 0;
+}
+
+int repl_lease_check(struct obj_store *store, const char *volname,
+		     const struct repl_holder *h)
+{
+	char key[OBJ_KEY_MAX + 1];
+	int rc = repl_key_lease(key, sizeof(key), volname);
+
+	if (rc < 0)
+		return rc;
+	return lease_mine(store, key, volname, h);
+}
+
+int repl_lease_renew(struct obj_store *store, const char *volname,
+		     const struct repl_holder *h)
+{
+	char key[OBJ_KEY_MAX + 1];
+	int rc = repl_key_lease(key, sizeof(key), volname);
+
+	if (rc == 0)
+		rc = lease_mine(store, key, volname, h);
+	if (rc < 0)
+		return rc;
 	return lease_write(store, key, h);
+}
+
+int repl_lease_read(struct obj_store *store, const char *volname,
+		    struct repl_holder *h, int64_t *expires_ms)
+{
+	char key[OBJ_KEY_MAX + 1];
+	struct lease l;
+	int rc = repl_key_lease(key, sizeof(key), volname);
+
+	if (rc == 0)
+		rc = lease_read(store, key, &l);
+	if (rc < 0)
+		return rc;
+	memset(h, 0, sizeof(*h));
+	snprintf(h->host, sizeof(h->host), "%s", l.host);
+	h->pid = l.pid;
+	h->nonce = l.nonce;
+	*expires_ms = l.expires_ms;
+	return 0;
 }
 
 int repl_lease_release(struct obj_store *store, const char *volname,

@@ -15,6 +15,14 @@
  * A store that fails to answer is not damage: the restore fails with its
  * error and puts nothing in place.
  *
+ * One exception, the torn tail: the newest segment of the generation
+ * (nothing follows it), shorter than its header says, is an upload that a
+ * crash cut short on a store whose PUT is not atomic (s3rver and some
+ * file systems keep what arrived).  Its txns were never acknowledged (no
+ * kv_sync returns before the PUT did), so the restore ends before it and
+ * counts as complete, with a WARN.  A full-length segment with a bad
+ * checksum, or damage anywhere before the end, stays a stop.
+ *
  * Any thread; no state.
  */
 #include "util/common.h"
@@ -173,6 +181,22 @@ static int rs_apply(struct restore *rs, const struct repl_seg_view *v,
 	return 0;
 }
 
+/* Is @b (segment object @i of @g) a torn last upload?  See the top. */
+static bool rs_torn_tail(const struct repl_gen *g, size_t i,
+			 const struct buf *b)
+{
+	const unsigned char *p = (const unsigned char *)b->data;
+
+	if (i + 1 != g->nsegs)
+		return false;
+	for (size_t k = 0; k < g->nsnaps; k++)
+		if (g->snaps[k].a >= g->segs[i].a)
+			return false;
+	if (b->len < REPL_SEG_HDR + REPL_SUM_LEN)
+		return true;
+	return get_be64(p + 40) > b->len - REPL_SEG_HDR - REPL_SUM_LEN;
+}
+
 /*
  * Roll forward from the snapshot.  0 done (or stopped: info says so),
  * -errno when the store or the database failed.
@@ -212,6 +236,15 @@ static int rs_segments(struct restore *rs)
 				v.gen != repl_gen_to_u64(g->id))) {
 			why = "header does not match its name";
 			rc = -EBADMSG;
+		}
+		if (rc < 0 && rs_torn_tail(g, i, &b)) {
+			log_warn("ignoring segment '%s': cut short (%zu bytes), "
+				 "an upload a crash interrupted; its txns were "
+				 "never acknowledged",
+				 rs->key, b.len);
+			info->latest_seq = info->seq;
+			rc = 0;
+			break;
 		}
 		if (rc < 0) {
 			rc = rs_stop(rs, "segment '%s' is corrupt (%s)",
@@ -283,6 +316,23 @@ static int rs_install(const char *tmp, const char *path)
 	return 0;
 }
 
+/* Remember the generation restored from (REPL_FROM_SETTING). */
+static int rs_mark(struct restore *rs)
+{
+	struct kv_txn *t;
+	int rc = kv_begin(rs->e, true, &t);
+
+	if (rc < 0)
+		return rc;
+	rc = kv_put(t, KV_SETTING, REPL_FROM_SETTING,
+		    strlen(REPL_FROM_SETTING), rs->g->id, REPL_GEN_LEN);
+	if (rc < 0) {
+		kv_rollback(t);
+		return rc;
+	}
+	return kv_commit(t);
+}
+
 static int rs_run(struct restore *rs, const char *tmp)
 {
 	char url[PATH_MAX + 16];
@@ -297,6 +347,8 @@ static int rs_run(struct restore *rs, const char *tmp)
 		rs_progress(rs);
 		rc = rs_segments(rs);
 	}
+	if (rc == 0)
+		rc = rs_mark(rs);
 	kv_close(rs->e);
 	rs->e = NULL;
 	return rc;

@@ -204,7 +204,11 @@ static int stats_text(struct vfs *v, struct buf *b)
 		STAT(commits), STAT(fsyncs), STAT(compactions),
 		STAT(deleted_slices));
 #undef STAT
-	return rc < 0 ? rc : vfs_cache_stats_text(v, b);
+	if (rc == 0)
+		rc = vfs_cache_stats_text(v, b);
+	if (rc == 0 && v->conf.stats_extra)
+		rc = v->conf.stats_extra(v->conf.stats_arg, b);
+	return rc;
 }
 
 int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len)

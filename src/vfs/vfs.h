@@ -27,7 +27,8 @@
  *  - The root holds virtual files ".stats" and ".config" (read-only text,
  *    hidden from readdir).  ".stats" starts with "pid N" of the mount
  *    process (tessera umount uses it).  ".control" (read-write, also
- *    hidden) takes disk-cache warmup requests (vfs_control.c).
+ *    hidden) takes requests: disk-cache warmup, clone, and what
+ *    vfs_conf.control serves (vfs_control.c).
  *
  * Errors: 0 / byte counts, or -errno as meta/ defines them, plus -EBADF
  * (bad handle), -EROFS (read-only mount), -EIO (data path), -EINTR (a
@@ -51,6 +52,8 @@ struct obj_store;
 struct frame_conf;
 struct cache_conf;
 struct statvfs;
+struct buf;
+struct vfs_ctx;
 
 struct vfs_conf {
 	bool read_only;
@@ -66,6 +69,21 @@ struct vfs_conf {
 	/* Local disk cache and write-back (cache/cache.h), borrowed for
 	 * vfs_new; NULL: none. */
 	const struct cache_conf *cache;
+	/* More ".stats" lines, appended to @b (e.g. replication state of
+	 * the metadata engine); may be NULL.  Any thread. */
+	int (*stats_extra)(void *arg, struct buf *b);
+	void *stats_arg;
+	/*
+	 * Requests to ".control" that vfs/ does not handle itself
+	 * ("checkpoint", vfs_control.c), after every open file was committed
+	 * and synced, with the opener's credentials (@c may be NULL): @cmd
+	 * is the first word, @req the rest of the request (@alen bytes).
+	 * Append the answer's text to @reply (sent after "0 " or "-ERRNO
+	 * "); return 0 or -errno.  May be NULL (-ENOSYS).
+	 */
+	int (*control)(void *arg, const struct vfs_ctx *c, const char *cmd,
+		       const char *req, size_t alen, struct buf *reply);
+	void *control_arg;
 };
 
 /* The caller of one request. */

@@ -4,9 +4,14 @@
  *
  * One thread.  Every second it runs meta_cleanup (expired trash, files
  * whose last name and last open are gone) and then drains
- * meta_pending_slices: delete the objects, drop cached blocks, tell
- * metadata the slice is gone.  A failed object delete leaves the slice
- * queued for the next pass.
+ * meta_pending_slices: make the metadata durable (meta_sync), delete the
+ * objects, drop cached blocks, tell metadata the slice is gone.  A failed
+ * object delete leaves the slice queued for the next pass.  The sync comes
+ * first because an object must never go while the deletion that released
+ * it could still be lost: by a crash of the database, or, with replicated
+ * metadata, because another host took the volume over and restored a
+ * state without that deletion (the replicated kv_sync fails with -EROFS
+ * then, and nothing is deleted).
  *
  * Compaction requests (ino, chunk, threshold) arrive from reads that met
  * many slices and commits that added many; they are deduplicated in a
@@ -44,6 +49,11 @@ int vfs_bg_delete_pass(struct vfs *v)
 		rc = meta_pending_slices(v->m, DELETE_BATCH, &ds, &n);
 		if (rc < 0 || n == 0)
 			return rc;
+		rc = meta_sync(v->m);
+		if (rc < 0) {
+			free(ds);
+			return rc;
+		}
 		for (size_t i = 0; i < n; i++) {
 			int r = chunk_delete_slice(v->cs, ds[i].id, ds[i].size);
 

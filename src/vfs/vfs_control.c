@@ -23,6 +23,22 @@
  * opener may not read the file: its credentials are kept from open).
  * Directories and other non-regular inodes have no data: done at once.
  *
+ * Requests answered at once (the write does the work, the next read
+ * returns the one answer line, "0 ..." or "-ERRNO message"):
+ *
+ *   clone SRC_INO DSTPARENT_INO FLAGS NAMELEN\nNAME
+ *       meta_clone with the opener's credentials (`tessera clone`), after
+ *       committing every open file, so buffered writes are part of the
+ *       copy; answer "0 ino N inodes N chunks N slices N"
+ *   checkpoint ...
+ *       goes to vfs_conf.control (the mount's own requests), after every
+ *       open file is committed and synced
+ *
+ * Why requests to the mount rather than tools opening the metadata: the
+ * mount is the one writer of its metadata (a replicated volume's lease is
+ * the mount's, and every change must go through its wrapper) and holds
+ * writes not committed yet.
+ *
  * Locking: a handle's request state has its own mutex (a handle may see
  * concurrent reads); no vfs lock is held while warming.
  */
@@ -54,6 +70,8 @@ struct vfs_ctl {
 	uint32_t nchunks;
 	int err;
 	struct chunk_cache_report r;
+	char *answer; /* an immediate request's answer, until read */
+	size_t answer_len;
 };
 
 int vfs_control_open(struct vfs *v, const struct vfs_ctx *c, int flags,
@@ -93,6 +111,7 @@ void vfs_control_free(struct vfs_ctl *ctl)
 	if (!ctl)
 		return;
 	pthread_mutex_destroy(&ctl->lock);
+	free(ctl->answer);
 	free(ctl);
 }
 
@@ -147,14 +166,120 @@ static void start_locked(struct vfs *v, struct vfs_ctl *ctl,
 					  TESSERA_CHUNK_SIZE);
 }
 
+/* ---- immediate requests ---- */
+
+#define CTL_REQ_MAX 8192
+
+static int ctl_clone(struct vfs *v, const struct meta_cred *c, const char *req,
+		     size_t n, struct buf *reply)
+{
+	unsigned long long src, dst, flags, nlen;
+	struct meta_clone_stats st;
+	struct meta_attr a;
+	char name[TESSERA_NAME_MAX + 1];
+	const char *nl = memchr(req, '\n', n);
+	int used = 0, rc;
+
+	if (!nl || sscanf(req, "%llu %llu %llu %llu%n", &src, &dst, &flags,
+			  &nlen, &used) != 4 ||
+	    req + used != nl || nlen == 0 || nlen > TESSERA_NAME_MAX ||
+	    (size_t)(req + n - (nl + 1)) != nlen)
+		return -EINVAL;
+	memcpy(name, nl + 1, nlen);
+	name[nlen] = '\0';
+	if (strlen(name) != nlen)
+		return -EINVAL;
+	if (v->conf.read_only)
+		return buf_appendf(reply, "-%d read-only mount\n", EROFS);
+	rc = vfs_files_commit_all(v, false);
+	if (rc == 0)
+		rc = meta_clone(v->m, c, src, dst, name, (int)flags, &a, &st);
+	if (rc < 0)
+		return buf_appendf(reply, "%d %s\n", rc, strerror(-rc));
+	return buf_appendf(reply,
+			   "0 ino %" PRIu64 " inodes %" PRIu64
+			   " chunks %" PRIu64 " slices %" PRIu64 "\n",
+			   a.ino, st.inodes, st.chunks, st.slices);
+}
+
+static int ctl_hook(struct vfs *v, const struct meta_cred *c, const char *cmd,
+		    const char *req, size_t n, struct buf *reply)
+{
+	struct buf text = BUF_INIT;
+	struct vfs_ctx ctx;
+	int rc;
+
+	if (!v->conf.control)
+		return buf_appendf(reply, "-%d unknown request '%s'\n", ENOSYS,
+				   cmd);
+	memset(&ctx, 0, sizeof(ctx));
+	if (c)
+		ctx.cred = *c;
+	rc = vfs_files_commit_all(v, true);
+	if (rc == 0)
+		rc = meta_sync(v->m);
+	if (rc == 0)
+		rc = v->conf.control(v->conf.control_arg, c ? &ctx : NULL, cmd,
+				     req, n, &text);
+	if (rc < 0)
+		rc = buf_appendf(reply, "%d %s\n", rc,
+				 text.len ? text.data : strerror(-rc));
+	else
+		rc = buf_appendf(reply, "0 %s\n", text.len ? text.data : "ok");
+	buf_release(&text);
+	return rc;
+}
+
+static bool is_word(const char *p, size_t wl, const char *w)
+{
+	return wl == strlen(w) && memcmp(p, w, wl) == 0;
+}
+
+/* clone or checkpoint: do it now, keep the answer for the next read. */
+static ssize_t immediate(struct vfs *v, struct vfs_ctl *ctl, const char *buf,
+			 size_t len, size_t wl)
+{
+	const struct meta_cred *c = ctl->has_cred ? &ctl->cred : NULL;
+	struct buf reply = BUF_INIT;
+	char cmd[32];
+	const char *rest = buf + (wl < len ? wl + 1 : wl);
+	size_t rlen = len - (size_t)(rest - buf);
+	int rc;
+
+	if (wl == 0 || wl >= sizeof(cmd) || len > CTL_REQ_MAX)
+		return -EINVAL;
+	memcpy(cmd, buf, wl);
+	cmd[wl] = '\0';
+	if (strcmp(cmd, "clone") == 0)
+		rc = ctl_clone(v, c, rest, rlen, &reply);
+	else
+		rc = ctl_hook(v, c, cmd, rest, rlen, &reply);
+	if (rc < 0) {
+		buf_release(&reply);
+		return rc;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	free(ctl->answer);
+	ctl->answer = buf_detach(&reply, &ctl->answer_len);
+	pthread_mutex_unlock(&ctl->lock);
+	return (ssize_t)len;
+}
+
 ssize_t vfs_control_write(struct vfs *v, struct vfs_handle *h, const void *buf,
 			  size_t len)
 {
 	struct vfs_ctl *ctl = h->ctl;
+	const char *p = buf;
 	enum chunk_cache_op op;
 	uint64_t ino;
-	int rc = parse_request(buf, len, &op, &ino);
+	size_t wl = 0;
+	int rc;
 
+	while (wl < len && p[wl] != ' ' && p[wl] != '\n')
+		wl++;
+	if (is_word(p, wl, "clone") || is_word(p, wl, "checkpoint"))
+		return immediate(v, ctl, p, len, wl);
+	rc = parse_request(buf, len, &op, &ino);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&ctl->lock);
@@ -190,6 +315,15 @@ ssize_t vfs_control_read(struct vfs *v, struct vfs_handle *h, void *buf,
 	int n = 0;
 
 	pthread_mutex_lock(&ctl->lock);
+	if (ctl->answer) {
+		ssize_t n_ans = (ssize_t)MIN(len, ctl->answer_len);
+
+		memcpy(buf, ctl->answer, (size_t)n_ans);
+		free(ctl->answer);
+		ctl->answer = NULL;
+		pthread_mutex_unlock(&ctl->lock);
+		return n_ans;
+	}
 	if (ctl->active && !ctl->err && ctl->next_chunk < ctl->nchunks)
 		step_locked(v, ctl);
 	if (!ctl->active)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Mount an embedded volume, do the everyday things, unmount, remount: the
 # data is still there and the .stats virtual file names the mount process.
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 60
 # SMOKE

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tessera mount / umount: the default (background) mode, umount waiting for
 # the mount process, and the error cases, each one clear line and exit 1.
+# STORES: file s3
 # ENGINES: sqlite (command-line checks and the SQLite mount lock)
 # TIMEOUT: 90
 # SMOKE

@@ -2,6 +2,7 @@
 # Mount options: --read-only (EROFS, data still readable), timeouts and
 # buffer options accepted after the positional arguments, -o passed to
 # FUSE (unknown FUSE options refused with one line).
+# STORES: file s3
 # ENGINES: sqlite (command-line checks and the SQLite mount lock)
 # TIMEOUT: 90
 . "$(dirname "$0")/../lib/mount.sh"

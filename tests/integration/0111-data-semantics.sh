@@ -3,6 +3,7 @@
 # O_APPEND from two descriptors, sparse files whose holes read zero,
 # truncate down and up, copy_file_range, mmap MAP_SHARED write then read
 # through another descriptor.  Checked live and again after a remount.
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 180
 . "$(dirname "$0")/../lib/mount.sh"

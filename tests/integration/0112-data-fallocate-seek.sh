@@ -2,6 +2,7 @@
 # fallocate (extend, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE) and lseek
 # SEEK_DATA / SEEK_HOLE, as ext4 answers them for holes the file really
 # has (ext4 may report more data; Tessera reports exactly its slices).
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 120
 . "$(dirname "$0")/../lib/mount.sh"

@@ -3,6 +3,7 @@
 # (--buffer-size 16M, so writers are sealed under memory pressure and
 # uploads are waited for): every file ends up with exactly the bytes the
 # same operations give on a local file, live and after a remount.
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 600
 . "$(dirname "$0")/../lib/mount.sh"

@@ -3,6 +3,7 @@
 # another descriptor still reads, RENAME_NOREPLACE / RENAME_EXCHANGE,
 # unlink while open (data stays readable and writable until the last
 # close), directory rules.
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 120
 . "$(dirname "$0")/../lib/mount.sh"

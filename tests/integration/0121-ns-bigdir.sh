@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A directory of 50,000 entries is listed completely, exactly once each,
 # also while entries are removed during the listing; after a remount too.
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 600
 . "$(dirname "$0")/../lib/mount.sh"

@@ -2,6 +2,7 @@
 # Extended attributes, and permission checks for a non-root caller
 # (setpriv uid/gid 1000, -o allow_other): mode bits, sticky directories,
 # chmod/chown rules, open for write of a read-only file, O_TRUNC, access(2).
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 120
 . "$(dirname "$0")/../lib/mount.sh"

@@ -2,6 +2,7 @@
 # Timestamps move as on ext4 (mtime/ctime on write and truncate, ctime only
 # on chmod, parent mtime/ctime on create and unlink, relatime atime,
 # explicit utimes), and statfs reflects space and inode usage.
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 120
 . "$(dirname "$0")/../lib/mount.sh"

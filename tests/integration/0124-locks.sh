@@ -3,6 +3,7 @@
 # exclusion, sharing, blocking waits, F_GETLK answers, split ranges, and
 # release on close (flock: last close of the open file description;
 # fcntl: any close by the owning process).
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 120
 . "$(dirname "$0")/../lib/mount.sh"

@@ -3,6 +3,7 @@
 # remount every fsynced byte is there and every file is readable (DESIGN
 # 7.2).  Then SIGTERM of the mount process with a file open and writes
 # buffered: the mount flushes before it exits.
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 300
 . "$(dirname "$0")/../lib/mount.sh"

@@ -3,6 +3,7 @@
 # wait: umount returns after the mount process flushed and exited), and
 # with --trash-days 0 the objects of deleted, truncated, overwritten and
 # unlinked-while-open files disappear from the store directory.
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 300
 . "$(dirname "$0")/../lib/mount.sh"

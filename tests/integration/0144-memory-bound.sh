@@ -4,6 +4,7 @@
 # reading it back, keeps the mount's peak RSS (VmHWM) under 64 MiB plus a
 # fixed 32 MiB for everything else (binary, libraries, SQLite, FUSE
 # threads' buffers; about 11 MiB at rest).  Also with --writeback.
+# STORES: file s3
 # TIMEOUT: 900
 . "$(dirname "$0")/../lib/mount.sh"
 . "$(dirname "$0")/../lib/cache.sh"

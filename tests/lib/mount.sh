@@ -15,6 +15,14 @@
 # (lazily if needed), kills a mount process left behind and removes $T_DIR.
 # The mount log's tail goes to stderr at exit; t_fail exits 1, t_skip 77.
 #
+# Object store: TESSERA_TEST_STORAGE=file (default) keeps blocks in the
+# embedded file:// store; =s3 makes t_format put them in a fresh bucket
+# $T_S3_URL of the test S3 server ($TESSERA_TEST_S3, keys
+# TESSERA_TEST_S3_KEY/_SECRET exported as TESSERA_ACCESS_KEY/_SECRET_KEY),
+# emptied and removed at exit.  $T_STORAGE says which; t_objects,
+# t_obj_keys, t_obj_flip and t_obj_rm work on either.  tests/run runs a
+# test once per store its "# STORES: file s3" line names.
+#
 # Metadata engine: TESSERA_TEST_META_ENGINE=sqlite (default: the embedded
 # volume $T_VOL), redis or pg: t_format then formats the URL in
 # TESSERA_TEST_META_URL (tests/run gives each checkout its own redis
@@ -23,6 +31,7 @@
 # $TESSERA_HOME/$T_VOL/objects.  $T_META is the volume argument of mount
 # and status (the name, or that URL).  tests/run runs a test once per
 # engine its "# ENGINES: sqlite redis pg" line names (default sqlite).
+# S3 runs use SQLite; redis/pg runs use the file:// store.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 T_VOL=${T_VOL:-vol}
@@ -35,6 +44,22 @@ T_OUT=$T_DIR/.out
 T_ERR=$T_DIR/.err
 mkdir -p "$TESSERA_HOME" "$MNT"
 exec 9>&2 # common.sh runs cleanups with stderr discarded; ours reports
+T_STORAGE=${TESSERA_TEST_STORAGE:-file}
+T_S3_URL=
+T_S3OBJ=$(dirname "${BASH_SOURCE[0]}")/s3obj.py
+case "$T_STORAGE" in
+file) ;;
+s3)
+	export TESSERA_ACCESS_KEY=${TESSERA_TEST_S3_KEY:-S3RVER}
+	export TESSERA_SECRET_KEY=${TESSERA_TEST_S3_SECRET:-S3RVER}
+	T_S3_URL=${TESSERA_TEST_S3:-http://127.0.0.1:4568}
+	curl -s -o /dev/null "$T_S3_URL/" ||
+		{ rm -rf "$T_DIR"; t_skip "no S3 server at $T_S3_URL"; }
+	# bucket names: lower case, digits, '-'; unique per test run
+	T_S3_URL=$T_S3_URL/t-$(basename "$T_DIR" | tr 'A-Z._' 'a-z--')-$$
+	;;
+*) rm -rf "$T_DIR"; t_fail "TESSERA_TEST_STORAGE='$T_STORAGE': expected file or s3" ;;
+esac
 
 T_ENGINE=${TESSERA_TEST_META_ENGINE:-sqlite}
 T_META=$T_VOL
@@ -69,16 +94,22 @@ t_require_fuse() {
 	[ -x "$TESSERA_BIN" ] || t_fail "no tessera binary at $TESSERA_BIN"
 }
 
+# t_format [options]: format $T_VOL (on S3: in $T_S3_URL unless --storage;
+# on redis/pg: $T_META, wiped).
 t_format() {
-	local args=("$T_VOL")
-	if [ "$T_ENGINE" != sqlite ]; then
-		mkdir -p "$TESSERA_HOME/$T_VOL/objects"
-		args=("$T_META" "$T_VOL" --force)
-		[[ " $* " == *" --storage "* ]] ||
-			args+=(--storage "file://$TESSERA_HOME/$T_VOL/objects/")
+	local st=() args=("$T_VOL")
+	if [[ " $* " != *" --storage "* ]]; then
+		if [ -n "$T_S3_URL" ]; then
+			st=(--storage "$T_S3_URL")
+		elif [ "$T_ENGINE" != sqlite ]; then
+			mkdir -p "$TESSERA_HOME/$T_VOL/objects"
+			st=(--storage "file://$TESSERA_HOME/$T_VOL/objects/")
+		fi
 	fi
-	tessera format "$@" "${args[@]}" >"$T_DIR/format.log" 2>&1 ||
-		t_fail "tessera format $* ${args[*]}: $(cat "$T_DIR/format.log")"
+	[ "$T_ENGINE" = sqlite ] || args=("$T_META" "$T_VOL" --force)
+	tessera format "${st[@]}" "$@" "${args[@]}" >"$T_DIR/format.log" 2>&1 ||
+		t_fail "tessera format ${st[*]} $* ${args[*]}: $(cat "$T_DIR/format.log")"
+	t_log "$(grep -m1 'storage:' "$T_DIR/format.log")"
 }
 
 # t_mount [options]: foreground mount in the background, wait until live.
@@ -119,10 +150,45 @@ t_kill9() {
 	! t_is_mounted || t_fail "cannot clear the dead mount"
 }
 
-# t_objects: number of block objects in the embedded store.
+# t_obj_keys: keys of the block objects of $T_VOL, one per line, sorted.
+t_obj_keys() {
+	if [ -n "$T_S3_URL" ]; then
+		python3 "$T_S3OBJ" ls "$T_S3_URL" "$T_VOL/chunks/" | cut -d' ' -f2
+	else
+		(cd "$TESSERA_HOME/$T_VOL/objects" 2>/dev/null &&
+			find "$T_VOL" -type f -path "$T_VOL/chunks/*" \
+				! -name '*.tmp*' | sort)
+	fi
+}
+
+# t_objects: number of block objects of $T_VOL.
 t_objects() {
-	find "$TESSERA_HOME/$T_VOL/objects" -type f -path '*/chunks/*' 2>/dev/null |
-		grep -v '\.tmp' | wc -l
+	t_obj_keys | wc -l
+}
+
+# t_obj_flip KEY OFF: corrupt an object in place (xor byte OFF with 0xff).
+t_obj_flip() {
+	if [ -n "$T_S3_URL" ]; then
+		python3 "$T_S3OBJ" flip "$T_S3_URL" "$1" "$2"
+	else
+		python3 - "$TESSERA_HOME/$T_VOL/objects/$1" "$2" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2]))
+    b = f.read(1)
+    f.seek(int(sys.argv[2]))
+    f.write(bytes([b[0] ^ 0xFF]))
+PY
+	fi
+}
+
+# t_obj_rm KEY: delete an object behind tessera's back.
+t_obj_rm() {
+	if [ -n "$T_S3_URL" ]; then
+		python3 "$T_S3OBJ" rm "$T_S3_URL" "$1"
+	else
+		rm "$TESSERA_HOME/$T_VOL/objects/$1"
+	fi
 }
 
 t_mount_cleanup() {
@@ -142,6 +208,7 @@ t_mount_cleanup() {
 		echo "--- mount log (tail)" >&9
 		tail -n 15 "$T_DIR/mount.log" >&9
 	fi
+	[ -z "$T_S3_URL" ] || python3 "$T_S3OBJ" rb "$T_S3_URL" >&9
 	rm -rf "$T_DIR"
 }
 t_on_exit t_mount_cleanup

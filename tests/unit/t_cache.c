@@ -3,7 +3,8 @@
  * and under chunk/: size bound, free-space floor, verification of cached
  * files, index rebuild, reads with the object store gone, write-back
  * staging surviving a SIGKILL, warmup, memory bound with the disk queue,
- * readahead window growth.
+ * readahead window growth; and all of it on an encrypted volume, where no
+ * file of the cache directory may hold plaintext.
  *
  * Each test gets a temp dir holding a file:// store ("store/") and a cache
  * directory ("cache/"); the store is wrapped in a spy that counts GETs and
@@ -124,8 +125,9 @@ struct fx {
 	struct cache_conf cc;
 	struct chunk_conf conf;
 	struct chunk_store *cs;
-	struct cache *c; /* a cache opened alone */
-	bool tmpfs;	 /* cache_dir is a tmpfs we mounted */
+	struct cache *c;      /* a cache opened alone */
+	bool tmpfs;	      /* cache_dir is a tmpfs we mounted */
+	struct frame_conf fc; /* fx_encrypt: the volume's frame conf */
 };
 
 static int rm_cb(const char *path, const struct stat *sb, int flag,
@@ -195,6 +197,17 @@ static void fx_stop(struct fx *f)
 {
 	chunk_store_free(f->cs);
 	f->cs = NULL;
+}
+
+/* Make the volume encrypted (with @codec): chunk store and cache alone. */
+static void fx_encrypt(struct fx *f, int codec)
+{
+	f->fc.encrypt = true;
+	f->fc.codec = codec;
+	for (size_t i = 0; i < sizeof(f->fc.key); i++)
+		f->fc.key[i] = (unsigned char)(0xa5 ^ (i * 7));
+	f->conf.frame = &f->fc;
+	f->cc.frame = &f->fc;
 }
 
 static void open_cache(struct fx *f)
@@ -328,6 +341,62 @@ static uint64_t dir_bytes(struct fx *f, const char *sub, uint64_t *files)
 	if (files)
 		*files = g_files;
 	return g_sum;
+}
+
+/* Windows of plaintext looked for in files by plain_files(). */
+static const unsigned char *g_raw;
+static uint32_t g_raw_len;
+static uint64_t g_plain, g_scanned;
+
+static bool has_window(const char *p, size_t n)
+{
+	const uint32_t w = 32;
+
+	for (uint64_t at = 100; at + w <= g_raw_len; at += BS / 2)
+		if (memmem(p, n, g_raw + at, w))
+			return true;
+	return false;
+}
+
+static int plain_cb(const char *path, const struct stat *sb, int flag,
+		    struct FTW *ftw)
+{
+	char *p;
+	int fd;
+
+	(void)ftw;
+	if (flag != FTW_F || !S_ISREG(sb->st_mode))
+		return 0;
+	p = malloc((size_t)sb->st_size + 1);
+	fd = open(path, O_RDONLY);
+	assert_true(p && fd >= 0);
+	assert_int_equal(read(fd, p, (size_t)sb->st_size), sb->st_size);
+	close(fd);
+	g_scanned++;
+	g_plain += has_window(p, (size_t)sb->st_size);
+	free(p);
+	return 0;
+}
+
+/*
+ * Files under @sub ("" = the whole cache directory) holding any 32-byte
+ * window of slice @id's @size bytes; *scanned (may be NULL): files read.
+ */
+static uint64_t plain_files(struct fx *f, const char *sub, uint64_t id,
+			    uint32_t size, uint64_t *scanned)
+{
+	unsigned char *raw = slice_bytes(id, size);
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/%s", f->cache_dir, sub);
+	g_raw = raw;
+	g_raw_len = size;
+	g_plain = g_scanned = 0;
+	nftw(path, plain_cb, 16, FTW_PHYS);
+	free(raw);
+	if (scanned)
+		*scanned = g_scanned;
+	return g_plain;
 }
 
 static void cache_file(struct fx *f, const char *sub, uint64_t id,
@@ -693,6 +762,114 @@ static void test_cache_stage_corrupt(void **state)
 	assert_int_equal(st.corrupt, 1);
 }
 
+/* ---- encrypted volumes, cache alone ---- */
+
+/* Block @id of @len bytes, encoded with @fc for the object @key. */
+static char *sealed_of(const struct frame_conf *fc, const char *key,
+		       uint64_t id, uint32_t len, size_t *flen)
+{
+	unsigned char *raw = slice_bytes(id, len);
+	struct buf b = BUF_INIT;
+
+	assert_int_equal(frame_encode_obj(fc, key, raw, len, &b), 0);
+	free(raw);
+	*flen = b.len;
+	return b.data;
+}
+
+/*
+ * With the volume's key the cache stores and serves encrypted frames
+ * only: plain ones are refused on the way in, and a frame sealed for
+ * another object key does not open.
+ */
+static void test_cache_crypt_put_get(void **state)
+{
+	struct fx *f = *state;
+	char key[128], other[128], *fr;
+	struct cache_stats st;
+	uint64_t files;
+	size_t flen;
+
+	fx_encrypt(f, FRAME_CODEC_NONE);
+	open_cache(f);
+	key_of(1, BS, key, sizeof(key));
+	fr = frame_of(1, BS, &flen);
+	assert_int_equal(cache_put(f->c, key, fr, 10, fr + 10, flen - 10),
+			 -EINVAL);
+	assert_int_equal(cache_put(f->c, key, NULL, 0, fr, flen), -EINVAL);
+	free(fr);
+	assert_false(cache_has(f->c, key));
+	dir_bytes(f, "", &files);
+	assert_int_equal(files, 0);
+	fr = sealed_of(&f->fc, key, 1, BS, &flen);
+	assert_int_equal(cache_put(f->c, key, fr, 30, fr + 30, flen - 30), 0);
+	free(fr);
+	assert_true(has_block(f->c, 1, BS));
+	assert_int_equal(plain_files(f, "", 1, BS, &files), 0);
+	assert_int_equal(files, 1);
+	/* Sealed for block 3's key, stored as block 2: the tag fails. */
+	key_of(2, BS, key, sizeof(key));
+	key_of(3, BS, other, sizeof(other));
+	fr = sealed_of(&f->fc, other, 2, BS, &flen);
+	assert_int_equal(cache_put(f->c, key, fr, flen, NULL, 0), 0);
+	free(fr);
+	assert_false(has_block(f->c, 2, BS));
+	assert_false(cache_has(f->c, key)); /* deleted as bad */
+	cache_get_stats(f->c, &st);
+	assert_int_equal(st.hits, 1);
+	assert_int_equal(st.corrupt, 1);
+	assert_int_equal(st.drops, 2);
+	assert_int_equal(st.blocks, 1);
+	close_cache(f);
+	/* The same files without the key: nothing opens. */
+	f->cc.frame = NULL;
+	open_cache(f);
+	assert_false(has_block(f->c, 1, BS));
+}
+
+/*
+ * Write-back of an encrypted volume: plain frames are never staged; the
+ * staged object is uploaded byte for byte (it is verified with the key,
+ * not dropped as corrupt).
+ */
+static void test_cache_crypt_stage(void **state)
+{
+	struct fx *f = *state;
+	struct buf b = BUF_INIT;
+	struct cache_stats st;
+	char key[128], *fr;
+	uint64_t files;
+	size_t flen;
+
+	fx_encrypt(f, FRAME_CODEC_ZSTD);
+	f->cc.writeback = true;
+	atomic_store(&f->spy.fail_puts, 1);
+	open_cache(f);
+	key_of(5, BS, key, sizeof(key));
+	fr = frame_of(5, BS, &flen);
+	assert_int_equal(cache_stage(f->c, key, fr, flen), -EINVAL);
+	free(fr);
+	dir_bytes(f, "staging", &files);
+	assert_int_equal(files, 0);
+	fr = sealed_of(&f->fc, key, 5, BS, &flen);
+	assert_int_equal(cache_stage(f->c, key, fr, flen), 0);
+	assert_int_equal(plain_files(f, "", 5, BS, &files), 0);
+	assert_int_equal(files, 1);
+	assert_true(has_block(f->c, 5, BS)); /* from staging */
+	atomic_store(&f->spy.fail_puts, 0);
+	assert_int_equal(cache_wait_staged(f->c, 60000), 0);
+	assert_int_equal(obj_get(f->fs, key, 0, OBJ_TO_END, &b), 0);
+	assert_int_equal(b.len, flen);
+	assert_memory_equal(b.data, fr, flen);
+	buf_release(&b);
+	free(fr);
+	assert_true(has_block(f->c, 5, BS)); /* moved to raw/ */
+	cache_get_stats(f->c, &st);
+	assert_int_equal(st.uploads, 1);
+	assert_int_equal(st.corrupt, 0);
+	assert_int_equal(st.hits, 2);
+}
+
 /* ---- under chunk/ ---- */
 
 /* Written blocks land in the disk cache; reads work with the store gone. */
@@ -709,6 +886,8 @@ static void test_chunk_cache_store_gone(void **state)
 	fx_stop(f);
 	dir_bytes(f, "raw", &files);
 	assert_int_equal(files, 7);
+	/* A plain volume caches plain frames (plain_files sees them). */
+	assert_int_equal(plain_files(f, "raw", 11, size, NULL), 6);
 	delete_store_objects(f);
 	fx_start(f); /* a fresh memory cache; the index is rebuilt */
 	check_slice(f, 11, size);
@@ -935,6 +1114,153 @@ static void test_chunk_cache_warmup(void **state)
 			 -ENOSYS);
 }
 
+/* ---- encrypted volumes under chunk/ ---- */
+
+/*
+ * Uploaded and fetched blocks of an encrypted volume reach the disk cache
+ * encrypted, and serve reads with the store gone (no GET, no corrupt).
+ */
+static void test_chunk_crypt_cache_store_gone(void **state)
+{
+	struct fx *f = *state;
+	const uint32_t size = 5 * BS + 1234;
+	struct cache_stats st;
+	uint64_t files;
+
+	fx_encrypt(f, FRAME_CODEC_NONE);
+	f->cc.size = 0;
+	fx_start(f);
+	write_slice(f, 12, 3 * BS); /* not cached */
+	fx_stop(f);
+	f->cc.size = 64 * MiB;
+	fx_start(f);
+	write_slice(f, 11, size);   /* uploaded: cached after the upload */
+	check_slice(f, 12, 3 * BS); /* fetched: cached after the GET */
+	assert_int_equal(spy_gets(&f->spy), 3);
+	fx_stop(f);
+	dir_bytes(f, "raw", &files);
+	assert_int_equal(files, 9);
+	assert_int_equal(plain_files(f, "", 11, size, &files), 0);
+	assert_int_equal(plain_files(f, "", 12, 3 * BS, NULL), 0);
+	assert_int_equal(files, 9);
+	delete_store_objects(f);
+	fx_start(f);
+	check_slice(f, 11, size);
+	check_slice(f, 12, 3 * BS);
+	assert_int_equal(spy_gets(&f->spy), 3);
+	cache_get_stats(chunk_disk_cache(f->cs), &st);
+	assert_int_equal(st.hits, 9);
+	assert_int_equal(st.misses, 0);
+	assert_int_equal(st.corrupt, 0);
+}
+
+/* A plain block left in an encrypted volume's cache is not served. */
+static void test_chunk_crypt_cache_plain_file(void **state)
+{
+	struct fx *f = *state;
+	struct cache_stats st;
+	char path[256];
+	size_t flen;
+	char *fr;
+	int fd;
+
+	fx_encrypt(f, FRAME_CODEC_NONE);
+	fx_start(f);
+	write_slice(f, 13, BS);
+	fx_stop(f);
+	cache_file(f, "raw", 13, 0, BS, path, sizeof(path));
+	fr = frame_of(13, BS, &flen);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, fr, flen), (ssize_t)flen);
+	close(fd);
+	free(fr);
+	fx_start(f);
+	check_slice(f, 13, BS); /* from the store */
+	assert_int_equal(spy_gets(&f->spy), 1);
+	cache_get_stats(chunk_disk_cache(f->cs), &st);
+	assert_int_equal(st.corrupt, 1);
+	fx_stop(f);
+	assert_int_equal(plain_files(f, "", 13, BS, NULL), 0);
+}
+
+/* Warmup of an encrypted volume caches the encrypted objects. */
+static void test_chunk_crypt_warmup(void **state)
+{
+	struct fx *f = *state;
+	struct chunk_cache_report r;
+	struct slice s = {0, 51, 4 * BS, 0, 4 * BS};
+	struct cache_stats st;
+	uint64_t files;
+
+	fx_encrypt(f, FRAME_CODEC_NONE);
+	f->cc.size = 0;
+	fx_start(f);
+	write_slice(f, 51, 4 * BS);
+	fx_stop(f);
+	f->cc.size = 64 * MiB;
+	fx_start(f);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(chunk_cache_slices(f->cs, CHUNK_CACHE_WARM, &s, 1, &r),
+			 0);
+	assert_int_equal(r.failed, 0);
+	assert_int_equal(r.cached_blocks, 4);
+	fx_stop(f);
+	assert_int_equal(plain_files(f, "", 51, 4 * BS, &files), 0);
+	assert_int_equal(files, 4);
+	delete_store_objects(f);
+	fx_start(f);
+	check_slice(f, 51, 4 * BS);
+	cache_get_stats(chunk_disk_cache(f->cs), &st);
+	assert_int_equal(st.hits, 4);
+	assert_int_equal(st.corrupt, 0);
+}
+
+/*
+ * Write-back of an encrypted volume: staged files hold no plaintext, are
+ * read back with the key, and are uploaded (not dropped as corrupt).
+ */
+static void test_chunk_crypt_writeback(void **state)
+{
+	struct fx *f = *state;
+	const uint32_t size = 3 * BS + 5;
+	struct cache_stats st;
+	uint64_t files;
+
+	fx_encrypt(f, FRAME_CODEC_LZ4);
+	f->cc.writeback = true;
+	atomic_store(&f->spy.fail_puts, 1);
+	fx_start(f);
+	write_slice(f, 31, size);
+	assert_int_equal(plain_files(f, "staging", 31, size, &files), 0);
+	assert_int_equal(files, 4);
+	chunk_forget_slice(f->cs, 31);
+	check_slice(f, 31, size); /* from staging */
+	assert_int_equal(spy_gets(&f->spy), 0);
+	atomic_store(&f->spy.fail_puts, 0);
+	assert_int_equal(cache_wait_staged(chunk_disk_cache(f->cs), 60000), 0);
+	cache_get_stats(chunk_disk_cache(f->cs), &st);
+	assert_int_equal(st.uploads, 4);
+	assert_int_equal(st.corrupt, 0);
+	assert_int_equal(store_objects(f), 4);
+	fx_stop(f);
+	assert_int_equal(plain_files(f, "", 31, size, &files), 0);
+	assert_int_equal(files, 4);
+	f->cc.size = 0; /* the store alone has it, encrypted */
+	fx_start(f);
+	check_slice(f, 31, size);
+	assert_int_equal(spy_gets(&f->spy), 4);
+}
+
+/* Encoding for the disk cache keeps the pool within its bound. */
+static void test_chunk_crypt_mem_bound(void **state)
+{
+	struct fx *f = *state;
+
+	fx_encrypt(f, FRAME_CODEC_NONE);
+	test_chunk_cache_mem_bound(state);
+}
+
 /* The readahead window doubles per sequential read up to the maximum. */
 static void test_chunk_readahead_window(void **state)
 {
@@ -991,6 +1317,13 @@ int main(void)
 		T(test_chunk_writeback_crash),
 		T(test_chunk_cache_warmup),
 		T(test_chunk_readahead_window),
+		T(test_cache_crypt_put_get),
+		T(test_cache_crypt_stage),
+		T(test_chunk_crypt_cache_store_gone),
+		T(test_chunk_crypt_cache_plain_file),
+		T(test_chunk_crypt_warmup),
+		T(test_chunk_crypt_writeback),
+		T(test_chunk_crypt_mem_bound),
 	};
 	/* clang-format on */
 

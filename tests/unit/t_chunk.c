@@ -163,6 +163,7 @@ static int fx_setup(void **state)
 static void fx_start(struct fx *f)
 {
 	assert_int_equal(chunk_store_new(&f->spy.base, &f->conf, &f->cs), 0);
+	f->cs->backoff_ms = 1; /* retries, without the waiting */
 }
 
 static int fx_teardown(void **state)
@@ -387,12 +388,14 @@ static void damage_and_expect_eio(struct fx *f, int how)
 	const uint32_t size = 2 * BS + 100;
 	unsigned char *got = malloc(size);
 	struct slice s = rec(0, 77, size, 0, size);
-	char path[1024];
+	char path[1024], key[CHUNK_KEY_MAX];
+	size_t before;
 	struct stat st;
 	int fd;
 
 	write_slice(f, 77, size, size);
 	chunk_forget_slice(f->cs, 77);
+	chunk_block_key(f->cs, 77, 1, BS, key, sizeof(key));
 	obj_path(f, 77, 1, BS, path, sizeof(path));
 	assert_int_equal(stat(path, &st), 0);
 	if (how == 0) {
@@ -414,7 +417,17 @@ static void damage_and_expect_eio(struct fx *f, int how)
 	assert_int_equal(chunk_read(f->cs, &s, 1, 0, got, size), -EIO);
 	/* Block 0 alone is still fine; block 1 fails on every try. */
 	assert_int_equal(chunk_read(f->cs, &s, 1, 10, got, 100), 100);
+	before = spy_count(&f->spy, key);
 	assert_int_equal(chunk_read(f->cs, &s, 1, BS + 1, got, 10), -EIO);
+	/*
+	 * Tries per read: a cut body may be a transfer problem (all
+	 * retries), a whole one that does not verify gets one more, a
+	 * missing object none.
+	 */
+	assert_int_equal(spy_count(&f->spy, key) - before,
+			 how == 1   ? 1 + CHUNK_IO_RETRIES
+			 : how == 0 ? 1 + CHUNK_CORRUPT_RETRIES
+				    : 1);
 	assert_int_equal(chunk_read(f->cs, &s, 1, BS + 1, got, 10), -EIO);
 	free(got);
 }
@@ -525,7 +538,7 @@ static void test_chunk_upload_retry(void **state)
 	assert_int_equal(chunk_writer_finish(w), -EIO);
 	/* Each failed block was tried 1 + retries times (1 or 2 blocks). */
 	assert_true(f->spy.puts_tried > 0);
-	assert_int_equal(f->spy.puts_tried % (1 + CHUNK_UPLOAD_RETRIES), 0);
+	assert_int_equal(f->spy.puts_tried % (1 + CHUNK_IO_RETRIES), 0);
 	assert_int_equal(chunk_writer_write(w, BS + 10, p, 1), -EAGAIN);
 	chunk_writer_free(w);
 	assert_int_equal(chunk_mem_used(f->cs) <= 2 * BS, true);
@@ -870,6 +883,62 @@ static void test_chunk_delete(void **state)
 	assert_int_equal(chunk_delete_slice(f->cs, 0, 100), 0);
 }
 
+/*
+ * A store failing 20% of calls and cutting 20% of GET bodies short (the
+ * fault layer): every slice still uploads, and every block reads back with
+ * the right bytes, through retries.
+ */
+static void test_chunk_faults_retried(void **state)
+{
+	struct fx *f = *state;
+	const uint32_t size = 5 * BS + 333;
+	unsigned char *got = malloc(size);
+	struct obj_fault_stats st;
+	struct obj_store *faulty;
+
+	assert_int_equal(
+	    obj_fault_wrap(f->fs, "err=0.2,trunc=0.2,seed=7", &faulty), 0);
+	f->fs = faulty; /* closing it closes the file store */
+	f->spy.inner = faulty;
+	fx_start(f);
+	for (uint64_t id = 100; id < 120; id++)
+		write_slice(f, id, size, 7000);
+	for (uint64_t id = 100; id < 120; id++) {
+		struct slice s = rec(0, id, size, 0, size);
+		unsigned char *want = slice_bytes(id, size);
+
+		chunk_forget_slice(f->cs, id);
+		memset(got, 0, size);
+		assert_int_equal(chunk_read(f->cs, &s, 1, 0, got, size), size);
+		assert_memory_equal(got, want, size);
+		free(want);
+	}
+	assert_int_equal(obj_fault_stats(faulty, &st), 0);
+	assert_true(st.errors > 5);
+	assert_true(st.truncs > 5);
+	assert_true(atomic_load(&f->cs->n_retry) >= st.errors + st.truncs);
+	free(got);
+}
+
+/* A store that always fails: a read gives up after the bounded retries. */
+static void test_chunk_read_gives_up(void **state)
+{
+	struct fx *f = *state;
+	struct slice s = rec(0, 31, 100, 0, 100);
+	struct obj_store *faulty;
+	char key[CHUNK_KEY_MAX], got[100];
+
+	fx_start(f);
+	write_slice(f, 31, 100, 100);
+	chunk_forget_slice(f->cs, 31);
+	chunk_block_key(f->cs, 31, 0, 100, key, sizeof(key));
+	assert_int_equal(obj_fault_wrap(f->fs, "err=1,ops=get", &faulty), 0);
+	f->fs = faulty;
+	f->spy.inner = faulty;
+	assert_int_equal(chunk_read(f->cs, &s, 1, 0, got, 100), -EIO);
+	assert_int_equal(spy_count(&f->spy, key), 1 + CHUNK_IO_RETRIES);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
 
 int main(void)
@@ -894,6 +963,8 @@ int main(void)
 		T(test_chunk_readahead),
 		T(test_chunk_compressed),
 		T(test_chunk_delete),
+		T(test_chunk_faults_retried),
+		T(test_chunk_read_gives_up),
 	};
 	/* clang-format on */
 

@@ -379,6 +379,72 @@ static void test_vfs_virtual_files(void **state)
 	assert_int_equal(vfs_releasedir(f->v, TESSERA_ROOT_INO, fh), 0);
 }
 
+/* ".control": clone a file with writes still buffered, by metadata. */
+static void test_vfs_control_clone(void **state)
+{
+	struct fix *f = *state;
+	const uint64_t size = 3 * MiB + 5;
+	unsigned char *model = malloc(size);
+	char req[200], ans[200];
+	struct meta_attr a;
+	uint64_t fh, cfh, ino = create(f, "src", &fh), cl;
+	size_t n0;
+	ssize_t n;
+	int len;
+
+	fill(model, size, 9);
+	assert_int_equal(vfs_write(f->v, ino, fh, 0, model, size),
+			 (ssize_t)size);
+	assert_int_equal(
+		vfs_lookup(f->v, NULL, TESSERA_ROOT_INO, ".control", &a), 0);
+	assert_int_equal(a.mode, S_IFREG | 0666);
+	assert_int_equal(vfs_open(f->v, NULL, a.ino, O_RDWR, &cfh, NULL), 0);
+	/* malformed requests are refused */
+	assert_int_equal(vfs_write(f->v, a.ino, cfh, 0, "clone 1 1", 9),
+			 -EINVAL);
+	len = snprintf(req, sizeof(req), "clone %llu %llu 0 3\ndst",
+		       (unsigned long long)ino,
+		       (unsigned long long)TESSERA_ROOT_INO);
+	assert_int_equal(vfs_write(f->v, a.ino, cfh, 0, req, (size_t)len),
+			 len);
+	n = vfs_read(f->v, a.ino, cfh, 0, ans, sizeof(ans) - 1);
+	assert_true(n > 0);
+	ans[n] = '\0';
+	assert_int_equal(strncmp(ans, "0 ino ", 6), 0);
+	assert_non_null(strstr(ans, " inodes 1 "));
+	cl = strtoull(ans + 6, NULL, 10);
+	/* again: the name exists now, the answer says so */
+	assert_int_equal(vfs_write(f->v, a.ino, cfh, 0, req, (size_t)len),
+			 len);
+	n = vfs_read(f->v, a.ino, cfh, 0, ans, sizeof(ans) - 1);
+	ans[n] = '\0';
+	assert_int_equal(atoi(ans), -EEXIST);
+	/* other requests need the mount's hook */
+	assert_int_equal(
+		vfs_write(f->v, a.ino, cfh, 0, "checkpoint x", 12), 12);
+	n = vfs_read(f->v, a.ino, cfh, 0, ans, sizeof(ans) - 1);
+	ans[n] = '\0';
+	assert_int_equal(atoi(ans), -ENOSYS);
+	assert_int_equal(vfs_release(f->v, a.ino, cfh, 0), 0);
+
+	/* the clone reads the same bytes and shares every object */
+	n0 = objects(f);
+	assert_int_equal(vfs_release(f->v, ino, fh, 0), 0);
+	assert_int_equal(vfs_open(f->v, NULL, cl, O_RDONLY, &fh, &a), 0);
+	assert_int_equal(a.length, size);
+	check_read(f, cl, fh, model, size);
+	assert_int_equal(vfs_release(f->v, cl, fh, 0), 0);
+	assert_int_equal(objects(f), n0);
+	/* deleting one copy frees nothing; the last one frees all */
+	assert_int_equal(vfs_unlink(f->v, NULL, TESSERA_ROOT_INO, "src"), 0);
+	assert_int_equal(vfs_bg_delete_pass(f->v), 0);
+	assert_int_equal(objects(f), n0);
+	assert_int_equal(vfs_unlink(f->v, NULL, TESSERA_ROOT_INO, "dst"), 0);
+	assert_int_equal(vfs_bg_delete_pass(f->v), 0);
+	assert_int_equal(objects(f), 0);
+	free(model);
+}
+
 static void test_vfs_read_only(void **state)
 {
 	struct fix *f = *state;
@@ -494,6 +560,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vfs_seek_fallocate, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_vfs_virtual_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_vfs_control_clone, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_vfs_read_only, setup,
 						teardown),
