@@ -41,8 +41,8 @@ enum kv_group {
 	KV_SLICEREF = 7, /* slice id -> extra reference count */
 	KV_SYMLINK = 8,  /* ino -> target */
 	KV_XATTR = 9,    /* ino + name -> value */
-	KV_FLOCK = 10,   /* ino + session + owner -> lock type */
-	KV_PLOCK = 11,   /* ino + session + owner -> byte ranges */
+	KV_FLOCK = 10,   /* ino -> {session, owner, type}... (meta_int.h) */
+	KV_PLOCK = 11,   /* ino -> {session, owner, range}... (meta_int.h) */
 	KV_SESSION = 12, /* session id -> info; heartbeat */
 	KV_SUSTAINED = 13, /* session id + ino -> "" (unlinked while open) */
 	KV_DELFILE = 14, /* ino -> length (file to delete) */
