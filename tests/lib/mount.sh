@@ -28,8 +28,9 @@
 # TESSERA_TEST_META_URL (tests/run gives each checkout its own redis
 # database / postgres schema; default: $TESSERA_TEST_REDIS/15 or
 # $TESSERA_TEST_PG) with --force, blocks still under
-# $TESSERA_HOME/$T_VOL/objects.  $T_META is the volume argument of mount
-# and status (the name, or that URL).  tests/run runs a test once per
+# $TESSERA_HOME/$T_VOL/objects.  $T_META is that URL ("" on sqlite);
+# `t_vol` prints the volume argument of mount and status ($T_META, or
+# $T_VOL, which a test may change after sourcing this).  tests/run runs a test once per
 # engine its "# ENGINES: sqlite redis pg" line names (default sqlite).
 # S3 runs use SQLite; redis/pg runs use the file:// store.
 set -u
@@ -62,7 +63,7 @@ s3)
 esac
 
 T_ENGINE=${TESSERA_TEST_META_ENGINE:-sqlite}
-T_META=$T_VOL
+T_META=
 case "$T_ENGINE" in
 sqlite) ;;
 redis)
@@ -79,6 +80,8 @@ pg)
 esac
 
 tessera() { "$TESSERA_BIN" "$@"; }
+
+t_vol() { echo "${T_META:-$T_VOL}"; }
 
 t_log() { echo "# $*"; }
 
@@ -115,7 +118,7 @@ t_format() {
 # t_mount [options]: foreground mount in the background, wait until live.
 t_mount() {
 	t_require_fuse
-	"$TESSERA_BIN" mount -f "$T_META" "$MNT" "$@" >>"$T_DIR/mount.log" 2>&1 &
+	"$TESSERA_BIN" mount -f "$(t_vol)" "$MNT" "$@" >>"$T_DIR/mount.log" 2>&1 &
 	T_MOUNT_PID=$!
 	for _ in $(seq 200); do
 		if t_is_mounted && [ -e "$MNT/.stats" ]; then

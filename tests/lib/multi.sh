@@ -3,7 +3,7 @@
 # tests (sourced after mount.sh):
 #
 #   t_require_shared        skip unless the engine is redis or pg
-#   t_mount_n N [options]   mount $T_META at $T_DIR/mN in the foreground
+#   t_mount_n N [options]   mount $(t_vol) at $T_DIR/mN in the foreground
 #                           process of a background job, with its own
 #                           TESSERA_HOME ($T_DIR/homeN) and log
 #                           ($T_DIR/mountN.log); wait until live
@@ -29,7 +29,7 @@ t_mount_n() {
 	d=$(t_mnt "$n")
 	t_require_fuse
 	mkdir -p "$d" "$T_DIR/home$n"
-	TESSERA_HOME=$T_DIR/home$n "$TESSERA_BIN" mount -f "$T_META" "$d" "$@" \
+	TESSERA_HOME=$T_DIR/home$n "$TESSERA_BIN" mount -f "$(t_vol)" "$d" "$@" \
 		>>"$T_DIR/mount$n.log" 2>&1 &
 	T_MPID[$n]=$!
 	for _ in $(seq 200); do
