@@ -167,6 +167,13 @@ int meta_setattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		 struct meta_attr *out);
 int meta_access(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		int mask);
+/**
+ * meta_getattr and meta_access in one transaction: *out gets the
+ * attributes whenever the inode exists, also when the check fails with
+ * -EACCES (so callers can apply checks Linux makes first, like -EISDIR).
+ */
+int meta_getattr_access(struct meta *m, const struct meta_cred *c,
+			uint64_t ino, int mask, struct meta_attr *out);
 /** Regular file, fifo, socket, char or block device (S_IFMT in @mode). */
 int meta_mknod(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	       const char *name, uint32_t mode, uint64_t rdev,

@@ -120,6 +120,14 @@ int meta_access(struct meta *m, const struct meta_cred *c, uint64_t ino,
 	return meta_txn(m, false, getattr_fn, &a);
 }
 
+int meta_getattr_access(struct meta *m, const struct meta_cred *c,
+			uint64_t ino, int mask, struct meta_attr *out)
+{
+	struct getattr_arg a = {ino, c, mask, out};
+
+	return meta_txn(m, false, getattr_fn, &a);
+}
+
 /* ---- creates ---- */
 
 struct create_arg {

@@ -518,16 +518,13 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	}
 	if (v->conf.read_only && (open_mask(flags) & META_MAY_WRITE))
 		return -EROFS;
-	rc = meta_getattr(v->m, ino, &a);
+	/* one txn: the attributes, and the permission check on them */
+	rc = meta_getattr_access(v->m, cred_of(c), ino, open_mask(flags), &a);
+	if ((rc == 0 || rc == -EACCES) && S_ISDIR(a.mode) &&
+	    (flags & O_ACCMODE) != O_RDONLY)
+		return -EISDIR;
 	if (rc < 0)
 		return rc;
-	if (S_ISDIR(a.mode) && (flags & O_ACCMODE) != O_RDONLY)
-		return -EISDIR;
-	if (c) {
-		rc = meta_access(v->m, &c->cred, ino, open_mask(flags));
-		if (rc < 0)
-			return rc;
-	}
 	rc = vfs_open_checked(v, ino, flags, &a, fh);
 	if (rc == 0 && out)
 		*out = a;
@@ -601,16 +598,11 @@ int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	struct meta_attr a;
 	int rc;
 
-	rc = meta_getattr(v->m, ino, &a);
+	rc = meta_getattr_access(v->m, cred_of(c), ino, META_MAY_READ, &a);
+	if ((rc == 0 || rc == -EACCES) && !S_ISDIR(a.mode))
+		return -ENOTDIR;
 	if (rc < 0)
 		return rc;
-	if (!S_ISDIR(a.mode))
-		return -ENOTDIR;
-	if (c) {
-		rc = meta_access(v->m, &c->cred, ino, META_MAY_READ);
-		if (rc < 0)
-			return rc;
-	}
 	rc = vfs_handle_new(v, VFS_H_DIR, ino, flags, &h);
 	if (rc == 0)
 		*fh = (uint64_t)(uintptr_t)h;
