@@ -269,6 +269,8 @@ int meta_pending_slices(struct meta *m, size_t max,
 			struct meta_delslice **out, size_t *n);
 /** Forget a slice after its objects were deleted. */
 int meta_slice_deleted(struct meta *m, uint64_t id);
+/** meta_slice_deleted for @n slices in one transaction. */
+int meta_slices_deleted(struct meta *m, const uint64_t *ids, size_t n);
 /** Move expired .trash entries and deleted files into the slice queue. */
 int meta_cleanup(struct meta *m);
 

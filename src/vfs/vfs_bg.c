@@ -4,9 +4,9 @@
  *
  * One thread.  Every second it runs meta_cleanup (expired trash, files
  * whose last name and last open are gone) and then drains
- * meta_pending_slices: delete the objects, drop cached blocks, tell
- * metadata the slice is gone.  A failed object delete leaves the slice
- * queued for the next pass.
+ * meta_pending_slices: delete the objects, drop cached blocks, then tell
+ * metadata in one transaction per batch which slices are gone.  A failed
+ * object delete leaves the slice queued for the next pass.
  *
  * Compaction requests (ino, chunk, threshold) arrive from reads that met
  * many slices and commits that added many; they are deduplicated in a
@@ -39,25 +39,33 @@ int vfs_bg_delete_pass(struct vfs *v)
 	if (rc < 0)
 		return rc;
 	for (;;) {
+		uint64_t done[DELETE_BATCH];
+		size_t ndone = 0;
 		bool failed = false;
+		int r;
 
 		rc = meta_pending_slices(v->m, DELETE_BATCH, &ds, &n);
 		if (rc < 0 || n == 0)
 			return rc;
 		for (size_t i = 0; i < n; i++) {
-			int r = chunk_delete_slice(v->cs, ds[i].id, ds[i].size);
-
-			if (r == 0)
-				r = meta_slice_deleted(v->m, ds[i].id);
+			r = chunk_delete_slice(v->cs, ds[i].id, ds[i].size);
 			if (r < 0) {
 				failed = true;
 				rc = r;
 				continue;
 			}
 			chunk_forget_slice(v->cs, ds[i].id);
-			atomic_fetch_add(&v->st.deleted_slices, 1);
+			done[ndone++] = ds[i].id;
 		}
 		free(ds);
+		/* one txn for the batch: the foreground shares the writer */
+		r = meta_slices_deleted(v->m, done, ndone);
+		if (r < 0) {
+			failed = true;
+			rc = r;
+		} else {
+			atomic_fetch_add(&v->st.deleted_slices, ndone);
+		}
 		if (failed || n < DELETE_BATCH)
 			return rc;
 		pthread_mutex_lock(&v->bg_lock);
