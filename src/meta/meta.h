@@ -167,6 +167,17 @@ int meta_setattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		 struct meta_attr *out);
 int meta_access(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		int mask);
+/* One access time to record (meta_set_atimes). */
+struct meta_atime {
+	uint64_t ino;
+	int64_t atime_ns;
+};
+/**
+ * Record access times in one transaction, as reads update them (relatime,
+ * decided by the caller): an inode's atime only moves forward, ctime stays,
+ * inodes deleted since are skipped.  No permission check (internal).
+ */
+int meta_set_atimes(struct meta *m, const struct meta_atime *v, size_t n);
 /**
  * meta_getattr and meta_access in one transaction: *out gets the
  * attributes whenever the inode exists, also when the check fails with

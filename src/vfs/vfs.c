@@ -100,6 +100,7 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	pthread_mutex_init(&v->bg_lock, NULL);
 	pthread_cond_init(&v->bg_cond, NULL);
 	vfs_locktab_init(&v->locks);
+	vfs_atime_init(&v->atimes);
 	if (!conf->no_background && !conf->read_only) {
 		rc = vfs_bg_start(v);
 		if (rc < 0) {
@@ -115,7 +116,10 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 
 int vfs_flush_all(struct vfs *v)
 {
-	return vfs_files_commit_all(v, !v->conf.read_only);
+	int rc = v->conf.read_only ? 0 : vfs_atime_flush(v);
+	int r = vfs_files_commit_all(v, !v->conf.read_only);
+
+	return rc < 0 ? rc : r;
 }
 
 void vfs_free(struct vfs *v)
@@ -132,6 +136,7 @@ void vfs_free(struct vfs *v)
 		vfs_files_free_all(v);
 	chunk_store_free(v->cs);
 	vfs_locktab_release(&v->locks);
+	vfs_atime_release(&v->atimes);
 	pthread_cond_destroy(&v->bg_cond);
 	pthread_mutex_destroy(&v->bg_lock);
 	pthread_mutex_destroy(&v->files_lock);
@@ -325,6 +330,29 @@ static int setattr_meta(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	return meta_setattr(v->m, cr, ino, mask, in, out);
 }
 
+/*
+ * setattr_meta, keeping pending atimes of reads right: an explicit atime
+ * replaces the pending one (vfs_atime.c); otherwise it is shown.
+ */
+static int setattr_atime(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+			 uint64_t fh, uint32_t mask,
+			 const struct meta_attr *in, struct meta_attr *out)
+{
+	int rc;
+
+	if (!(mask & (META_SET_ATIME | META_SET_ATIME_NOW))) {
+		rc = setattr_meta(v, c, ino, fh, mask, in, out);
+		if (rc == 0 && S_ISREG(out->mode))
+			vfs_atime_overlay(v, out);
+		return rc;
+	}
+	pthread_mutex_lock(&v->atimes.flush_lock);
+	vfs_atime_forget_locked(v, ino);
+	rc = setattr_meta(v, c, ino, fh, mask, in, out);
+	pthread_mutex_unlock(&v->atimes.flush_lock);
+	return rc;
+}
+
 int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		uint64_t fh, uint32_t mask, const struct meta_attr *in,
 		struct meta_attr *out)
@@ -338,7 +366,7 @@ int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		return -EROFS;
 	f = vfs_file_find(v, ino);
 	if (!f)
-		return setattr_meta(v, c, ino, fh, mask, in, out);
+		return setattr_atime(v, c, ino, fh, mask, in, out);
 	/*
 	 * Commit first: a truncate must cut buffered data too, and a later
 	 * commit must not overwrite an explicit mtime.
@@ -346,7 +374,7 @@ int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	pthread_mutex_lock(&f->lock);
 	rc = vfs_file_commit(v, f, false);
 	if (rc == 0)
-		rc = setattr_meta(v, c, ino, fh, mask, in, out);
+		rc = setattr_atime(v, c, ino, fh, mask, in, out);
 	if (rc == 0 && (mask & META_SET_SIZE)) {
 		f->length = out->length;
 		vfs_file_invalidate(f);

@@ -2,11 +2,12 @@
  * vfs_bg.c - the mount's background worker: deletes the objects of slices
  * metadata has released, and compacts chunks with many slices.
  *
- * One thread.  Every second it runs meta_cleanup (expired trash, files
- * whose last name and last open are gone) and then drains
- * meta_pending_slices: delete the objects, drop cached blocks, then tell
- * metadata in one transaction per batch which slices are gone.  A failed
- * object delete leaves the slice queued for the next pass.
+ * One thread.  Every second it writes the access times reads noted
+ * (vfs_atime.c), runs meta_cleanup (expired trash, files whose last name
+ * and last open are gone) and then drains meta_pending_slices: delete the
+ * objects, drop cached blocks, then tell metadata in one transaction per
+ * batch which slices are gone.  A failed object delete leaves the slice
+ * queued for the next pass.
  *
  * Compaction requests (ino, chunk, threshold) arrive from reads that met
  * many slices and commits that added many; they are deduplicated in a
@@ -224,6 +225,7 @@ static void *bg_main(void *arg)
 			int rc;
 
 			pthread_mutex_unlock(&v->bg_lock);
+			vfs_atime_flush(v); /* logs its failure */
 			rc = vfs_bg_delete_pass(v);
 			if (rc < 0 && rc != last_err)
 				log_warn("cannot delete released slices: %s",

@@ -121,6 +121,37 @@ int vfs_locktab_flock(struct vfs_locktab *t, const struct vfs_ctx *c,
 void vfs_locktab_drop(struct vfs_locktab *t, uint64_t ino, uint64_t owner,
 		      bool posix, bool flock);
 
+/* ---- access times noted by reads (vfs_atime.c) ---- */
+
+#define VFS_ATIME_BUCKETS 256
+#define VFS_ATIME_MAX 4096 /* pending entries before a flush in-line */
+
+struct vfs_atime_ent {
+	uint64_t ino;
+	int64_t atime_ns;
+	struct vfs_atime_ent *next;
+};
+
+struct vfs_atimes {
+	pthread_mutex_t flush_lock; /* one writer of the table at a time */
+	pthread_mutex_t lock;
+	struct vfs_atime_ent *buckets[VFS_ATIME_BUCKETS]; /* guarded by lock */
+	size_t n;			 /* guarded by lock */
+	atomic_size_t n_atomic;		 /* n, read without the lock */
+};
+
+void vfs_atime_init(struct vfs_atimes *t);
+void vfs_atime_release(struct vfs_atimes *t);
+/** A read moved @ino's atime to @atime_ns (relatime decided). */
+void vfs_atime_note(struct vfs *v, uint64_t ino, int64_t atime_ns);
+/** Show a pending atime in @a. */
+void vfs_atime_overlay(struct vfs *v, struct meta_attr *a);
+/** Write pending atimes in one txn (background worker, unmount). */
+int vfs_atime_flush(struct vfs *v);
+/** Drop a pending atime of @ino; caller holds v->atimes.flush_lock
+ *  across this and the explicit setattr that follows. */
+void vfs_atime_forget_locked(struct vfs *v, uint64_t ino);
+
 /* ---- the mount ---- */
 
 struct vfs_creq {
@@ -159,6 +190,7 @@ struct vfs {
 		*handles; /* all open handles; guarded by files_lock */
 
 	struct vfs_locktab locks;
+	struct vfs_atimes atimes;
 	atomic_uint_fast64_t nwriters; /* active slice writers, all files */
 	uint64_t mem_limit;	       /* the chunk pool bound */
 	uint32_t block_size;
