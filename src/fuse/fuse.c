@@ -369,7 +369,7 @@ static void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = fh;
 	fi->direct_io = vfs_is_virtual(ino);
-	fi->keep_cache = 0;
+	fi->keep_cache = vfs_keep_cache(fs_of(req)->v, fh);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		vfs_release(fs_of(req)->v, ino, fh, 0); /* interrupted */
 }

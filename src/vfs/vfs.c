@@ -97,6 +97,7 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	v->m = m;
 	v->os = os;
 	pthread_mutex_init(&v->files_lock, NULL);
+	pthread_mutex_init(&v->seen_lock, NULL);
 	pthread_mutex_init(&v->bg_lock, NULL);
 	pthread_cond_init(&v->bg_cond, NULL);
 	vfs_locktab_init(&v->locks);
@@ -139,6 +140,7 @@ void vfs_free(struct vfs *v)
 	vfs_atime_release(&v->atimes);
 	pthread_cond_destroy(&v->bg_cond);
 	pthread_mutex_destroy(&v->bg_lock);
+	pthread_mutex_destroy(&v->seen_lock);
 	pthread_mutex_destroy(&v->files_lock);
 	obj_close(v->os);
 	if (v->m)

@@ -144,6 +144,13 @@ int vfs_rename(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
  */
 int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	     uint64_t *fh, struct meta_attr *out);
+/**
+ * Whether the kernel may keep the page cache of the file behind handle
+ * @fh (from vfs_open): this mount saw the same length and mtime at the
+ * previous open, and nothing was written through it since.  False for
+ * anything but an open file handle.
+ */
+bool vfs_keep_cache(struct vfs *v, uint64_t fh);
 /** Create a regular file and open it (O_EXCL honoured). */
 int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	       const char *name, uint32_t mode, int flags, uint64_t *fh,

@@ -665,6 +665,45 @@ void vfs_handle_free(struct vfs *v, struct vfs_handle *h)
 	free(h);
 }
 
+/*
+ * Page cache across opens: an open may keep the kernel's cached pages when
+ * this mount's previous open of the file saw the same length and mtime,
+ * and no handle wrote through this mount since (the release of a writable
+ * handle forgets the file).  A change by another client moves mtime or the
+ * length (compaction changes neither, nor the bytes).  Caller holds
+ * seen_lock.
+ */
+static bool seen_same_locked(struct vfs *v, uint64_t ino,
+			     const struct meta_attr *a, bool record)
+{
+	struct vfs_seen *s = &v->seen[ino % VFS_SEEN_N];
+	bool same = s->ino == ino && s->length == a->length &&
+		    s->mtime_ns == a->mtime_ns;
+
+	if (record) {
+		s->ino = ino;
+		s->length = a->length;
+		s->mtime_ns = a->mtime_ns;
+	}
+	return same;
+}
+
+static void seen_forget(struct vfs *v, uint64_t ino)
+{
+	pthread_mutex_lock(&v->seen_lock);
+	if (v->seen[ino % VFS_SEEN_N].ino == ino)
+		v->seen[ino % VFS_SEEN_N].ino = 0;
+	pthread_mutex_unlock(&v->seen_lock);
+}
+
+bool vfs_keep_cache(struct vfs *v, uint64_t fh)
+{
+	struct vfs_handle *h = handle_of(fh, VFS_H_FILE);
+
+	UNUSED(v);
+	return h && h->keep_cache;
+}
+
 int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 		     struct meta_attr *a, uint64_t *fh)
 {
@@ -706,6 +745,13 @@ int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 		a->mtime_ns = MAX(a->mtime_ns, f->wtime_ns);
 		a->ctime_ns = MAX(a->ctime_ns, f->wtime_ns);
 		f->wtime_shown = true;
+	}
+	if (rc == 0 && S_ISREG(a->mode)) {
+		bool clean = !f->dirty && !(flags & O_TRUNC);
+
+		pthread_mutex_lock(&v->seen_lock);
+		h->keep_cache = seen_same_locked(v, ino, a, clean) && clean;
+		pthread_mutex_unlock(&v->seen_lock);
 	}
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0) {
@@ -773,6 +819,8 @@ int vfs_release(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t lock_owner)
 	}
 	UNUSED(ino);
 	vfs_locktab_drop(&v->locks, h->ino, lock_owner, false, true);
+	if (writable(h))
+		seen_forget(v, h->ino);
 	f = h->f;
 	pthread_mutex_lock(&f->lock);
 	rc = vfs_file_commit(v, f, false);

@@ -3,7 +3,7 @@
  *
  * Lock order (outer first):
  *   vfs.files_lock -> vfs_file.lock -> vfs.bg_lock
- *   vfs_locktab.lock is a leaf (taken alone).
+ *   vfs_locktab.lock and vfs.seen_lock are leaves (taken alone or last).
  * files_lock and bg_lock are short data-structure locks.  vfs_file.lock is
  * the per-inode operation lock (like the kernel's inode rwsem): it is held
  * while a write is buffered and while pending slices are committed, so it
@@ -29,6 +29,7 @@ struct chunk_writer;
 #define VFS_INO_CONFIG 0x7FFFFFFF00000002ULL
 
 #define VFS_FILE_BUCKETS 1024
+#define VFS_SEEN_N 4096 /* remembered (length, mtime) of opened files */
 #define VFS_MAX_WRITERS 16    /* active slice writers per open inode */
 #define VFS_MAX_PENDING 100   /* finished slices before a forced commit */
 #define VFS_SCACHE_N 8	      /* cached slice lists per open inode */
@@ -49,6 +50,13 @@ struct vfs_scache {
 	uint32_t chunk;
 	struct slice *s;
 	size_t n;
+};
+
+/* What an open of @ino saw, for keep_cache at the next open. */
+struct vfs_seen {
+	uint64_t ino; /* 0: free */
+	uint64_t length;
+	int64_t mtime_ns;
 };
 
 /* State of an inode open in this mount, shared by all its handles. */
@@ -89,6 +97,7 @@ struct vfs_handle {
 	int flags;		/* open(2) flags */
 	struct vfs_file *f;	/* VFS_H_FILE: a reference */
 	atomic_bool atime_done; /* relatime update done for this handle */
+	bool keep_cache;	/* vfs_keep_cache (set at open) */
 	char *vdata;		/* VFS_H_VIRT: the text */
 	size_t vlen;
 	struct vfs_handle *prev; /* all handles; guarded by vfs.files_lock */
@@ -188,6 +197,8 @@ struct vfs {
 	size_t nfiles;				  /* guarded by files_lock */
 	struct vfs_handle
 		*handles; /* all open handles; guarded by files_lock */
+	pthread_mutex_t seen_lock;	  /* a leaf */
+	struct vfs_seen seen[VFS_SEEN_N]; /* guarded by seen_lock */
 
 	struct vfs_locktab locks;
 	struct vfs_atimes atimes;
