@@ -13,6 +13,7 @@
 #define FUSE_USE_VERSION 314
 #include "util/common.h"
 #include "fuse/fsop.h"
+#include "fuse/fuse_int.h"
 #include "util/log.h"
 #include "vfs/vfs.h"
 
@@ -900,19 +901,9 @@ fail:
 
 int fsop_run(struct fsop *fs)
 {
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	int rc;
-
-	if (!cfg)
-		return -ENOMEM;
-	fuse_loop_cfg_set_max_threads(
-		cfg,
-		fs->conf.max_threads > 0 ? (unsigned)fs->conf.max_threads : 64);
-	fuse_loop_cfg_set_idle_threads(cfg, 8);
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	rc = fuse_session_loop_mt(fs->se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	return rc < 0 ? rc : 0;
+	return fsop_loop_run(fs->se, fs->conf.max_threads > 0
+					     ? fs->conf.max_threads
+					     : 64);
 }
 
 void fsop_free(struct fsop *fs)
