@@ -17,9 +17,10 @@
  * runs the request it got itself; when it is done and no other thread
  * became the reader meanwhile, it reads again (the single-threaded fast
  * path: no hand-off).  Concurrency comes from a watchdog (the thread that
- * called fsop_run): every WATCH_US it checks whether the last request was
- * taken more than WATCH_US ago while no thread reads; then it wakes a
- * parked worker, or starts one (up to max_threads), to become the reader.
+ * called fsop_run): it ticks every WATCH_US, or when the request being
+ * run will have taken WATCH_US, and when the last request was read more
+ * than WATCH_US ago while no thread reads, it wakes a parked worker, or
+ * starts one (up to max_threads), to become the reader.
  * A request that blocks (a lock wait, an object store round trip, a full
  * memory pool) thus delays the requests behind it by at most ~WATCH_US.
  * A worker that finishes while another thread reads parks (it does not
@@ -47,8 +48,8 @@
 #include <signal.h>
 #include <time.h>
 
-#define WATCH_US 250
-#define IDLE_TICKS 400 /* 100 ms of quiet before the watchdog sleeps */
+#define WATCH_US 1000
+#define IDLE_TICKS 100 /* 100 ms of quiet before the watchdog sleeps */
 #define SLEEP_MS 200
 
 struct worker {
@@ -210,6 +211,19 @@ static void watch(struct loop *l)
 	}
 }
 
+/*
+ * Next tick: when the request being run could become stuck (WATCH_US
+ * after it was read), else WATCH_US from now.  lock held.
+ */
+static int64_t next_tick_ns(struct loop *l)
+{
+	int64_t now = mono_ns(), due = l->taken_ns + WATCH_US * 1000LL;
+
+	if (l->nreading == 0 && l->nwake == 0 && due > now)
+		return due - now + 1000;
+	return WATCH_US * 1000LL;
+}
+
 static void watchdog(struct loop *l)
 {
 	uint64_t seen = l->taken;
@@ -227,7 +241,7 @@ static void watchdog(struct loop *l)
 			seen = l->taken;
 			continue;
 		}
-		deadline_after(&ts, WATCH_US * 1000LL);
+		deadline_after(&ts, next_tick_ns(l));
 		pthread_cond_timedwait(&l->dog_cond, &l->lock, &ts);
 		watch(l);
 		quiet = l->taken == seen ? quiet + 1 : 0;
