@@ -377,6 +377,7 @@ int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	rc = vfs_file_commit(v, f, false);
 	if (rc == 0)
 		rc = setattr_atime(v, c, ino, fh, mask, in, out);
+	atomic_fetch_add(&f->mgen, 1);
 	if (rc == 0 && (mask & META_SET_SIZE)) {
 		f->length = out->length;
 		vfs_file_invalidate(f);

@@ -395,6 +395,7 @@ int vfs_file_commit(struct vfs *v, struct vfs_file *f, bool sync)
 					"%llu",
 					f->npend, (unsigned long long)f->ino);
 		f->length = attr.length;
+		atomic_fetch_add(&f->mgen, 1);
 		atomic_fetch_add(&v->st.commits, 1);
 		commit_compact_hint(v, f);
 		if (f->wtime_shown)
@@ -556,8 +557,10 @@ static ssize_t read_piece(struct vfs *v, struct vfs_file *f, uint64_t off,
 }
 
 /*
- * relatime: update atime when older than mtime/ctime or a day.  The new
- * atime is written lazily (vfs_atime.c); ctime stays, as on ext4.
+ * relatime: update atime when older than mtime/ctime or a day.  The times
+ * seen at open decide (close-to-open) unless this mount changed the file
+ * since; the new atime is written lazily (vfs_atime.c); ctime stays, as on
+ * ext4.
  */
 static void touch_atime(struct vfs *v, struct vfs_handle *h)
 {
@@ -566,8 +569,15 @@ static void touch_atime(struct vfs *v, struct vfs_handle *h)
 
 	if (v->conf.read_only || atomic_exchange(&h->atime_done, true))
 		return;
-	if (meta_getattr(v->m, h->ino, &a) < 0)
+	if (atomic_load(&h->f->mgen) == h->mgen) {
+		memset(&a, 0, sizeof(a));
+		a.ino = h->ino;
+		a.atime_ns = h->atime_ns;
+		a.mtime_ns = h->mtime_ns;
+		a.ctime_ns = h->ctime_ns;
+	} else if (meta_getattr(v->m, h->ino, &a) < 0) {
 		return;
+	}
 	vfs_atime_overlay(v, &a);
 	if (a.atime_ns > a.mtime_ns && a.atime_ns > a.ctime_ns &&
 	    now - a.atime_ns < 24LL * 3600 * 1000000000LL)
@@ -746,6 +756,10 @@ int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 		a->ctime_ns = MAX(a->ctime_ns, f->wtime_ns);
 		f->wtime_shown = true;
 	}
+	h->mgen = atomic_load(&f->mgen);
+	h->atime_ns = a->atime_ns;
+	h->mtime_ns = a->mtime_ns;
+	h->ctime_ns = a->ctime_ns;
 	if (rc == 0 && S_ISREG(a->mode)) {
 		bool clean = !f->dirty && !(flags & O_TRUNC);
 
@@ -957,6 +971,7 @@ int vfs_fallocate(struct vfs *v, uint64_t ino, uint64_t fh, int mode,
 	rc = vfs_file_commit(v, f, false);
 	if (rc == 0)
 		rc = meta_fallocate(v->m, NULL, ino, mode, off, len);
+	atomic_fetch_add(&f->mgen, 1);
 	if (rc == 0 && meta_getattr(v->m, ino, &a) == 0)
 		f->length = a.length;
 	vfs_file_invalidate(f);

@@ -73,6 +73,7 @@ struct vfs_file {
 	bool wtime_shown;  /* wtime_ns was reported as mtime */
 	int err;	   /* first failed upload/commit, reported once */
 	uint32_t ncommits; /* commits since the inode was opened */
+	atomic_uint mgen;  /* bumped by each change made through this mount */
 	struct vfs_wslot ws[VFS_MAX_WRITERS];
 	size_t nws;
 	struct meta_slice_write *pend; /* finished, uncommitted slices */
@@ -98,6 +99,10 @@ struct vfs_handle {
 	struct vfs_file *f;	/* VFS_H_FILE: a reference */
 	atomic_bool atime_done; /* relatime update done for this handle */
 	bool keep_cache;	/* vfs_keep_cache (set at open) */
+	unsigned mgen;		/* f->mgen when opened */
+	int64_t atime_ns;	/* times when opened (relatime) */
+	int64_t mtime_ns;
+	int64_t ctime_ns;
 	char *vdata;		/* VFS_H_VIRT: the text */
 	size_t vlen;
 	struct vfs_handle *prev; /* all handles; guarded by vfs.files_lock */
