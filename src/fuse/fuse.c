@@ -450,6 +450,7 @@ static void fsop_release(fuse_req_t req, fuse_ino_t ino,
 static void fsop_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		       struct fuse_file_info *fi)
 {
+	fsop_loop_may_block();
 	fuse_reply_err(req,
 		       -vfs_fsync(fs_of(req)->v, ino, fi->fh, datasync != 0));
 }
@@ -547,6 +548,8 @@ static void fsop_setlk(fuse_req_t req, fuse_ino_t ino,
 
 	mkctx(req, &r);
 	flock_to_vfs(lock, &lk);
+	if (sleep)
+		fsop_loop_may_block();
 	fuse_reply_err(req, -vfs_setlk(fs_of(req)->v, &r.c, ino, fi->lock_owner,
 				       &lk, sleep != 0));
 }
@@ -557,6 +560,8 @@ static void fsop_flock(fuse_req_t req, fuse_ino_t ino,
 	struct fsop_req r;
 
 	mkctx(req, &r);
+	if (!(op & LOCK_NB))
+		fsop_loop_may_block();
 	fuse_reply_err(
 		req, -vfs_flock(fs_of(req)->v, &r.c, ino, fi->lock_owner, op));
 }

@@ -14,5 +14,11 @@ struct fuse_session;
  * Returns 0, or the -errno a read of /dev/fuse failed with, or -ENOMEM.
  */
 int fsop_loop_run(struct fuse_session *se, int max_threads);
+/**
+ * Called by an op about to do something that may wait (object I/O, a lock
+ * wait): let another thread read the next request now rather than after
+ * the watchdog's delay.  No-op outside the loop's worker threads.
+ */
+void fsop_loop_may_block(void);
 
 #endif
