@@ -369,7 +369,8 @@ static void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = fh;
-	fi->direct_io = vfs_is_virtual(ino);
+	fi->direct_io =
+		vfs_is_virtual(ino) || vfs_direct_write(fs_of(req)->v, fh);
 	fi->keep_cache = vfs_keep_cache(fs_of(req)->v, fh);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		vfs_release(fs_of(req)->v, ino, fh, 0); /* interrupted */
@@ -392,7 +393,8 @@ static void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fi->fh = fh;
-	fi->direct_io = vfs_is_virtual(a.ino);
+	fi->direct_io = vfs_is_virtual(a.ino) ||
+			vfs_direct_write(fs_of(req)->v, fh);
 	fill_entry(fs_of(req), &a, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		vfs_release(fs_of(req)->v, a.ino, fh, 0);

@@ -182,9 +182,12 @@ int meta_set_atimes(struct meta *m, const struct meta_atime *v, size_t n);
  * meta_getattr and meta_access in one transaction: *out gets the
  * attributes whenever the inode exists, also when the check fails with
  * -EACCES (so callers can apply checks Linux makes first, like -EISDIR).
+ * With @xattr non-NULL, *has_xattr tells whether the inode has that
+ * extended attribute (no permission check: internal callers).
  */
 int meta_getattr_access(struct meta *m, const struct meta_cred *c,
-			uint64_t ino, int mask, struct meta_attr *out);
+			uint64_t ino, int mask, const char *xattr,
+			bool *has_xattr, struct meta_attr *out);
 /** Regular file, fifo, socket, char or block device (S_IFMT in @mode). */
 int meta_mknod(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	       const char *name, uint32_t mode, uint64_t rdev,

@@ -536,9 +536,39 @@ static int open_mask(int flags)
 	return mask;
 }
 
+/*
+ * Writes through a write-only descriptor may bypass the page cache
+ * (vfs_direct_write): the kernel then sends them without first asking
+ * for "security.capability" (file_remove_privs, one getxattr request per
+ * write(2)) and without copying them into cached pages; it drops cached
+ * pages of the range itself.  Not for files whose writes must drop
+ * privileges (set-id bits, file capabilities): only the cached path makes
+ * the kernel do that.
+ */
+#define VFS_CAPS_XATTR "security.capability"
+
+static void set_direct(uint64_t fh, int flags, const struct meta_attr *a,
+		       bool caps)
+{
+	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fh;
+
+	h->direct_write = (flags & O_ACCMODE) == O_WRONLY &&
+			  S_ISREG(a->mode) && !caps &&
+			  !(a->mode & (S_ISUID | S_ISGID));
+}
+
+bool vfs_direct_write(struct vfs *v, uint64_t fh)
+{
+	struct vfs_handle *h = file_handle(fh);
+
+	UNUSED(v);
+	return h && h->direct_write;
+}
+
 int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	     uint64_t *fh, struct meta_attr *out)
 {
+	bool wronly = (flags & O_ACCMODE) == O_WRONLY, caps = false;
 	struct meta_attr a;
 	int rc;
 
@@ -550,13 +580,16 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	if (v->conf.read_only && (open_mask(flags) & META_MAY_WRITE))
 		return -EROFS;
 	/* one txn: the attributes, and the permission check on them */
-	rc = meta_getattr_access(v->m, cred_of(c), ino, open_mask(flags), &a);
+	rc = meta_getattr_access(v->m, cred_of(c), ino, open_mask(flags),
+				 wronly ? VFS_CAPS_XATTR : NULL, &caps, &a);
 	if ((rc == 0 || rc == -EACCES) && S_ISDIR(a.mode) &&
 	    (flags & O_ACCMODE) != O_RDONLY)
 		return -EISDIR;
 	if (rc < 0)
 		return rc;
 	rc = vfs_open_checked(v, ino, flags, &a, fh);
+	if (rc == 0)
+		set_direct(*fh, flags, &a, caps);
 	if (rc == 0 && out)
 		*out = a;
 	return rc;
@@ -595,6 +628,8 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 		return rc;
 	/* a new file is writable through this descriptor whatever its mode */
 	rc = vfs_open_checked(v, a.ino, flags & ~O_TRUNC, &a, fh);
+	if (rc == 0)
+		set_direct(*fh, flags, &a, false); /* new: no xattrs */
 	if (rc == 0 && out)
 		*out = a;
 	kref(v, rc);
@@ -629,7 +664,8 @@ int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	struct meta_attr a;
 	int rc;
 
-	rc = meta_getattr_access(v->m, cred_of(c), ino, META_MAY_READ, &a);
+	rc = meta_getattr_access(v->m, cred_of(c), ino, META_MAY_READ, NULL,
+				 NULL, &a);
 	if ((rc == 0 || rc == -EACCES) && !S_ISDIR(a.mode))
 		return -ENOTDIR;
 	if (rc < 0)

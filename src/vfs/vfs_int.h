@@ -99,6 +99,7 @@ struct vfs_handle {
 	struct vfs_file *f;	/* VFS_H_FILE: a reference */
 	atomic_bool atime_done; /* relatime update done for this handle */
 	bool keep_cache;	/* vfs_keep_cache (set at open) */
+	bool direct_write;	/* vfs_direct_write (set at open) */
 	unsigned mgen;		/* f->mgen when opened */
 	int64_t atime_ns;	/* times when opened (relatime) */
 	int64_t mtime_ns;
