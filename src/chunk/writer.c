@@ -120,8 +120,9 @@ uint64_t chunk_writer_id(const struct chunk_writer *w)
  */
 static void advise_huge(char *p, size_t len)
 {
-	uintptr_t a = ((uintptr_t)p + HUGE_LEN - 1) & ~(uintptr_t)(HUGE_LEN - 1);
-	uintptr_t e = ((uintptr_t)p + len) & ~(uintptr_t)(HUGE_LEN - 1);
+	uintptr_t mask = ~(uintptr_t)(HUGE_LEN - 1);
+	uintptr_t a = ((uintptr_t)p + HUGE_LEN - 1) & mask;
+	uintptr_t e = ((uintptr_t)p + len) & mask;
 
 	if (e > a)
 		madvise((void *)a, e - a, MADV_HUGEPAGE);

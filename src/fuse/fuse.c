@@ -393,8 +393,8 @@ static void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fi->fh = fh;
-	fi->direct_io = vfs_is_virtual(a.ino) ||
-			vfs_direct_write(fs_of(req)->v, fh);
+	fi->direct_io =
+		vfs_is_virtual(a.ino) || vfs_direct_write(fs_of(req)->v, fh);
 	fill_entry(fs_of(req), &a, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		vfs_release(fs_of(req)->v, a.ino, fh, 0);
@@ -908,9 +908,8 @@ fail:
 
 int fsop_run(struct fsop *fs)
 {
-	return fsop_loop_run(fs->se, fs->conf.max_threads > 0
-					     ? fs->conf.max_threads
-					     : 64);
+	return fsop_loop_run(
+		fs->se, fs->conf.max_threads > 0 ? fs->conf.max_threads : 64);
 }
 
 void fsop_free(struct fsop *fs)

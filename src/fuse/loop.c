@@ -16,19 +16,21 @@
  * So here at most one thread is normally in read(2), the "reader".  It
  * runs the request it got itself; when it is done and no other thread
  * became the reader meanwhile, it reads again (the single-threaded fast
- * path: no hand-off).  Concurrency comes from a watchdog (the thread that
- * called fsop_run): it ticks every WATCH_US, or when the request being
- * run will have taken WATCH_US, and when the last request was read more
- * than WATCH_US ago while no thread reads, it wakes a parked worker, or
- * starts one (up to max_threads), to become the reader.
- * A request that blocks (a lock wait, an object store round trip, a full
- * memory pool) thus delays the requests behind it by at most ~WATCH_US.
- * A request that will likely wait (a lock wait, fsync) calls
- * fsop_loop_may_block first, which hands the reading to another thread at
- * once.  Reads do not: most are served from memory, and handing off each
- * large one cost a quarter of the cold sequential read rate (file store).  A worker that finishes while
- * another thread reads parks (it does not read as well: two readers
- * would bring the FIFO rotation back).
+ * path: no hand-off).  A worker that finishes while another thread reads
+ * parks (it does not read as well: two readers would bring the FIFO
+ * rotation back).
+ *
+ * Concurrency comes from a watchdog (the thread that called fsop_run): it
+ * ticks every WATCH_US, or when the request being run will have taken
+ * WATCH_US, and when the last request was read more than WATCH_US ago
+ * while no thread reads, it wakes a parked worker, or starts one (up to
+ * max_threads), to become the reader.  A request that blocks (a lock
+ * wait, an object store round trip, a full memory pool) thus delays the
+ * requests behind it by at most ~WATCH_US.  A request that will likely
+ * wait (a lock wait, fsync) calls fsop_loop_may_block first, which hands
+ * the reading to another thread at once.  Reads do not: most are served
+ * from memory, and handing off each large one cost a quarter of the cold
+ * sequential read rate (file store).
  *
  * The watchdog ticks only while requests come; after IDLE_TICKS quiet
  * ticks it sleeps until a reader finds it asleep and wakes it (one futex
@@ -69,13 +71,13 @@ struct loop {
 	pthread_cond_t dog_cond;  /* the sleeping watchdog */
 	/* guarded by lock: */
 	struct worker *w;
-	int max;	     /* capacity of w[] */
-	int nthreads;	     /* started */
-	int nreading;	     /* workers reading or about to */
-	int nparked;	     /* waiting on park_cond */
-	int nwake;	     /* parked workers asked to read */
-	uint64_t taken;	     /* requests read so far */
-	int64_t taken_ns;    /* when the last one was read */
+	int max;	  /* capacity of w[] */
+	int nthreads;	  /* started */
+	int nreading;	  /* workers reading or about to */
+	int nparked;	  /* waiting on park_cond */
+	int nwake;	  /* parked workers asked to read */
+	uint64_t taken;	  /* requests read so far */
+	int64_t taken_ns; /* when the last one was read */
 	bool dog_asleep;
 	bool done;
 	int error;

@@ -129,9 +129,9 @@ int meta_access(struct meta *m, const struct meta_cred *c, uint64_t ino,
 	return meta_txn(m, false, getattr_fn, &a);
 }
 
-int meta_getattr_access(struct meta *m, const struct meta_cred *c,
-			uint64_t ino, int mask, const char *xattr,
-			bool *has_xattr, struct meta_attr *out)
+int meta_getattr_access(struct meta *m, const struct meta_cred *c, uint64_t ino,
+			int mask, const char *xattr, bool *has_xattr,
+			struct meta_attr *out)
 {
 	struct getattr_arg a = {ino, c, mask, out, xattr, has_xattr};
 

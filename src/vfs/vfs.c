@@ -337,8 +337,8 @@ static int setattr_meta(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
  * replaces the pending one (vfs_atime.c); otherwise it is shown.
  */
 static int setattr_atime(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
-			 uint64_t fh, uint32_t mask,
-			 const struct meta_attr *in, struct meta_attr *out)
+			 uint64_t fh, uint32_t mask, const struct meta_attr *in,
+			 struct meta_attr *out)
 {
 	int rc;
 
@@ -552,9 +552,8 @@ static void set_direct(uint64_t fh, int flags, const struct meta_attr *a,
 {
 	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fh;
 
-	h->direct_write = (flags & O_ACCMODE) == O_WRONLY &&
-			  S_ISREG(a->mode) && !caps &&
-			  !(a->mode & (S_ISUID | S_ISGID));
+	h->direct_write = (flags & O_ACCMODE) == O_WRONLY && S_ISREG(a->mode) &&
+			  !caps && !(a->mode & (S_ISUID | S_ISGID));
 }
 
 bool vfs_direct_write(struct vfs *v, uint64_t fh)

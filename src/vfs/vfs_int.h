@@ -29,7 +29,7 @@ struct chunk_writer;
 #define VFS_INO_CONFIG 0x7FFFFFFF00000002ULL
 
 #define VFS_FILE_BUCKETS 1024
-#define VFS_SEEN_N 4096 /* remembered (length, mtime) of opened files */
+#define VFS_SEEN_N 4096	      /* remembered (length, mtime) of opened files */
 #define VFS_MAX_WRITERS 16    /* active slice writers per open inode */
 #define VFS_MAX_PENDING 100   /* finished slices before a forced commit */
 #define VFS_SCACHE_N 8	      /* cached slice lists per open inode */
@@ -104,7 +104,7 @@ struct vfs_handle {
 	int64_t atime_ns;	/* times when opened (relatime) */
 	int64_t mtime_ns;
 	int64_t ctime_ns;
-	char *vdata;		/* VFS_H_VIRT: the text */
+	char *vdata; /* VFS_H_VIRT: the text */
 	size_t vlen;
 	struct vfs_handle *prev; /* all handles; guarded by vfs.files_lock */
 	struct vfs_handle *next;
@@ -151,8 +151,8 @@ struct vfs_atimes {
 	pthread_mutex_t flush_lock; /* one writer of the table at a time */
 	pthread_mutex_t lock;
 	struct vfs_atime_ent *buckets[VFS_ATIME_BUCKETS]; /* guarded by lock */
-	size_t n;			 /* guarded by lock */
-	atomic_size_t n_atomic;		 /* n, read without the lock */
+	size_t n;					  /* guarded by lock */
+	atomic_size_t n_atomic; /* n, read without the lock */
 };
 
 void vfs_atime_init(struct vfs_atimes *t);
@@ -202,8 +202,8 @@ struct vfs {
 	struct vfs_file *files[VFS_FILE_BUCKETS]; /* guarded by files_lock */
 	size_t nfiles;				  /* guarded by files_lock */
 	struct vfs_handle
-		*handles; /* all open handles; guarded by files_lock */
-	pthread_mutex_t seen_lock;	  /* a leaf */
+		*handles;	   /* all open handles; guarded by files_lock */
+	pthread_mutex_t seen_lock; /* a leaf */
 	struct vfs_seen seen[VFS_SEEN_N]; /* guarded by seen_lock */
 
 	struct vfs_locktab locks;
