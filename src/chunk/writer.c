@@ -56,11 +56,9 @@
 #include "object/object.h"
 #include "util/log.h"
 
-#include <sys/mman.h>
 #include <time.h>
 
 #define GROW_MIN (4 * 1024)
-#define HUGE_LEN (2u * 1024 * 1024)
 
 static uint32_t full_len(const struct chunk_store *cs, uint32_t index)
 {
@@ -113,21 +111,6 @@ uint64_t chunk_writer_id(const struct chunk_writer *w)
  * Make room for @need raw bytes in @b.  The pool already holds a full
  * block for it, so growing allocates without waiting.
  */
-/*
- * Let the kernel back the 2 MiB-aligned part of a block buffer with huge
- * pages: a fresh 4 MiB buffer otherwise takes 1024 page faults, a fifth of
- * the write path's CPU in a sequential write.
- */
-static void advise_huge(char *p, size_t len)
-{
-	uintptr_t mask = ~(uintptr_t)(HUGE_LEN - 1);
-	uintptr_t a = ((uintptr_t)p + HUGE_LEN - 1) & mask;
-	uintptr_t e = ((uintptr_t)p + len) & mask;
-
-	if (e > a)
-		madvise((void *)a, e - a, MADV_HUGEPAGE);
-}
-
 static int ensure_cap(struct chunk_store *cs, struct wblock *b, uint32_t need)
 {
 	uint32_t full = full_len(cs, b->index);
@@ -144,19 +127,9 @@ static int ensure_cap(struct chunk_store *cs, struct wblock *b, uint32_t need)
 			cap *= 2;
 		cap = MIN(cap, full);
 	}
-	if (!b->mem && cap >= HUGE_LEN) {
-		void *q = NULL;
-
-		if (posix_memalign(&q, HUGE_LEN, (size_t)FRAME_HDR_LEN + cap))
-			return -ENOMEM;
-		p = q;
-	} else {
-		p = realloc(b->mem, (size_t)FRAME_HDR_LEN + cap);
-		if (!p)
-			return -ENOMEM;
-	}
-	if (cap >= HUGE_LEN)
-		advise_huge(p, (size_t)FRAME_HDR_LEN + cap);
+	p = realloc(b->mem, (size_t)FRAME_HDR_LEN + cap);
+	if (!p)
+		return -ENOMEM;
 	b->mem = p;
 	b->cap = cap;
 	return 0;
