@@ -109,6 +109,14 @@ static bool should_read(struct loop *l)
 	return l->nreading == 0;
 }
 
+static void free_buf(void *arg)
+{
+	struct fuse_buf *b = arg;
+
+	free(b->mem);
+	b->mem = NULL;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker_arg wa = *(struct worker_arg *)arg;
@@ -117,8 +125,11 @@ static void *worker_main(void *arg)
 	struct fuse_buf buf = {.mem = NULL};
 	int res;
 
+	/* cancellable only inside read(2), where no lock is held */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	free(arg);
 	my_loop = l;
+	pthread_cleanup_push(free_buf, &buf);
 	pthread_mutex_lock(&l->lock);
 	while (!l->done) {
 		if (!me->reading) {
@@ -159,7 +170,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&l->lock);
 	}
 	pthread_mutex_unlock(&l->lock);
-	free(buf.mem);
+	pthread_cleanup_pop(1);
 	return NULL;
 }
 
