@@ -10,7 +10,9 @@
  * moment it is queued for upload ("sealed").  Sealed blocks are therefore a
  * prefix [0, nsealed) of the slice, and a write into a sealed block gets
  * -EAGAIN (the caller starts a new slice; objects are never rewritten).
- * finish() seals the partial last block and waits for the slice's uploads.
+ * finish() seals the partial last block, uploads it in the calling thread
+ * (it would only wait for a worker to do it) and waits for the slice's
+ * other uploads.
  *
  * Block states: FILLING (the writer's thread owns the bytes) -> QUEUED (in
  * the upload queue) -> RUNNING (one worker owns them) -> DONE or FAILED.
@@ -293,6 +295,8 @@ ssize_t chunk_writer_write(struct chunk_writer *w, uint32_t off,
 	return r;
 }
 
+static void upload(struct chunk_store *cs, struct wblock *b);
+
 int chunk_writer_finish(struct chunk_writer *w)
 {
 	struct chunk_store *cs = w->cs;
@@ -302,10 +306,22 @@ int chunk_writer_finish(struct chunk_writer *w)
 		return w->result;
 	pthread_mutex_lock(&w->mu);
 	b = atomic_load(&w->failed) ? NULL : tail_filling(w);
-	if (b)
-		enqueue(w, b);
+	if (b) {
+		/*
+		 * We would only wait for it: upload the tail here, sparing a
+		 * worker's wakeup and ours (a small file's one block).
+		 */
+		pthread_mutex_lock(&cs->lock);
+		w->nsealed = b->index + 1;
+		b->state = WB_RUNNING;
+		w->pending++;
+		cs->inflight++;
+		pthread_mutex_unlock(&cs->lock);
+	}
 	w->finished = true;
 	pthread_mutex_unlock(&w->mu);
+	if (b)
+		upload(cs, b);
 	pthread_mutex_lock(&cs->lock);
 	while (w->pending > 0)
 		pthread_cond_wait(&cs->upl_cond, &cs->lock);

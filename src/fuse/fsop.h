@@ -1,6 +1,6 @@
 /*
  * fsop.h - the FUSE adapter: mounts a struct vfs with libfuse3's low-level
- * API and runs its multi-threaded session loop.
+ * API and runs a multi-threaded session loop (loop.c).
  *
  * Mount options chosen here (DESIGN section 5):
  *  - default_permissions is always on: the kernel checks mode bits with

@@ -10,17 +10,19 @@
  * callers other than root, whose checks never need them.  A blocking lock
  * request polls fuse_req_interrupted through vfs_ctx.interrupted.
  *
- * Close-to-open across mounts: open never keeps the page cache
- * (keep_cache 0), and when the attributes open read from metadata differ
- * from what the kernel was last given for that inode (a small
- * direct-mapped memo of mtime, ctime and length, filled wherever
- * attributes are replied), the kernel's cached attributes are dropped
- * before the open is answered, so the size another mount committed is
- * seen at once, not after the attribute timeout.
+ * Close-to-open across mounts: open keeps the page cache only when the
+ * file is unchanged since the last open here (vfs_keep_cache), and when
+ * the attributes open read from metadata differ from what the kernel was
+ * last given for that inode (a small direct-mapped memo of mtime, ctime
+ * and length, filled wherever attributes are replied), the kernel's
+ * cached attributes are dropped before the open is answered, so the size
+ * another mount committed is seen at once, not after the attribute
+ * timeout.
  */
 #define FUSE_USE_VERSION 314
 #include "util/common.h"
 #include "fuse/fsop.h"
+#include "fuse/fuse_int.h"
 #include "util/log.h"
 #include "vfs/vfs.h"
 
@@ -432,8 +434,9 @@ static void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	    fs->conf.attr_timeout > 0 && memo_update(fs, &a, true))
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	fi->fh = fh;
-	fi->direct_io = vfs_is_virtual(ino);
-	fi->keep_cache = 0;
+	fi->direct_io =
+		vfs_is_virtual(ino) || vfs_direct_write(fs_of(req)->v, fh);
+	fi->keep_cache = vfs_keep_cache(fs_of(req)->v, fh);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		vfs_release(fs_of(req)->v, ino, fh, 0); /* interrupted */
 }
@@ -455,7 +458,8 @@ static void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fi->fh = fh;
-	fi->direct_io = vfs_is_virtual(a.ino);
+	fi->direct_io =
+		vfs_is_virtual(a.ino) || vfs_direct_write(fs_of(req)->v, fh);
 	fill_entry(fs_of(req), &a, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		vfs_release(fs_of(req)->v, a.ino, fh, 0);
@@ -513,6 +517,7 @@ static void fsop_release(fuse_req_t req, fuse_ino_t ino,
 static void fsop_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		       struct fuse_file_info *fi)
 {
+	fsop_loop_may_block();
 	fuse_reply_err(req,
 		       -vfs_fsync(fs_of(req)->v, ino, fi->fh, datasync != 0));
 }
@@ -610,6 +615,8 @@ static void fsop_setlk(fuse_req_t req, fuse_ino_t ino,
 
 	mkctx(req, &r);
 	flock_to_vfs(lock, &lk);
+	if (sleep)
+		fsop_loop_may_block();
 	fuse_reply_err(req, -vfs_setlk(fs_of(req)->v, &r.c, ino, fi->lock_owner,
 				       &lk, sleep != 0));
 }
@@ -620,6 +627,8 @@ static void fsop_flock(fuse_req_t req, fuse_ino_t ino,
 	struct fsop_req r;
 
 	mkctx(req, &r);
+	if (!(op & LOCK_NB))
+		fsop_loop_may_block();
 	fuse_reply_err(
 		req, -vfs_flock(fs_of(req)->v, &r.c, ino, fi->lock_owner, op));
 }
@@ -967,19 +976,8 @@ fail:
 
 int fsop_run(struct fsop *fs)
 {
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	int rc;
-
-	if (!cfg)
-		return -ENOMEM;
-	fuse_loop_cfg_set_max_threads(
-		cfg,
-		fs->conf.max_threads > 0 ? (unsigned)fs->conf.max_threads : 64);
-	fuse_loop_cfg_set_idle_threads(cfg, 8);
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	rc = fuse_session_loop_mt(fs->se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	return rc < 0 ? rc : 0;
+	return fsop_loop_run(
+		fs->se, fs->conf.max_threads > 0 ? fs->conf.max_threads : 64);
 }
 
 void fsop_free(struct fsop *fs)

@@ -145,3 +145,38 @@ int meta_setattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 	}
 	return rc;
 }
+
+/* ---- deferred atime updates ---- */
+
+struct atimes_arg {
+	const struct meta_atime *v;
+	size_t n;
+};
+
+static int atimes_fn(struct meta *m, struct kv_txn *t, void *arg)
+{
+	struct atimes_arg *a = arg;
+	struct inode_rec r;
+	int rc = 0;
+
+	(void)m;
+	for (size_t i = 0; i < a->n && rc == 0; i++) {
+		rc = inode_get(t, a->v[i].ino, &r);
+		if (rc == -ENOENT) {
+			rc = 0; /* deleted since the read */
+			continue;
+		}
+		if (rc == 0 && r.a.atime_ns < a->v[i].atime_ns) {
+			r.a.atime_ns = a->v[i].atime_ns;
+			rc = inode_put(t, &r);
+		}
+	}
+	return rc;
+}
+
+int meta_set_atimes(struct meta *m, const struct meta_atime *v, size_t n)
+{
+	struct atimes_arg a = {v, n};
+
+	return n ? meta_txn(m, true, atimes_fn, &a) : 0;
+}

@@ -535,6 +535,8 @@ int meta_compact(struct meta *m, uint64_t ino, uint32_t chunk,
 /* ---- purge of a deleted file ---- */
 
 #define PURGE_BATCH 256
+#define PURGE_INLINE_LEN (4ULL * CHUNK)
+#define PURGE_INLINE_CHUNKS 8
 
 static int purge_fn(struct meta *m, struct kv_txn *t, void *arg)
 {
@@ -553,6 +555,25 @@ static int purge_fn(struct meta *m, struct kv_txn *t, void *arg)
 		rc = kv_del(t, KV_DELFILE, k, sizeof(k));
 		if (rc == 0)
 			rc = 1;
+	}
+	chunk_list_release(&l);
+	return rc;
+}
+
+int data_purge_small(struct kv_txn *t, uint64_t ino, uint64_t length,
+		     bool *done)
+{
+	struct chunk_list l = {0};
+	int64_t seq = -1;
+	int rc;
+
+	*done = false;
+	if (length > PURGE_INLINE_LEN)
+		return 0;
+	rc = chunks_load(t, ino, 0, PURGE_INLINE_CHUNKS + 1, &l);
+	if (rc == 0 && l.n <= PURGE_INLINE_CHUNKS) {
+		rc = chunks_drop(t, ino, &l, &seq);
+		*done = rc == 0;
 	}
 	chunk_list_release(&l);
 	return rc;

@@ -140,18 +140,35 @@ int meta_pending_slices(struct meta *m, size_t max, struct meta_delslice **out,
 	return 0;
 }
 
+struct deleted_arg {
+	const uint64_t *ids;
+	size_t n;
+};
+
 static int deleted_fn(struct meta *m, struct kv_txn *t, void *arg)
 {
+	struct deleted_arg *a = arg;
 	unsigned char k[8];
+	int rc = 0;
 
 	(void)m;
-	put_be64(k, *(uint64_t *)arg);
-	return kv_del(t, KV_DELSLICE, k, sizeof(k));
+	for (size_t i = 0; i < a->n && rc == 0; i++) {
+		put_be64(k, a->ids[i]);
+		rc = kv_del(t, KV_DELSLICE, k, sizeof(k));
+	}
+	return rc;
+}
+
+int meta_slices_deleted(struct meta *m, const uint64_t *ids, size_t n)
+{
+	struct deleted_arg a = {ids, n};
+
+	return n ? meta_txn(m, true, deleted_fn, &a) : 0;
 }
 
 int meta_slice_deleted(struct meta *m, uint64_t id)
 {
-	return meta_txn(m, true, deleted_fn, &id);
+	return meta_slices_deleted(m, &id, 1);
 }
 
 /* ---- cleanup ---- */

@@ -179,6 +179,27 @@ int meta_setattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		 struct meta_attr *out);
 int meta_access(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		int mask);
+/* One access time to record (meta_set_atimes). */
+struct meta_atime {
+	uint64_t ino;
+	int64_t atime_ns;
+};
+/**
+ * Record access times in one transaction, as reads update them (relatime,
+ * decided by the caller): an inode's atime only moves forward, ctime stays,
+ * inodes deleted since are skipped.  No permission check (internal).
+ */
+int meta_set_atimes(struct meta *m, const struct meta_atime *v, size_t n);
+/**
+ * meta_getattr and meta_access in one transaction: *out gets the
+ * attributes whenever the inode exists, also when the check fails with
+ * -EACCES (so callers can apply checks Linux makes first, like -EISDIR).
+ * With @xattr non-NULL, *has_xattr tells whether the inode has that
+ * extended attribute (no permission check: internal callers).
+ */
+int meta_getattr_access(struct meta *m, const struct meta_cred *c,
+			uint64_t ino, int mask, const char *xattr,
+			bool *has_xattr, struct meta_attr *out);
 /** Regular file, fifo, socket, char or block device (S_IFMT in @mode). */
 int meta_mknod(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	       const char *name, uint32_t mode, uint64_t rdev,
@@ -422,6 +443,8 @@ int meta_pending_slices(struct meta *m, size_t max,
 			struct meta_delslice **out, size_t *n);
 /** Forget a slice after its objects were deleted. */
 int meta_slice_deleted(struct meta *m, uint64_t id);
+/** meta_slice_deleted for @n slices in one transaction. */
+int meta_slices_deleted(struct meta *m, const uint64_t *ids, size_t n);
 /** Move expired .trash entries and deleted files into the slice queue. */
 int meta_cleanup(struct meta *m);
 

@@ -271,6 +271,16 @@ int meta_locks_drop_session(struct meta *m);
  */
 int slices_unref(struct kv_txn *t, const struct slice *s, size_t n,
 		 uint64_t skip, int64_t *seq);
+/** 1 when inode @ino has xattr @name, 0 when not, or -errno (xattr.c). */
+int xattr_has(struct kv_txn *t, uint64_t ino, const char *name);
+/**
+ * Inside the txn deleting inode @ino (of @length bytes): when the file is
+ * small (a few chunks), queue its slices for deletion and drop its chunk
+ * records now, setting *done; otherwise leave them (*done false) for
+ * KV_DELFILE and meta_purge_file.
+ */
+int data_purge_small(struct kv_txn *t, uint64_t ino, uint64_t length,
+		     bool *done);
 /** Change the length of regular file @r inside @t (truncate / extend). */
 int data_set_length(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 		    uint64_t len, struct meta_effects *e);

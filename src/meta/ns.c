@@ -88,6 +88,8 @@ struct getattr_arg {
 	const struct meta_cred *c;
 	int mask;
 	struct meta_attr *out;
+	const char *xattr; /* also tell whether it exists (may be NULL) */
+	bool *has_xattr;
 };
 
 static int getattr_fn(struct meta *m, struct kv_txn *t, void *arg)
@@ -100,6 +102,13 @@ static int getattr_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = inode_get(t, a->ino, &r);
 	if (rc == 0 && a->out)
 		*a->out = r.a;
+	if (rc == 0 && a->xattr) {
+		int has = xattr_has(t, a->ino, a->xattr);
+
+		if (has < 0)
+			return has;
+		*a->has_xattr = has > 0;
+	}
 	if (rc == 0 && a->mask)
 		rc = perm_check(a->c, &r.a, a->mask);
 	return rc;
@@ -107,7 +116,7 @@ static int getattr_fn(struct meta *m, struct kv_txn *t, void *arg)
 
 int meta_getattr(struct meta *m, uint64_t ino, struct meta_attr *out)
 {
-	struct getattr_arg a = {ino, NULL, 0, out};
+	struct getattr_arg a = {ino, NULL, 0, out, NULL, NULL};
 
 	return meta_txn(m, false, getattr_fn, &a);
 }
@@ -115,8 +124,19 @@ int meta_getattr(struct meta *m, uint64_t ino, struct meta_attr *out)
 int meta_access(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		int mask)
 {
-	struct getattr_arg a = {ino, c, mask, NULL};
+	struct getattr_arg a = {ino, c, mask, NULL, NULL, NULL};
 
+	return meta_txn(m, false, getattr_fn, &a);
+}
+
+int meta_getattr_access(struct meta *m, const struct meta_cred *c, uint64_t ino,
+			int mask, const char *xattr, bool *has_xattr,
+			struct meta_attr *out)
+{
+	struct getattr_arg a = {ino, c, mask, out, xattr, has_xattr};
+
+	if (xattr)
+		*has_xattr = false;
 	return meta_txn(m, false, getattr_fn, &a);
 }
 

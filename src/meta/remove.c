@@ -11,12 +11,14 @@
  *   open in this process   nlink 0, KV_SUSTAINED (sid, ino); deleted by the
  *                          last meta_close_file, or by whoever cleans
  *                          session sid once it is stale (session.c)
- *   otherwise              inode, symlink and xattr records go, KV_DELFILE
- *                          ino -> length is written in the same txn, and
- *                          after the commit meta_purge_file moves the
- *                          chunks' slices to KV_DELSLICE and drops the
- *                          KV_DELFILE record (meta_cleanup finishes purges
- *                          a crash interrupted)
+ *   otherwise              inode, symlink and xattr records go; a small
+ *                          file's slices move to KV_DELSLICE in the same
+ *                          txn; for a larger one KV_DELFILE ino -> length
+ *                          is written instead, and after the commit
+ *                          meta_purge_file moves the chunks' slices to
+ *                          KV_DELSLICE and drops the KV_DELFILE record
+ *                          (meta_cleanup finishes purges a crash
+ *                          interrupted)
  * A directory removed while open here (opendir) is sustained the same way.
  *
  * Open-file table: ino -> {count, unlinked}, guarded by m->lock.  A txn
@@ -114,9 +116,13 @@ static int unsustain_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = inode_get(t, a->ino, &r);
 	if (rc == 0 && r.a.nlink == 0 &&
 	    !(a->check_open && meta_is_open(m, a->ino))) {
+		bool purged = false;
+
 		rc = inode_del(t, a->ino);
 		put_be64(len, r.a.length);
-		if (rc == 0 && !S_ISDIR(r.a.mode)) {
+		if (rc == 0 && S_ISREG(r.a.mode))
+			rc = data_purge_small(t, a->ino, r.a.length, &purged);
+		if (rc == 0 && !S_ISDIR(r.a.mode) && !purged) {
 			rc = kv_put(t, KV_DELFILE, k + 8, 8, len, sizeof(len));
 			a->e.purge_ino = a->ino;
 		}
@@ -227,6 +233,7 @@ int meta_drop_link(struct meta *m, struct kv_txn *t, uint64_t parent,
 		   struct meta_effects *e)
 {
 	unsigned char k[8], v[8];
+	bool purged = false;
 	int rc;
 
 	r->a.ctime_ns = meta_now_ns();
@@ -241,14 +248,19 @@ int meta_drop_link(struct meta *m, struct kv_txn *t, uint64_t parent,
 	if (meta_is_open(m, r->a.ino))
 		return sustain(m, t, r, e);
 	rc = inode_del(t, r->a.ino);
-	key_ino(k, r->a.ino);
-	put_be64(v, r->a.length);
-	if (rc == 0)
-		rc = kv_put(t, KV_DELFILE, k, sizeof(k), v, sizeof(v));
 	e->inodes -= 1;
 	e->space -= meta_space_of(&r->a);
+	if (rc < 0)
+		return rc;
+	/* a small file's slices are queued in this txn: no second one */
+	if (S_ISREG(r->a.mode))
+		rc = data_purge_small(t, r->a.ino, r->a.length, &purged);
+	if (rc < 0 || purged)
+		return rc;
+	key_ino(k, r->a.ino);
+	put_be64(v, r->a.length);
 	e->purge_ino = r->a.ino;
-	return rc;
+	return kv_put(t, KV_DELFILE, k, sizeof(k), v, sizeof(v));
 }
 
 int meta_drop_dir(struct meta *m, struct kv_txn *t, struct inode_rec *r,

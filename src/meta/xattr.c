@@ -97,6 +97,24 @@ static size_t xkey(unsigned char *k, const struct xattr_arg *a)
 	return 8 + a->len;
 }
 
+int xattr_has(struct kv_txn *t, uint64_t ino, const char *name)
+{
+	unsigned char k[8 + META_XATTR_NAME_MAX];
+	struct buf v = BUF_INIT;
+	size_t len = strnlen(name, META_XATTR_NAME_MAX + 1);
+	int rc;
+
+	if (len > META_XATTR_NAME_MAX)
+		return 0;
+	put_be64(k, ino);
+	memcpy(k + 8, name, len);
+	rc = kv_get(t, KV_XATTR, k, 8 + len, &v);
+	buf_release(&v);
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? rc : 1;
+}
+
 static int get_fn(struct meta *m, struct kv_txn *t, void *arg)
 {
 	struct xattr_arg *a = arg;

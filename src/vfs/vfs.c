@@ -104,9 +104,11 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	v->m = m;
 	v->os = os;
 	pthread_mutex_init(&v->files_lock, NULL);
+	pthread_mutex_init(&v->seen_lock, NULL);
 	pthread_mutex_init(&v->bg_lock, NULL);
 	pthread_cond_init(&v->bg_cond, NULL);
 	vfs_locktab_init(&v->locks);
+	vfs_atime_init(&v->atimes);
 	if (!conf->no_background && !conf->read_only) {
 		rc = vfs_bg_start(v);
 		if (rc < 0) {
@@ -122,7 +124,10 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 
 int vfs_flush_all(struct vfs *v)
 {
-	return vfs_files_commit_all(v, !v->conf.read_only);
+	int rc = v->conf.read_only ? 0 : vfs_atime_flush(v);
+	int r = vfs_files_commit_all(v, !v->conf.read_only);
+
+	return rc < 0 ? rc : r;
 }
 
 void vfs_free(struct vfs *v)
@@ -139,8 +144,10 @@ void vfs_free(struct vfs *v)
 		vfs_files_free_all(v);
 	chunk_store_free(v->cs);
 	vfs_locktab_release(&v->locks);
+	vfs_atime_release(&v->atimes);
 	pthread_cond_destroy(&v->bg_cond);
 	pthread_mutex_destroy(&v->bg_lock);
+	pthread_mutex_destroy(&v->seen_lock);
 	pthread_mutex_destroy(&v->files_lock);
 	obj_close(v->os);
 	if (v->m)
@@ -342,6 +349,29 @@ static int setattr_meta(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	return meta_setattr(v->m, cr, ino, mask, in, out);
 }
 
+/*
+ * setattr_meta, keeping pending atimes of reads right: an explicit atime
+ * replaces the pending one (vfs_atime.c); otherwise it is shown.
+ */
+static int setattr_atime(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+			 uint64_t fh, uint32_t mask, const struct meta_attr *in,
+			 struct meta_attr *out)
+{
+	int rc;
+
+	if (!(mask & (META_SET_ATIME | META_SET_ATIME_NOW))) {
+		rc = setattr_meta(v, c, ino, fh, mask, in, out);
+		if (rc == 0 && S_ISREG(out->mode))
+			vfs_atime_overlay(v, out);
+		return rc;
+	}
+	pthread_mutex_lock(&v->atimes.flush_lock);
+	vfs_atime_forget_locked(v, ino);
+	rc = setattr_meta(v, c, ino, fh, mask, in, out);
+	pthread_mutex_unlock(&v->atimes.flush_lock);
+	return rc;
+}
+
 int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		uint64_t fh, uint32_t mask, const struct meta_attr *in,
 		struct meta_attr *out)
@@ -355,7 +385,7 @@ int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		return -EROFS;
 	f = vfs_file_find(v, ino);
 	if (!f)
-		return setattr_meta(v, c, ino, fh, mask, in, out);
+		return setattr_atime(v, c, ino, fh, mask, in, out);
 	/*
 	 * Commit first: a truncate must cut buffered data too, and a later
 	 * commit must not overwrite an explicit mtime.
@@ -363,7 +393,8 @@ int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	pthread_mutex_lock(&f->lock);
 	rc = vfs_file_commit(v, f, false);
 	if (rc == 0)
-		rc = setattr_meta(v, c, ino, fh, mask, in, out);
+		rc = setattr_atime(v, c, ino, fh, mask, in, out);
+	atomic_fetch_add(&f->mgen, 1);
 	if (rc == 0 && (mask & META_SET_SIZE)) {
 		f->length = out->length;
 		vfs_file_invalidate(f);
@@ -522,9 +553,38 @@ static int open_mask(int flags)
 	return mask;
 }
 
+/*
+ * Writes through a write-only descriptor may bypass the page cache
+ * (vfs_direct_write): the kernel then sends them without first asking
+ * for "security.capability" (file_remove_privs, one getxattr request per
+ * write(2)) and without copying them into cached pages; it drops cached
+ * pages of the range itself.  Not for files whose writes must drop
+ * privileges (set-id bits, file capabilities): only the cached path makes
+ * the kernel do that.
+ */
+#define VFS_CAPS_XATTR "security.capability"
+
+static void set_direct(uint64_t fh, int flags, const struct meta_attr *a,
+		       bool caps)
+{
+	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fh;
+
+	h->direct_write = (flags & O_ACCMODE) == O_WRONLY && S_ISREG(a->mode) &&
+			  !caps && !(a->mode & (S_ISUID | S_ISGID));
+}
+
+bool vfs_direct_write(struct vfs *v, uint64_t fh)
+{
+	struct vfs_handle *h = file_handle(fh);
+
+	UNUSED(v);
+	return h && h->direct_write;
+}
+
 int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	     uint64_t *fh, struct meta_attr *out)
 {
+	bool wronly = (flags & O_ACCMODE) == O_WRONLY, caps = false;
 	struct meta_attr a;
 	int rc;
 
@@ -537,17 +597,17 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	}
 	if (v->conf.read_only && (open_mask(flags) & META_MAY_WRITE))
 		return -EROFS;
-	rc = meta_getattr(v->m, ino, &a);
+	/* one txn: the attributes, and the permission check on them */
+	rc = meta_getattr_access(v->m, cred_of(c), ino, open_mask(flags),
+				 wronly ? VFS_CAPS_XATTR : NULL, &caps, &a);
+	if ((rc == 0 || rc == -EACCES) && S_ISDIR(a.mode) &&
+	    (flags & O_ACCMODE) != O_RDONLY)
+		return -EISDIR;
 	if (rc < 0)
 		return rc;
-	if (S_ISDIR(a.mode) && (flags & O_ACCMODE) != O_RDONLY)
-		return -EISDIR;
-	if (c) {
-		rc = meta_access(v->m, &c->cred, ino, open_mask(flags));
-		if (rc < 0)
-			return rc;
-	}
 	rc = vfs_open_checked(v, ino, flags, &a, fh);
+	if (rc == 0)
+		set_direct(*fh, flags, &a, caps);
 	if (rc == 0 && out)
 		*out = a;
 	return rc;
@@ -586,6 +646,8 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 		return rc;
 	/* a new file is writable through this descriptor whatever its mode */
 	rc = vfs_open_checked(v, a.ino, flags & ~O_TRUNC, &a, fh);
+	if (rc == 0)
+		set_direct(*fh, flags, &a, false); /* new: no xattrs */
 	if (rc == 0 && out)
 		*out = a;
 	kref(v, rc);
@@ -601,16 +663,12 @@ int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	struct meta_attr a;
 	int rc;
 
-	rc = meta_getattr(v->m, ino, &a);
+	rc = meta_getattr_access(v->m, cred_of(c), ino, META_MAY_READ, NULL,
+				 NULL, &a);
+	if ((rc == 0 || rc == -EACCES) && !S_ISDIR(a.mode))
+		return -ENOTDIR;
 	if (rc < 0)
 		return rc;
-	if (!S_ISDIR(a.mode))
-		return -ENOTDIR;
-	if (c) {
-		rc = meta_access(v->m, &c->cred, ino, META_MAY_READ);
-		if (rc < 0)
-			return rc;
-	}
 	rc = vfs_handle_new(v, VFS_H_DIR, ino, flags, &h);
 	if (rc == 0)
 		*fh = (uint64_t)(uintptr_t)h;

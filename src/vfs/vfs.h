@@ -175,6 +175,19 @@ int vfs_rename(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
  */
 int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	     uint64_t *fh, struct meta_attr *out);
+/**
+ * Whether the kernel may keep the page cache of the file behind handle
+ * @fh (from vfs_open): this mount saw the same length and mtime at the
+ * previous open, and nothing was written through it since.  False for
+ * anything but an open file handle.
+ */
+bool vfs_keep_cache(struct vfs *v, uint64_t fh);
+/**
+ * Whether writes through handle @fh (from vfs_open or vfs_create) may
+ * bypass the kernel's page cache: a write-only descriptor on a file whose
+ * writes need not drop privileges (no set-id bits, no file capabilities).
+ */
+bool vfs_direct_write(struct vfs *v, uint64_t fh);
 /** Create a regular file and open it (O_EXCL honoured). */
 int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	       const char *name, uint32_t mode, int flags, uint64_t *fh,

@@ -2,16 +2,17 @@
  * vfs_bg.c - the mount's background worker: deletes the objects of slices
  * metadata has released, and compacts chunks with many slices.
  *
- * One thread.  Every second it runs meta_cleanup (expired trash, files
- * whose last name and last open are gone) and then drains
- * meta_pending_slices: make the metadata durable (meta_sync), delete the
- * objects, drop cached blocks, tell metadata the slice is gone.  A failed
- * object delete leaves the slice queued for the next pass.  The sync comes
- * first because an object must never go while the deletion that released
- * it could still be lost: by a crash of the database, or, with replicated
- * metadata, because another host took the volume over and restored a
- * state without that deletion (the replicated kv_sync fails with -EROFS
- * then, and nothing is deleted).
+ * One thread.  Every second it writes the access times reads noted
+ * (vfs_atime.c), runs meta_cleanup (expired trash, files whose last name
+ * and last open are gone) and then drains meta_pending_slices: make the
+ * metadata durable (meta_sync), delete the objects, drop cached blocks,
+ * then tell metadata in one transaction per batch which slices are gone.
+ * A failed object delete leaves the slice queued for the next pass.  The
+ * sync comes first because an object must never go while the deletion that
+ * released it could still be lost: by a crash of the database, or, with
+ * replicated metadata, because another host took the volume over and
+ * restored a state without that deletion (the replicated kv_sync fails with
+ * -EROFS then, and nothing is deleted).
  *
  * Compaction requests (ino, chunk, threshold) arrive from reads that met
  * many slices and commits that added many; they are deduplicated in a
@@ -44,7 +45,10 @@ int vfs_bg_delete_pass(struct vfs *v)
 	if (rc < 0)
 		return rc;
 	for (;;) {
+		uint64_t done[DELETE_BATCH];
+		size_t ndone = 0;
 		bool failed = false;
+		int r;
 
 		rc = meta_pending_slices(v->m, DELETE_BATCH, &ds, &n);
 		if (rc < 0 || n == 0)
@@ -55,19 +59,24 @@ int vfs_bg_delete_pass(struct vfs *v)
 			return rc;
 		}
 		for (size_t i = 0; i < n; i++) {
-			int r = chunk_delete_slice(v->cs, ds[i].id, ds[i].size);
-
-			if (r == 0)
-				r = meta_slice_deleted(v->m, ds[i].id);
+			r = chunk_delete_slice(v->cs, ds[i].id, ds[i].size);
 			if (r < 0) {
 				failed = true;
 				rc = r;
 				continue;
 			}
 			chunk_forget_slice(v->cs, ds[i].id);
-			atomic_fetch_add(&v->st.deleted_slices, 1);
+			done[ndone++] = ds[i].id;
 		}
 		free(ds);
+		/* one txn for the batch: the foreground shares the writer */
+		r = meta_slices_deleted(v->m, done, ndone);
+		if (r < 0) {
+			failed = true;
+			rc = r;
+		} else {
+			atomic_fetch_add(&v->st.deleted_slices, ndone);
+		}
 		if (failed || n < DELETE_BATCH)
 			return rc;
 		pthread_mutex_lock(&v->bg_lock);
@@ -226,6 +235,7 @@ static void *bg_main(void *arg)
 			int rc;
 
 			pthread_mutex_unlock(&v->bg_lock);
+			vfs_atime_flush(v); /* logs its failure */
 			rc = vfs_bg_delete_pass(v);
 			if (rc < 0 && rc != last_err)
 				log_warn("cannot delete released slices: %s",

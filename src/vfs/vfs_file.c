@@ -129,6 +129,7 @@ void vfs_file_overlay(struct vfs *v, struct meta_attr *a)
 
 	if (!S_ISREG(a->mode))
 		return;
+	vfs_atime_overlay(v, a);
 	f = vfs_file_find(v, a->ino);
 	if (!f)
 		return;
@@ -394,6 +395,7 @@ int vfs_file_commit(struct vfs *v, struct vfs_file *f, bool sync)
 					"%llu",
 					f->npend, (unsigned long long)f->ino);
 		f->length = attr.length;
+		atomic_fetch_add(&f->mgen, 1);
 		atomic_fetch_add(&v->st.commits, 1);
 		commit_compact_hint(v, f);
 		if (f->wtime_shown)
@@ -553,25 +555,33 @@ static ssize_t read_piece(struct vfs *v, struct vfs_file *f, uint64_t off,
 	return r;
 }
 
-/* relatime: update atime when older than mtime/ctime or a day. */
+/*
+ * relatime: update atime when older than mtime/ctime or a day.  The times
+ * seen at open decide (close-to-open) unless this mount changed the file
+ * since; the new atime is written lazily (vfs_atime.c); ctime stays, as on
+ * ext4.
+ */
 static void touch_atime(struct vfs *v, struct vfs_handle *h)
 {
-	struct meta_attr a, in;
+	struct meta_attr a;
 	int64_t now = vfs_now_ns();
 
 	if (v->conf.read_only || atomic_exchange(&h->atime_done, true))
 		return;
-	if (meta_getattr(v->m, h->ino, &a) < 0)
+	if (atomic_load(&h->f->mgen) == h->mgen) {
+		memset(&a, 0, sizeof(a));
+		a.ino = h->ino;
+		a.atime_ns = h->atime_ns;
+		a.mtime_ns = h->mtime_ns;
+		a.ctime_ns = h->ctime_ns;
+	} else if (meta_getattr(v->m, h->ino, &a) < 0) {
 		return;
+	}
+	vfs_atime_overlay(v, &a);
 	if (a.atime_ns > a.mtime_ns && a.atime_ns > a.ctime_ns &&
 	    now - a.atime_ns < 24LL * 3600 * 1000000000LL)
 		return;
-	/* an atime update leaves ctime alone, as on ext4 */
-	memset(&in, 0, sizeof(in));
-	in.atime_ns = now;
-	in.ctime_ns = a.ctime_ns;
-	meta_setattr(v->m, NULL, h->ino, META_SET_ATIME | META_SET_CTIME, &in,
-		     &a);
+	vfs_atime_note(v, h->ino, now);
 }
 
 ssize_t vfs_read(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
@@ -667,6 +677,45 @@ void vfs_handle_free(struct vfs *v, struct vfs_handle *h)
 	free(h);
 }
 
+/*
+ * Page cache across opens: an open may keep the kernel's cached pages when
+ * this mount's previous open of the file saw the same length and mtime,
+ * and no handle wrote through this mount since (the release of a writable
+ * handle forgets the file).  A change by another client moves mtime or the
+ * length (compaction changes neither, nor the bytes).  Caller holds
+ * seen_lock.
+ */
+static bool seen_same_locked(struct vfs *v, uint64_t ino,
+			     const struct meta_attr *a, bool record)
+{
+	struct vfs_seen *s = &v->seen[ino % VFS_SEEN_N];
+	bool same = s->ino == ino && s->length == a->length &&
+		    s->mtime_ns == a->mtime_ns;
+
+	if (record) {
+		s->ino = ino;
+		s->length = a->length;
+		s->mtime_ns = a->mtime_ns;
+	}
+	return same;
+}
+
+static void seen_forget(struct vfs *v, uint64_t ino)
+{
+	pthread_mutex_lock(&v->seen_lock);
+	if (v->seen[ino % VFS_SEEN_N].ino == ino)
+		v->seen[ino % VFS_SEEN_N].ino = 0;
+	pthread_mutex_unlock(&v->seen_lock);
+}
+
+bool vfs_keep_cache(struct vfs *v, uint64_t fh)
+{
+	struct vfs_handle *h = handle_of(fh, VFS_H_FILE);
+
+	UNUSED(v);
+	return h && h->keep_cache;
+}
+
 int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 		     struct meta_attr *a, uint64_t *fh)
 {
@@ -712,6 +761,17 @@ int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 		a->mtime_ns = MAX(a->mtime_ns, f->wtime_ns);
 		a->ctime_ns = MAX(a->ctime_ns, f->wtime_ns);
 		f->wtime_shown = true;
+	}
+	h->mgen = atomic_load(&f->mgen);
+	h->atime_ns = a->atime_ns;
+	h->mtime_ns = a->mtime_ns;
+	h->ctime_ns = a->ctime_ns;
+	if (rc == 0 && S_ISREG(a->mode)) {
+		bool clean = !f->dirty && !(flags & O_TRUNC);
+
+		pthread_mutex_lock(&v->seen_lock);
+		h->keep_cache = seen_same_locked(v, ino, a, clean) && clean;
+		pthread_mutex_unlock(&v->seen_lock);
 	}
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0) {
@@ -779,6 +839,8 @@ int vfs_release(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t lock_owner)
 	}
 	UNUSED(ino);
 	atomic_fetch_add(&v->releasing, 1);
+	if (writable(h))
+		seen_forget(v, h->ino);
 	f = h->f;
 	vfs_locks_drop(v, f, lock_owner, false, true);
 	vfs_locks_released(v);
@@ -917,6 +979,7 @@ int vfs_fallocate(struct vfs *v, uint64_t ino, uint64_t fh, int mode,
 	rc = vfs_file_commit(v, f, false);
 	if (rc == 0)
 		rc = meta_fallocate(v->m, NULL, ino, mode, off, len);
+	atomic_fetch_add(&f->mgen, 1);
 	if (rc == 0 && meta_getattr(v->m, ino, &a) == 0)
 		f->length = a.length;
 	vfs_file_invalidate(f);

@@ -3,7 +3,8 @@
  *
  * Lock order (outer first):
  *   vfs.files_lock -> vfs_file.lock -> vfs.bg_lock
- *   vfs_locktab.lock is a leaf (taken alone, never across a txn).
+ *   vfs_locktab.lock and vfs.seen_lock are leaves (taken alone or last;
+ *   vfs_locktab.lock never across a txn).
  * files_lock and bg_lock are short data-structure locks.  vfs_file.lock is
  * the per-inode operation lock (like the kernel's inode rwsem): it is held
  * while a write is buffered and while pending slices are committed, so it
@@ -32,6 +33,7 @@ struct vfs_ctl;
 #define VFS_INO_CONTROL 0x7FFFFFFF00000003ULL
 
 #define VFS_FILE_BUCKETS 1024
+#define VFS_SEEN_N 4096	      /* remembered (length, mtime) of opened files */
 #define VFS_MAX_WRITERS 16    /* active slice writers per open inode */
 #define VFS_MAX_PENDING 100   /* finished slices before a forced commit */
 #define VFS_SCACHE_N 8	      /* cached slice lists per open inode */
@@ -54,6 +56,13 @@ struct vfs_scache {
 	size_t n;
 };
 
+/* What an open of @ino saw, for keep_cache at the next open. */
+struct vfs_seen {
+	uint64_t ino; /* 0: free */
+	uint64_t length;
+	int64_t mtime_ns;
+};
+
 /* State of an inode open in this mount, shared by all its handles. */
 struct vfs_file {
 	uint64_t ino;
@@ -69,6 +78,7 @@ struct vfs_file {
 	int err;	   /* first failed upload/commit, reported once */
 	uint32_t ncommits; /* commits since the inode was opened */
 	atomic_bool locked; /* a lock call was made on it (not under lock) */
+	atomic_uint mgen;  /* bumped by each change made through this mount */
 	struct vfs_wslot ws[VFS_MAX_WRITERS];
 	size_t nws;
 	struct meta_slice_write *pend; /* finished, uncommitted slices */
@@ -93,7 +103,13 @@ struct vfs_handle {
 	int flags;		/* open(2) flags */
 	struct vfs_file *f;	/* VFS_H_FILE: a reference */
 	atomic_bool atime_done; /* relatime update done for this handle */
-	char *vdata;		/* VFS_H_VIRT: the text */
+	bool keep_cache;	/* vfs_keep_cache (set at open) */
+	bool direct_write;	/* vfs_direct_write (set at open) */
+	unsigned mgen;		/* f->mgen when opened */
+	int64_t atime_ns;	/* times when opened (relatime) */
+	int64_t mtime_ns;
+	int64_t ctime_ns;
+	char *vdata; /* VFS_H_VIRT: the text */
 	size_t vlen;
 	struct vfs_handle *prev; /* all handles; guarded by vfs.files_lock */
 	struct vfs_handle *next;
@@ -119,6 +135,37 @@ void vfs_locks_drop(struct vfs *v, struct vfs_file *f, uint64_t owner,
 		    bool posix, bool flock);
 /** A release (which counted itself in v->releasing) dropped its flock. */
 void vfs_locks_released(struct vfs *v);
+
+/* ---- access times noted by reads (vfs_atime.c) ---- */
+
+#define VFS_ATIME_BUCKETS 256
+#define VFS_ATIME_MAX 4096 /* pending entries before a flush in-line */
+
+struct vfs_atime_ent {
+	uint64_t ino;
+	int64_t atime_ns;
+	struct vfs_atime_ent *next;
+};
+
+struct vfs_atimes {
+	pthread_mutex_t flush_lock; /* one writer of the table at a time */
+	pthread_mutex_t lock;
+	struct vfs_atime_ent *buckets[VFS_ATIME_BUCKETS]; /* guarded by lock */
+	size_t n;					  /* guarded by lock */
+	atomic_size_t n_atomic; /* n, read without the lock */
+};
+
+void vfs_atime_init(struct vfs_atimes *t);
+void vfs_atime_release(struct vfs_atimes *t);
+/** A read moved @ino's atime to @atime_ns (relatime decided). */
+void vfs_atime_note(struct vfs *v, uint64_t ino, int64_t atime_ns);
+/** Show a pending atime in @a. */
+void vfs_atime_overlay(struct vfs *v, struct meta_attr *a);
+/** Write pending atimes in one txn (background worker, unmount). */
+int vfs_atime_flush(struct vfs *v);
+/** Drop a pending atime of @ino; caller holds v->atimes.flush_lock
+ *  across this and the explicit setattr that follows. */
+void vfs_atime_forget_locked(struct vfs *v, uint64_t ino);
 
 /* ---- the mount ---- */
 
@@ -155,10 +202,13 @@ struct vfs {
 	struct vfs_file *files[VFS_FILE_BUCKETS]; /* guarded by files_lock */
 	size_t nfiles;				  /* guarded by files_lock */
 	struct vfs_handle
-		*handles; /* all open handles; guarded by files_lock */
+		*handles;	   /* all open handles; guarded by files_lock */
+	pthread_mutex_t seen_lock; /* a leaf */
+	struct vfs_seen seen[VFS_SEEN_N]; /* guarded by seen_lock */
 
 	struct vfs_locktab locks;
 	atomic_int releasing; /* vfs_release calls running (vfs_lock.c) */
+	struct vfs_atimes atimes;
 	atomic_uint_fast64_t nwriters; /* active slice writers, all files */
 	uint64_t mem_limit;	       /* the chunk pool bound */
 	uint32_t block_size;

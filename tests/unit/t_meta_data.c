@@ -407,6 +407,35 @@ static void test_meta_unlink_queues_slices(void **state)
 	assert_int_equal(fx_get(m, g).nlink, 1);
 }
 
+/*
+ * A file of many chunks is purged after the unlink txn (KV_DELFILE); a
+ * small one inside it: both must leave every slice queued exactly once
+ * and no chunk record behind.
+ */
+static void test_meta_unlink_large_queues_slices(void **state)
+{
+	struct meta *m = FX_M(state);
+	struct meta_slice_write w[12];
+	struct meta_attr a;
+	struct slice s[4];
+	uint64_t f, ids[12];
+
+	f = fx_file(m, ROOT, R1, "big", 0644);
+	for (uint32_t i = 0; i < 12; i++) {
+		ids[i] = new_id(m);
+		w[i] = sw(i, 0, ids[i], 100 + i, 0, 100 + i);
+	}
+	assert_int_equal(meta_write(m, f, w, 12, 11 * C64 + 111, &a), 0);
+	assert_int_equal(meta_unlink(m, ROOT, R1, "big"), 0);
+	assert_int_equal(queue_len(m), 12);
+	for (uint32_t i = 0; i < 12; i++) {
+		assert_int_equal(queued(m, ids[i]), 100 + i);
+		assert_int_equal(chunk_of(m, f, i, s, 4), 0);
+	}
+	assert_int_equal(meta_cleanup(m), 0);
+	assert_int_equal(queue_len(m), 12);
+}
+
 static int add_name_any(void *arg, const struct meta_dirent *d)
 {
 	(void)arg;
@@ -675,6 +704,7 @@ int main(void)
 	    T(test_meta_fallocate),
 	    T(test_meta_compact),
 	    T(test_meta_unlink_queues_slices),
+	    T(test_meta_unlink_large_queues_slices),
 	    T(test_meta_unlink_while_open),
 	    TT(test_meta_trash),
 	    TT(test_meta_trash_restore),

@@ -1,0 +1,331 @@
+/*
+ * loop.c - the session loop: reads requests from /dev/fuse and runs them,
+ * on as few threads as the load needs.
+ *
+ * Design note.
+ *
+ * libfuse's multi-threaded loop keeps every idle worker blocked in read(2)
+ * on /dev/fuse.  The kernel wakes waiters in FIFO order, so with two or
+ * more idle workers consecutive requests of a single caller land on
+ * different threads: each request wakes a thread that slept longest,
+ * often on the other CPU.  Measured on a 2-CPU VM, a request that does
+ * nothing (getxattr of a virtual file) took 27-70 us that way against
+ * 13-18 us with libfuse's single-threaded loop, where the thread that
+ * answered is the one reading next.
+ *
+ * So here at most one thread is normally in read(2), the "reader".  It
+ * runs the request it got itself; when it is done and no other thread
+ * became the reader meanwhile, it reads again (the single-threaded fast
+ * path: no hand-off).  A worker that finishes while another thread reads
+ * parks (it does not read as well: two readers would bring the FIFO
+ * rotation back).
+ *
+ * Concurrency comes from a watchdog (the thread that called fsop_run): it
+ * ticks every WATCH_US, or when the request being run will have taken
+ * WATCH_US, and when the last request was read more than WATCH_US ago
+ * while no thread reads, it wakes a parked worker, or starts one (up to
+ * max_threads), to become the reader.  A request that blocks (a lock
+ * wait, an object store round trip, a full memory pool) thus delays the
+ * requests behind it by at most ~WATCH_US.  A request that will likely
+ * wait (a lock wait, fsync) calls fsop_loop_may_block first, which hands
+ * the reading to another thread at once.  Reads do not: most are served
+ * from memory, and handing off each large one cost a quarter of the cold
+ * sequential read rate (file store).
+ *
+ * The watchdog ticks only while requests come; after IDLE_TICKS quiet
+ * ticks it sleeps until a reader finds it asleep and wakes it (one futex
+ * wake for the first request after a quiet period), or SLEEP_MS passes
+ * (to notice a signal that ended the session).
+ *
+ * Exit: a reader that gets 0 or an error (unmount, signal) ends the loop;
+ * the watchdog then cancels readers blocked in read(2) (cancellation is
+ * enabled only around it, as libfuse does) and joins every worker.
+ *
+ * Locking: loop.lock guards every field below it; never held while a
+ * request runs or a thread reads.
+ */
+#define FUSE_USE_VERSION 314
+#include "util/common.h"
+#include "fuse/fuse_int.h"
+#include "util/log.h"
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#define WATCH_US 1000
+#define IDLE_TICKS 100 /* 100 ms of quiet before the watchdog sleeps */
+#define SLEEP_MS 200
+
+struct worker {
+	pthread_t tid;
+	bool started;
+	bool reading; /* in (or about to enter) read(2); cancellable */
+};
+
+struct loop {
+	struct fuse_session *se;
+	pthread_mutex_t lock;
+	pthread_cond_t park_cond; /* parked workers */
+	pthread_cond_t dog_cond;  /* the sleeping watchdog */
+	/* guarded by lock: */
+	struct worker *w;
+	int max;	  /* capacity of w[] */
+	int nthreads;	  /* started */
+	int nreading;	  /* workers reading or about to */
+	int nparked;	  /* waiting on park_cond */
+	int nwake;	  /* parked workers asked to read */
+	uint64_t taken;	  /* requests read so far */
+	int64_t taken_ns; /* when the last one was read */
+	bool dog_asleep;
+	bool done;
+	int error;
+};
+
+struct worker_arg {
+	struct loop *l;
+	int idx;
+};
+
+/* The loop the calling thread serves (NULL outside worker threads). */
+static _Thread_local struct loop *my_loop;
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Whether the worker should read now rather than park.  lock held. */
+static bool should_read(struct loop *l)
+{
+	if (l->nwake > 0) {
+		l->nwake--;
+		return true;
+	}
+	return l->nreading == 0;
+}
+
+static void free_buf(void *arg)
+{
+	struct fuse_buf *b = arg;
+
+	free(b->mem);
+	b->mem = NULL;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker_arg wa = *(struct worker_arg *)arg;
+	struct loop *l = wa.l;
+	struct worker *me = &l->w[wa.idx];
+	struct fuse_buf buf = {.mem = NULL};
+	int res;
+
+	/* cancellable only inside read(2), where no lock is held */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	free(arg);
+	my_loop = l;
+	pthread_cleanup_push(free_buf, &buf);
+	pthread_mutex_lock(&l->lock);
+	while (!l->done) {
+		if (!me->reading) {
+			if (!should_read(l)) {
+				l->nparked++;
+				pthread_cond_wait(&l->park_cond, &l->lock);
+				l->nparked--;
+				continue;
+			}
+			me->reading = true;
+			l->nreading++;
+		}
+		pthread_mutex_unlock(&l->lock);
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		res = fuse_session_receive_buf(l->se, &buf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		pthread_mutex_lock(&l->lock);
+		me->reading = false;
+		l->nreading--;
+		if (res == -EINTR)
+			continue;
+		if (res <= 0 || fuse_session_exited(l->se)) {
+			if (res < 0 && l->error == 0)
+				l->error = res;
+			l->done = true;
+			pthread_cond_broadcast(&l->park_cond);
+			pthread_cond_signal(&l->dog_cond);
+			break;
+		}
+		l->taken++;
+		l->taken_ns = mono_ns();
+		if (l->dog_asleep) {
+			l->dog_asleep = false;
+			pthread_cond_signal(&l->dog_cond);
+		}
+		pthread_mutex_unlock(&l->lock);
+		fuse_session_process_buf(l->se, &buf);
+		pthread_mutex_lock(&l->lock);
+	}
+	pthread_mutex_unlock(&l->lock);
+	pthread_cleanup_pop(1);
+	return NULL;
+}
+
+/* Start worker number l->nthreads, reading at once.  lock held. */
+static int start_worker(struct loop *l)
+{
+	struct worker_arg *wa = malloc(sizeof(*wa));
+	sigset_t block, old;
+	int idx = l->nthreads, rc;
+
+	if (!wa)
+		return -ENOMEM;
+	wa->l = l;
+	wa->idx = idx;
+	l->w[idx].reading = true; /* counted now: no second wake for it */
+	l->nreading++;
+	/* signals end the session through the watchdog, not the workers */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	rc = pthread_create(&l->w[idx].tid, NULL, worker_main, wa);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		l->w[idx].reading = false;
+		l->nreading--;
+		free(wa);
+		return log_fail(-rc, "cannot start a FUSE worker thread");
+	}
+	l->w[idx].started = true;
+	l->nthreads++;
+	return 0;
+}
+
+static void deadline_after(struct timespec *ts, int64_t ns)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(ns / 1000000000LL);
+	ts->tv_nsec += (long)(ns % 1000000000LL);
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* One tick: add a reader if the current one is stuck.  lock held. */
+static void watch(struct loop *l)
+{
+	if (l->nreading > 0 || l->nwake > 0 ||
+	    mono_ns() - l->taken_ns < WATCH_US * 1000LL)
+		return;
+	if (l->nparked > 0) {
+		l->nwake++;
+		pthread_cond_signal(&l->park_cond);
+	} else if (l->nthreads < l->max) {
+		start_worker(l);
+	}
+}
+
+/*
+ * Next tick: when the request being run could become stuck (WATCH_US
+ * after it was read), else WATCH_US from now.  lock held.
+ */
+static int64_t next_tick_ns(struct loop *l)
+{
+	int64_t now = mono_ns(), due = l->taken_ns + WATCH_US * 1000LL;
+
+	if (l->nreading == 0 && l->nwake == 0 && due > now)
+		return due - now + 1000;
+	return WATCH_US * 1000LL;
+}
+
+static void watchdog(struct loop *l)
+{
+	uint64_t seen = l->taken;
+	int quiet = 0;
+
+	while (!l->done && !fuse_session_exited(l->se)) {
+		struct timespec ts;
+
+		if (quiet >= IDLE_TICKS && l->nreading > 0) {
+			l->dog_asleep = true;
+			deadline_after(&ts, SLEEP_MS * 1000000LL);
+			pthread_cond_timedwait(&l->dog_cond, &l->lock, &ts);
+			l->dog_asleep = false;
+			quiet = 0;
+			seen = l->taken;
+			continue;
+		}
+		deadline_after(&ts, next_tick_ns(l));
+		pthread_cond_timedwait(&l->dog_cond, &l->lock, &ts);
+		watch(l);
+		quiet = l->taken == seen ? quiet + 1 : 0;
+		seen = l->taken;
+	}
+}
+
+void fsop_loop_may_block(void)
+{
+	struct loop *l = my_loop;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	if (!l->done && l->nreading == 0 && l->nwake == 0) {
+		if (l->nparked > 0) {
+			l->nwake++;
+			pthread_cond_signal(&l->park_cond);
+		} else if (l->nthreads < l->max) {
+			start_worker(l);
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+int fsop_loop_run(struct fuse_session *se, int max_threads)
+{
+	struct loop l;
+	pthread_condattr_t ca;
+	int rc;
+
+	memset(&l, 0, sizeof(l));
+	l.se = se;
+	l.max = max_threads > 0 ? max_threads : 1;
+	l.w = calloc((size_t)l.max, sizeof(*l.w));
+	if (!l.w)
+		return -ENOMEM;
+	pthread_mutex_init(&l.lock, NULL);
+	pthread_cond_init(&l.park_cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l.dog_cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	pthread_mutex_lock(&l.lock);
+	l.taken_ns = mono_ns();
+	rc = start_worker(&l);
+	if (rc == 0)
+		watchdog(&l);
+	l.done = true;
+	pthread_cond_broadcast(&l.park_cond);
+	for (int i = 0; i < l.nthreads; i++)
+		if (l.w[i].reading)
+			pthread_cancel(l.w[i].tid);
+	pthread_mutex_unlock(&l.lock);
+	for (int i = 0; i < l.nthreads; i++)
+		pthread_join(l.w[i].tid, NULL);
+	if (rc == 0)
+		rc = l.error;
+	pthread_cond_destroy(&l.dog_cond);
+	pthread_cond_destroy(&l.park_cond);
+	pthread_mutex_destroy(&l.lock);
+	free(l.w);
+	fuse_session_reset(se);
+	return rc;
+}
