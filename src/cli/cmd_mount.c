@@ -66,6 +66,7 @@ struct mount_opts {
 	double heartbeat_s;
 	uint64_t buffer_size;
 	uint64_t max_uploads;
+	uint64_t max_readahead; /* bytes; 0: no readahead */
 	const char *encrypt_key;
 	char options[2048];
 	/* disk cache (cache/cache.h) */
@@ -89,6 +90,7 @@ enum {
 	OPT_KEY,
 	OPT_FREE_RATIO,
 	OPT_HEARTBEAT,
+	OPT_READAHEAD,
 };
 
 static const struct option mount_longopts[] = {
@@ -107,6 +109,7 @@ static const struct option mount_longopts[] = {
 	{"encrypt-key", required_argument, NULL, OPT_KEY},
 	{"free-space-ratio", required_argument, NULL, OPT_FREE_RATIO},
 	{"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
+	{"max-readahead", required_argument, NULL, OPT_READAHEAD},
 	{NULL, 0, NULL, 0},
 };
 
@@ -161,6 +164,11 @@ static int mount_opt(void *arg, int c, const char *val)
 		    o->max_uploads == 0 || o->max_uploads > 256)
 			return bad_value("--max-uploads (1 to 256)", val);
 		return 0;
+	case OPT_READAHEAD:
+		if (cli_parse_size(val, &o->max_readahead) < 0 ||
+		    o->max_readahead > 1 * GiB)
+			return bad_value("--max-readahead (0 to 1G)", val);
+		return 0;
 	case OPT_CACHE_DIR:
 		o->cache_dir = val;
 		return *val ? 0 : bad_value("--cache-dir", val);
@@ -206,6 +214,7 @@ static int parse_args(int argc, char **argv, struct mount_opts *o)
 	o->heartbeat_s = META_HEARTBEAT_MS / 1000.0;
 	o->cache_size = CACHE_DEF_SIZE;
 	o->free_ratio = CACHE_DEF_FREE_RATIO;
+	o->max_readahead = 32 * MiB;
 	rc = cli_getopt("mount", argc, argv, "fdo:", mount_longopts, mount_opt,
 			o, pos, 2, &npos);
 	if (rc)
@@ -600,6 +609,8 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	vc.read_only = o->read_only;
 	vc.buffer_size = o->buffer_size;
 	vc.max_uploads = (int)o->max_uploads;
+	vc.max_readahead = (uint32_t)o->max_readahead;
+	vc.no_readahead = o->max_readahead == 0;
 	vc.mountpoint = mp;
 	vc.frame = &frame;
 	cache_conf_of(o, &fmt, cache_dir, sizeof(cache_dir), &cc);

@@ -56,6 +56,7 @@ const struct cli_cmd cli_cmds[] = {
 	  "                       for 5 heartbeats is cleaned up by the others\n"
 	  "  --buffer-size SIZE   memory for write/read buffers (default 300M)\n"
 	  "  --max-uploads N      parallel uploads (default 20)\n"
+	  "  --max-readahead SIZE readahead window bound (default 32M; 0 disables)\n"
 	  "  --cache-dir DIR      local block cache directory (default $TESSERA_HOME/cache;\n"
 	  "                       one subdirectory per volume uuid)\n"
 	  "  --cache-size SIZE    local block cache size (default 100G; 0 disables)\n"

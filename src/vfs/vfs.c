@@ -89,7 +89,9 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	cc.block_size = fmt->block_size ? fmt->block_size : TESSERA_BLOCK_SIZE;
 	cc.buffer_size = conf->buffer_size ? conf->buffer_size : 300 * MiB;
 	cc.max_uploads = conf->max_uploads > 0 ? conf->max_uploads : 20;
-	cc.max_readahead = conf->max_readahead ? conf->max_readahead : 32 * MiB;
+	cc.max_readahead = conf->no_readahead	 ? 0
+			   : conf->max_readahead ? conf->max_readahead
+						 : 32 * MiB;
 	cc.frame = &frame;
 	cc.cache = conf->cache;
 	v->conf.cache = NULL; /* borrowed for this call only */

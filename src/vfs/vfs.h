@@ -84,6 +84,7 @@ struct vfs_conf {
 	int (*control)(void *arg, const struct vfs_ctx *c, const char *cmd,
 		       const char *req, size_t alen, struct buf *reply);
 	void *control_arg;
+	bool no_readahead;	/* no readahead (max_readahead is ignored) */
 };
 
 /* The caller of one request. */
