@@ -61,6 +61,10 @@ struct cache_conf {
 	uint64_t size;	    /* bytes; 0: cache no blocks (staging only) */
 	double free_ratio;  /* keep this share of the filesystem free */
 	bool writeback;	    /* chunk/ stages new blocks (cache_stage) */
+	/* chunk/ also caches full blocks it has just uploaded (partial
+	 * blocks are always cached): off by default, as in JuiceFS, since
+	 * a big write would otherwise be written twice to local disk. */
+	bool cache_large_write;
 	int upload_threads; /* staged-block uploaders (0: 4) */
 	/*
 	 * The volume's frame configuration with its data key (copied;

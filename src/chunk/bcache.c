@@ -111,6 +111,8 @@ void chunk_bcache_release(struct chunk_store *cs)
 	}
 	free(cs->buckets);
 	cs->buckets = NULL;
+	while (cs->nspare > 0)
+		free(cs->spare[--cs->nspare]);
 }
 
 static void lru_unlink(struct cblock *b)
@@ -197,7 +199,12 @@ static void table_remove(struct chunk_store *cs, struct cblock *b)
 /* Free a block out of the table and unreferenced, returning its charge. */
 static void drop_locked(struct chunk_store *cs, struct cblock *b)
 {
-	chunk_mem_release_locked(cs, b->charge);
+	if (b->full_buf && b->charge == cs->bs) {
+		chunk_spare_give_locked(cs, b->mem);
+		b->mem = NULL;
+	} else {
+		chunk_mem_release_locked(cs, b->charge);
+	}
 	block_free(b);
 }
 
@@ -209,6 +216,41 @@ static bool evict_one_locked(struct chunk_store *cs)
 		return false;
 	table_remove(cs, b);
 	drop_locked(cs, b);
+	return true;
+}
+
+char *chunk_spare_take_locked(struct chunk_store *cs)
+{
+	for (;;) {
+		if (cs->nspare > 0)
+			return cs->spare[--cs->nspare];
+		if (atomic_load(&cs->mem_used) + cs->bs <= cs->mem_limit)
+			return NULL; /* room for a new one */
+		if (!evict_one_locked(cs))
+			return NULL;
+	}
+}
+
+void chunk_spare_give_locked(struct chunk_store *cs, char *mem)
+{
+	if (cs->nspare < cs->spare_max) {
+		cs->spare[cs->nspare++] = mem;
+		/* Someone may wait for pool room a spare could give. */
+		if (atomic_load(&cs->mem_waiters) > 0)
+			pthread_cond_broadcast(&cs->mem_cond);
+		return;
+	}
+	free(mem);
+	chunk_mem_release_locked(cs, cs->bs);
+}
+
+/* Free one spare buffer and return its charge; false when none. */
+static bool free_spare_locked(struct chunk_store *cs)
+{
+	if (cs->nspare == 0)
+		return false;
+	free(cs->spare[--cs->nspare]);
+	chunk_mem_release_locked(cs, cs->bs);
 	return true;
 }
 
@@ -231,7 +273,7 @@ int chunk_mem_reserve_locked(struct chunk_store *cs, uint64_t n,
 			rc = 0;
 			break;
 		}
-		if (evict_one_locked(cs))
+		if (free_spare_locked(cs) || evict_one_locked(cs))
 			continue;
 		if (mode == CHUNK_MEM_TRY) {
 			rc = -EAGAIN;
@@ -560,15 +602,21 @@ out:
 
 struct cblock *chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
 					uint32_t index, uint32_t len, char *mem,
-					const char *data, uint64_t charge)
+					const char *data, uint64_t charge,
+					bool full_buf)
 {
 	struct cblock *b = lookup(cs, id, index, len);
 
 	if (b || !(b = block_new(id, index, len))) {
-		chunk_mem_release_locked(cs, charge);
-		free(mem);
+		if (full_buf && charge == cs->bs) {
+			chunk_spare_give_locked(cs, mem);
+		} else {
+			chunk_mem_release_locked(cs, charge);
+			free(mem);
+		}
 		return NULL;
 	}
+	b->full_buf = full_buf;
 	b->mem = mem;
 	b->data = data;
 	b->charge = charge;

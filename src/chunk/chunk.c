@@ -138,6 +138,7 @@ static int open_disk_cache(struct chunk_store *cs,
 	if (cc.upload_threads == 0)
 		cc.upload_threads = MIN(cs->nworkers, 8);
 	cs->dc_blocks = cc.size > 0;
+	cs->dc_large = cc.cache_large_write;
 	return cache_open(cs->os, &cc, &cs->dc);
 }
 
@@ -167,6 +168,8 @@ int chunk_store_new(struct obj_store *os, const struct chunk_conf *conf,
 		return -ENOMEM;
 	}
 	cs->dq_limit = MAX(cs->mem_limit / 4, (uint64_t)cs->bs);
+	cs->spare_max = (unsigned)MIN((uint64_t)CHUNK_SPARE_MAX,
+				      MAX(cs->mem_limit / cs->bs / 4, 1));
 	/*
 	 * Blocks are big and short-lived: with glibc's default, the mmap
 	 * threshold grows to the block size after the first frees, then

@@ -41,6 +41,7 @@
 #define CHUNK_CORRUPT_RETRIES 1
 #define CHUNK_DQ_MAX 64		       /* blocks queued for the disk cache */
 #define CHUNK_MMAP_THRESHOLD (1 << 20) /* see chunk_store_new */
+#define CHUNK_SPARE_MAX 16		       /* see chunk_spare_take_locked */
 
 enum cblock_state { CB_LOADING, CB_READY, CB_FAILED };
 
@@ -52,6 +53,7 @@ struct cblock {
 	char *mem;	  /* the allocation (freed with the block) */
 	const char *data; /* len bytes inside mem, immutable */
 	uint64_t charge;  /* pool bytes; 0 for an overdraft block */
+	bool full_buf;	  /* mem is a full block buffer (chunk_spare_*) */
 	/* guarded by cs->lock: */
 	int refs;
 	enum cblock_state state;
@@ -162,8 +164,18 @@ struct chunk_store {
 	uint64_t dq_bytes;
 	uint64_t dq_limit;
 
+	/*
+	 * Spare full block buffers (FRAME_HDR_LEN + bs bytes each), kept
+	 * charged to the pool (bs each) for the next writer block: a fresh
+	 * mmapped buffer costs a page fault per 4 KiB.
+	 */
+	char *spare[CHUNK_SPARE_MAX];
+	unsigned nspare;
+	unsigned spare_max;
+
 	struct cache *dc; /* disk cache, or NULL; set at start */
 	bool dc_blocks;	  /* it caches blocks (size > 0) */
+	bool dc_large;	  /* ... also full blocks just uploaded */
 
 	/* statistics */
 	atomic_uint_fast64_t n_fetch;	 /* object GETs of blocks */
@@ -193,6 +205,18 @@ void chunk_bcache_release(struct chunk_store *cs);
  */
 int chunk_mem_reserve_locked(struct chunk_store *cs, uint64_t n,
 			     enum chunk_mem_mode mode);
+/**
+ * A full block buffer (FRAME_HDR_LEN + bs bytes) already charged bs to the
+ * pool: a spare one, or one freed by evicting unreferenced cache blocks
+ * while the pool has no room for another block.  NULL when there is none
+ * (then reserve and allocate as usual).  Caller holds cs->lock.
+ */
+char *chunk_spare_take_locked(struct chunk_store *cs);
+/**
+ * Give back full block buffer @mem charged bs: kept as a spare, or freed
+ * and its charge returned.  Caller holds cs->lock.
+ */
+void chunk_spare_give_locked(struct chunk_store *cs, char *mem);
 /** Return @n bytes to the pool.  Caller holds cs->lock. */
 void chunk_mem_release_locked(struct chunk_store *cs, uint64_t n);
 /** Highest chunk_mem_used() seen (for tests). */
@@ -220,7 +244,8 @@ bool chunk_block_known_locked(struct chunk_store *cs, uint64_t id,
  */
 struct cblock *chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
 					uint32_t index, uint32_t len, char *mem,
-					const char *data, uint64_t charge);
+					const char *data, uint64_t charge,
+					bool full_buf);
 
 /**
  * Queue READY block @b for the disk cache (takes a reference), unless

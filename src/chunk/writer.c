@@ -138,6 +138,22 @@ static int ensure_cap(struct chunk_store *cs, struct wblock *b, uint32_t need)
 			cap *= 2;
 		cap = MIN(cap, full);
 	}
+	if (cap == cs->bs) {
+		/* Its charge is held already: the spare's goes back. */
+		pthread_mutex_lock(&cs->lock);
+		p = chunk_spare_take_locked(cs);
+		if (p)
+			chunk_mem_release_locked(cs, cs->bs);
+		pthread_mutex_unlock(&cs->lock);
+		if (p) {
+			if (b->mem)
+				memcpy(p, b->mem, (size_t)FRAME_HDR_LEN + b->len);
+			free(b->mem);
+			b->mem = p;
+			b->cap = cap;
+			return 0;
+		}
+	}
 	p = realloc(b->mem, (size_t)FRAME_HDR_LEN + cap);
 	if (!p)
 		return -ENOMEM;
@@ -158,7 +174,14 @@ static int block_start(struct chunk_writer *w, uint32_t index,
 	if (!b)
 		return -ENOMEM;
 	pthread_mutex_lock(&cs->lock);
-	rc = chunk_mem_reserve_locked(cs, full, CHUNK_MEM_WAIT);
+	/* A later block fills whole: start it in a spare buffer. */
+	if (index > 0 && full == cs->bs &&
+	    (b->mem = chunk_spare_take_locked(cs))) {
+		b->cap = full;
+		rc = 0;
+	} else {
+		rc = chunk_mem_reserve_locked(cs, full, CHUNK_MEM_WAIT);
+	}
 	pthread_mutex_unlock(&cs->lock);
 	if (rc < 0) {
 		free(b);
@@ -484,8 +507,10 @@ static void upload(struct chunk_store *cs, struct wblock *b)
 		chunk_mem_release_locked(cs, b->charge - b->cap);
 		cb = chunk_block_adopt_locked(cs, w->id, b->index, b->len,
 					      b->mem, b->mem + FRAME_HDR_LEN,
-					      b->cap);
-		if (cb && !staged) /* a staged block is in the cache dir */
+					      b->cap, b->cap == cs->bs);
+		/* A staged block is in the cache dir already; a full one
+		 * is cached only when asked (--cache-large-write). */
+		if (cb && !staged && (cs->dc_large || b->len < cs->bs))
 			chunk_dq_push_locked(cs, cb);
 		atomic_fetch_add(&cs->n_upload, 1);
 	} else {

@@ -74,6 +74,7 @@ struct mount_opts {
 	uint64_t cache_size;
 	double free_ratio;
 	bool writeback;
+	bool cache_large_write;
 };
 
 enum {
@@ -91,6 +92,7 @@ enum {
 	OPT_FREE_RATIO,
 	OPT_HEARTBEAT,
 	OPT_READAHEAD,
+	OPT_CACHE_LARGE,
 };
 
 static const struct option mount_longopts[] = {
@@ -110,6 +112,7 @@ static const struct option mount_longopts[] = {
 	{"free-space-ratio", required_argument, NULL, OPT_FREE_RATIO},
 	{"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
 	{"max-readahead", required_argument, NULL, OPT_READAHEAD},
+	{"cache-large-write", no_argument, NULL, OPT_CACHE_LARGE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -198,6 +201,9 @@ static int mount_opt(void *arg, int c, const char *val)
 		return 0;
 	case OPT_WRITEBACK:
 		o->writeback = true;
+		return 0;
+	case OPT_CACHE_LARGE:
+		o->cache_large_write = true;
 		return 0;
 	}
 	return EXIT_USAGE;
@@ -561,6 +567,7 @@ static void cache_conf_of(const struct mount_opts *o,
 	cc->size = o->cache_size;
 	cc->free_ratio = o->free_ratio;
 	cc->writeback = o->writeback && !o->read_only;
+	cc->cache_large_write = o->cache_large_write;
 }
 
 static int serve(const struct mount_opts *o, const struct cli_volume *vol,

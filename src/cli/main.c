@@ -61,6 +61,8 @@ const struct cli_cmd cli_cmds[] = {
 	  "                       one subdirectory per volume uuid)\n"
 	  "  --cache-size SIZE    local block cache size (default 100G; 0 disables)\n"
 	  "  --free-space-ratio R keep this share of the cache's filesystem free (default 0.1)\n"
+	  "  --cache-large-write  also cache full blocks just written (default: only\n"
+	  "                       partial blocks; big writes go to the store alone)\n"
 	  "  --writeback          stage writes in the local cache, upload later\n"
 	  "  --force              take the volume's lease from another mount\n"
 	  "  --accept-partial     mount a restore that stopped at a damaged\n"
