@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Writing far more than --cache-size (64M) keeps the disk cache directory
+# Writing far more than --cache-size (64M), with every written block cached
+# (--cache-large-write), keeps the disk cache directory
 # within the size plus one block (4 MiB), while writing and while reading
 # everything back; the bound is exercised (blocks get evicted).  The
 # amount written is TESSERA_TEST_CACHE_MB MiB (default 512).
@@ -10,7 +11,7 @@
 MB=${TESSERA_TEST_CACHE_MB:-512}
 LIMIT=$(((64 + 4) << 20))
 t_format --trash-days 0
-t_mount --cache-dir "$T_DIR/cache" --cache-size 64M
+t_mount --cache-dir "$T_DIR/cache" --cache-size 64M --cache-large-write
 
 max=0
 sample() {

@@ -31,7 +31,8 @@ check_floor() {
 }
 
 t_format --trash-days 0
-t_mount --cache-dir "$FS" --cache-size 1G --free-space-ratio 0.5
+t_mount --cache-dir "$FS" --cache-size 1G --free-space-ratio 0.5 \
+	--cache-large-write
 (
 	for i in $(seq 8); do
 		t_gen "$MNT/f$i" "$i" 16 || exit 1

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Files read before are served from the disk cache after a remount with the
+# Writing caches partial blocks only (full ones with --cache-large-write);
+# files read before are served from the disk cache after a remount with the
 # object store's blocks moved away; a corrupted cache file is detected,
 # its block fetched from the store again and the file replaced.
 # TIMEOUT: 300
@@ -12,9 +13,15 @@ t_mount --cache-dir "$T_DIR/cache"
 t_gen "$MNT/big" 1 9
 t_gen "$MNT/mid" 2 3
 echo hello >"$MNT/small"
+t_umount
+# big: 2 full blocks + 1 MiB, mid: 3 MiB, small: the 3 partial ones
+[ "$(t_cache_files raw)" = 3 ] ||
+	t_fail "$(t_cache_files raw) blocks cached after writing, want 3"
+t_mount --cache-dir "$T_DIR/cache"
 for f in big mid small; do md5sum <"$MNT/$f" >"$T_DIR/$f.md5"; done
 t_umount
-[ "$(t_cache_files raw)" -ge 5 ] || t_fail "blocks not cached"
+[ "$(t_cache_files raw)" = 5 ] ||
+	t_fail "$(t_cache_files raw) blocks cached after reading, want 5"
 
 same() {
 	local f

@@ -65,7 +65,7 @@ CHUNKS=$TESSERA_HOME/$T_VOL/objects/$T_VOL/chunks
 t_format --trash-days 0 --compress none --encrypt-key "$KEY"
 
 # Written blocks go to the cache (encrypted); a reread is served by it.
-t_mount --encrypt-key "$KEY" --cache-dir "$CACHE"
+t_mount --encrypt-key "$KEY" --cache-dir "$CACHE" --cache-large-write
 cp "$T_DIR/text" "$MNT/text" || t_fail "cp text"
 cp "$T_DIR/rand" "$MNT/rand" || t_fail "cp rand"
 same "written"
