@@ -231,6 +231,13 @@ char *chunk_spare_take_locked(struct chunk_store *cs)
 	}
 }
 
+char *chunk_full_buf_alloc(const struct chunk_store *cs)
+{
+	size_t n = ((size_t)FRAME_HDR_LEN + cs->bs + 4095) & ~(size_t)4095;
+
+	return aligned_alloc(4096, n);
+}
+
 void chunk_spare_give_locked(struct chunk_store *cs, char *mem)
 {
 	if (cs->nspare < cs->spare_max) {

@@ -213,6 +213,11 @@ int chunk_mem_reserve_locked(struct chunk_store *cs, uint64_t n,
  */
 char *chunk_spare_take_locked(struct chunk_store *cs);
 /**
+ * A new full block buffer, FRAME_HDR_LEN + bs bytes aligned to 4 KiB (the
+ * file store writes such puts with O_DIRECT), or NULL.  No charge.
+ */
+char *chunk_full_buf_alloc(const struct chunk_store *cs);
+/**
  * Give back full block buffer @mem charged bs: kept as a spare, or freed
  * and its charge returned.  Caller holds cs->lock.
  */

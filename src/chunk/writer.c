@@ -145,14 +145,16 @@ static int ensure_cap(struct chunk_store *cs, struct wblock *b, uint32_t need)
 		if (p)
 			chunk_mem_release_locked(cs, cs->bs);
 		pthread_mutex_unlock(&cs->lock);
-		if (p) {
-			if (b->mem)
-				memcpy(p, b->mem, (size_t)FRAME_HDR_LEN + b->len);
-			free(b->mem);
-			b->mem = p;
-			b->cap = cap;
-			return 0;
-		}
+		if (!p)
+			p = chunk_full_buf_alloc(cs);
+		if (!p)
+			return -ENOMEM;
+		if (b->mem)
+			memcpy(p, b->mem, (size_t)FRAME_HDR_LEN + b->len);
+		free(b->mem);
+		b->mem = p;
+		b->cap = cap;
+		return 0;
 	}
 	p = realloc(b->mem, (size_t)FRAME_HDR_LEN + cap);
 	if (!p)

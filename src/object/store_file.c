@@ -25,6 +25,16 @@
  * written since the last successful sync.  Limit: a directory inside the
  * root that is itself a mount point of another filesystem is not covered.
  *
+ * Direct writes: a put of a 4 KiB-aligned buffer of 64 KiB or more (a
+ * block from chunk/, whose full buffers are aligned) writes its aligned
+ * bulk with O_DIRECT, the tail buffered.  The bytes then go from our
+ * buffer to the device instead of being copied into the page cache and
+ * written back later: a 1 GiB sequential write spent ~45% of the mount's
+ * CPU in that copy.  syncfs still covers them (O_DIRECT data is on the
+ * device, syncfs commits the metadata and flushes the device cache).  A
+ * filesystem that refuses O_DIRECT (EINVAL) gets buffered puts from then
+ * on.
+ *
  * Keys map to paths literally, so two keys where one is a directory prefix
  * of the other ("a" and "a/b") cannot both exist here (S3 allows it;
  * Tessera never writes such keys).  Keys with empty components ("a//b", a
@@ -69,7 +79,11 @@ struct file_store {
 	atomic_uint_fast64_t tmp_seq;
 	atomic_uint_fast64_t puts;   /* puts completed */
 	atomic_uint_fast64_t synced; /* value of puts at the last good sync */
+	atomic_bool no_direct;	     /* O_DIRECT refused: buffered puts */
 };
+
+#define DIRECT_ALIGN 4096
+#define DIRECT_MIN (64 * 1024)
 
 static struct file_store *fs_of(struct obj_store *s)
 {
@@ -137,6 +151,45 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/*
+ * Write @len bytes of @data to the new empty file @fd: the aligned bulk
+ * with O_DIRECT when @data allows it (see the design note), else all of it
+ * buffered.
+ */
+static int write_object(struct file_store *fs, int fd, const char *data,
+			size_t len)
+{
+	size_t bulk = len & ~(size_t)(DIRECT_ALIGN - 1);
+	int fl, rc;
+
+	if (len < DIRECT_MIN || (uintptr_t)data % DIRECT_ALIGN != 0 ||
+	    atomic_load(&fs->no_direct))
+		return write_all(fd, data, len);
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, fl | O_DIRECT) < 0) {
+		if (errno != EINVAL)
+			return -errno;
+		atomic_store(&fs->no_direct, true);
+		return write_all(fd, data, len);
+	}
+	rc = write_all(fd, data, bulk);
+	if (fcntl(fd, F_SETFL, fl) < 0)
+		return -errno;
+	if (rc == -EINVAL) {
+		/* Refused after all (or a short write left us unaligned):
+		 * start over, buffered. */
+		atomic_store(&fs->no_direct, true);
+		if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+			return -errno;
+		return write_all(fd, data, len);
+	}
+	if (rc < 0)
+		return rc;
+	return write_all(fd, data + bulk, len - bulk);
+}
+
 /* mkdir -p of every directory of @key (relative to the root). */
 static int make_parents(struct file_store *fs, const char *key)
 {
@@ -189,7 +242,7 @@ static int fs_put(struct obj_store *s, const char *key, const void *data,
 		rc = fd;
 		goto fail;
 	}
-	rc = write_all(fd, data, len);
+	rc = write_object(fs, fd, data, len);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc < 0)

@@ -162,6 +162,7 @@ static int fx_setup(void **state)
 	f->cc.size = 64 * MiB;
 	f->cc.free_ratio = 0;
 	f->cc.upload_threads = 2;
+	f->cc.cache_large_write = true; /* most cases test write caching */
 	f->conf.volname = "vol";
 	f->conf.block_size = BS;
 	f->conf.buffer_size = 4 * MiB;
@@ -898,6 +899,28 @@ static void test_chunk_cache_store_gone(void **state)
 	assert_int_equal(st.blocks, 7);
 }
 
+/* By default only partial blocks are cached when written; full ones are
+ * cached when first read. */
+static void test_chunk_cache_partial_only(void **state)
+{
+	struct fx *f = *state;
+	const uint32_t size = 5 * BS + 1234;
+	uint64_t files;
+
+	f->cc.cache_large_write = false;
+	fx_start(f);
+	write_slice(f, 21, size);
+	write_slice(f, 22, 777);
+	fx_stop(f);
+	dir_bytes(f, "raw", &files);
+	assert_int_equal(files, 2);
+	fx_start(f);
+	check_slice(f, 21, size);
+	fx_stop(f);
+	dir_bytes(f, "raw", &files);
+	assert_int_equal(files, 7);
+}
+
 /* Blocks fetched from the store are cached; a corrupt cached file is
  * replaced with a good copy from the store. */
 static void test_chunk_cache_refetch_corrupt(void **state)
@@ -1310,6 +1333,7 @@ int main(void)
 		T(test_cache_stage_store_down),
 		T(test_cache_stage_corrupt),
 		T(test_chunk_cache_store_gone),
+		T(test_chunk_cache_partial_only),
 		T(test_chunk_cache_refetch_corrupt),
 		T(test_chunk_cache_bounded),
 		T(test_chunk_cache_mem_bound),
