@@ -43,6 +43,7 @@
 #include "replicate/repl.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/url.h"
 #include "vfs/vfs.h"
 
 #include <dirent.h>
@@ -72,6 +73,7 @@ struct mount_opts {
 	/* disk cache (cache/cache.h) */
 	const char *cache_dir; /* parent of <uuid>/; NULL: $TESSERA_HOME/cache */
 	uint64_t cache_size;
+	bool cache_size_set; /* given on the command line */
 	double free_ratio;
 	bool writeback;
 	bool cache_large_write;
@@ -176,6 +178,7 @@ static int mount_opt(void *arg, int c, const char *val)
 		o->cache_dir = val;
 		return *val ? 0 : bad_value("--cache-dir", val);
 	case OPT_CACHE_SIZE:
+		o->cache_size_set = true;
 		return cli_parse_size(val, &o->cache_size) < 0
 			       ? bad_value("--cache-size", val)
 			       : 0;
@@ -553,6 +556,31 @@ static int open_volume(const struct mount_opts *o, struct meta **m_out,
 	return 0;
 }
 
+/*
+ * Whether the volume's store is a file:// directory on the filesystem that
+ * holds @dir (or its parent when @dir does not exist yet): a block cache
+ * there would only write every block twice to the same disk.
+ */
+static bool store_beside(const struct meta_format *fmt, const char *dir)
+{
+	struct url u;
+	struct stat a, b;
+	char parent[PATH_MAX], *slash;
+	bool same = false;
+
+	if (url_parse(fmt->storage, &u, NULL) < 0)
+		return false;
+	snprintf(parent, sizeof(parent), "%s", dir);
+	while (stat(parent, &b) < 0 && (slash = strrchr(parent, '/')) &&
+	       slash != parent)
+		*slash = '\0';
+	if (strcmp(u.scheme, "file") == 0 && stat(u.path, &a) == 0 &&
+	    stat(parent, &b) == 0)
+		same = a.st_dev == b.st_dev;
+	url_release(&u);
+	return same;
+}
+
 /* The disk cache: <cache dir>/<volume uuid>/ (cache/cache.h). */
 static void cache_conf_of(const struct mount_opts *o,
 			  const struct meta_format *fmt, char *dir, size_t n,
@@ -565,6 +593,12 @@ static void cache_conf_of(const struct mount_opts *o,
 	memset(cc, 0, sizeof(*cc));
 	cc->dir = dir;
 	cc->size = o->cache_size;
+	if (!o->cache_size_set && store_beside(fmt, dir)) {
+		log_info("no block cache: the store '%s' is on the cache's "
+			 "filesystem (--cache-size to have one anyway)",
+			 fmt->storage);
+		cc->size = 0;
+	}
 	cc->free_ratio = o->free_ratio;
 	cc->writeback = o->writeback && !o->read_only;
 	cc->cache_large_write = o->cache_large_write;

@@ -59,7 +59,10 @@ struct repl_holder {
 struct repl_conf {
 	uint32_t max_lag_ms;	       /* ship at least this often (1,000) */
 	uint32_t sync_timeout_ms;      /* kv_sync gives -EIO after (30,000) */
-	uint64_t snapshot_txns;	       /* snapshot every N txns (10,000) */
+	uint64_t snapshot_txns;	       /* snapshot every N txns (default:
+					* when the txns since the last one
+					* hold as many record bytes as it,
+					* at least 16 MiB) */
 	uint32_t snapshot_interval_ms; /* ... or this often (600,000) */
 	uint32_t keep_snapshots;       /* snapshots kept per generation (2) */
 	size_t max_segment_bytes;      /* ship early past this (4 MiB) */

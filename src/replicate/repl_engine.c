@@ -64,7 +64,8 @@
 
 #define RP_LAG_MS 1000
 #define RP_SYNC_TIMEOUT_MS 30000
-#define RP_SNAP_TXNS 10000
+#define RP_SNAP_TXNS UINT64_MAX /* by bytes, not by count */
+#define RP_SNAP_MIN_BYTES (16 * 1024 * 1024)
 #define RP_SNAP_INTERVAL_MS 600000
 #define RP_KEEP_SNAPSHOTS 2
 #define RP_SEG_BYTES (4 * 1024 * 1024)
@@ -94,6 +95,8 @@ struct repl_engine {
 	uint64_t shipped_seq;
 	uint64_t snap_seq;
 	int64_t snap_mono_ms; /* when the last snapshot was taken */
+	uint64_t snap_raw;    /* record bytes of the last snapshot */
+	uint64_t since_snap;  /* record bytes committed since */
 	uint64_t flush_upto;  /* kv_sync/close want shipped_seq >= this */
 	uint64_t snap_req;    /* repl_snapshot calls... */
 	uint64_t snap_done;   /* ...and snapshots taken since */
@@ -317,6 +320,18 @@ static int rp_wait_room(struct repl_engine *r)
 }
 
 /*
+ * Record bytes committed since the last snapshot that make the next one
+ * due: as many as that snapshot held (replaying the segments then costs
+ * about what loading it does), at least RP_SNAP_MIN_BYTES.  A snapshot
+ * dumps the whole database, so taking one every N txns made a create
+ * loop's cost grow with the volume's size.  Caller holds r->lock.
+ */
+static uint64_t rp_snap_bytes(const struct repl_engine *r)
+{
+	return MAX(r->snap_raw, (uint64_t)RP_SNAP_MIN_BYTES);
+}
+
+/*
  * Put the next seq into @t (and, when the history broke, the id of a new
  * generation), commit it, append its records.  Caller holds commit_lock.
  */
@@ -365,10 +380,12 @@ static int rp_commit_locked(struct repl_engine *r, struct repl_txn *t)
 		rp_need_base(r);
 	}
 	r->committed_seq = seq;
+	r->since_snap += t->recs.len;
 	/* The first txn of a segment starts its max_lag_ms clock. */
 	if (r->need_base || r->cur.ntxn == 1 ||
 	    r->cur.body.len >= r->conf.max_segment_bytes ||
-	    seq - r->snap_seq == r->conf.snapshot_txns)
+	    seq - r->snap_seq == r->conf.snapshot_txns ||
+	    r->since_snap == rp_snap_bytes(r))
 		pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
@@ -663,6 +680,8 @@ static void rp_take_snapshot(struct repl_engine *r)
 	r->need_base = false;
 	r->snap_seq = info.seq;
 	r->snap_mono_ms = repl_mono_ms();
+	r->snap_raw = info.raw_len;
+	r->since_snap = 0;
 	r->shipped_seq = MAX(r->shipped_seq, info.seq);
 	repl_seg_drop_upto(&r->cur, info.seq);
 	if (r->fly.ntxn && r->fly.last <= info.seq)
@@ -746,6 +765,7 @@ static bool rp_snapshot_due(struct repl_engine *r, int64_t now)
 	if (r->committed_seq == r->snap_seq)
 		return false;
 	return r->committed_seq - r->snap_seq >= r->conf.snapshot_txns ||
+	       r->since_snap >= rp_snap_bytes(r) ||
 	       now - r->snap_mono_ms >= (int64_t)r->conf.snapshot_interval_ms;
 }
 

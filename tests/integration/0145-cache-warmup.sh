@@ -8,7 +8,7 @@
 
 CHUNKS=$TESSERA_HOME/$T_VOL/objects/$T_VOL/chunks
 t_format --trash-days 0
-t_mount --cache-dir "$T_DIR/cache"
+t_mount --cache-dir "$T_DIR/cache" --cache-size 1G
 mkdir -p "$MNT/tree/sub"
 t_gen "$MNT/big" 1 10
 t_gen "$MNT/tree/a" 2 5
@@ -21,7 +21,7 @@ for f in big tree/a tree/sub/b tree/sub/c; do
 done
 t_umount
 rm -rf "$T_DIR/cache" # start cold
-t_mount --cache-dir "$T_DIR/cache"
+t_mount --cache-dir "$T_DIR/cache" --cache-size 1G
 
 t_run 0 tessera warmup --check "$MNT"
 t_grep '^5 files: 0 B of 16.0 MiB cached (0.0%), 0 of 7 blocks$' "$T_OUT"
@@ -35,7 +35,7 @@ t_grep '^5 files: 16.0 MiB of 16.0 MiB cached (100.0%), 7 of 7 blocks$' "$T_OUT"
 
 # Warm files read with the store's blocks gone (after a remount).
 t_umount
-t_mount --cache-dir "$T_DIR/cache"
+t_mount --cache-dir "$T_DIR/cache" --cache-size 1G
 mv "$CHUNKS" "$T_DIR/away"
 t_on_exit "[ -d '$T_DIR/away' ] && mv '$T_DIR/away' '$CHUNKS'"
 for f in big tree/a tree/sub/b tree/sub/c; do

@@ -40,7 +40,7 @@ done
 t_umount
 
 # tessera warmup fetches into the disk cache with the same retries
-TESSERA_FAULT="$faults,seed=13" t_mount --cache-dir "$T_DIR/cache"
+TESSERA_FAULT="$faults,seed=13" t_mount --cache-dir "$T_DIR/cache" --cache-size 1G
 t_run 0 tessera warmup "$MNT/big"
 t_grep " cached, 0 blocks failed$" "$T_OUT"
 cat "$T_OUT"

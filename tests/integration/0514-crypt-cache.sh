@@ -65,14 +65,14 @@ CHUNKS=$TESSERA_HOME/$T_VOL/objects/$T_VOL/chunks
 t_format --trash-days 0 --compress none --encrypt-key "$KEY"
 
 # Written blocks go to the cache (encrypted); a reread is served by it.
-t_mount --encrypt-key "$KEY" --cache-dir "$CACHE" --cache-large-write
+t_mount --encrypt-key "$KEY" --cache-dir "$CACHE" --cache-size 1G --cache-large-write
 cp "$T_DIR/text" "$MNT/text" || t_fail "cp text"
 cp "$T_DIR/rand" "$MNT/rand" || t_fail "cp rand"
 same "written"
 t_umount
 [ "$(t_cache_files raw)" = 3 ] || t_fail "$(t_cache_files raw) cached blocks"
 no_plain "$CACHE" "after writing"
-t_mount --encrypt-key "$KEY" --cache-dir "$CACHE"
+t_mount --encrypt-key "$KEY" --cache-dir "$CACHE" --cache-size 1G
 store_away
 same "from the cache"
 hits_no_corrupt 3 "remount"
@@ -81,7 +81,7 @@ store_back
 
 # Blocks fetched from the store are cached encrypted too.
 rm -rf "$CACHE"
-t_mount --encrypt-key "$KEY" --cache-dir "$CACHE"
+t_mount --encrypt-key "$KEY" --cache-dir "$CACHE" --cache-size 1G
 same "fetched"
 t_umount
 [ "$(t_cache_files raw)" = 3 ] || t_fail "fetched blocks not cached"
@@ -89,7 +89,7 @@ no_plain "$CACHE" "after reading"
 
 # Warmup: the encrypted objects land in the cache and serve reads.
 rm -rf "$CACHE"
-t_mount --encrypt-key "$KEY" --cache-dir "$CACHE"
+t_mount --encrypt-key "$KEY" --cache-dir "$CACHE" --cache-size 1G
 t_run 0 tessera warmup "$MNT"
 t_grep '^2 files: 9.0 MiB of 9.0 MiB cached, 0 blocks failed$' "$T_OUT"
 store_away
@@ -106,7 +106,7 @@ T_VOL=wb
 CHUNKS=$TESSERA_HOME/$T_VOL/objects/$T_VOL/chunks
 OBJ=$TESSERA_HOME/$T_VOL/objects/$T_VOL
 t_format --trash-days 0 --compress none --encrypt-key "$KEY"
-t_mount --encrypt-key "$KEY" --cache-dir "$CACHE" --writeback
+t_mount --encrypt-key "$KEY" --cache-dir "$CACHE" --cache-size 1G --writeback
 mkdir -p "$OBJ"
 touch "$CHUNKS" # block keys live under chunks/: the store refuses them
 python3 - "$T_DIR" "$MNT" <<'PY' || t_fail "writes or fsync failed"
@@ -124,7 +124,7 @@ t_kill9
 [ "$(t_objects)" = 0 ] || t_fail "blocks reached the blocked store"
 no_plain "$CACHE" "staged"
 rm "$CHUNKS"
-t_mount --encrypt-key "$KEY" --cache-dir "$CACHE"
+t_mount --encrypt-key "$KEY" --cache-dir "$CACHE" --cache-size 1G
 same "staged, after kill -9"
 for _ in $(seq 600); do
 	[ "$(t_stat cache_staged)" = 0 ] && break
