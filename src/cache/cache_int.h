@@ -70,6 +70,7 @@ struct cache {
 	void (*mem_release)(void *arg, uint64_t n);
 	void *mem_arg;
 	pid_t pid;
+	atomic_bool no_direct; /* O_DIRECT refused (util/fileio.h) */
 	atomic_uint_fast64_t tmp_seq;
 
 	pthread_mutex_t lock;

@@ -63,6 +63,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "util/fileio.h"
 #include "util/log.h"
 
 #define HT_MIN 256
@@ -184,24 +185,6 @@ void cache_htab_del(struct htab *t, struct hnode *nd)
 
 /* ---- files ---- */
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *s = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int cache_write_tmp(struct cache *c, const void *hdr, size_t hlen,
 		    const void *body, size_t blen, bool sync, char *tmp,
 		    size_t n)
@@ -214,9 +197,15 @@ int cache_write_tmp(struct cache *c, const void *hdr, size_t hlen,
 		    0600);
 	if (fd < 0)
 		return -errno;
-	rc = write_all(fd, hdr, hlen);
-	if (rc == 0)
-		rc = write_all(fd, body, blen);
+	if ((const char *)hdr + hlen == (const char *)body) {
+		/* One buffer (a block with its frame header in front):
+		 * possibly written with O_DIRECT (util/fileio.h). */
+		rc = fio_write_new(fd, hdr, hlen + blen, &c->no_direct);
+	} else {
+		rc = fio_write_all(fd, hdr, hlen);
+		if (rc == 0)
+			rc = fio_write_all(fd, body, blen);
+	}
 	if (rc == 0 && sync && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && rc == 0)

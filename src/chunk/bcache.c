@@ -95,6 +95,7 @@ int chunk_bcache_init(struct chunk_store *cs)
 
 static void block_free(struct cblock *b)
 {
+	free(b->pre);
 	free(b->mem);
 	free(b);
 }
@@ -231,11 +232,14 @@ char *chunk_spare_take_locked(struct chunk_store *cs)
 	}
 }
 
+size_t chunk_full_buf_size(const struct chunk_store *cs)
+{
+	return ((size_t)FRAME_HDR_LEN + cs->bs + 4095) & ~(size_t)4095;
+}
+
 char *chunk_full_buf_alloc(const struct chunk_store *cs)
 {
-	size_t n = ((size_t)FRAME_HDR_LEN + cs->bs + 4095) & ~(size_t)4095;
-
-	return aligned_alloc(4096, n);
+	return aligned_alloc(4096, chunk_full_buf_size(cs));
 }
 
 void chunk_spare_give_locked(struct chunk_store *cs, char *mem)
@@ -360,11 +364,20 @@ static int fetch_once(struct chunk_store *cs, struct cblock *b, const char *key,
 	struct frame_hdr h;
 	struct frame_obj o;
 	char *mem = NULL;
+	bool full = false;
 	ssize_t n = -1;
 	int rc;
 
 	*kind = FETCH_AGAIN;
 	atomic_fetch_add(&cs->n_fetch, 1);
+	if (b->pre) {
+		/* GET into the full buffer the block got (no realloc unless
+		 * the object is bigger than a block: then it is not kept). */
+		raw.data = b->pre;
+		raw.cap = chunk_full_buf_size(cs);
+		raw.data[0] = '\0';
+		b->pre = NULL;
+	}
 	rc = obj_get(cs->os, key, 0, OBJ_TO_END, &raw);
 	if (rc == -ENOENT) {
 		*why = "object is missing";
@@ -385,8 +398,11 @@ static int fetch_once(struct chunk_store *cs, struct cblock *b, const char *key,
 	o.key = key;
 	o.len = raw.len;
 	if (h.codec == FRAME_CODEC_NONE && !(h.flags & FRAME_F_ENCRYPTED)) {
-		/* Verify in place and keep the GET buffer, trimmed to size. */
-		mem = realloc(raw.data, raw.len + 1);
+		/* Verify in place and keep the GET buffer, trimmed to size
+		 * unless it is a full block buffer (kept for reuse). */
+		full = raw.cap == chunk_full_buf_size(cs) &&
+		       (uintptr_t)raw.data % 4096 == 0;
+		mem = full ? NULL : realloc(raw.data, raw.len + 1);
 		if (!mem)
 			mem = raw.data;
 		raw.data = NULL;
@@ -407,6 +423,8 @@ static int fetch_once(struct chunk_store *cs, struct cblock *b, const char *key,
 	}
 	if (n >= 0 && (uint32_t)n == b->len) {
 		b->mem = mem;
+		b->framed = b->data == mem + FRAME_HDR_LEN;
+		b->full_buf = full && b->framed && b->len == cs->bs;
 		rc = 0;
 		goto out;
 	}
@@ -443,6 +461,8 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch,
 	*from_disk = false;
 	if (cs->dc && cache_get(cs->dc, key, b->len, &b->mem, &b->data) == 0) {
 		*from_disk = true;
+		free(b->pre); /* its charge stays with the block */
+		b->pre = NULL;
 		return 0;
 	}
 	for (int attempt = 0;; attempt++) {
@@ -525,7 +545,10 @@ int chunk_block_get(struct chunk_store *cs, uint64_t id, uint32_t index,
 	}
 	b->refs = 1;
 	table_insert(cs, b);
-	rc = chunk_mem_reserve_locked(cs, len, CHUNK_MEM_READ);
+	if (len == cs->bs && (b->pre = chunk_spare_take_locked(cs)))
+		rc = 0; /* its charge is ours */
+	else
+		rc = chunk_mem_reserve_locked(cs, len, CHUNK_MEM_READ);
 	if (rc == -EAGAIN || rc == -ENOMEM) {
 		b->overdraft = true; /* pool full of unflushable data */
 		rc = 0;
@@ -533,6 +556,8 @@ int chunk_block_get(struct chunk_store *cs, uint64_t id, uint32_t index,
 		b->charge = len;
 	}
 	pthread_mutex_unlock(&cs->lock);
+	if (len == cs->bs && !b->pre && !b->overdraft)
+		b->pre = chunk_full_buf_alloc(cs); /* NULL: the GET allocates */
 	rc = fetch(cs, b, false, &from_disk);
 	pthread_mutex_lock(&cs->lock);
 	finish_load_locked(cs, b, rc);
@@ -578,19 +603,30 @@ void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
 	bool from_disk;
 	int rc;
 
+	char *pre = NULL;
+
 	pthread_mutex_lock(&cs->lock);
-	if (lookup(cs, id, index, len) ||
-	    chunk_mem_reserve_locked(cs, len, CHUNK_MEM_TRY) < 0)
+	if (lookup(cs, id, index, len))
 		goto out;
+	if (len != cs->bs || !(pre = chunk_spare_take_locked(cs))) {
+		if (chunk_mem_reserve_locked(cs, len, CHUNK_MEM_TRY) < 0)
+			goto out;
+	}
 	b = block_new(id, index, len);
 	if (!b) {
-		chunk_mem_release_locked(cs, len);
+		if (pre)
+			chunk_spare_give_locked(cs, pre);
+		else
+			chunk_mem_release_locked(cs, len);
 		goto out;
 	}
+	b->pre = pre;
 	b->charge = len;
 	b->refs = 1;
 	table_insert(cs, b);
 	pthread_mutex_unlock(&cs->lock);
+	if (len == cs->bs && !b->pre)
+		b->pre = chunk_full_buf_alloc(cs); /* NULL: the GET allocates */
 	atomic_fetch_add(&cs->n_prefetch, 1);
 	rc = fetch(cs, b, true, &from_disk);
 	pthread_mutex_lock(&cs->lock);
@@ -610,7 +646,7 @@ out:
 struct cblock *chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
 					uint32_t index, uint32_t len, char *mem,
 					const char *data, uint64_t charge,
-					bool full_buf)
+					bool full_buf, bool framed)
 {
 	struct cblock *b = lookup(cs, id, index, len);
 
@@ -624,6 +660,7 @@ struct cblock *chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
 		return NULL;
 	}
 	b->full_buf = full_buf;
+	b->framed = framed;
 	b->mem = mem;
 	b->data = data;
 	b->charge = charge;
@@ -670,6 +707,11 @@ static void dq_store(struct chunk_store *cs, struct cblock *b)
 	struct buf enc = BUF_INIT;
 
 	chunk_block_key(cs, b->id, b->index, b->len, key, sizeof(key));
+	if (!cs->fc.encrypt && b->framed) {
+		/* Header and bytes in one buffer: one (direct) write. */
+		cache_put(cs->dc, key, b->mem, FRAME_HDR_LEN, b->data, b->len);
+		return;
+	}
 	if (!cs->fc.encrypt) {
 		frame_plain_hdr(hdr, b->data, b->len);
 		cache_put(cs->dc, key, hdr, sizeof(hdr), b->data, b->len);

@@ -54,6 +54,9 @@ struct cblock {
 	const char *data; /* len bytes inside mem, immutable */
 	uint64_t charge;  /* pool bytes; 0 for an overdraft block */
 	bool full_buf;	  /* mem is a full block buffer (chunk_spare_*) */
+	bool framed;	  /* mem = plain frame header + data (data = mem +
+			   * FRAME_HDR_LEN): the disk cache writes mem */
+	char *pre;	  /* LOADING: full buffer to GET into, or NULL */
 	/* guarded by cs->lock: */
 	int refs;
 	enum cblock_state state;
@@ -217,6 +220,8 @@ char *chunk_spare_take_locked(struct chunk_store *cs);
  * file store writes such puts with O_DIRECT), or NULL.  No charge.
  */
 char *chunk_full_buf_alloc(const struct chunk_store *cs);
+/** Its allocation size (FRAME_HDR_LEN + bs rounded up to 4 KiB). */
+size_t chunk_full_buf_size(const struct chunk_store *cs);
 /**
  * Give back full block buffer @mem charged bs: kept as a spare, or freed
  * and its charge returned.  Caller holds cs->lock.
@@ -250,7 +255,7 @@ bool chunk_block_known_locked(struct chunk_store *cs, uint64_t id,
 struct cblock *chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
 					uint32_t index, uint32_t len, char *mem,
 					const char *data, uint64_t charge,
-					bool full_buf);
+					bool full_buf, bool framed);
 
 /**
  * Queue READY block @b for the disk cache (takes a reference), unless

@@ -509,7 +509,9 @@ static void upload(struct chunk_store *cs, struct wblock *b)
 		chunk_mem_release_locked(cs, b->charge - b->cap);
 		cb = chunk_block_adopt_locked(cs, w->id, b->index, b->len,
 					      b->mem, b->mem + FRAME_HDR_LEN,
-					      b->cap, b->cap == cs->bs);
+					      b->cap, b->cap == cs->bs,
+					      cs->fc.codec == FRAME_CODEC_NONE &&
+						  !cs->fc.encrypt);
 		/* A staged block is in the cache dir already; a full one
 		 * is cached only when asked (--cache-large-write). */
 		if (cb && !staged && (cs->dc_large || b->len < cs->bs))

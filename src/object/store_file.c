@@ -56,6 +56,7 @@
  */
 #include "util/common.h"
 #include "object/object.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/url.h"
 
@@ -81,9 +82,6 @@ struct file_store {
 	atomic_uint_fast64_t synced; /* value of puts at the last good sync */
 	atomic_bool no_direct;	     /* O_DIRECT refused: buffered puts */
 };
-
-#define DIRECT_ALIGN 4096
-#define DIRECT_MIN (64 * 1024)
 
 static struct file_store *fs_of(struct obj_store *s)
 {
@@ -131,63 +129,6 @@ static int fs_key_check(const char *key)
 	    (key[strlen(TMP_DIR)] == '/' || key[strlen(TMP_DIR)] == '\0'))
 		return -EINVAL;
 	return 0;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/*
- * Write @len bytes of @data to the new empty file @fd: the aligned bulk
- * with O_DIRECT when @data allows it (see the design note), else all of it
- * buffered.
- */
-static int write_object(struct file_store *fs, int fd, const char *data,
-			size_t len)
-{
-	size_t bulk = len & ~(size_t)(DIRECT_ALIGN - 1);
-	int fl, rc;
-
-	if (len < DIRECT_MIN || (uintptr_t)data % DIRECT_ALIGN != 0 ||
-	    atomic_load(&fs->no_direct))
-		return write_all(fd, data, len);
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
-		return -errno;
-	if (fcntl(fd, F_SETFL, fl | O_DIRECT) < 0) {
-		if (errno != EINVAL)
-			return -errno;
-		atomic_store(&fs->no_direct, true);
-		return write_all(fd, data, len);
-	}
-	rc = write_all(fd, data, bulk);
-	if (fcntl(fd, F_SETFL, fl) < 0)
-		return -errno;
-	if (rc == -EINVAL) {
-		/* Refused after all (or a short write left us unaligned):
-		 * start over, buffered. */
-		atomic_store(&fs->no_direct, true);
-		if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
-			return -errno;
-		return write_all(fd, data, len);
-	}
-	if (rc < 0)
-		return rc;
-	return write_all(fd, data + bulk, len - bulk);
 }
 
 /* mkdir -p of every directory of @key (relative to the root). */
@@ -242,7 +183,7 @@ static int fs_put(struct obj_store *s, const char *key, const void *data,
 		rc = fd;
 		goto fail;
 	}
-	rc = write_object(fs, fd, data, len);
+	rc = fio_write_new(fd, data, len, &fs->no_direct);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc < 0)

@@ -1,0 +1,60 @@
+/*
+ * fileio.c - whole writes to a file descriptor (fileio.h).
+ */
+#include "util/common.h"
+#include "util/fileio.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+int fio_write_all(int fd, const void *p, size_t n)
+{
+	const char *s = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int fio_write_new(int fd, const void *p, size_t n, atomic_bool *no_direct)
+{
+	size_t bulk = n & ~(size_t)(FIO_DIRECT_ALIGN - 1);
+	const char *s = p;
+	int fl, rc;
+
+	if (n < FIO_DIRECT_MIN || (uintptr_t)s % FIO_DIRECT_ALIGN != 0 ||
+	    atomic_load(no_direct))
+		return fio_write_all(fd, s, n);
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, fl | O_DIRECT) < 0) {
+		if (errno != EINVAL)
+			return -errno;
+		atomic_store(no_direct, true);
+		return fio_write_all(fd, s, n);
+	}
+	rc = fio_write_all(fd, s, bulk);
+	if (fcntl(fd, F_SETFL, fl) < 0)
+		return -errno;
+	if (rc == -EINVAL) {
+		/* Refused after all (or a short write left the offset
+		 * unaligned): start over, buffered. */
+		atomic_store(no_direct, true);
+		if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+			return -errno;
+		return fio_write_all(fd, s, n);
+	}
+	if (rc < 0)
+		return rc;
+	return fio_write_all(fd, s + bulk, n - bulk);
+}
