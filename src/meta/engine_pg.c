@@ -42,11 +42,12 @@
  * sync is NULL: COMMIT returns after the server's WAL flush under the
  * default synchronous_commit=on.
  *
- * Locking: pg_engine.lock guards the pool lists only, never across I/O.
+ * Locking: only the pool (util/pool.h) locks, never across I/O.
  */
 #include "util/common.h"
 #include "meta/kv.h"
 #include "util/log.h"
+#include "util/pool.h"
 #include "util/url.h"
 
 #include <libpq-fe.h>
@@ -109,20 +110,17 @@ static const char schema_sql[] =
 	"(SELECT 1 FROM tessera_schema)";
 
 struct pg_conn {
-	PGconn *c;	      /* NULL: must be dialed */
-	unsigned gen;	      /* pool generation when dialed */
-	bool prepared;	      /* statements prepared on c */
-	struct pg_conn *next; /* in the idle list */
+	struct pool_item item; /* first: the pool's link */
+	PGconn *c;	       /* NULL: must be dialed */
+	unsigned gen;	       /* pool generation when dialed */
+	bool prepared;	       /* statements prepared on c */
 };
 
 struct pg_engine {
 	struct kv_engine base;
 	char *url;
 	atomic_uint gen;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct pg_conn *idle; /* guarded by lock */
-	int nconn;	      /* guarded by lock: idle and in use */
+	struct pool pool; /* of pg_conn, at most PG_POOL_MAX */
 };
 
 struct pg_txn {
@@ -331,17 +329,20 @@ static int prepare(struct pg_engine *e, struct pg_conn *conn)
 	return 0;
 }
 
+static void conn_free(struct pool_item *it)
+{
+	struct pg_conn *conn = (struct pg_conn *)it;
+
+	if (conn->c)
+		PQfinish(conn->c);
+	free(conn);
+}
+
 static void pool_drop(struct pg_engine *e, struct pg_conn *conn)
 {
-	if (conn) {
-		if (conn->c)
-			PQfinish(conn->c);
-		free(conn);
-	}
-	pthread_mutex_lock(&e->lock);
-	e->nconn--;
-	pthread_cond_signal(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	if (conn)
+		conn_free(&conn->item);
+	pool_forget(&e->pool);
 }
 
 /*
@@ -377,19 +378,9 @@ static int conn_ready(struct pg_engine *e, struct pg_conn *conn, bool *fresh)
 
 static int pool_get(struct pg_engine *e, struct pg_conn **out, bool *fresh)
 {
-	struct pg_conn *conn = NULL;
+	struct pg_conn *conn = (struct pg_conn *)pool_take(&e->pool);
 	int rc;
 
-	pthread_mutex_lock(&e->lock);
-	while (!e->idle && e->nconn >= PG_POOL_MAX)
-		pthread_cond_wait(&e->cond, &e->lock);
-	if (e->idle) {
-		conn = e->idle;
-		e->idle = conn->next;
-	} else {
-		e->nconn++;
-	}
-	pthread_mutex_unlock(&e->lock);
 	if (!conn) {
 		conn = calloc(1, sizeof(*conn));
 		if (!conn) {
@@ -413,11 +404,7 @@ static void pool_put(struct pg_engine *e, struct pg_conn *conn)
 		pool_drop(e, conn);
 		return;
 	}
-	pthread_mutex_lock(&e->lock);
-	conn->next = e->idle;
-	e->idle = conn;
-	pthread_cond_signal(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	pool_give(&e->pool, &conn->item);
 }
 
 /*
@@ -777,16 +764,7 @@ static int pg_wipe(struct kv_engine *base)
 
 static void pg_free(struct pg_engine *e)
 {
-	while (e->idle) {
-		struct pg_conn *c = e->idle;
-
-		e->idle = c->next;
-		if (c->c)
-			PQfinish(c->c);
-		free(c);
-	}
-	pthread_mutex_destroy(&e->lock);
-	pthread_cond_destroy(&e->cond);
+	pool_destroy(&e->pool, conn_free);
 	free(e->url);
 	free(e);
 }
@@ -873,8 +851,7 @@ int kv_pg_open(const char *url, bool create, struct kv_engine **out)
 		return -ENOMEM;
 	e->base.ops = &pg_ops;
 	url_redact(url, e->base.desc, sizeof(e->base.desc));
-	pthread_mutex_init(&e->lock, NULL);
-	pthread_cond_init(&e->cond, NULL);
+	pool_init(&e->pool, PG_POOL_MAX);
 	rc = pg_from_url(e, url);
 	if (rc == 0)
 		rc = pool_get(e, &conn, &fresh);

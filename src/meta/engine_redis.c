@@ -52,11 +52,12 @@
  * durability is the server's (appendonly yes, appendfsync everysec or
  * always).  open warns when maxmemory-policy could evict keys.
  *
- * Locking: rd_engine.lock guards the pool lists only, never across I/O.
+ * Locking: only the pool (util/pool.h) locks, never across I/O.
  */
 #include "util/common.h"
 #include "meta/kv.h"
 #include "util/log.h"
+#include "util/pool.h"
 #include "util/url.h"
 
 #include <hiredis.h>
@@ -78,10 +79,10 @@
 #define STR(x) STR_(x)
 
 struct rd_conn {
-	redisContext *c;      /* NULL: must be dialed */
-	unsigned gen;	      /* pool generation when dialed */
-	bool stale;	      /* a past txn left watches: UNWATCH first */
-	struct rd_conn *next; /* in the idle list */
+	struct pool_item item; /* first: the pool's link */
+	redisContext *c;       /* NULL: must be dialed */
+	unsigned gen;	       /* pool generation when dialed */
+	bool stale;	       /* a past txn left watches: UNWATCH first */
 };
 
 struct rd_engine {
@@ -92,10 +93,7 @@ struct rd_engine {
 	char *pass;
 	int db;
 	atomic_uint gen;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct rd_conn *idle; /* guarded by lock */
-	int nconn;	      /* guarded by lock: idle and in use */
+	struct pool pool; /* of rd_conn, at most RD_POOL_MAX */
 };
 
 /* One buffered write of a read-write txn. */
@@ -362,17 +360,20 @@ static int dial(struct rd_engine *e, redisContext **out)
 }
 
 /* Forget a connection slot (NULL: one that was never allocated). */
+static void conn_free(struct pool_item *it)
+{
+	struct rd_conn *conn = (struct rd_conn *)it;
+
+	if (conn->c)
+		redisFree(conn->c);
+	free(conn);
+}
+
 static void pool_drop(struct rd_engine *e, struct rd_conn *conn)
 {
-	if (conn) {
-		if (conn->c)
-			redisFree(conn->c);
-		free(conn);
-	}
-	pthread_mutex_lock(&e->lock);
-	e->nconn--;
-	pthread_cond_signal(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	if (conn)
+		conn_free(&conn->item);
+	pool_forget(&e->pool);
 }
 
 /*
@@ -389,20 +390,10 @@ static bool idle_alive(int fd)
 
 static int pool_get(struct rd_engine *e, struct rd_conn **out)
 {
-	struct rd_conn *conn = NULL;
 	unsigned gen = atomic_load(&e->gen);
+	struct rd_conn *conn = (struct rd_conn *)pool_take(&e->pool);
 	int rc;
 
-	pthread_mutex_lock(&e->lock);
-	while (!e->idle && e->nconn >= RD_POOL_MAX)
-		pthread_cond_wait(&e->cond, &e->lock);
-	if (e->idle) {
-		conn = e->idle;
-		e->idle = conn->next;
-	} else {
-		e->nconn++;
-	}
-	pthread_mutex_unlock(&e->lock);
 	if (!conn) {
 		conn = calloc(1, sizeof(*conn));
 		if (!conn) {
@@ -433,11 +424,7 @@ static void pool_put(struct rd_engine *e, struct rd_conn *conn)
 		pool_drop(e, conn);
 		return;
 	}
-	pthread_mutex_lock(&e->lock);
-	conn->next = e->idle;
-	e->idle = conn;
-	pthread_cond_signal(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	pool_give(&e->pool, &conn->item);
 }
 
 /* The connection failed: drop it, and make idle ones redial. */
@@ -1231,16 +1218,7 @@ static int rd_wipe(struct kv_engine *base)
 
 static void rd_free(struct rd_engine *e)
 {
-	while (e->idle) {
-		struct rd_conn *c = e->idle;
-
-		e->idle = c->next;
-		if (c->c)
-			redisFree(c->c);
-		free(c);
-	}
-	pthread_mutex_destroy(&e->lock);
-	pthread_cond_destroy(&e->cond);
+	pool_destroy(&e->pool, conn_free);
 	free(e->host);
 	free(e->user);
 	free(e->pass);
@@ -1352,8 +1330,7 @@ int kv_redis_open(const char *url, bool create, struct kv_engine **out)
 		return -ENOMEM;
 	e->base.ops = &redis_ops;
 	url_redact(url, e->base.desc, sizeof(e->base.desc));
-	pthread_mutex_init(&e->lock, NULL);
-	pthread_cond_init(&e->cond, NULL);
+	pool_init(&e->pool, RD_POOL_MAX);
 	rc = rd_from_url(e, url);
 	if (rc == 0)
 		rc = pool_get(e, &conn);
