@@ -30,89 +30,11 @@
 #include "chunk/chunk_int.h"
 #include "object/frame.h"
 #include "object/object.h"
+#include "unit/spy_store.h"
 
 #define BS (64 * 1024)
 /* A 64 KiB block's file: header + bytes, charged in 4 KiB units. */
 #define BLOCK_CHARGE (BS + 4096)
-
-/* ---- spy store ---- */
-
-struct spy {
-	struct obj_store base;
-	struct obj_store *inner;
-	pthread_mutex_t lock;
-	size_t ngets;
-	atomic_int fail_puts; /* nonzero: every put fails with -EIO */
-	atomic_int puts;
-};
-
-static struct spy *spy_of(struct obj_store *s)
-{
-	return (struct spy *)s;
-}
-
-static int spy_put(struct obj_store *s, const char *key, const void *data,
-		   size_t len)
-{
-	struct spy *p = spy_of(s);
-
-	atomic_fetch_add(&p->puts, 1);
-	if (atomic_load(&p->fail_puts))
-		return -EIO;
-	return obj_put(p->inner, key, data, len);
-}
-
-static int spy_get(struct obj_store *s, const char *key, uint64_t off,
-		   uint64_t len, struct buf *out)
-{
-	struct spy *p = spy_of(s);
-
-	pthread_mutex_lock(&p->lock);
-	p->ngets++;
-	pthread_mutex_unlock(&p->lock);
-	return obj_get(p->inner, key, off, len, out);
-}
-
-static int spy_head(struct obj_store *s, const char *key, struct obj_info *o)
-{
-	return obj_head(spy_of(s)->inner, key, o);
-}
-
-static int spy_del(struct obj_store *s, const char *key)
-{
-	return obj_del(spy_of(s)->inner, key);
-}
-
-static int spy_list(struct obj_store *s, const char *prefix, const char *sa,
-		    const char *token, int limit, struct obj_list *out)
-{
-	return obj_list(spy_of(s)->inner, prefix, sa, token, limit, out);
-}
-
-static void spy_close(struct obj_store *s)
-{
-	(void)s;
-}
-
-static const struct obj_store_ops spy_ops = {
-	.scheme = "spy",
-	.put = spy_put,
-	.get = spy_get,
-	.head = spy_head,
-	.del = spy_del,
-	.list = spy_list,
-	.close = spy_close,
-};
-
-static size_t spy_gets(struct spy *p)
-{
-	size_t n;
-
-	pthread_mutex_lock(&p->lock);
-	n = p->ngets;
-	pthread_mutex_unlock(&p->lock);
-	return n;
-}
 
 /* ---- fixture ---- */
 
@@ -154,10 +76,7 @@ static int fx_setup(void **state)
 	snprintf(url, sizeof(url), "file://%s/", f->store_dir);
 	if (obj_open(url, false, &f->fs) < 0)
 		return -1;
-	f->spy.base.ops = &spy_ops;
-	snprintf(f->spy.base.desc, sizeof(f->spy.base.desc), "spy");
-	f->spy.inner = f->fs;
-	pthread_mutex_init(&f->spy.lock, NULL);
+	spy_init(&f->spy, f->fs);
 	f->cc.dir = f->cache_dir;
 	f->cc.size = 64 * MiB;
 	f->cc.free_ratio = 0;
@@ -179,7 +98,7 @@ static int fx_teardown(void **state)
 	chunk_store_free(f->cs);
 	cache_close(f->c);
 	obj_close(f->fs);
-	pthread_mutex_destroy(&f->spy.lock);
+	spy_release(&f->spy);
 	if (f->tmpfs)
 		umount2(f->cache_dir, MNT_DETACH);
 	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
@@ -721,11 +640,11 @@ static void test_cache_stage_store_down(void **state)
 	char key[128];
 
 	f->cc.writeback = true;
-	atomic_store(&f->spy.fail_puts, 1);
+	atomic_store(&f->spy.fail_puts, -1);
 	open_cache(f);
 	stage_block(f->c, 1, BS);
 	stage_block(f->c, 2, 100);
-	while (atomic_load(&f->spy.puts) < 2)
+	while (atomic_load(&f->spy.puts_tried) < 2)
 		usleep(10000);
 	assert_int_equal(cache_staged_pending(f->c), 2);
 	assert_int_equal(cache_wait_staged(f->c, 100), -ETIMEDOUT);
@@ -748,7 +667,7 @@ static void test_cache_stage_corrupt(void **state)
 	char path[256];
 
 	f->cc.writeback = true;
-	atomic_store(&f->spy.fail_puts, 1);
+	atomic_store(&f->spy.fail_puts, -1);
 	open_cache(f);
 	stage_block(f->c, 4, BS);
 	close_cache(f);
@@ -844,7 +763,7 @@ static void test_cache_crypt_stage(void **state)
 
 	fx_encrypt(f, FRAME_CODEC_ZSTD);
 	f->cc.writeback = true;
-	atomic_store(&f->spy.fail_puts, 1);
+	atomic_store(&f->spy.fail_puts, -1);
 	open_cache(f);
 	key_of(5, BS, key, sizeof(key));
 	fr = frame_of(5, BS, &flen);
@@ -893,7 +812,7 @@ static void test_chunk_cache_store_gone(void **state)
 	fx_start(f); /* a fresh memory cache; the index is rebuilt */
 	check_slice(f, 11, size);
 	check_slice(f, 12, 777);
-	assert_int_equal(spy_gets(&f->spy), 0);
+	assert_int_equal(spy_count(&f->spy, NULL), 0);
 	cache_get_stats(chunk_disk_cache(f->cs), &st);
 	assert_int_equal(st.hits, 7);
 	assert_int_equal(st.blocks, 7);
@@ -938,7 +857,7 @@ static void test_chunk_cache_refetch_corrupt(void **state)
 	f->cc.size = 64 * MiB;
 	fx_start(f);
 	check_slice(f, 21, size); /* from the store: 3 GETs, cached after */
-	assert_int_equal(spy_gets(&f->spy), 3);
+	assert_int_equal(spy_count(&f->spy, NULL), 3);
 	fx_stop(f);
 	dir_bytes(f, "raw", &files);
 	assert_int_equal(files, 3);
@@ -946,7 +865,7 @@ static void test_chunk_cache_refetch_corrupt(void **state)
 	flip_byte(path, FRAME_HDR_LEN + 10);
 	fx_start(f);
 	check_slice(f, 21, size); /* block 1 from the store again */
-	assert_int_equal(spy_gets(&f->spy), 4);
+	assert_int_equal(spy_count(&f->spy, NULL), 4);
 	cache_get_stats(chunk_disk_cache(f->cs), &st);
 	assert_int_equal(st.corrupt, 1);
 	fx_stop(f);
@@ -954,7 +873,7 @@ static void test_chunk_cache_refetch_corrupt(void **state)
 	delete_store_objects(f);
 	fx_start(f);
 	check_slice(f, 21, size);
-	assert_int_equal(spy_gets(&f->spy), 4);
+	assert_int_equal(spy_count(&f->spy, NULL), 4);
 }
 
 /* Writing far more than the cache size keeps the directory bounded. */
@@ -1001,7 +920,7 @@ static void test_chunk_writeback(void **state)
 	uint64_t files;
 
 	f->cc.writeback = true;
-	atomic_store(&f->spy.fail_puts, 1); /* hold uploads back */
+	atomic_store(&f->spy.fail_puts, -1); /* hold uploads back */
 	fx_start(f);
 	write_slice(f, 31, 3 * BS + 5);
 	dir_bytes(f, "staging", &files);
@@ -1010,7 +929,7 @@ static void test_chunk_writeback(void **state)
 	assert_int_equal(cache_staged_pending(chunk_disk_cache(f->cs)), 4);
 	chunk_forget_slice(f->cs, 31);
 	check_slice(f, 31, 3 * BS + 5); /* from staging */
-	assert_int_equal(spy_gets(&f->spy), 0);
+	assert_int_equal(spy_count(&f->spy, NULL), 0);
 	atomic_store(&f->spy.fail_puts, 0);
 	assert_int_equal(cache_wait_staged(chunk_disk_cache(f->cs), 60000), 0);
 	assert_int_equal(store_objects(f), 4);
@@ -1040,7 +959,7 @@ static void test_chunk_writeback_crash(void **state)
 	if (pid == 0) {
 		close(pfd[0]);
 		f->cc.writeback = true;
-		atomic_store(&f->spy.fail_puts, 1);
+		atomic_store(&f->spy.fail_puts, -1);
 		if (chunk_store_new(&f->spy.base, &f->conf, &f->cs) < 0)
 			_exit(1);
 		write_slice(f, 41, size);
@@ -1159,7 +1078,7 @@ static void test_chunk_crypt_cache_store_gone(void **state)
 	fx_start(f);
 	write_slice(f, 11, size);   /* uploaded: cached after the upload */
 	check_slice(f, 12, 3 * BS); /* fetched: cached after the GET */
-	assert_int_equal(spy_gets(&f->spy), 3);
+	assert_int_equal(spy_count(&f->spy, NULL), 3);
 	fx_stop(f);
 	dir_bytes(f, "raw", &files);
 	assert_int_equal(files, 9);
@@ -1170,7 +1089,7 @@ static void test_chunk_crypt_cache_store_gone(void **state)
 	fx_start(f);
 	check_slice(f, 11, size);
 	check_slice(f, 12, 3 * BS);
-	assert_int_equal(spy_gets(&f->spy), 3);
+	assert_int_equal(spy_count(&f->spy, NULL), 3);
 	cache_get_stats(chunk_disk_cache(f->cs), &st);
 	assert_int_equal(st.hits, 9);
 	assert_int_equal(st.misses, 0);
@@ -1200,7 +1119,7 @@ static void test_chunk_crypt_cache_plain_file(void **state)
 	free(fr);
 	fx_start(f);
 	check_slice(f, 13, BS); /* from the store */
-	assert_int_equal(spy_gets(&f->spy), 1);
+	assert_int_equal(spy_count(&f->spy, NULL), 1);
 	cache_get_stats(chunk_disk_cache(f->cs), &st);
 	assert_int_equal(st.corrupt, 1);
 	fx_stop(f);
@@ -1252,14 +1171,14 @@ static void test_chunk_crypt_writeback(void **state)
 
 	fx_encrypt(f, FRAME_CODEC_LZ4);
 	f->cc.writeback = true;
-	atomic_store(&f->spy.fail_puts, 1);
+	atomic_store(&f->spy.fail_puts, -1);
 	fx_start(f);
 	write_slice(f, 31, size);
 	assert_int_equal(plain_files(f, "staging", 31, size, &files), 0);
 	assert_int_equal(files, 4);
 	chunk_forget_slice(f->cs, 31);
 	check_slice(f, 31, size); /* from staging */
-	assert_int_equal(spy_gets(&f->spy), 0);
+	assert_int_equal(spy_count(&f->spy, NULL), 0);
 	atomic_store(&f->spy.fail_puts, 0);
 	assert_int_equal(cache_wait_staged(chunk_disk_cache(f->cs), 60000), 0);
 	cache_get_stats(chunk_disk_cache(f->cs), &st);
@@ -1272,7 +1191,7 @@ static void test_chunk_crypt_writeback(void **state)
 	f->cc.size = 0; /* the store alone has it, encrypted */
 	fx_start(f);
 	check_slice(f, 31, size);
-	assert_int_equal(spy_gets(&f->spy), 4);
+	assert_int_equal(spy_count(&f->spy, NULL), 4);
 }
 
 /* Encoding for the disk cache keeps the pool within its bound. */
@@ -1307,13 +1226,13 @@ static void test_chunk_readahead_window(void **state)
 
 		assert_int_equal(chunk_read(f->cs, &s, 1, k * BS, got, BS), BS);
 		chunk_prefetch_wait_idle(f->cs);
-		assert_int_equal(spy_gets(&f->spy), k + 1 + w);
+		assert_int_equal(spy_count(&f->spy, NULL), k + 1 + w);
 	}
 	/* A jump resets the window: no readahead for a random read. */
 	chunk_forget_slice(f->cs, 61);
 	assert_int_equal(chunk_read(f->cs, &s, 1, 20 * BS + 7, got, 100), 100);
 	chunk_prefetch_wait_idle(f->cs);
-	assert_int_equal(spy_gets(&f->spy), 11 + 1 + 4 + 1);
+	assert_int_equal(spy_count(&f->spy, NULL), 11 + 1 + 4 + 1);
 	free(got);
 }
 

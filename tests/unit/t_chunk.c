@@ -22,100 +22,9 @@
 #include "chunk/chunk_int.h"
 #include "object/frame.h"
 #include "object/object.h"
+#include "unit/spy_store.h"
 
 #define BS (64 * 1024)
-
-/* ---- spy store ---- */
-
-struct spy {
-	struct obj_store base;
-	struct obj_store *inner;
-	pthread_mutex_t lock;
-	char **gets; /* keys of every GET, in order */
-	size_t ngets;
-	int fail_puts; /* fail this many puts with -EIO (-1: all) */
-	int puts_tried;
-	unsigned put_delay_us;
-};
-
-static struct spy *spy_of(struct obj_store *s)
-{
-	return (struct spy *)s;
-}
-
-static int spy_put(struct obj_store *s, const char *key, const void *data,
-		   size_t len)
-{
-	struct spy *p = spy_of(s);
-	bool fail;
-
-	pthread_mutex_lock(&p->lock);
-	p->puts_tried++;
-	fail = p->fail_puts != 0;
-	if (p->fail_puts > 0)
-		p->fail_puts--;
-	pthread_mutex_unlock(&p->lock);
-	if (p->put_delay_us)
-		usleep(p->put_delay_us);
-	if (fail)
-		return -EIO;
-	return obj_put(p->inner, key, data, len);
-}
-
-static int spy_get(struct obj_store *s, const char *key, uint64_t off,
-		   uint64_t len, struct buf *out)
-{
-	struct spy *p = spy_of(s);
-
-	pthread_mutex_lock(&p->lock);
-	p->gets = realloc(p->gets, (p->ngets + 1) * sizeof(*p->gets));
-	p->gets[p->ngets++] = strdup(key);
-	pthread_mutex_unlock(&p->lock);
-	return obj_get(p->inner, key, off, len, out);
-}
-
-static int spy_head(struct obj_store *s, const char *key, struct obj_info *o)
-{
-	return obj_head(spy_of(s)->inner, key, o);
-}
-
-static int spy_del(struct obj_store *s, const char *key)
-{
-	return obj_del(spy_of(s)->inner, key);
-}
-
-static int spy_list(struct obj_store *s, const char *prefix, const char *sa,
-		    const char *token, int limit, struct obj_list *out)
-{
-	return obj_list(spy_of(s)->inner, prefix, sa, token, limit, out);
-}
-
-static void spy_close(struct obj_store *s)
-{
-	(void)s;
-}
-
-static const struct obj_store_ops spy_ops = {
-    .scheme = "spy",
-    .put = spy_put,
-    .get = spy_get,
-    .head = spy_head,
-    .del = spy_del,
-    .list = spy_list,
-    .close = spy_close,
-};
-
-static size_t spy_count(struct spy *p, const char *key)
-{
-	size_t n = 0;
-
-	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < p->ngets; i++)
-		if (!key || strcmp(p->gets[i], key) == 0)
-			n++;
-	pthread_mutex_unlock(&p->lock);
-	return n;
-}
 
 /* ---- fixture ---- */
 
@@ -147,10 +56,7 @@ static int fx_setup(void **state)
 	snprintf(url, sizeof(url), "file://%s/", f->dir);
 	if (obj_open(url, false, &f->fs) < 0)
 		return -1;
-	f->spy.base.ops = &spy_ops;
-	snprintf(f->spy.base.desc, sizeof(f->spy.base.desc), "spy");
-	f->spy.inner = f->fs;
-	pthread_mutex_init(&f->spy.lock, NULL);
+	spy_init(&f->spy, f->fs);
 	f->conf.volname = "vol";
 	f->conf.block_size = BS;
 	f->conf.buffer_size = 4 * MiB;
@@ -172,10 +78,7 @@ static int fx_teardown(void **state)
 
 	chunk_store_free(f->cs);
 	obj_close(f->fs);
-	for (size_t i = 0; i < f->spy.ngets; i++)
-		free(f->spy.gets[i]);
-	free(f->spy.gets);
-	pthread_mutex_destroy(&f->spy.lock);
+	spy_release(&f->spy);
 	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
 	return 0;
@@ -524,21 +427,22 @@ static void test_chunk_upload_retry(void **state)
 	f->conf.max_uploads = 1;
 	fx_start(f);
 	/* Two transient failures: retried, the slice is complete. */
-	f->spy.fail_puts = 2;
+	atomic_store(&f->spy.fail_puts, 2);
 	write_slice(f, 11, 2 * BS, 4096);
-	assert_int_equal(f->spy.puts_tried, 4);
+	assert_int_equal(atomic_load(&f->spy.puts_tried), 4);
 	chunk_forget_slice(f->cs, 11);
 	assert_int_equal(chunk_read(f->cs, &s, 1, 0, got, 2 * BS), 2 * BS);
 	assert_memory_equal(got, p, 2 * BS);
 	/* A store that always fails: the writer fails, finish says -EIO. */
-	f->spy.fail_puts = -1;
-	f->spy.puts_tried = 0;
+	atomic_store(&f->spy.fail_puts, -1);
+	atomic_store(&f->spy.puts_tried, 0);
 	assert_int_equal(chunk_writer_new(f->cs, 12, &w), 0);
 	assert_int_equal(chunk_writer_write(w, 0, p, BS + 10), BS + 10);
 	assert_int_equal(chunk_writer_finish(w), -EIO);
 	/* Each failed block was tried 1 + retries times (1 or 2 blocks). */
-	assert_true(f->spy.puts_tried > 0);
-	assert_int_equal(f->spy.puts_tried % (1 + CHUNK_IO_RETRIES), 0);
+	assert_true(atomic_load(&f->spy.puts_tried) > 0);
+	assert_int_equal(atomic_load(&f->spy.puts_tried) % (1 + CHUNK_IO_RETRIES),
+			 0);
 	assert_int_equal(chunk_writer_write(w, BS + 10, p, 1), -EAGAIN);
 	chunk_writer_free(w);
 	assert_int_equal(chunk_mem_used(f->cs) <= 2 * BS, true);
@@ -557,7 +461,7 @@ static void test_chunk_mem_bound(void **state)
 	f->conf.buffer_size = 4 * BS;
 	f->conf.max_uploads = 2;
 	fx_start(f);
-	f->spy.put_delay_us = 1000; /* uploads slower than memcpy */
+	atomic_store(&f->spy.put_delay_us, 1000); /* uploads slower than memcpy */
 	write_slice(f, 21, size, 32 * 1024);
 	assert_true(chunk_mem_peak(f->cs) <= 4 * BS);
 	assert_true(chunk_mem_peak(f->cs) >= BS);
