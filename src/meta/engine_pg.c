@@ -338,6 +338,7 @@ static void conn_free(struct pool_item *it)
 	free(conn);
 }
 
+/* Forget a connection slot (NULL: one that was never allocated). */
 static void pool_drop(struct pg_engine *e, struct pg_conn *conn)
 {
 	if (conn)

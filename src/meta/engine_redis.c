@@ -359,7 +359,6 @@ static int dial(struct rd_engine *e, redisContext **out)
 	return 0;
 }
 
-/* Forget a connection slot (NULL: one that was never allocated). */
 static void conn_free(struct pool_item *it)
 {
 	struct rd_conn *conn = (struct rd_conn *)it;
@@ -369,6 +368,7 @@ static void conn_free(struct pool_item *it)
 	free(conn);
 }
 
+/* Forget a connection slot (NULL: one that was never allocated). */
 static void pool_drop(struct rd_engine *e, struct rd_conn *conn)
 {
 	if (conn)
