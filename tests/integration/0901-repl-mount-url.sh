@@ -20,14 +20,7 @@ t_grep "^replication: on" "$T_OUT"
 t_grep "mounted: *$MNT" "$T_OUT"
 
 progress=$T_DIR/progress
-r_writer "$MNT" "$progress" 2>/dev/null &
-writer=$!
-for _ in $(seq 600); do
-	[ -f "$progress" ] && [ "$(cat "$progress")" -ge 20 ] && break
-	kill -0 $writer 2>/dev/null || t_fail "writer died early"
-	sleep 0.1
-done
-[ "$(cat "$progress")" -ge 20 ] || t_fail "writer made no progress"
+r_start_writer "$MNT" "$progress" 20
 
 # B while A is alive: refused, naming the holder; nothing restored.
 TESSERA_HOME=$HOME_B t_run 1 tessera mount "$URL" "$MNT_B"
@@ -36,7 +29,7 @@ t_grep "in use by .* use --force" "$T_ERR"
 [ ! -e "$HOME_B/$T_VOL/meta.db" ] || t_fail "B restored without the lease"
 
 t_kill9
-wait $writer
+wait $R_WRITER
 n=$(cat "$progress")
 t_log "A fsynced $n rounds before kill -9"
 

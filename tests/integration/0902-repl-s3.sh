@@ -18,20 +18,13 @@ URL=$S3/$BUCKET/$T_VOL
 t_format --storage "$S3/$BUCKET" --trash-days 0
 t_mount
 progress=$T_DIR/progress
-r_writer "$MNT" "$progress" 2>/dev/null &
-writer=$!
-for _ in $(seq 600); do
-	[ -f "$progress" ] && [ "$(cat "$progress")" -ge 10 ] && break
-	kill -0 $writer 2>/dev/null || t_fail "writer died early"
-	sleep 0.1
-done
-[ "$(cat "$progress")" -ge 10 ] || t_fail "writer made no progress"
+r_start_writer "$MNT" "$progress" 10
 
 TESSERA_HOME=$HOME_B t_run 1 tessera mount "$URL" "$MNT_B"
 t_grep "in use by .* use --force" "$T_ERR"
 
 t_kill9
-wait $writer
+wait $R_WRITER
 t_log "A fsynced $(cat "$progress") rounds before kill -9"
 r_mount_b "$URL" "$MNT_B"
 r_check "$MNT_B" "$progress" || t_fail "fsynced data lost on the way to B"

@@ -7,6 +7,8 @@
 #                       (TESSERA_HOME=$HOME_B), wait until $MNT_B is live
 #   r_kill9_b / r_umount_b
 #   r_writer DIR PROGRESS   python writer with fsyncs (see r_check)
+#   r_start_writer DIR PROGRESS N   r_writer in the background ($R_WRITER
+#                       its pid) once it fsynced N rounds
 #   r_check DIR PROGRESS    every fsynced byte of r_writer is in DIR
 #
 # The EXIT trap unmounts B too.
@@ -109,3 +111,14 @@ PY
 
 r_writer() { python3 "$T_DIR/writer.py" "$1" "$2" "${3:-1000000}"; }
 r_check() { python3 "$T_DIR/check.py" "$1" "$(cat "$2")"; }
+
+r_start_writer() {
+	r_writer "$1" "$2" 2>/dev/null &
+	R_WRITER=$!
+	for _ in $(seq 600); do
+		[ -f "$2" ] && [ "$(cat "$2")" -ge "$3" ] && return 0
+		kill -0 $R_WRITER 2>/dev/null || t_fail "writer died early"
+		sleep 0.1
+	done
+	t_fail "writer made no progress"
+}
