@@ -220,12 +220,15 @@ static bool evict_one_locked(struct chunk_store *cs)
 	return true;
 }
 
-char *chunk_spare_take_locked(struct chunk_store *cs)
+char *chunk_spare_take_locked(struct chunk_store *cs, bool writer)
 {
+	/* A writer recycles once half the pool is used (see chunk_int.h). */
+	uint64_t room = writer ? cs->mem_limit / 2 : cs->mem_limit;
+
 	for (;;) {
 		if (cs->nspare > 0)
 			return cs->spare[--cs->nspare];
-		if (atomic_load(&cs->mem_used) + cs->bs <= cs->mem_limit)
+		if (atomic_load(&cs->mem_used) + cs->bs <= room)
 			return NULL; /* room for a new one */
 		if (!evict_one_locked(cs))
 			return NULL;
@@ -545,7 +548,7 @@ int chunk_block_get(struct chunk_store *cs, uint64_t id, uint32_t index,
 	}
 	b->refs = 1;
 	table_insert(cs, b);
-	if (len == cs->bs && (b->pre = chunk_spare_take_locked(cs)))
+	if (len == cs->bs && (b->pre = chunk_spare_take_locked(cs, false)))
 		rc = 0; /* its charge is ours */
 	else
 		rc = chunk_mem_reserve_locked(cs, len, CHUNK_MEM_READ);
@@ -608,7 +611,7 @@ void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
 	pthread_mutex_lock(&cs->lock);
 	if (lookup(cs, id, index, len))
 		goto out;
-	if (len != cs->bs || !(pre = chunk_spare_take_locked(cs))) {
+	if (len != cs->bs || !(pre = chunk_spare_take_locked(cs, false))) {
 		if (chunk_mem_reserve_locked(cs, len, CHUNK_MEM_TRY) < 0)
 			goto out;
 	}

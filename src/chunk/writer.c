@@ -141,7 +141,7 @@ static int ensure_cap(struct chunk_store *cs, struct wblock *b, uint32_t need)
 	if (cap == cs->bs) {
 		/* Its charge is held already: the spare's goes back. */
 		pthread_mutex_lock(&cs->lock);
-		p = chunk_spare_take_locked(cs);
+		p = chunk_spare_take_locked(cs, true);
 		if (p)
 			chunk_mem_release_locked(cs, cs->bs);
 		pthread_mutex_unlock(&cs->lock);
@@ -178,7 +178,7 @@ static int block_start(struct chunk_writer *w, uint32_t index,
 	pthread_mutex_lock(&cs->lock);
 	/* A later block fills whole: start it in a spare buffer. */
 	if (index > 0 && full == cs->bs &&
-	    (b->mem = chunk_spare_take_locked(cs))) {
+	    (b->mem = chunk_spare_take_locked(cs, true))) {
 		b->cap = full;
 		rc = 0;
 	} else {
