@@ -306,6 +306,51 @@ out:
 	pthread_mutex_unlock(&cs->lock);
 }
 
+void chunk_readahead_next(struct chunk_store *cs, const struct slice *s,
+			  size_t n)
+{
+	const struct slice *r = n == 1 ? &s[0] : NULL;
+	struct ra_stream *st;
+	uint32_t last, vis_end;
+	bool found, queued = false;
+
+	if (cs->max_ra == 0 || !r || r->pos != 0 || r->id == 0 ||
+	    r->len == 0 || (uint64_t)r->off + r->len > r->size)
+		return;
+	vis_end = r->off + r->len;
+	pthread_mutex_lock(&cs->lock);
+	st = ra_find_locked(cs, r->id, &found);
+	if (found) /* being read or prefetched already */
+		goto out;
+	/* As if read sequentially up to r->off: the first read starts
+	 * there and finds the window full. */
+	st->window = cs->max_ra;
+	st->next_off = r->off;
+	st->next_block = r->off / cs->bs;
+	st->last_use = ++cs->ra_clock;
+	last = (uint32_t)((MIN((uint64_t)r->off + cs->max_ra, vis_end) - 1) /
+			  cs->bs);
+	for (uint32_t i = st->next_block; i <= last; i++) {
+		uint32_t len = block_len(cs, r->size, i);
+
+		if (!chunk_block_known_locked(cs, r->id, i, len)) {
+			if (!pq_push_locked(cs, r->id, i, len))
+				break;
+			queued = true;
+		}
+		st->next_block = i + 1;
+	}
+	if (queued)
+		pthread_cond_broadcast(&cs->work_cond);
+out:
+	pthread_mutex_unlock(&cs->lock);
+}
+
+uint32_t chunk_max_readahead(const struct chunk_store *cs)
+{
+	return cs->max_ra;
+}
+
 /* Copy slice bytes [so, so + n) of record @s into @dst. */
 static int read_slice(struct chunk_store *cs, const struct slice *s,
 		      uint32_t so, uint32_t n, char *dst)

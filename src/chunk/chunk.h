@@ -83,6 +83,19 @@ ssize_t chunk_read(struct chunk_store *cs, const struct slice *s, size_t n,
 		   uint32_t off, void *dst, size_t len);
 
 /**
+ * A file is being read sequentially towards the chunk whose slice list is
+ * @s[0..n): fetch its first max_readahead bytes in the background and
+ * start its readahead stream with a full window, so that crossing into
+ * it neither stalls on a GET nor ramps up again.  Only for a list of one
+ * record starting at the chunk's start (a file written sequentially);
+ * otherwise nothing.  Any thread.
+ */
+void chunk_readahead_next(struct chunk_store *cs, const struct slice *s,
+			  size_t n);
+/** The readahead window bound in bytes (0: no readahead). */
+uint32_t chunk_max_readahead(const struct chunk_store *cs);
+
+/**
  * A writer fills one new slice (id from meta_new_slice_id).  Bytes are
  * addressed relative to the slice start.  Full blocks upload in the
  * background while the application keeps writing.

@@ -556,6 +556,36 @@ static ssize_t read_piece(struct vfs *v, struct vfs_file *f, uint64_t off,
 }
 
 /*
+ * A read of the handle @h ended at @end of a file of @size bytes: when the
+ * reads are sequential and @end is within one readahead window of the end
+ * of its chunk, prefetch the head of the next chunk (once per chunk).
+ * Readahead inside chunk/ follows one slice; a file's chunks are separate
+ * slices, so without this a sequential read stalls and ramps up again
+ * every 64 MiB.
+ */
+static void readahead_next(struct vfs *v, struct vfs_handle *h, uint64_t off,
+			   uint64_t end, uint64_t size)
+{
+	uint64_t prev = atomic_exchange(&h->ra_next, end);
+	uint32_t ra = chunk_max_readahead(v->cs);
+	uint32_t next = (uint32_t)(end / CHUNK) + 1;
+	struct slice *s = NULL;
+	size_t n = 0;
+
+	if (prev != off || ra == 0 || (uint64_t)next * CHUNK >= size ||
+	    (uint64_t)next * CHUNK - end > ra ||
+	    atomic_exchange(&h->ra_chunk, next + 1) == next + 1)
+		return;
+	pthread_mutex_lock(&h->f->lock);
+	if (chunk_slices(v, h->f, next, &s, &n) < 0)
+		n = 0;
+	pthread_mutex_unlock(&h->f->lock);
+	if (n > 0)
+		chunk_readahead_next(v->cs, s, n);
+	free(s);
+}
+
+/*
  * relatime: update atime when older than mtime/ctime or a day.  The times
  * seen at open decide (close-to-open) unless this mount changed the file
  * since; the new atime is written lazily (vfs_atime.c); ctime stays, as on
@@ -632,8 +662,10 @@ ssize_t vfs_read(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 	}
 	atomic_fetch_add(&v->st.reads, 1);
 	atomic_fetch_add(&v->st.read_bytes, done);
-	if (done > 0)
+	if (done > 0) {
+		readahead_next(v, h, off, off + done, size);
 		touch_atime(v, h);
+	}
 	return done > 0 ? (ssize_t)done : rc;
 }
 

@@ -103,6 +103,10 @@ struct vfs_handle {
 	int flags;		/* open(2) flags */
 	struct vfs_file *f;	/* VFS_H_FILE: a reference */
 	atomic_bool atime_done; /* relatime update done for this handle */
+	/* Sequential reads: where the last read ended, and the last chunk
+	 * whose head was prefetched (chunk_readahead_next) + 1. */
+	_Atomic uint64_t ra_next;
+	_Atomic uint32_t ra_chunk;
 	bool keep_cache;	/* vfs_keep_cache (set at open) */
 	bool direct_write;	/* vfs_direct_write (set at open) */
 	unsigned mgen;		/* f->mgen when opened */

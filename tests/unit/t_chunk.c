@@ -735,6 +735,52 @@ static void test_chunk_readahead(void **state)
 	free(got);
 }
 
+/*
+ * The head of the next chunk: its first max_readahead bytes are fetched
+ * in the background, and the read that then starts there continues the
+ * stream (each block fetched once).  Lists that are not one record from
+ * the chunk's start get nothing.
+ */
+static void test_chunk_readahead_next(void **state)
+{
+	struct fx *f = *state;
+	const uint32_t size = 8 * BS;
+	unsigned char *want = slice_bytes(52, size);
+	unsigned char *got = malloc(size);
+	struct slice s = rec(0, 52, size, 0, size);
+	struct slice two[2] = {rec(0, 52, size, 0, BS),
+			       rec(BS, 52, size, BS, BS)};
+	char key[CHUNK_KEY_MAX];
+
+	f->conf.max_readahead = 4 * BS;
+	fx_start(f);
+	write_slice(f, 52, size, BS);
+	chunk_forget_slice(f->cs, 52);
+	chunk_readahead_next(f->cs, two, 2); /* not one record: nothing */
+	s.pos = 4096;
+	chunk_readahead_next(f->cs, &s, 1); /* not at the start: nothing */
+	s.pos = 0;
+	chunk_prefetch_wait_idle(f->cs);
+	assert_int_equal(spy_count(&f->spy, NULL), 0);
+	chunk_readahead_next(f->cs, &s, 1);
+	chunk_prefetch_wait_idle(f->cs);
+	assert_int_equal(spy_count(&f->spy, NULL), 4); /* blocks 0-3 */
+	chunk_block_key(f->cs, 52, 3, BS, key, sizeof(key));
+	assert_int_equal(spy_count(&f->spy, key), 1);
+	chunk_readahead_next(f->cs, &s, 1); /* again: nothing new */
+	chunk_prefetch_wait_idle(f->cs);
+	assert_int_equal(spy_count(&f->spy, NULL), 4);
+	for (uint32_t off = 0; off < size; off += 32 * 1024)
+		assert_int_equal(chunk_read(f->cs, &s, 1, off, got + off,
+					    32 * 1024),
+				 32 * 1024);
+	assert_memory_equal(got, want, size);
+	chunk_prefetch_wait_idle(f->cs);
+	assert_int_equal(spy_count(&f->spy, NULL), 8);
+	free(want);
+	free(got);
+}
+
 static void test_chunk_compressed(void **state)
 {
 	struct fx *f = *state;
@@ -865,6 +911,7 @@ int main(void)
 		T(test_chunk_concurrent_writers),
 		T(test_chunk_shared_fetch),
 		T(test_chunk_readahead),
+		T(test_chunk_readahead_next),
 		T(test_chunk_compressed),
 		T(test_chunk_delete),
 		T(test_chunk_faults_retried),
