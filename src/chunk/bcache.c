@@ -559,8 +559,6 @@ int chunk_block_get(struct chunk_store *cs, uint64_t id, uint32_t index,
 		b->charge = len;
 	}
 	pthread_mutex_unlock(&cs->lock);
-	if (len == cs->bs && !b->pre && !b->overdraft)
-		b->pre = chunk_full_buf_alloc(cs); /* NULL: the GET allocates */
 	rc = fetch(cs, b, false, &from_disk);
 	pthread_mutex_lock(&cs->lock);
 	finish_load_locked(cs, b, rc);
@@ -628,8 +626,6 @@ void chunk_block_prefetch(struct chunk_store *cs, uint64_t id, uint32_t index,
 	b->refs = 1;
 	table_insert(cs, b);
 	pthread_mutex_unlock(&cs->lock);
-	if (len == cs->bs && !b->pre)
-		b->pre = chunk_full_buf_alloc(cs); /* NULL: the GET allocates */
 	atomic_fetch_add(&cs->n_prefetch, 1);
 	rc = fetch(cs, b, true, &from_disk);
 	pthread_mutex_lock(&cs->lock);
