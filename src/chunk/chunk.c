@@ -258,6 +258,31 @@ static bool pq_push_locked(struct chunk_store *cs, uint64_t id, uint32_t index,
 }
 
 /*
+ * Queue for the workers blocks [first, last] of record @s's slice that are
+ * neither cached nor requested, advancing @st->next_block past each one
+ * handled; stop when the queue is full.  Caller holds cs->lock.
+ */
+static void queue_ahead_locked(struct chunk_store *cs, struct ra_stream *st,
+			       const struct slice *s, uint32_t first,
+			       uint32_t last)
+{
+	bool queued = false;
+
+	for (uint32_t i = first; i <= last; i++) {
+		uint32_t len = block_len(cs, s->size, i);
+
+		if (!chunk_block_known_locked(cs, s->id, i, len)) {
+			if (!pq_push_locked(cs, s->id, i, len))
+				break;
+			queued = true;
+		}
+		st->next_block = i + 1;
+	}
+	if (queued)
+		pthread_cond_broadcast(&cs->work_cond);
+}
+
+/*
  * A read of slice bytes [start, end) of record @s happened: update the
  * slice's stream and queue the blocks ahead of it.  @vis_end is the end
  * of the record's visible part, in slice offsets.
@@ -266,9 +291,9 @@ static void readahead(struct chunk_store *cs, const struct slice *s,
 		      uint32_t start, uint32_t end, uint32_t vis_end)
 {
 	struct ra_stream *st;
-	uint32_t first, last;
+	uint32_t first;
 	uint64_t stop;
-	bool found, queued = false;
+	bool found;
 
 	if (cs->max_ra == 0)
 		return;
@@ -289,19 +314,7 @@ static void readahead(struct chunk_store *cs, const struct slice *s,
 	if (st->window == 0 || stop <= end)
 		goto out;
 	first = MAX((end - 1) / cs->bs + 1, st->next_block);
-	last = (uint32_t)((stop - 1) / cs->bs);
-	for (uint32_t i = first; i <= last; i++) {
-		uint32_t len = block_len(cs, s->size, i);
-
-		if (!chunk_block_known_locked(cs, s->id, i, len)) {
-			if (!pq_push_locked(cs, s->id, i, len))
-				break;
-			queued = true;
-		}
-		st->next_block = i + 1;
-	}
-	if (queued)
-		pthread_cond_broadcast(&cs->work_cond);
+	queue_ahead_locked(cs, st, s, first, (uint32_t)((stop - 1) / cs->bs));
 out:
 	pthread_mutex_unlock(&cs->lock);
 }
@@ -312,7 +325,7 @@ void chunk_readahead_next(struct chunk_store *cs, const struct slice *s,
 	const struct slice *r = n == 1 ? &s[0] : NULL;
 	struct ra_stream *st;
 	uint32_t last, vis_end;
-	bool found, queued = false;
+	bool found;
 
 	if (cs->max_ra == 0 || !r || r->pos != 0 || r->id == 0 ||
 	    r->len == 0 || (uint64_t)r->off + r->len > r->size)
@@ -330,18 +343,7 @@ void chunk_readahead_next(struct chunk_store *cs, const struct slice *s,
 	st->last_use = ++cs->ra_clock;
 	last = (uint32_t)((MIN((uint64_t)r->off + cs->max_ra, vis_end) - 1) /
 			  cs->bs);
-	for (uint32_t i = st->next_block; i <= last; i++) {
-		uint32_t len = block_len(cs, r->size, i);
-
-		if (!chunk_block_known_locked(cs, r->id, i, len)) {
-			if (!pq_push_locked(cs, r->id, i, len))
-				break;
-			queued = true;
-		}
-		st->next_block = i + 1;
-	}
-	if (queued)
-		pthread_cond_broadcast(&cs->work_cond);
+	queue_ahead_locked(cs, st, r, st->next_block, last);
 out:
 	pthread_mutex_unlock(&cs->lock);
 }
