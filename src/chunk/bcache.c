@@ -197,15 +197,27 @@ static void table_remove(struct chunk_store *cs, struct cblock *b)
 	lru_unlink(b);
 }
 
+/*
+ * Give back block memory @mem charged @charge: a full block buffer becomes
+ * a spare (chunk_spare_give_locked), anything else is freed and its charge
+ * returned.  Caller holds cs->lock.
+ */
+static void mem_return_locked(struct chunk_store *cs, char *mem,
+			      uint64_t charge, bool full_buf)
+{
+	if (full_buf && charge == cs->bs) {
+		chunk_spare_give_locked(cs, mem);
+		return;
+	}
+	chunk_mem_release_locked(cs, charge);
+	free(mem);
+}
+
 /* Free a block out of the table and unreferenced, returning its charge. */
 static void drop_locked(struct chunk_store *cs, struct cblock *b)
 {
-	if (b->full_buf && b->charge == cs->bs) {
-		chunk_spare_give_locked(cs, b->mem);
-		b->mem = NULL;
-	} else {
-		chunk_mem_release_locked(cs, b->charge);
-	}
+	mem_return_locked(cs, b->mem, b->charge, b->full_buf);
+	b->mem = NULL;
 	block_free(b);
 }
 
@@ -650,12 +662,7 @@ struct cblock *chunk_block_adopt_locked(struct chunk_store *cs, uint64_t id,
 	struct cblock *b = lookup(cs, id, index, len);
 
 	if (b || !(b = block_new(id, index, len))) {
-		if (full_buf && charge == cs->bs) {
-			chunk_spare_give_locked(cs, mem);
-		} else {
-			chunk_mem_release_locked(cs, charge);
-			free(mem);
-		}
+		mem_return_locked(cs, mem, charge, full_buf);
 		return NULL;
 	}
 	b->full_buf = full_buf;
