@@ -340,6 +340,7 @@ static int rp_commit_locked(struct repl_engine *r, struct repl_txn *t)
 	char gen[REPL_GEN_SIZE] = "";
 	unsigned char enc[8];
 	uint64_t prev, seq;
+	bool snap_crossed;
 	int rc = repl_read_counter(t->inner, REPL_SEQ_COUNTER, &prev);
 
 	seq = prev + 1;
@@ -381,11 +382,13 @@ static int rp_commit_locked(struct repl_engine *r, struct repl_txn *t)
 	}
 	r->committed_seq = seq;
 	r->since_snap += t->recs.len;
+	snap_crossed = r->since_snap >= rp_snap_bytes(r) &&
+		       r->since_snap - t->recs.len < rp_snap_bytes(r);
 	/* The first txn of a segment starts its max_lag_ms clock. */
 	if (r->need_base || r->cur.ntxn == 1 ||
 	    r->cur.body.len >= r->conf.max_segment_bytes ||
 	    seq - r->snap_seq == r->conf.snapshot_txns ||
-	    r->since_snap == rp_snap_bytes(r))
+	    snap_crossed)
 		pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
