@@ -570,13 +570,17 @@ static bool store_beside(const struct meta_format *fmt, const char *dir)
 
 	if (url_parse(fmt->storage, &u, NULL) < 0)
 		return false;
+	if (strcmp(u.scheme, "file") != 0 || stat(u.path, &a) < 0)
+		goto out;
 	snprintf(parent, sizeof(parent), "%s", dir);
-	while (stat(parent, &b) < 0 && (slash = strrchr(parent, '/')) &&
-	       slash != parent)
+	while (stat(parent, &b) < 0) {
+		slash = strrchr(parent, '/');
+		if (!slash || slash == parent)
+			goto out;
 		*slash = '\0';
-	if (strcmp(u.scheme, "file") == 0 && stat(u.path, &a) == 0 &&
-	    stat(parent, &b) == 0)
-		same = a.st_dev == b.st_dev;
+	}
+	same = a.st_dev == b.st_dev;
+out:
 	url_release(&u);
 	return same;
 }
