@@ -5,7 +5,7 @@
 PREFIX ?= /usr/local
 BUILD ?= build
 CC ?= cc
-PKGS := fuse3 sqlite3 libcurl libcrypto liblz4 libzstd libxxhash jansson hiredis libpq
+PKGS := fuse3 sqlite3 libcurl libcrypto liblz4 libzstd libxxhash jansson hiredis libpq liburing
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT ?= -O2 -g

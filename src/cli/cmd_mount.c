@@ -77,6 +77,7 @@ struct mount_opts {
 	double free_ratio;
 	bool writeback;
 	bool cache_large_write;
+	bool no_uring;
 };
 
 enum {
@@ -95,6 +96,7 @@ enum {
 	OPT_HEARTBEAT,
 	OPT_READAHEAD,
 	OPT_CACHE_LARGE,
+	OPT_NO_URING,
 };
 
 static const struct option mount_longopts[] = {
@@ -115,6 +117,7 @@ static const struct option mount_longopts[] = {
 	{"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
 	{"max-readahead", required_argument, NULL, OPT_READAHEAD},
 	{"cache-large-write", no_argument, NULL, OPT_CACHE_LARGE},
+	{"no-uring", no_argument, NULL, OPT_NO_URING},
 	{NULL, 0, NULL, 0},
 };
 
@@ -207,6 +210,9 @@ static int mount_opt(void *arg, int c, const char *val)
 		return 0;
 	case OPT_CACHE_LARGE:
 		o->cache_large_write = true;
+		return 0;
+	case OPT_NO_URING:
+		o->no_uring = true;
 		return 0;
 	}
 	return EXIT_USAGE;
@@ -443,6 +449,16 @@ static int repl_stats(void *arg, struct buf *b)
 	    st.last_error);
 }
 
+/* ".stats" lines of the mount itself: the FUSE transport, replication. */
+static int mount_stats(void *arg, struct buf *b)
+{
+	int rc = buf_appendf(b, "fuse_uring %d\n", fsop_uring_serving() ? 1 : 0);
+
+	if (rc == 0 && arg)
+		rc = repl_stats(arg, b);
+	return rc;
+}
+
 /* What ".control" requests of the mount's own (checkpoints) need. */
 struct mount_ctl {
 	struct meta *m;
@@ -647,10 +663,8 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	memset(&vc, 0, sizeof(vc));
 	vc.control = mount_control;
 	vc.control_arg = &mc;
-	if (repl_is_wrapper(meta_engine(m))) {
-		vc.stats_extra = repl_stats;
-		vc.stats_arg = m;
-	}
+	vc.stats_extra = mount_stats;
+	vc.stats_arg = repl_is_wrapper(meta_engine(m)) ? m : NULL;
 	vc.read_only = o->read_only;
 	vc.buffer_size = o->buffer_size;
 	vc.max_uploads = (int)o->max_uploads;
@@ -684,6 +698,7 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	snprintf(fsname, sizeof(fsname), "tessera:%s", fmt.name);
 	fc.fsname = fsname;
 	fc.options = o->options;
+	fc.no_uring = o->no_uring;
 	rc = fsop_mount(v, mp, &fc, &fs);
 	if (rc < 0) {
 		vfs_free(v);

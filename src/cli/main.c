@@ -63,6 +63,8 @@ const struct cli_cmd cli_cmds[] = {
 	  "                       default 0 for a file:// store on the cache's\n"
 	  "                       filesystem)\n"
 	  "  --free-space-ratio R keep this share of the cache's filesystem free (default 0.1)\n"
+	  "  --no-uring           talk to the kernel through /dev/fuse even when\n"
+	  "                       FUSE over io_uring is enabled (fuse.enable_uring=Y)\n"
 	  "  --cache-large-write  also cache full blocks just written (default: only\n"
 	  "                       partial blocks; big writes go to the store alone)\n"
 	  "  --writeback          stage writes in the local cache, upload later\n"

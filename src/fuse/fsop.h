@@ -33,6 +33,7 @@ struct fsop_conf {
 	const char *fsname;  /* shown in /proc/mounts; may be NULL */
 	const char *options; /* extra -o options (allow_other, ...); or NULL */
 	int max_threads;     /* worker threads (0: 64) */
+	bool no_uring;	     /* stay on /dev/fuse even if io_uring is on */
 };
 
 /**
@@ -46,5 +47,7 @@ int fsop_mount(struct vfs *v, const char *mountpoint,
 int fsop_run(struct fsop *fs);
 /** Unmount (if still mounted), restore signal handlers, free.  NULL: no-op. */
 void fsop_free(struct fsop *fs);
+/** Whether requests come through FUSE over io_uring rings now. */
+bool fsop_uring_serving(void);
 
 #endif

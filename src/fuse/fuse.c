@@ -965,6 +965,13 @@ int fsop_mount(struct vfs *v, const char *mountpoint,
 		goto fail;
 	}
 	fs->mounted = true;
+	if (!conf->no_uring && !conf->debug && fsop_uring_available()) {
+		rc = fsop_uring_attach(fs->se);
+		if (rc < 0)
+			log_warn("FUSE over io_uring: %s: using /dev/fuse",
+				 strerror(-rc));
+		rc = 0;
+	}
 	fuse_opt_free_args(&args);
 	*out = fs;
 	return 0;
@@ -976,8 +983,11 @@ fail:
 
 int fsop_run(struct fsop *fs)
 {
-	return fsop_loop_run(
+	int rc = fsop_loop_run(
 		fs->se, fs->conf.max_threads > 0 ? fs->conf.max_threads : 64);
+
+	fsop_uring_stop();
+	return rc;
 }
 
 void fsop_free(struct fsop *fs)

@@ -274,8 +274,10 @@ void fsop_loop_may_block(void)
 {
 	struct loop *l = my_loop;
 
-	if (!l)
+	if (!l) {
+		fsop_uring_may_block();
 		return;
+	}
 	pthread_mutex_lock(&l->lock);
 	if (!l->done && l->nreading == 0 && l->nwake == 0) {
 		if (l->nparked > 0) {
