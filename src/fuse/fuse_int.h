@@ -25,14 +25,12 @@ void fsop_loop_may_block(void);
  * FUSE over io_uring (uring.c).  fsop_uring_available: the kernel lets us
  * (fuse.enable_uring).  fsop_uring_attach: after fuse_session_mount,
  * before the loop: the session's transport goes through uring.c, which
- * starts the rings once FUSE_INIT is answered.  fsop_uring_on: whether
- * every ring is registered (waits for their start).  fsop_uring_may_block:
+ * starts the rings once FUSE_INIT is answered.  fsop_uring_may_block:
  * fsop_loop_may_block on a ring thread.  fsop_uring_stop: after the loop.
  */
 #include <stdbool.h>
 bool fsop_uring_available(void);
 int fsop_uring_attach(struct fuse_session *se);
-bool fsop_uring_on(void);
 void fsop_uring_may_block(void);
 void fsop_uring_stop(void);
 

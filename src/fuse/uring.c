@@ -688,21 +688,6 @@ bool fsop_uring_serving(void)
 	return on;
 }
 
-bool fsop_uring_on(void)
-{
-	struct ur_pool *p = g_pool;
-	bool on;
-
-	if (!p)
-		return false;
-	pthread_mutex_lock(&p->lock);
-	while (atomic_load(&p->on) && p->registered < p->nq)
-		pthread_cond_wait(&p->cond, &p->lock);
-	on = atomic_load(&p->on) && p->failed == 0;
-	pthread_mutex_unlock(&p->lock);
-	return on;
-}
-
 void fsop_uring_stop(void)
 {
 
