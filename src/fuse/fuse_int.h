@@ -5,7 +5,15 @@
 #ifndef TESSERA_FUSE_FUSE_INT_H
 #define TESSERA_FUSE_FUSE_INT_H
 
+#include <stdint.h>
+#include <time.h>
+
 struct fuse_session;
+
+/** CLOCK_MONOTONIC now, in ns. */
+int64_t fsop_mono_ns(void);
+/** *ts = CLOCK_MONOTONIC now + @ns (for condvars on the monotonic clock). */
+void fsop_deadline_after(struct timespec *ts, int64_t ns);
 
 /**
  * Serve @se until it ends (unmount, or a signal handler calling

@@ -91,7 +91,7 @@ struct worker_arg {
 /* The loop the calling thread serves (NULL outside worker threads). */
 static _Thread_local struct loop *my_loop;
 
-static int64_t mono_ns(void)
+int64_t fsop_mono_ns(void)
 {
 	struct timespec ts;
 
@@ -160,7 +160,7 @@ static void *worker_main(void *arg)
 			break;
 		}
 		l->taken++;
-		l->taken_ns = mono_ns();
+		l->taken_ns = fsop_mono_ns();
 		if (l->dog_asleep) {
 			l->dog_asleep = false;
 			pthread_cond_signal(&l->dog_cond);
@@ -207,7 +207,7 @@ static int start_worker(struct loop *l)
 	return 0;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ns)
+void fsop_deadline_after(struct timespec *ts, int64_t ns)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);
 	ts->tv_sec += (time_t)(ns / 1000000000LL);
@@ -222,7 +222,7 @@ static void deadline_after(struct timespec *ts, int64_t ns)
 static void watch(struct loop *l)
 {
 	if (l->nreading > 0 || l->nwake > 0 ||
-	    mono_ns() - l->taken_ns < WATCH_US * 1000LL)
+	    fsop_mono_ns() - l->taken_ns < WATCH_US * 1000LL)
 		return;
 	if (l->nparked > 0) {
 		l->nwake++;
@@ -238,7 +238,7 @@ static void watch(struct loop *l)
  */
 static int64_t next_tick_ns(struct loop *l)
 {
-	int64_t now = mono_ns(), due = l->taken_ns + WATCH_US * 1000LL;
+	int64_t now = fsop_mono_ns(), due = l->taken_ns + WATCH_US * 1000LL;
 
 	if (l->nreading == 0 && l->nwake == 0 && due > now)
 		return due - now + 1000;
@@ -255,14 +255,14 @@ static void watchdog(struct loop *l)
 
 		if (quiet >= IDLE_TICKS && l->nreading > 0) {
 			l->dog_asleep = true;
-			deadline_after(&ts, SLEEP_MS * 1000000LL);
+			fsop_deadline_after(&ts, SLEEP_MS * 1000000LL);
 			pthread_cond_timedwait(&l->dog_cond, &l->lock, &ts);
 			l->dog_asleep = false;
 			quiet = 0;
 			seen = l->taken;
 			continue;
 		}
-		deadline_after(&ts, next_tick_ns(l));
+		fsop_deadline_after(&ts, next_tick_ns(l));
 		pthread_cond_timedwait(&l->dog_cond, &l->lock, &ts);
 		watch(l);
 		quiet = l->taken == seen ? quiet + 1 : 0;
@@ -310,7 +310,7 @@ int fsop_loop_run(struct fuse_session *se, int max_threads)
 	pthread_condattr_destroy(&ca);
 
 	pthread_mutex_lock(&l.lock);
-	l.taken_ns = mono_ns();
+	l.taken_ns = fsop_mono_ns();
 	rc = start_worker(&l);
 	if (rc == 0)
 		watchdog(&l);

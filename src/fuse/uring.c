@@ -157,14 +157,6 @@ static _Thread_local int my_gen;
 #define UR_WATCH_NS 1000000LL	  /* a request this long gets a helper */
 #define UR_DOG_IDLE_NS 100000000LL /* no request for this long: sleep */
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* Whether the calling thread owns @q now (its replies may be batched). */
 static bool owns(const struct ur_queue *q)
 {
@@ -372,7 +364,7 @@ static void *dog_main(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
-		int64_t now = mono_ns();
+		int64_t now = fsop_mono_ns();
 		struct timespec ts;
 
 		for (int i = 0; i < p->nq; i++) {
@@ -384,16 +376,11 @@ static void *dog_main(void *arg)
 				retire_owner_locked(p, q);
 			}
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
 		if (now - atomic_load(&p->last_start_ns) > UR_DOG_IDLE_NS) {
 			atomic_store(&p->dog_asleep, true);
-			ts.tv_sec += 1;
+			fsop_deadline_after(&ts, 1000000000LL);
 		} else {
-			ts.tv_nsec += UR_WATCH_NS;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			fsop_deadline_after(&ts, UR_WATCH_NS);
 		}
 		pthread_cond_timedwait(&p->dog_cond, &p->lock, &ts);
 		atomic_store(&p->dog_asleep, false);
@@ -474,7 +461,7 @@ static void serve(struct ur_pool *p, struct ur_queue *q)
 						 strerror(-res));
 				continue;
 			}
-			int64_t now = mono_ns();
+			int64_t now = fsop_mono_ns();
 
 			atomic_store(&q->busy_since_ns, now);
 			atomic_store(&p->last_start_ns, now);
@@ -562,7 +549,7 @@ static void *ring_main(void *arg)
 static void start_rings(struct ur_pool *p)
 {
 	pthread_mutex_lock(&p->lock);
-	atomic_store(&p->last_start_ns, mono_ns());
+	atomic_store(&p->last_start_ns, fsop_mono_ns());
 	if (pthread_create(&p->dog, NULL, dog_main, p) == 0)
 		p->dog_started = true;
 	for (int i = 0; i < p->nq; i++)
@@ -640,6 +627,7 @@ int fsop_uring_attach(struct fuse_session *se)
 	};
 	struct ur_pool *p;
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	pthread_condattr_t ca;
 	int rc;
 
 	if (ncpu < 1 || ncpu > 1024)
@@ -657,8 +645,11 @@ int fsop_uring_attach(struct fuse_session *se)
 	p->nq = (int)ncpu;
 	p->init_unique = UINT64_MAX;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cond, NULL);
-	pthread_cond_init(&p->dog_cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cond, &ca);
+	pthread_cond_init(&p->dog_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&p->park_cond, NULL);
 	for (int i = 0; i < p->nq; i++) {
 		p->q[i].p = p;
@@ -714,8 +705,7 @@ void fsop_uring_stop(void)
 		}
 		pthread_mutex_unlock(&q->lock);
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 5;
+	fsop_deadline_after(&ts, 5000000000LL);
 	pthread_cond_signal(&p->dog_cond);
 	pthread_cond_broadcast(&p->park_cond);
 	while (p->nthreads > 0)
