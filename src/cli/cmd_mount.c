@@ -454,6 +454,8 @@ static int mount_stats(void *arg, struct buf *b)
 {
 	int rc = buf_appendf(b, "fuse_uring %d\n", fsop_uring_serving() ? 1 : 0);
 
+	if (rc == 0)
+		rc = fsop_op_stats_text(b);
 	if (rc == 0 && arg)
 		rc = repl_stats(arg, b);
 	return rc;

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 
+struct buf;
 struct vfs;
 struct fsop;
 
@@ -49,5 +50,11 @@ int fsop_run(struct fsop *fs);
 void fsop_free(struct fsop *fs);
 /** Whether requests come through FUSE over io_uring rings now. */
 bool fsop_uring_serving(void);
+/**
+ * Append one ".stats" line per FUSE opcode served so far:
+ * "fuse_op NAME COUNT TOTAL_US", TOTAL_US the time spent in the handlers
+ * (reply included).  Returns 0 or -ENOMEM.
+ */
+int fsop_op_stats_text(struct buf *b);
 
 #endif

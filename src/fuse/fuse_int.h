@@ -9,11 +9,18 @@
 #include <time.h>
 
 struct fuse_session;
+struct fuse_buf;
 
 /** CLOCK_MONOTONIC now, in ns. */
 int64_t fsop_mono_ns(void);
 /** *ts = CLOCK_MONOTONIC now + @ns (for condvars on the monotonic clock). */
 void fsop_deadline_after(struct timespec *ts, int64_t ns);
+
+/**
+ * fuse_session_process_buf, counting the request and its time in the
+ * handler per opcode for fsop_op_stats_text.
+ */
+void fsop_process(struct fuse_session *se, const struct fuse_buf *buf);
 
 /**
  * Serve @se until it ends (unmount, or a signal handler calling

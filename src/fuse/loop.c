@@ -46,12 +46,18 @@
  */
 #define FUSE_USE_VERSION 314
 #include "util/common.h"
+#include "fuse/fsop.h"
 #include "fuse/fuse_int.h"
 #include "util/log.h"
 
+#include "util/buf.h"
+
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 
 #define WATCH_US 1000
@@ -97,6 +103,79 @@ int64_t fsop_mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- per-opcode counts and time in the handlers (".stats") ---- */
+
+#define OP_MAX 64
+
+static _Atomic uint64_t op_count[OP_MAX], op_ns[OP_MAX];
+
+static const char *const op_name[OP_MAX] = {
+	[FUSE_LOOKUP] = "lookup",	   [FUSE_FORGET] = "forget",
+	[FUSE_GETATTR] = "getattr",	   [FUSE_SETATTR] = "setattr",
+	[FUSE_READLINK] = "readlink",	   [FUSE_SYMLINK] = "symlink",
+	[FUSE_MKNOD] = "mknod",		   [FUSE_MKDIR] = "mkdir",
+	[FUSE_UNLINK] = "unlink",	   [FUSE_RMDIR] = "rmdir",
+	[FUSE_RENAME] = "rename",	   [FUSE_LINK] = "link",
+	[FUSE_OPEN] = "open",		   [FUSE_READ] = "read",
+	[FUSE_WRITE] = "write",		   [FUSE_STATFS] = "statfs",
+	[FUSE_RELEASE] = "release",	   [FUSE_FSYNC] = "fsync",
+	[FUSE_SETXATTR] = "setxattr",	   [FUSE_GETXATTR] = "getxattr",
+	[FUSE_LISTXATTR] = "listxattr",	   [FUSE_REMOVEXATTR] = "removexattr",
+	[FUSE_FLUSH] = "flush",		   [FUSE_INIT] = "init",
+	[FUSE_OPENDIR] = "opendir",	   [FUSE_READDIR] = "readdir",
+	[FUSE_RELEASEDIR] = "releasedir",  [FUSE_FSYNCDIR] = "fsyncdir",
+	[FUSE_GETLK] = "getlk",		   [FUSE_SETLK] = "setlk",
+	[FUSE_SETLKW] = "setlkw",	   [FUSE_ACCESS] = "access",
+	[FUSE_CREATE] = "create",	   [FUSE_INTERRUPT] = "interrupt",
+	[FUSE_BMAP] = "bmap",		   [FUSE_DESTROY] = "destroy",
+	[FUSE_IOCTL] = "ioctl",		   [FUSE_POLL] = "poll",
+	[FUSE_BATCH_FORGET] = "batch_forget",
+	[FUSE_FALLOCATE] = "fallocate",	   [FUSE_READDIRPLUS] = "readdirplus",
+	[FUSE_RENAME2] = "rename2",	   [FUSE_LSEEK] = "lseek",
+	[FUSE_COPY_FILE_RANGE] = "copy_file_range",
+	[FUSE_SYNCFS] = "syncfs",	   [FUSE_TMPFILE] = "tmpfile",
+};
+
+void fsop_process(struct fuse_session *se, const struct fuse_buf *buf)
+{
+	struct fuse_in_header in;
+	int64_t t0;
+
+	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(in)) {
+		fuse_session_process_buf(se, buf);
+		return;
+	}
+	memcpy(&in, buf->mem, sizeof(in));
+	t0 = fsop_mono_ns();
+	fuse_session_process_buf(se, buf);
+	if (in.opcode < OP_MAX) {
+		atomic_fetch_add_explicit(&op_count[in.opcode], 1,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&op_ns[in.opcode],
+					  (uint64_t)(fsop_mono_ns() - t0),
+					  memory_order_relaxed);
+	}
+}
+
+int fsop_op_stats_text(struct buf *b)
+{
+	for (int i = 0; i < OP_MAX; i++) {
+		uint64_t n = atomic_load(&op_count[i]);
+		int rc;
+
+		if (n == 0)
+			continue;
+		rc = buf_appendf(b, "fuse_op %s %llu %llu\n",
+				 op_name[i] ? op_name[i] : "other",
+				 (unsigned long long)n,
+				 (unsigned long long)(atomic_load(&op_ns[i]) /
+						      1000));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 /* Whether the worker should read now rather than park.  lock held. */
@@ -166,7 +245,7 @@ static void *worker_main(void *arg)
 			pthread_cond_signal(&l->dog_cond);
 		}
 		pthread_mutex_unlock(&l->lock);
-		fuse_session_process_buf(l->se, &buf);
+		fsop_process(l->se, &buf);
 		pthread_mutex_lock(&l->lock);
 	}
 	pthread_mutex_unlock(&l->lock);

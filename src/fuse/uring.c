@@ -285,7 +285,7 @@ static void run_request(struct ur_pool *p, struct ur_ent *e)
 	memset(&buf, 0, sizeof(buf));
 	buf.mem = start;
 	buf.size = in.len;
-	fuse_session_process_buf(p->se, &buf);
+	fsop_process(p->se, &buf);
 }
 
 static void *ring_main(void *arg);
