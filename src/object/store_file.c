@@ -4,22 +4,41 @@
  *
  * Design note.
  *
- * Atomic puts: an object is written to a temporary file under ROOT/.tmp/
- * and renamed to its key.  rename(2) replaces the target atomically, so a
- * reader (or a crash) sees the old object, the new one, or none: never a
- * partial one.  ROOT/.tmp is on the same filesystem as the objects (it is
- * inside the root), so the rename never crosses devices.  The first key
- * component ".tmp" is therefore reserved and listings skip it; temporary
- * files left by a crash are removed at open once they are an hour old (a
- * younger one may belong to another process writing to the same store).
+ * Atomic puts: an object is written to an unnamed file (O_TMPFILE) in
+ * its key's own directory and linked to its key once complete, so a reader
+ * (or a crash) sees the object whole or not at all; a crash leaves no
+ * file behind.  A key that exists already is replaced as rename(2) does:
+ * the unnamed file is linked to a temporary name under ROOT/.tmp/ and
+ * renamed over the key.  Where O_TMPFILE is refused (some filesystems) or
+ * /proc is missing (the link goes through /proc/self/fd), every put writes
+ * a named temporary file under ROOT/.tmp/ and renames it (so does every
+ * put with TESSERA_FILE_NAMED_PUTS set, for tests).  ROOT/.tmp is on
+ * the same filesystem as the objects (it is inside the root), so renames
+ * never cross devices.  The first key component ".tmp" is therefore
+ * reserved and listings skip it; temporary files left by a crash are
+ * removed at open once they are an hour old (a younger one may belong to
+ * another process writing to the same store).
+ *
+ * Why not always the temporary directory: ext4 allocates a new file's
+ * inode in its parent directory's block group, so every object would come
+ * from .tmp's group, and deleted objects free inodes there.  Without a
+ * journal, ext4 skips inodes deleted in the last ~35 s one by one when it
+ * allocates: after deleting 3,000 objects, creating small files took
+ * 500 us per put in find_inode_bit/recently_deleted (perf), against 25 us
+ * once the deletes were older.  So objects are born in their own
+ * directories, and the directories the store makes are marked to spread
+ * their subdirectories over the disk (fio_spread_children): the objects of
+ * new slices then land in other block groups than those just deleted
+ * (3,000 creates right after 3,000 deletes: 1,336/s before, 5,430/s
+ * after; the same loop on a quiet volume, 5,000/s).
  *
  * Durability: a put does not fsync.  sync() calls syncfs(2) on the root
  * directory: it writes back every dirty page and inode of the filesystem
- * holding the root, which includes the data of each object renamed into
- * place before the call and the directory entries of those renames (the
- * rename is a metadata change of the same filesystem).  Every put that
- * returned before sync() started has finished its write and rename, so all
- * of it is covered.  Since Linux 5.8 syncfs reports writeback errors that
+ * holding the root, which includes the data of each object linked or
+ * renamed into place before the call and the directory entries of those
+ * links and renames (metadata changes of the same filesystem).  Every put
+ * that returned before sync() started has finished its write and link or
+ * rename, so all of it is covered.  Since Linux 5.8 syncfs reports writeback errors that
  * happened since the file descriptor was opened, so a lost write surfaces
  * as -EIO.  A put counter lets sync() skip the syscall when nothing was
  * written since the last successful sync.  Limit: a directory inside the
@@ -81,6 +100,7 @@ struct file_store {
 	atomic_uint_fast64_t puts;   /* puts completed */
 	atomic_uint_fast64_t synced; /* value of puts at the last good sync */
 	atomic_bool no_direct;	     /* O_DIRECT refused: buffered puts */
+	atomic_bool no_tmpfile;	     /* O_TMPFILE refused: named temporaries */
 };
 
 static struct file_store *fs_of(struct obj_store *s)
@@ -140,23 +160,31 @@ static int make_parents(struct file_store *fs, const char *key)
 	snprintf(path, sizeof(path), "%s", key);
 	for (p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
 		*p = '\0';
-		if (mkdirat(fs->root_fd, path, 0755) < 0 && errno != EEXIST)
+		if (mkdirat(fs->root_fd, path, 0755) == 0)
+			fio_spread_children(fs->root_fd, path);
+		else if (errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
 	return 0;
 }
 
+/* A fresh temporary name (relative to root) into @name. */
+static void tmp_name(struct file_store *fs, char *name, size_t n)
+{
+	uint64_t seq = atomic_fetch_add(&fs->tmp_seq, 1);
+
+	snprintf(name, n, TMP_DIR "/%d.%016llx.%llu", (int)getpid(),
+		 (unsigned long long)fs->tmp_seed, (unsigned long long)seq);
+}
+
 /* Create a new temporary file; its name (relative to root) into @name. */
 static int tmp_create(struct file_store *fs, char *name, size_t n)
 {
 	for (int i = 0; i < 100; i++) {
-		uint64_t seq = atomic_fetch_add(&fs->tmp_seq, 1);
 		int fd;
 
-		snprintf(name, n, TMP_DIR "/%d.%016llx.%llu", (int)getpid(),
-			 (unsigned long long)fs->tmp_seed,
-			 (unsigned long long)seq);
+		tmp_name(fs, name, n);
 		fd = openat(fs->root_fd, name,
 			    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd >= 0)
@@ -169,42 +197,149 @@ static int tmp_create(struct file_store *fs, char *name, size_t n)
 	return -EEXIST;
 }
 
+/* rename(2) @tmp to @key, making the key's directories if gone. */
+static int place(struct file_store *fs, const char *tmp, const char *key)
+{
+	for (int i = 0;; i++) {
+		int rc;
+
+		if (renameat(fs->root_fd, tmp, fs->root_fd, key) == 0)
+			return 0;
+		rc = -errno;
+		if (rc != -ENOENT || i == PUT_RETRIES)
+			return rc;
+		rc = make_parents(fs, key);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* The put of a store without O_TMPFILE: a named temporary, renamed. */
+static int put_named(struct file_store *fs, const char *key, const void *data,
+		     size_t len)
+{
+	char tmp[128];
+	int fd, rc;
+
+	fd = tmp_create(fs, tmp, sizeof(tmp));
+	if (fd < 0)
+		return fd;
+	rc = fio_write_new(fd, data, len, &fs->no_direct);
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = place(fs, tmp, key);
+	if (rc < 0)
+		unlinkat(fs->root_fd, tmp, 0);
+	return rc;
+}
+
+/*
+ * An unnamed file in @key's directory (made if missing); -EOPNOTSUPP when
+ * the filesystem has no O_TMPFILE (then put_named from now on).
+ */
+static int open_unnamed(struct file_store *fs, const char *key)
+{
+	char dir[OBJ_KEY_MAX + 1];
+	const char *slash = strrchr(key, '/');
+
+	if (slash)
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - key), key);
+	else
+		snprintf(dir, sizeof(dir), ".");
+	for (int i = 0;; i++) {
+		int fd = openat(fs->root_fd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC,
+				0644);
+		int rc;
+
+		if (fd >= 0)
+			return fd;
+		rc = -errno;
+		if (rc == -EOPNOTSUPP || rc == -EISDIR || rc == -EINVAL) {
+			atomic_store(&fs->no_tmpfile, true);
+			return -EOPNOTSUPP;
+		}
+		if (rc != -ENOENT || i == PUT_RETRIES)
+			return rc;
+		rc = make_parents(fs, key);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* Give the unnamed file @fd the name @key, replacing what is there. */
+static int link_unnamed(struct file_store *fs, int fd, const char *key)
+{
+	char proc[64], tmp[128];
+	int rc;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	for (int i = 0;; i++) {
+		if (linkat(AT_FDCWD, proc, fs->root_fd, key,
+			   AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+		rc = -errno;
+		if (rc == -EEXIST)
+			break;
+		/* the directory went away with its last object: again */
+		if (rc != -ENOENT || i == PUT_RETRIES)
+			return rc;
+		rc = make_parents(fs, key);
+		if (rc < 0)
+			return rc;
+	}
+	for (int i = 0;; i++) {
+		tmp_name(fs, tmp, sizeof(tmp));
+		if (linkat(AT_FDCWD, proc, fs->root_fd, tmp,
+			   AT_SYMLINK_FOLLOW) == 0)
+			break;
+		rc = -errno;
+		if (i == PUT_RETRIES ||
+		    (rc == -ENOENT && mkdirat(fs->root_fd, TMP_DIR, 0700) < 0 &&
+		     errno != EEXIST) ||
+		    (rc != -ENOENT && rc != -EEXIST))
+			return rc;
+	}
+	rc = place(fs, tmp, key);
+	if (rc < 0)
+		unlinkat(fs->root_fd, tmp, 0);
+	return rc;
+}
+
+static int put_unnamed(struct file_store *fs, const char *key,
+		       const void *data, size_t len)
+{
+	int fd = open_unnamed(fs, key), rc;
+
+	if (fd < 0)
+		return fd;
+	rc = fio_write_new(fd, data, len, &fs->no_direct);
+	if (rc == 0)
+		rc = link_unnamed(fs, fd, key);
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
 static int fs_put(struct obj_store *s, const char *key, const void *data,
 		  size_t len)
 {
 	struct file_store *fs = fs_of(s);
-	char tmp[128];
-	int fd, rc;
+	int rc = -EOPNOTSUPP;
 
 	if (fs_key_check(key) < 0)
 		return -EINVAL;
-	fd = tmp_create(fs, tmp, sizeof(tmp));
-	if (fd < 0) {
-		rc = fd;
-		goto fail;
-	}
-	rc = fio_write_new(fd, data, len, &fs->no_direct);
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc < 0)
-		goto fail_unlink;
-	for (int i = 0;; i++) {
-		if (renameat(fs->root_fd, tmp, fs->root_fd, key) == 0)
-			break;
-		rc = -errno;
-		if (rc != -ENOENT || i == PUT_RETRIES)
-			goto fail_unlink;
-		rc = make_parents(fs, key);
-		if (rc < 0)
-			goto fail_unlink;
+	if (!atomic_load(&fs->no_tmpfile))
+		rc = put_unnamed(fs, key, data, len);
+	if (rc == -EOPNOTSUPP)
+		rc = put_named(fs, key, data, len);
+	if (rc < 0) {
+		log_error("cannot write '%s' in '%s': %s", key, s->desc,
+			  strerror(-rc));
+		return fs_errno(-rc);
 	}
 	atomic_fetch_add(&fs->puts, 1);
 	return 0;
-fail_unlink:
-	unlinkat(fs->root_fd, tmp, 0);
-fail:
-	log_error("cannot write '%s' in '%s': %s", key, s->desc, strerror(-rc));
-	return fs_errno(-rc);
 }
 
 static int read_range(int fd, uint64_t off, uint64_t len, struct buf *out)
@@ -671,6 +806,11 @@ static int open_root(struct file_store *fs, bool create)
 		return rc == -ENOMEM ? rc : -EACCES;
 	}
 	tmp_cleanup(fs);
+	/* The link of an unnamed file goes through /proc/self/fd.  The
+	 * variable is for tests of the fallback. */
+	if (access("/proc/self/fd", X_OK) < 0 ||
+	    getenv("TESSERA_FILE_NAMED_PUTS"))
+		atomic_store(&fs->no_tmpfile, true);
 	return 0;
 fail:
 	if (rc == -ENOENT) {

@@ -32,4 +32,18 @@ int fio_write_all(int fd, const void *p, size_t n);
  */
 int fio_write_new(int fd, const void *p, size_t n, atomic_bool *no_direct);
 
+/**
+ * Ask the filesystem to spread the subdirectories of directory @path
+ * (relative to @dir_fd) over the disk rather than keep them near it:
+ * ext4's "top of hierarchy" flag (chattr +T).  Best effort: ignored where
+ * the filesystem has no such flag.
+ *
+ * Why: ext4 puts a new file's inode in its directory's block group, and a
+ * subdirectory near its parent.  Without a journal it then skips inodes
+ * freed in the last ~35 s one by one, so a store that deletes many objects
+ * and then creates new ones in directories next to them scans past every
+ * deleted inode on each create (see store_file.c).
+ */
+void fio_spread_children(int dir_fd, const char *path);
+
 #endif
