@@ -266,7 +266,7 @@ static void queue_ahead_locked(struct chunk_store *cs, struct ra_stream *st,
 			       const struct slice *s, uint32_t first,
 			       uint32_t last)
 {
-	bool queued = false;
+	int queued = 0;
 
 	for (uint32_t i = first; i <= last; i++) {
 		uint32_t len = block_len(cs, s->size, i);
@@ -274,12 +274,20 @@ static void queue_ahead_locked(struct chunk_store *cs, struct ra_stream *st,
 		if (!chunk_block_known_locked(cs, s->id, i, len)) {
 			if (!pq_push_locked(cs, s->id, i, len))
 				break;
-			queued = true;
+			queued++;
 		}
 		st->next_block = i + 1;
 	}
-	if (queued)
+	/*
+	 * One wakeup per job: a broadcast woke every idle worker for one
+	 * block, and on 2 CPUs the caller (a FUSE request) then waited for
+	 * them all to run and sleep again (~95 us per queued block).
+	 */
+	if (queued >= cs->nworkers)
 		pthread_cond_broadcast(&cs->work_cond);
+	else
+		while (queued-- > 0)
+			pthread_cond_signal(&cs->work_cond);
 }
 
 /*
@@ -490,6 +498,14 @@ int chunk_delete_slice(struct chunk_store *cs, uint64_t id, uint32_t size)
 struct cache *chunk_disk_cache(const struct chunk_store *cs)
 {
 	return cs->dc;
+}
+
+void chunk_block_counts(const struct chunk_store *cs, uint64_t *fetches,
+			uint64_t *prefetches, uint64_t *hits)
+{
+	*fetches = atomic_load(&cs->n_fetch);
+	*prefetches = atomic_load(&cs->n_prefetch);
+	*hits = atomic_load(&cs->n_hit);
 }
 
 uint64_t chunk_cache_queue_drops(const struct chunk_store *cs)

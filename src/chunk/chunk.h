@@ -140,6 +140,12 @@ struct cache *chunk_disk_cache(const struct chunk_store *cs);
 /** Blocks the disk-cache queue dropped because it was full. */
 uint64_t chunk_cache_queue_drops(const struct chunk_store *cs);
 
+/** Counters: block GETs from the store (@fetches, tries included),
+ * block loads started by readahead (@prefetches), block reads served from
+ * memory (@hits). */
+void chunk_block_counts(const struct chunk_store *cs, uint64_t *fetches,
+			uint64_t *prefetches, uint64_t *hits);
+
 enum chunk_cache_op {
 	CHUNK_CACHE_WARM,  /* fetch blocks into the disk cache */
 	CHUNK_CACHE_EVICT, /* drop their cached copies (staged ones stay) */

@@ -213,6 +213,17 @@ static int stats_text(struct vfs *v, struct buf *b)
 		STAT(commits), STAT(fsyncs), STAT(compactions),
 		STAT(deleted_slices));
 #undef STAT
+	if (rc == 0) {
+		uint64_t fetches, prefetches, hits;
+
+		chunk_block_counts(v->cs, &fetches, &prefetches, &hits);
+		rc = buf_appendf(b,
+				 "block_fetches %llu\nblock_prefetches %llu\n"
+				 "block_hits %llu\n",
+				 (unsigned long long)fetches,
+				 (unsigned long long)prefetches,
+				 (unsigned long long)hits);
+	}
 	if (rc == 0)
 		rc = vfs_cache_stats_text(v, b);
 	if (rc == 0 && v->conf.stats_extra)
@@ -610,6 +621,8 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	rc = vfs_open_checked(v, ino, flags, &a, fh);
 	if (rc == 0)
 		set_direct(*fh, flags, &a, caps);
+	if (rc == 0)
+		vfs_open_prefetch(v, *fh, &a);
 	if (rc == 0 && out)
 		*out = a;
 	return rc;

@@ -586,6 +586,35 @@ static void readahead_next(struct vfs *v, struct vfs_handle *h, uint64_t off,
 }
 
 /*
+ * A small file opened for reading is about to be read whole: fetch its
+ * first chunk's head now (chunk_readahead_next), while the kernel answers
+ * the open and sends the READ.  A cold read of a 4 KiB file waits for one
+ * disk read or GET; started here, it overlaps the round trips between
+ * OPEN and READ (an IOCTL from isatty, the READ itself).  Only files of
+ * at most one block: any read of them needs that block, so at worst an
+ * open that reads nothing costs one block fetch.  Not when the kernel
+ * keeps its cached pages (no READ will come).
+ */
+void vfs_open_prefetch(struct vfs *v, uint64_t fh, const struct meta_attr *a)
+{
+	struct vfs_handle *h = handle_of(fh, VFS_H_FILE);
+	struct slice *s = NULL;
+	size_t n = 0;
+
+	if (!h || h->keep_cache || !S_ISREG(a->mode) || a->length == 0 ||
+	    a->length > v->block_size || (h->flags & O_ACCMODE) == O_WRONLY ||
+	    chunk_max_readahead(v->cs) == 0)
+		return;
+	pthread_mutex_lock(&h->f->lock);
+	if (h->f->dirty || chunk_slices(v, h->f, 0, &s, &n) < 0)
+		n = 0;
+	pthread_mutex_unlock(&h->f->lock);
+	if (n > 0)
+		chunk_readahead_next(v->cs, s, n);
+	free(s);
+}
+
+/*
  * relatime: update atime when older than mtime/ctime or a day.  The times
  * seen at open decide (close-to-open) unless this mount changed the file
  * since; the new atime is written lazily (vfs_atime.c); ctime stays, as on

@@ -261,6 +261,8 @@ int vfs_files_commit_all(struct vfs *v, bool sync);
  */
 int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 		     struct meta_attr *a, uint64_t *fh);
+/** After an open of @fh: start fetching a small file's block (see .c). */
+void vfs_open_prefetch(struct vfs *v, uint64_t fh, const struct meta_attr *a);
 /** Open a virtual file (read-only); its text is made now. */
 int vfs_open_virtual(struct vfs *v, uint64_t ino, int flags, uint64_t *fh);
 /** Free remaining file states at shutdown. */
