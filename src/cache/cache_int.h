@@ -71,6 +71,7 @@ struct cache {
 	void *mem_arg;
 	pid_t pid;
 	atomic_bool no_direct; /* O_DIRECT refused (util/fileio.h) */
+	atomic_bool no_tmpfile; /* O_TMPFILE refused: named temporaries */
 	atomic_uint_fast64_t tmp_seq;
 
 	pthread_mutex_t lock;

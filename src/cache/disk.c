@@ -185,6 +185,23 @@ void cache_htab_del(struct htab *t, struct hnode *nd)
 
 /* ---- files ---- */
 
+/* Write a frame (header, then body) into the new empty file @fd. */
+static int write_frame(struct cache *c, int fd, const void *hdr, size_t hlen,
+		       const void *body, size_t blen)
+{
+	int rc;
+
+	if ((const char *)hdr + hlen == (const char *)body) {
+		/* One buffer (a block with its frame header in front):
+		 * possibly written with O_DIRECT (util/fileio.h). */
+		return fio_write_new(fd, hdr, hlen + blen, &c->no_direct);
+	}
+	rc = fio_write_all(fd, hdr, hlen);
+	if (rc == 0)
+		rc = fio_write_all(fd, body, blen);
+	return rc;
+}
+
 int cache_write_tmp(struct cache *c, const void *hdr, size_t hlen,
 		    const void *body, size_t blen, bool sync, char *tmp,
 		    size_t n)
@@ -197,15 +214,7 @@ int cache_write_tmp(struct cache *c, const void *hdr, size_t hlen,
 		    0600);
 	if (fd < 0)
 		return -errno;
-	if ((const char *)hdr + hlen == (const char *)body) {
-		/* One buffer (a block with its frame header in front):
-		 * possibly written with O_DIRECT (util/fileio.h). */
-		rc = fio_write_new(fd, hdr, hlen + blen, &c->no_direct);
-	} else {
-		rc = fio_write_all(fd, hdr, hlen);
-		if (rc == 0)
-			rc = fio_write_all(fd, body, blen);
-	}
+	rc = write_frame(c, fd, hdr, hlen, body, blen);
 	if (rc == 0 && sync && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && rc == 0)
@@ -242,6 +251,8 @@ static int mkparents(struct cache *c, const char *path, bool sync)
 		if (mkdirat(c->dir_fd, buf, 0700) == 0) {
 			char *q = strrchr(buf, '/');
 			int rc;
+
+			fio_spread_children(c->dir_fd, buf);
 
 			if (q)
 				*q = '\0';
@@ -651,13 +662,75 @@ bool cache_frame_ok(const struct cache *c, const void *hdr, size_t hlen,
 	return (flags & FRAME_F_ENCRYPTED) != 0;
 }
 
+/*
+ * An unnamed file (O_TMPFILE) in the directory of @path (made if missing)
+ * holding the frame: its fd, -EOPNOTSUPP where the filesystem has none
+ * (then named temporaries from now on), or -errno.  Why not tmp/: see
+ * src/object/store_file.c (ext4 allocates a file's inode in its
+ * directory's block group, and skips recently freed ones one by one).
+ */
+static int write_unnamed(struct cache *c, const char *path, const void *hdr,
+			 size_t hlen, const void *body, size_t blen)
+{
+	char dir[CACHE_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	if (!slash)
+		return -EOPNOTSUPP;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	for (int i = 0;; i++) {
+		fd = openat(c->dir_fd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC,
+			    0600);
+		if (fd >= 0)
+			break;
+		rc = -errno;
+		if (rc == -EOPNOTSUPP || rc == -EISDIR || rc == -EINVAL) {
+			atomic_store(&c->no_tmpfile, true);
+			return -EOPNOTSUPP;
+		}
+		if (rc != -ENOENT || i == 3)
+			return rc;
+		rc = mkparents(c, path, false);
+		if (rc < 0)
+			return rc;
+	}
+	rc = write_frame(c, fd, hdr, hlen, body, blen);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* Name the unnamed file @fd @path, replacing a file nobody indexes. */
+static int link_unnamed(struct cache *c, int fd, const char *path)
+{
+	char proc[64];
+	int rc;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	for (int i = 0;; i++) {
+		if (linkat(AT_FDCWD, proc, c->dir_fd, path,
+			   AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+		rc = -errno;
+		if (i == 3)
+			return rc;
+		if (rc == -EEXIST)
+			unlinkat(c->dir_fd, path, 0);
+		else if (rc != -ENOENT || (rc = mkparents(c, path, false)) < 0)
+			return rc;
+	}
+}
+
 int cache_put(struct cache *c, const char *key, const void *hdr, size_t hlen,
 	      const void *body, size_t blen)
 {
 	char path[CACHE_PATH_MAX], tmp[64];
 	uint64_t size = cache_charge(hlen + blen);
 	struct centry *e;
-	int rc;
+	int fd, rc;
 
 	if (!c || c->limit == 0)
 		return c ? drop_put(c, -ENOSPC) : -ENOSPC;
@@ -679,12 +752,25 @@ int cache_put(struct cache *c, const char *key, const void *hdr, size_t hlen,
 	pthread_mutex_unlock(&c->lock);
 	if (!e)
 		return drop_put(c, -ENOMEM);
-	rc = cache_write_tmp(c, hdr, hlen, body, blen, false, tmp, sizeof(tmp));
-	pthread_mutex_lock(&c->lock);
-	if (rc == 0 && e->doomed)
-		unlinkat(c->dir_fd, tmp, 0);
-	else if (rc == 0)
-		rc = cache_place(c, tmp, path, false);
+	fd = atomic_load(&c->no_tmpfile)
+		 ? -EOPNOTSUPP
+		 : write_unnamed(c, path, hdr, hlen, body, blen);
+	if (fd != -EOPNOTSUPP) {
+		rc = fd < 0 ? fd : 0;
+		pthread_mutex_lock(&c->lock);
+		if (rc == 0 && !e->doomed)
+			rc = link_unnamed(c, fd, path);
+		if (fd >= 0)
+			close(fd);
+	} else {
+		rc = cache_write_tmp(c, hdr, hlen, body, blen, false, tmp,
+				     sizeof(tmp));
+		pthread_mutex_lock(&c->lock);
+		if (rc == 0 && e->doomed)
+			unlinkat(c->dir_fd, tmp, 0);
+		else if (rc == 0)
+			rc = cache_place(c, tmp, path, false);
+	}
 	if (rc == 0 && !e->doomed) {
 		e->ready = true;
 		e->stamp = cache_now_ns();
@@ -1002,6 +1088,10 @@ int cache_open(struct obj_store *os, const struct cache_conf *conf,
 	c->mem_release = conf->mem_release;
 	c->mem_arg = conf->mem_arg;
 	c->pid = getpid();
+	/* links of unnamed files go through /proc (the variable: tests) */
+	if (access("/proc/self/fd", X_OK) < 0 ||
+	    getenv("TESSERA_FILE_NAMED_PUTS"))
+		atomic_store(&c->no_tmpfile, true);
 	c->rng = (uint64_t)cache_now_ns() | 1;
 	c->scan_raw = c->scan_staging = true;
 	cache_htab_init(&c->index);

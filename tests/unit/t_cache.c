@@ -1268,7 +1268,18 @@ int main(void)
 		T(test_chunk_crypt_writeback),
 		T(test_chunk_crypt_mem_bound),
 	};
+	/* The cache's puts again, on the fallback without O_TMPFILE. */
+	const struct CMUnitTest named[] = {
+		T(test_cache_put_get),
+		T(test_cache_size_bound),
+		T(test_cache_corrupt_file),
+		T(test_cache_rebuild),
+		T(test_chunk_cache_partial_only),
+	};
 	/* clang-format on */
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	setenv("TESSERA_FILE_NAMED_PUTS", "1", 1);
+	return failed + cmocka_run_group_tests_name("named puts", named, NULL,
+						    NULL);
 }
