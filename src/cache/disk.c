@@ -672,25 +672,16 @@ bool cache_frame_ok(const struct cache *c, const void *hdr, size_t hlen,
 static int write_unnamed(struct cache *c, const char *path, const void *hdr,
 			 size_t hlen, const void *body, size_t blen)
 {
-	char dir[CACHE_PATH_MAX];
-	const char *slash = strrchr(path, '/');
 	int fd, rc;
 
-	if (!slash)
-		return -EOPNOTSUPP;
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	for (int i = 0;; i++) {
-		fd = openat(c->dir_fd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC,
-			    0600);
+		fd = fio_open_unnamed(c->dir_fd, path, 0600);
 		if (fd >= 0)
 			break;
-		rc = -errno;
-		if (rc == -EOPNOTSUPP || rc == -EISDIR || rc == -EINVAL) {
+		if (fd == -EOPNOTSUPP)
 			atomic_store(&c->no_tmpfile, true);
-			return -EOPNOTSUPP;
-		}
-		if (rc != -ENOENT || i == 3)
-			return rc;
+		if (fd != -ENOENT || i == 3)
+			return fd;
 		rc = mkparents(c, path, false);
 		if (rc < 0)
 			return rc;
@@ -706,16 +697,10 @@ static int write_unnamed(struct cache *c, const char *path, const void *hdr,
 /* Name the unnamed file @fd @path, replacing a file nobody indexes. */
 static int link_unnamed(struct cache *c, int fd, const char *path)
 {
-	char proc[64];
-	int rc;
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	for (int i = 0;; i++) {
-		if (linkat(AT_FDCWD, proc, c->dir_fd, path,
-			   AT_SYMLINK_FOLLOW) == 0)
-			return 0;
-		rc = -errno;
-		if (i == 3)
+		int rc = fio_link_unnamed(fd, c->dir_fd, path);
+
+		if (rc == 0 || i == 3)
 			return rc;
 		if (rc == -EEXIST)
 			unlinkat(c->dir_fd, path, 0);
@@ -1088,9 +1073,7 @@ int cache_open(struct obj_store *os, const struct cache_conf *conf,
 	c->mem_release = conf->mem_release;
 	c->mem_arg = conf->mem_arg;
 	c->pid = getpid();
-	/* links of unnamed files go through /proc (the variable: tests) */
-	if (access("/proc/self/fd", X_OK) < 0 ||
-	    getenv("TESSERA_FILE_NAMED_PUTS"))
+	if (!fio_unnamed_usable())
 		atomic_store(&c->no_tmpfile, true);
 	c->rng = (uint64_t)cache_now_ns() | 1;
 	c->scan_raw = c->scan_staging = true;

@@ -240,27 +240,15 @@ static int put_named(struct file_store *fs, const char *key, const void *data,
  */
 static int open_unnamed(struct file_store *fs, const char *key)
 {
-	char dir[OBJ_KEY_MAX + 1];
-	const char *slash = strrchr(key, '/');
-
-	if (slash)
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - key), key);
-	else
-		snprintf(dir, sizeof(dir), ".");
 	for (int i = 0;; i++) {
-		int fd = openat(fs->root_fd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC,
-				0644);
-		int rc;
+		int fd = fio_open_unnamed(fs->root_fd, key, 0644), rc;
 
 		if (fd >= 0)
 			return fd;
-		rc = -errno;
-		if (rc == -EOPNOTSUPP || rc == -EISDIR || rc == -EINVAL) {
+		if (fd == -EOPNOTSUPP)
 			atomic_store(&fs->no_tmpfile, true);
-			return -EOPNOTSUPP;
-		}
-		if (rc != -ENOENT || i == PUT_RETRIES)
-			return rc;
+		if (fd != -ENOENT || i == PUT_RETRIES)
+			return fd;
 		rc = make_parents(fs, key);
 		if (rc < 0)
 			return rc;
@@ -270,15 +258,13 @@ static int open_unnamed(struct file_store *fs, const char *key)
 /* Give the unnamed file @fd the name @key, replacing what is there. */
 static int link_unnamed(struct file_store *fs, int fd, const char *key)
 {
-	char proc[64], tmp[128];
+	char tmp[128];
 	int rc;
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	for (int i = 0;; i++) {
-		if (linkat(AT_FDCWD, proc, fs->root_fd, key,
-			   AT_SYMLINK_FOLLOW) == 0)
+		rc = fio_link_unnamed(fd, fs->root_fd, key);
+		if (rc == 0)
 			return 0;
-		rc = -errno;
 		if (rc == -EEXIST)
 			break;
 		/* the directory went away with its last object: again */
@@ -290,10 +276,9 @@ static int link_unnamed(struct file_store *fs, int fd, const char *key)
 	}
 	for (int i = 0;; i++) {
 		tmp_name(fs, tmp, sizeof(tmp));
-		if (linkat(AT_FDCWD, proc, fs->root_fd, tmp,
-			   AT_SYMLINK_FOLLOW) == 0)
+		rc = fio_link_unnamed(fd, fs->root_fd, tmp);
+		if (rc == 0)
 			break;
-		rc = -errno;
 		if (i == PUT_RETRIES ||
 		    (rc == -ENOENT && mkdirat(fs->root_fd, TMP_DIR, 0700) < 0 &&
 		     errno != EEXIST) ||
@@ -806,10 +791,7 @@ static int open_root(struct file_store *fs, bool create)
 		return rc == -ENOMEM ? rc : -EACCES;
 	}
 	tmp_cleanup(fs);
-	/* The link of an unnamed file goes through /proc/self/fd.  The
-	 * variable is for tests of the fallback. */
-	if (access("/proc/self/fd", X_OK) < 0 ||
-	    getenv("TESSERA_FILE_NAMED_PUTS"))
+	if (!fio_unnamed_usable())
 		atomic_store(&fs->no_tmpfile, true);
 	return 0;
 fail:

@@ -5,9 +5,44 @@
 #include "util/fileio.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+
+bool fio_unnamed_usable(void)
+{
+	return access("/proc/self/fd", X_OK) == 0 &&
+	       !getenv("TESSERA_FILE_NAMED_PUTS");
+}
+
+int fio_open_unnamed(int dir_fd, const char *path, unsigned int mode)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (slash)
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else
+		snprintf(dir, sizeof(dir), ".");
+	fd = openat(dir_fd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	if (fd >= 0)
+		return fd;
+	if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+		return -EOPNOTSUPP;
+	return -errno;
+}
+
+int fio_link_unnamed(int fd, int dir_fd, const char *path)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dir_fd, path, AT_SYMLINK_FOLLOW) < 0)
+		return -errno;
+	return 0;
+}
 
 void fio_spread_children(int dir_fd, const char *path)
 {

@@ -46,4 +46,32 @@ int fio_write_new(int fd, const void *p, size_t n, atomic_bool *no_direct);
  */
 void fio_spread_children(int dir_fd, const char *path);
 
+/*
+ * Unnamed files: a new file is written as an unnamed file (O_TMPFILE) in
+ * its own directory and linked to its name once complete, so it is seen
+ * whole or not at all, and a crash leaves nothing behind.  The link goes
+ * through /proc/self/fd (linkat with AT_EMPTY_PATH needs a capability).
+ */
+
+/**
+ * Whether unnamed files can be linked here (/proc is mounted).  The
+ * environment variable TESSERA_FILE_NAMED_PUTS makes it false, for tests
+ * of the callers' fallback (a temporary name and rename).
+ */
+bool fio_unnamed_usable(void);
+
+/**
+ * An unnamed write-only file in the directory of @path (relative to
+ * @dir_fd; the directory itself when @path has no '/'), mode @mode: its
+ * fd, -EOPNOTSUPP where the filesystem has no O_TMPFILE, or -errno
+ * (-ENOENT: the directory is missing).
+ */
+int fio_open_unnamed(int dir_fd, const char *path, unsigned int mode);
+
+/**
+ * Give the unnamed file @fd the name @path (relative to @dir_fd): 0 or
+ * -errno (-EEXIST: the name is taken; -ENOENT: its directory is missing).
+ */
+int fio_link_unnamed(int fd, int dir_fd, const char *path);
+
 #endif
