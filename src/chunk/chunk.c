@@ -356,6 +356,36 @@ out:
 	pthread_mutex_unlock(&cs->lock);
 }
 
+int chunk_prefetch_blocks(struct chunk_store *cs, const struct slice *s,
+			  size_t n, uint64_t budget)
+{
+	int queued = 0;
+
+	if (cs->max_ra == 0)
+		return 0;
+	pthread_mutex_lock(&cs->lock);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t idx = s[i].off / cs->bs;
+		uint32_t len = block_len(cs, s[i].size, idx);
+
+		if (s[i].id == 0 || len > budget)
+			break;
+		if (chunk_block_known_locked(cs, s[i].id, idx, len))
+			continue;
+		if (!pq_push_locked(cs, s[i].id, idx, len))
+			break;
+		budget -= len;
+		queued++;
+	}
+	if (queued >= cs->nworkers)
+		pthread_cond_broadcast(&cs->work_cond);
+	else
+		for (int i = 0; i < queued; i++)
+			pthread_cond_signal(&cs->work_cond);
+	pthread_mutex_unlock(&cs->lock);
+	return queued;
+}
+
 uint32_t chunk_max_readahead(const struct chunk_store *cs)
 {
 	return cs->max_ra;

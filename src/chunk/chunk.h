@@ -83,6 +83,15 @@ ssize_t chunk_read(struct chunk_store *cs, const struct slice *s, size_t n,
 		   uint32_t off, void *dst, size_t len);
 
 /**
+ * Fetch in the background the block holding the start of each slice
+ * @s[0..n) (the heads of small files about to be read), in order, while
+ * their total stays within @budget bytes and the queue has room; cached
+ * or loading blocks are skipped.  Returns the blocks queued.  Any thread.
+ */
+int chunk_prefetch_blocks(struct chunk_store *cs, const struct slice *s,
+			  size_t n, uint64_t budget);
+
+/**
  * A file is being read sequentially towards the chunk whose slice list is
  * @s[0..n): fetch its first max_readahead bytes in the background and
  * start its readahead stream with a full window, so that crossing into

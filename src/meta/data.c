@@ -308,6 +308,79 @@ int meta_read_chunk(struct meta *m, uint64_t ino, uint32_t chunk,
 	return rc;
 }
 
+/*
+ * Heads of small files by inode number: one scan of the chunk records
+ * from (from, 0), so a run of files created together costs one read txn.
+ * Only a chunk 0 that is one slice of at most one block qualifies (a small
+ * file written in one go); anything else is skipped.
+ */
+struct heads_arg {
+	uint64_t from, to;
+	uint32_t bs;
+	size_t max;
+	struct meta_head *h;
+	size_t n;
+};
+
+static int heads_cb(void *arg, const void *key, size_t klen, const void *val,
+		    size_t vlen)
+{
+	struct heads_arg *a = arg;
+	const unsigned char *k = key, *v = val;
+	struct meta_head *h;
+	uint64_t ino;
+	uint32_t size, off, len;
+
+	if (klen != 12)
+		return 0;
+	ino = get_be64(k);
+	if (ino > a->to || a->n == a->max)
+		return 1;
+	if (get_be32(k + 8) != 0 || vlen != SLICE_REC_LEN || get_be32(v) != 0)
+		return 0;
+	size = get_be32(v + 12);
+	off = get_be32(v + 16);
+	len = get_be32(v + 20);
+	if (get_be64(v + 4) == 0 || len == 0 || (uint64_t)off + len > size ||
+	    off / a->bs != (off + len - 1) / a->bs)
+		return 0;
+	h = &a->h[a->n++];
+	h->ino = ino;
+	h->s.pos = 0;
+	h->s.id = get_be64(v + 4);
+	h->s.size = size;
+	h->s.off = off;
+	h->s.len = len;
+	return 0;
+}
+
+static int heads_fn(struct meta *m, struct kv_txn *t, void *arg)
+{
+	struct heads_arg *a = arg;
+	unsigned char k[12];
+
+	(void)m;
+	a->n = 0;
+	key_chunk(k, a->from, 0);
+	return kv_scan(t, KV_CHUNK, NULL, 0, k, sizeof(k), 4 * a->max, heads_cb,
+		       a);
+}
+
+int meta_read_heads(struct meta *m, uint64_t from, uint64_t to, uint32_t bs,
+		    struct meta_head *out, size_t max, size_t *n)
+{
+	struct heads_arg a = {from, to, bs, max, out, 0};
+	int rc;
+
+	*n = 0;
+	if (max == 0 || from > to || bs == 0)
+		return 0;
+	rc = meta_txn(m, false, heads_fn, &a);
+	if (rc == 0)
+		*n = a.n;
+	return rc;
+}
+
 /* ---- write ---- */
 
 struct write_arg {

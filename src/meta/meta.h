@@ -374,6 +374,18 @@ void meta_forget_slice_ids(struct meta *m);
 /** The slice list of one chunk, oldest first; *out malloc'ed (free it). */
 int meta_read_chunk(struct meta *m, uint64_t ino, uint32_t chunk,
 		    struct slice **out, size_t *n);
+/** A small file's data: its chunk 0 is the one slice @s, within one block. */
+struct meta_head {
+	uint64_t ino;
+	struct slice s;
+};
+/**
+ * The small files among inodes [@from, @to], in inode order, at most @max
+ * into @out: those whose chunk 0 is a single slice whose visible bytes lie
+ * in one block of @bs bytes.  One read transaction.
+ */
+int meta_read_heads(struct meta *m, uint64_t from, uint64_t to, uint32_t bs,
+		    struct meta_head *out, size_t max, size_t *n);
 /**
  * Append @n slices to their chunks in one transaction, set length to
  * max(length, @new_length), mtime/ctime to now.  *out: the new attributes

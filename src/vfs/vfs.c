@@ -111,14 +111,14 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	pthread_cond_init(&v->bg_cond, NULL);
 	vfs_locktab_init(&v->locks);
 	vfs_atime_init(&v->atimes);
-	if (!conf->no_background && !conf->read_only) {
+	rc = vfs_ahead_start(v);
+	if (rc == 0 && !conf->no_background && !conf->read_only)
 		rc = vfs_bg_start(v);
-		if (rc < 0) {
-			v->m = NULL;
-			v->os = NULL;
-			vfs_free(v);
-			return rc;
-		}
+	if (rc < 0) {
+		v->m = NULL;
+		v->os = NULL;
+		vfs_free(v);
+		return rc;
 	}
 	*out = v;
 	return 0;
@@ -142,6 +142,7 @@ void vfs_free(struct vfs *v)
 		vfs_bg_stop(v);
 		vfs_bg_delete_pass(v); /* what the last commits released */
 	}
+	vfs_ahead_stop(v);
 	if (v->m)
 		vfs_files_free_all(v);
 	chunk_store_free(v->cs);
@@ -217,12 +218,14 @@ static int stats_text(struct vfs *v, struct buf *b)
 		uint64_t fetches, prefetches, hits;
 
 		chunk_block_counts(v->cs, &fetches, &prefetches, &hits);
-		rc = buf_appendf(b,
-				 "block_fetches %llu\nblock_prefetches %llu\n"
-				 "block_hits %llu\n",
-				 (unsigned long long)fetches,
-				 (unsigned long long)prefetches,
-				 (unsigned long long)hits);
+		rc = buf_appendf(
+			b,
+			"block_fetches %llu\nblock_prefetches %llu\n"
+			"block_hits %llu\nahead_blocks %llu\n",
+			(unsigned long long)fetches,
+			(unsigned long long)prefetches,
+			(unsigned long long)hits,
+			(unsigned long long)atomic_load(&v->ahead.blocks));
 	}
 	if (rc == 0)
 		rc = vfs_cache_stats_text(v, b);

@@ -612,6 +612,7 @@ void vfs_open_prefetch(struct vfs *v, uint64_t fh, const struct meta_attr *a)
 	if (n > 0)
 		chunk_readahead_next(v->cs, s, n);
 	free(s);
+	vfs_ahead_opened(v, h->ino);
 }
 
 /*

@@ -193,6 +193,19 @@ struct vfs_stats {
 	atomic_int_fast64_t kernel_refs; /* entries given minus forgotten */
 };
 
+/* readahead across small files (vfs_ahead.c) */
+struct vfs_ahead {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t th;
+	bool inited, started, stop;
+	uint64_t last;	   /* the last small file opened for reading */
+	unsigned run;	   /* opens in a row at last + 1 or + 2 */
+	uint64_t until;	   /* inodes up to here were asked for */
+	uint64_t from, to; /* the pending window; from > to: none */
+	atomic_uint_fast64_t blocks; /* block fetches it queued */
+};
+
 struct vfs {
 	struct meta *m;
 	struct obj_store *os;
@@ -227,6 +240,7 @@ struct vfs {
 	size_t ncreq;				 /* guarded by bg_lock */
 	atomic_uint_fast64_t compact_gen;	 /* bumped by each compaction */
 
+	struct vfs_ahead ahead;
 	struct vfs_stats st;
 };
 
@@ -284,6 +298,13 @@ int vfs_cache_stats_text(struct vfs *v, struct buf *b);
 
 /* vfs_bg.c */
 int vfs_bg_start(struct vfs *v);
+
+/* vfs_ahead.c */
+int vfs_ahead_start(struct vfs *v);
+void vfs_ahead_stop(struct vfs *v);
+/** A small file @ino was opened for reading and its block fetched. */
+void vfs_ahead_opened(struct vfs *v, uint64_t ino);
+
 void vfs_bg_stop(struct vfs *v);
 /** Ask the worker to compact (ino, chunk) if it has >= @min_slices. */
 void vfs_bg_compact(struct vfs *v, uint64_t ino, uint32_t chunk,

@@ -691,6 +691,55 @@ static void test_meta_statfs_persists(void **state)
 	assert_int_equal(st.total_space - st.avail_space, 4096);
 }
 
+/* ---- heads of small files (readahead across files) ---- */
+
+static void test_meta_read_heads(void **state)
+{
+	struct meta *m = FX_M(state);
+	struct meta_slice_write w[2];
+	struct meta_head h[8];
+	uint64_t a, b, c, d, e, dir, id[6];
+	size_t n = 99;
+
+	a = fx_file(m, ROOT, R1, "a", 0644);	/* one small slice: yes */
+	dir = fx_dir(m, ROOT, R1, "dir", 0755); /* a directory: no */
+	b = fx_file(m, ROOT, R1, "b", 0644);	/* two slices: no */
+	c = fx_file(m, ROOT, R1, "c", 0644);	/* empty: no */
+	d = fx_file(m, ROOT, R1, "d", 0644);	/* crosses a block: no */
+	e = fx_file(m, ROOT, R1, "e", 0644);	/* tail of a slice: yes */
+	assert_true(a < dir && dir < b && b < c && c < d && d < e);
+	for (int i = 0; i < 6; i++)
+		id[i] = new_id(m);
+	w[0] = sw(0, 0, id[0], 5000, 0, 5000);
+	assert_int_equal(meta_write(m, a, w, 1, 5000, NULL), 0);
+	w[0] = sw(0, 0, id[1], 100, 0, 100);
+	w[1] = sw(0, 50, id[2], 100, 0, 100);
+	assert_int_equal(meta_write(m, b, w, 2, 150, NULL), 0);
+	w[0] = sw(0, 0, id[3], 3 * MiB, MiB, 2 * MiB); /* bs 1 MiB: 2 blocks */
+	assert_int_equal(meta_write(m, d, w, 1, 2 * MiB, NULL), 0);
+	w[0] = sw(0, 0, id[4], 2 * MiB, MiB + 10, 20);
+	assert_int_equal(meta_write(m, e, w, 1, 20, NULL), 0);
+
+	assert_int_equal(meta_read_heads(m, a, e, MiB, h, 8, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(h[0].ino, a);
+	assert_slice(&h[0].s, 0, id[0], 5000, 0, 5000);
+	assert_int_equal(h[1].ino, e);
+	assert_slice(&h[1].s, 0, id[4], 2 * MiB, MiB + 10, 20);
+	/* the range and the bound are kept */
+	assert_int_equal(meta_read_heads(m, a + 1, e - 1, MiB, h, 8, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(meta_read_heads(m, a, e, MiB, h, 1, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(h[0].ino, a);
+	assert_int_equal(meta_read_heads(m, e, a, MiB, h, 8, &n), 0);
+	assert_int_equal(n, 0);
+	/* d qualifies once its slice lies in one block of a bigger size */
+	assert_int_equal(meta_read_heads(m, d, d, 4 * MiB, h, 8, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(h[0].ino, d);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 #define TT(fn) cmocka_unit_test_setup_teardown(fn, fx_setup_trash, fx_teardown)
 #define TS(fn) cmocka_unit_test_setup_teardown(fn, fx_setup_small, fx_teardown)
@@ -698,18 +747,19 @@ static void test_meta_statfs_persists(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_meta_write_read),
-	    T(test_meta_truncate),
-	    T(test_meta_truncate_small_tail),
-	    T(test_meta_fallocate),
-	    T(test_meta_compact),
-	    T(test_meta_unlink_queues_slices),
-	    T(test_meta_unlink_large_queues_slices),
-	    T(test_meta_unlink_while_open),
-	    TT(test_meta_trash),
-	    TT(test_meta_trash_restore),
-	    TS(test_meta_statfs_limits),
-	    T(test_meta_statfs_persists),
+		T(test_meta_write_read),
+		T(test_meta_truncate),
+		T(test_meta_truncate_small_tail),
+		T(test_meta_fallocate),
+		T(test_meta_compact),
+		T(test_meta_unlink_queues_slices),
+		T(test_meta_unlink_large_queues_slices),
+		T(test_meta_unlink_while_open),
+		TT(test_meta_trash),
+		TT(test_meta_trash_restore),
+		TS(test_meta_statfs_limits),
+		T(test_meta_statfs_persists),
+		T(test_meta_read_heads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
