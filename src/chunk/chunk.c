@@ -258,6 +258,21 @@ static bool pq_push_locked(struct chunk_store *cs, uint64_t id, uint32_t index,
 }
 
 /*
+ * Wake workers for @queued new prefetch jobs, one wakeup per job: a
+ * broadcast woke every idle worker for one block, and on 2 CPUs the caller
+ * (a FUSE request) then waited for them all to run and sleep again (~95 us
+ * per queued block).  Caller holds cs->lock.
+ */
+static void wake_for_jobs_locked(struct chunk_store *cs, int queued)
+{
+	if (queued >= cs->nworkers)
+		pthread_cond_broadcast(&cs->work_cond);
+	else
+		while (queued-- > 0)
+			pthread_cond_signal(&cs->work_cond);
+}
+
+/*
  * Queue for the workers blocks [first, last] of record @s's slice that are
  * neither cached nor requested, advancing @st->next_block past each one
  * handled; stop when the queue is full.  Caller holds cs->lock.
@@ -278,16 +293,7 @@ static void queue_ahead_locked(struct chunk_store *cs, struct ra_stream *st,
 		}
 		st->next_block = i + 1;
 	}
-	/*
-	 * One wakeup per job: a broadcast woke every idle worker for one
-	 * block, and on 2 CPUs the caller (a FUSE request) then waited for
-	 * them all to run and sleep again (~95 us per queued block).
-	 */
-	if (queued >= cs->nworkers)
-		pthread_cond_broadcast(&cs->work_cond);
-	else
-		while (queued-- > 0)
-			pthread_cond_signal(&cs->work_cond);
+	wake_for_jobs_locked(cs, queued);
 }
 
 /*
@@ -377,11 +383,7 @@ int chunk_prefetch_blocks(struct chunk_store *cs, const struct slice *s,
 		budget -= len;
 		queued++;
 	}
-	if (queued >= cs->nworkers)
-		pthread_cond_broadcast(&cs->work_cond);
-	else
-		for (int i = 0; i < queued; i++)
-			pthread_cond_signal(&cs->work_cond);
+	wake_for_jobs_locked(cs, queued);
 	pthread_mutex_unlock(&cs->lock);
 	return queued;
 }
