@@ -11,7 +11,13 @@
  * the background, a window kept AHEAD_FILES/2 ahead of the reader.  A
  * worker thread does it: one metadata scan of the chunk records for the
  * window (meta_read_heads), then chunk_prefetch_blocks, bounded by the
- * readahead size.  Opens that jump reset the run and stop it.
+ * readahead size.  VFS_AHEAD_STREAMS runs are followed at once: an open
+ * continues the run whose last inode is 1 or 2 below its own, whichever
+ * process made it (a shell loop runs one cat per file), or starts a new
+ * one in place of the least recently used.  So readers working side by
+ * side (make -j, parallel grep) do not break each other's runs.  Windows
+ * wait for the worker in a ring of VFS_AHEAD_QUEUE (the oldest dropped
+ * when full).
  *
  * Only files whose data is one slice within one block qualify, and only
  * the committed slice list is read: blocks are immutable and found by
@@ -29,6 +35,28 @@
 #define AHEAD_FILES 32 /* inodes looked at ahead of the reader */
 #define AHEAD_RUN 2    /* sequential opens before the first window */
 
+/* The run @ino continues, else a new one (run 0) in the LRU slot. */
+static struct vfs_ahead_stream *stream_of(struct vfs_ahead *a, uint64_t ino)
+{
+	struct vfs_ahead_stream *st, *victim = &a->st[0];
+
+	for (int i = 0; i < VFS_AHEAD_STREAMS; i++) {
+		st = &a->st[i];
+		if (st->use && ino > st->last && ino - st->last <= 2) {
+			st->use = ++a->clock;
+			st->last = ino;
+			st->run++;
+			return st;
+		}
+		if (st->use < victim->use)
+			victim = st;
+	}
+	memset(victim, 0, sizeof(*victim));
+	victim->last = ino;
+	victim->use = ++a->clock;
+	return victim;
+}
+
 static void *ahead_main(void *arg)
 {
 	struct vfs *v = arg;
@@ -42,14 +70,14 @@ static void *ahead_main(void *arg)
 		size_t n = 0;
 		int q;
 
-		while (!a->stop && a->from > a->to)
+		while (!a->stop && a->nq == 0)
 			pthread_cond_wait(&a->cond, &a->lock);
 		if (a->stop)
 			break;
-		from = a->from;
-		to = a->to;
-		a->from = 1;
-		a->to = 0;
+		from = a->q[a->qhead].from;
+		to = a->q[a->qhead].to;
+		a->qhead = (a->qhead + 1) % VFS_AHEAD_QUEUE;
+		a->nq--;
 		pthread_mutex_unlock(&a->lock);
 		if (meta_read_heads(v->m, from, to, v->block_size, h,
 				    AHEAD_FILES, &n) < 0)
@@ -72,8 +100,6 @@ int vfs_ahead_start(struct vfs *v)
 
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
-	a->from = 1;
-	a->to = 0;
 	a->inited = true;
 	if (chunk_max_readahead(v->cs) == 0)
 		return 0;
@@ -107,21 +133,23 @@ void vfs_ahead_stop(struct vfs *v)
 void vfs_ahead_opened(struct vfs *v, uint64_t ino)
 {
 	struct vfs_ahead *a = &v->ahead;
+	struct vfs_ahead_stream *st;
 
 	if (!a->started)
 		return;
 	pthread_mutex_lock(&a->lock);
-	if (ino > a->last && ino - a->last <= 2) {
-		a->run++;
-	} else {
-		a->run = 0;
-		a->until = 0;
-	}
-	a->last = ino;
-	if (a->run >= AHEAD_RUN && a->until < ino + AHEAD_FILES / 2) {
-		a->from = MAX(a->until + 1, ino + 1);
-		a->to = ino + AHEAD_FILES;
-		a->until = a->to;
+	st = stream_of(a, ino);
+	if (st->run >= AHEAD_RUN && st->until < ino + AHEAD_FILES / 2) {
+		unsigned slot;
+
+		if (a->nq == VFS_AHEAD_QUEUE) { /* drop the oldest window */
+			a->qhead = (a->qhead + 1) % VFS_AHEAD_QUEUE;
+			a->nq--;
+		}
+		slot = (a->qhead + a->nq++) % VFS_AHEAD_QUEUE;
+		a->q[slot].from = MAX(st->until + 1, ino + 1);
+		a->q[slot].to = ino + AHEAD_FILES;
+		st->until = a->q[slot].to;
 		pthread_cond_signal(&a->cond);
 	}
 	pthread_mutex_unlock(&a->lock);

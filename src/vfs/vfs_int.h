@@ -194,15 +194,27 @@ struct vfs_stats {
 };
 
 /* readahead across small files (vfs_ahead.c) */
+#define VFS_AHEAD_STREAMS 8 /* runs followed at once */
+#define VFS_AHEAD_QUEUE 8   /* windows waiting for the worker */
+
+struct vfs_ahead_stream {
+	uint64_t use;	/* last use (a->clock); 0: free */
+	uint64_t last;	/* the last small file it opened for reading */
+	unsigned run;	/* opens in a row at last + 1 or + 2 */
+	uint64_t until; /* inodes up to here were asked for */
+};
+
 struct vfs_ahead {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	pthread_t th;
 	bool inited, started, stop;
-	uint64_t last;	   /* the last small file opened for reading */
-	unsigned run;	   /* opens in a row at last + 1 or + 2 */
-	uint64_t until;	   /* inodes up to here were asked for */
-	uint64_t from, to; /* the pending window; from > to: none */
+	struct vfs_ahead_stream st[VFS_AHEAD_STREAMS];
+	uint64_t clock;
+	struct {
+		uint64_t from, to;
+	} q[VFS_AHEAD_QUEUE]; /* pending windows, a ring */
+	unsigned qhead, nq;
 	atomic_uint_fast64_t blocks; /* block fetches it queued */
 };
 
