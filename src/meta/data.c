@@ -326,31 +326,22 @@ static int heads_cb(void *arg, const void *key, size_t klen, const void *val,
 		    size_t vlen)
 {
 	struct heads_arg *a = arg;
-	const unsigned char *k = key, *v = val;
-	struct meta_head *h;
-	uint64_t ino;
-	uint32_t size, off, len;
+	const unsigned char *k = key;
+	struct slice s;
 
 	if (klen != 12)
 		return 0;
-	ino = get_be64(k);
-	if (ino > a->to || a->n == a->max)
+	if (get_be64(k) > a->to || a->n == a->max)
 		return 1;
-	if (get_be32(k + 8) != 0 || vlen != SLICE_REC_LEN || get_be32(v) != 0)
+	if (get_be32(k + 8) != 0 || vlen != SLICE_REC_LEN)
 		return 0;
-	size = get_be32(v + 12);
-	off = get_be32(v + 16);
-	len = get_be32(v + 20);
-	if (get_be64(v + 4) == 0 || len == 0 || (uint64_t)off + len > size ||
-	    off / a->bs != (off + len - 1) / a->bs)
+	slice_decode(val, &s);
+	if (s.pos != 0 || s.id == 0 || s.len == 0 ||
+	    (uint64_t)s.off + s.len > s.size ||
+	    s.off / a->bs != (s.off + s.len - 1) / a->bs)
 		return 0;
-	h = &a->h[a->n++];
-	h->ino = ino;
-	h->s.pos = 0;
-	h->s.id = get_be64(v + 4);
-	h->s.size = size;
-	h->s.off = off;
-	h->s.len = len;
+	a->h[a->n].ino = get_be64(k);
+	a->h[a->n++].s = s;
 	return 0;
 }
 

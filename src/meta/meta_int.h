@@ -186,6 +186,8 @@ int dent_del(struct kv_txn *t, uint64_t parent, const char *name, size_t len,
 /** 1 when @dir has at least one entry, 0 when empty. */
 int dir_has_entries(struct kv_txn *t, uint64_t dir);
 
+/** One slice record (SLICE_REC_LEN bytes) into @s. */
+void slice_decode(const unsigned char v[SLICE_REC_LEN], struct slice *s);
 /** Decode a chunk value into a malloc'ed array (NULL when empty). */
 int slices_decode(const void *v, size_t len, struct slice **out, size_t *n);
 /** Append encoded slice records to @b. */

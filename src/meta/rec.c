@@ -240,6 +240,15 @@ int dir_has_entries(struct kv_txn *t, uint64_t dir)
 	return rc < 0 ? rc : found;
 }
 
+void slice_decode(const unsigned char v[SLICE_REC_LEN], struct slice *s)
+{
+	s->pos = get_be32(v);
+	s->id = get_be64(v + 4);
+	s->size = get_be32(v + 12);
+	s->off = get_be32(v + 16);
+	s->len = get_be32(v + 20);
+}
+
 int slices_decode(const void *val, size_t len, struct slice **out, size_t *n)
 {
 	const unsigned char *v = val;
@@ -255,13 +264,8 @@ int slices_decode(const void *val, size_t len, struct slice **out, size_t *n)
 	s = calloc(cnt, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	for (size_t i = 0; i < cnt; i++, v += SLICE_REC_LEN) {
-		s[i].pos = get_be32(v);
-		s[i].id = get_be64(v + 4);
-		s[i].size = get_be32(v + 12);
-		s[i].off = get_be32(v + 16);
-		s[i].len = get_be32(v + 20);
-	}
+	for (size_t i = 0; i < cnt; i++, v += SLICE_REC_LEN)
+		slice_decode(v, &s[i]);
 	*out = s;
 	*n = cnt;
 	return 0;

@@ -86,7 +86,7 @@ static void *ahead_main(void *arg)
 			s[i] = h[i].s;
 		q = chunk_prefetch_blocks(v->cs, s, n,
 					  chunk_max_readahead(v->cs));
-		atomic_fetch_add(&a->blocks, (uint64_t)MAX(q, 0));
+		atomic_fetch_add(&a->blocks, (uint64_t)q);
 		pthread_mutex_lock(&a->lock);
 	}
 	pthread_mutex_unlock(&a->lock);

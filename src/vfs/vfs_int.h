@@ -310,13 +310,6 @@ int vfs_cache_stats_text(struct vfs *v, struct buf *b);
 
 /* vfs_bg.c */
 int vfs_bg_start(struct vfs *v);
-
-/* vfs_ahead.c */
-int vfs_ahead_start(struct vfs *v);
-void vfs_ahead_stop(struct vfs *v);
-/** A small file @ino was opened for reading and its block fetched. */
-void vfs_ahead_opened(struct vfs *v, uint64_t ino);
-
 void vfs_bg_stop(struct vfs *v);
 /** Ask the worker to compact (ino, chunk) if it has >= @min_slices. */
 void vfs_bg_compact(struct vfs *v, uint64_t ino, uint32_t chunk,
@@ -326,5 +319,11 @@ int vfs_bg_delete_pass(struct vfs *v);
 /** Compact now (synchronous; also used by tests).  0, or -ESTALE/-errno. */
 int vfs_compact_chunk(struct vfs *v, uint64_t ino, uint32_t chunk,
 		      uint32_t min_slices);
+
+/* vfs_ahead.c */
+int vfs_ahead_start(struct vfs *v);
+void vfs_ahead_stop(struct vfs *v);
+/** A small file @ino was opened for reading and its block fetched. */
+void vfs_ahead_opened(struct vfs *v, uint64_t ino);
 
 #endif
