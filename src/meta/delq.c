@@ -67,11 +67,18 @@ static int ckpt_one(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
+bool delq_ckpt_keeps(uint64_t ckpt_seq, uint64_t ckpt_next_slice, uint64_t id,
+		     uint64_t deleted_at)
+{
+	return id < ckpt_next_slice && deleted_at > ckpt_seq;
+}
+
 static bool ckpt_keeps(const struct pending_arg *a, uint64_t id,
 		       uint64_t deleted_at)
 {
 	for (size_t i = 0; i < a->nck; i++)
-		if (id < a->ck[i].next_slice && deleted_at > a->ck[i].txn_seq)
+		if (delq_ckpt_keeps(a->ck[i].txn_seq, a->ck[i].next_slice, id,
+				    deleted_at))
 			return true;
 	return false;
 }

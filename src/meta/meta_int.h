@@ -264,6 +264,16 @@ int meta_locks_count(struct meta *m, struct meta_session *s, size_t n);
 /** Release all locks of this session (clean shutdown). */
 int meta_locks_drop_session(struct meta *m);
 
+/* ---- deletion queue (delq.c) ---- */
+
+/**
+ * The checkpoint rule: a checkpoint taken at txn seq @ckpt_seq, when the
+ * next slice id was @ckpt_next_slice, still references slice @id deleted
+ * at txn seq @deleted_at.
+ */
+bool delq_ckpt_keeps(uint64_t ckpt_seq, uint64_t ckpt_next_slice, uint64_t id,
+		     uint64_t deleted_at);
+
 /* ---- data (data.c) ---- */
 
 /**

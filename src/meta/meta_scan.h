@@ -1,0 +1,188 @@
+/*
+ * meta_scan.h - reading a whole volume's metadata, for the tools that check,
+ * collect and copy it (fsck, gc, summary, dump, checkpoints), and the
+ * record helpers replicate/ needs at the kv level.  meta/ is the one place
+ * that knows what a record means; nobody else decodes a key or a value.
+ *
+ * A view (struct meta_view) is one read-only transaction: every scan made
+ * through it sees the same state.  SQLite and PostgreSQL give a snapshot;
+ * Redis has none, so meta_view_end answers -EAGAIN when anything the view
+ * read changed meanwhile, and a caller that needs one consistent state
+ * (gc: an object must not look unreferenced because its slice moved
+ * between two scans) runs the whole pass again.  A view belongs to one
+ * thread.  Scans deliver records in key order; the pointers a callback
+ * gets live until it returns.  A callback returns 0 to go on, 1 to stop
+ * the scan early (the scan then returns 0), -errno to abort it (returned).
+ *
+ * A record that does not decode is not an error of the scan: it is handed
+ * to the callback with ->corrupt set (and nothing else trusted), so fsck
+ * can report it and gc can refuse to delete anything.
+ *
+ * Errors: -EIO (engine), -ENOMEM, -EAGAIN (meta_view_end only).
+ */
+#ifndef TESSERA_META_META_SCAN_H
+#define TESSERA_META_META_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta/meta.h"
+#include "util/slice.h"
+
+struct kv_txn;
+struct meta_view;
+
+/** Start a view of @m's metadata.  -EIO, -ENOMEM. */
+int meta_view_begin(struct meta *m, struct meta_view **out);
+/**
+ * End the view.  0: every scan saw one consistent state.  -EAGAIN: (Redis)
+ * something the view read changed meanwhile; what it showed may mix two
+ * states.  Frees @v either way.  NULL: 0.
+ */
+int meta_view_end(struct meta_view *v);
+
+/* One inode record. */
+struct meta_inode {
+	struct meta_attr a;   /* a.ino always set; the rest when !corrupt */
+	uint64_t next_cookie; /* directories: next readdir cookie */
+	bool corrupt;
+};
+typedef int (*meta_inode_fn)(void *arg, const struct meta_inode *i);
+/** Every inode record, by inode number, from @from (0: the first). */
+int meta_view_inodes(struct meta_view *v, uint64_t from, meta_inode_fn fn,
+		     void *arg);
+/** One inode; -ENOENT when it has no record, -EIO when corrupt. */
+int meta_view_inode(struct meta_view *v, uint64_t ino, struct meta_attr *out);
+
+/* One directory entry (KV_DENTRY). */
+struct meta_entry {
+	uint64_t parent;
+	const char *name; /* NUL-terminated */
+	size_t name_len;
+	uint64_t ino;
+	uint32_t type;	 /* S_IFMT bits */
+	uint64_t cookie; /* readdir cookie */
+	bool corrupt;	 /* value malformed: ino, type, cookie not set */
+};
+typedef int (*meta_entry_fn)(void *arg, const struct meta_entry *e);
+/** The entries of directory @dir (0: of every directory), by
+ *  (parent, name).  "." and ".." are not records. */
+int meta_view_entries(struct meta_view *v, uint64_t dir, meta_entry_fn fn,
+		      void *arg);
+/** The readdir index (KV_DIRIDX) of @dir (0: all), by (parent, cookie):
+ *  ->name, ->ino, ->type as stored in the index. */
+int meta_view_index(struct meta_view *v, uint64_t dir, meta_entry_fn fn,
+		    void *arg);
+
+/* One chunk record: the slice list of chunk @index of @ino, oldest first. */
+struct meta_chunk {
+	uint64_t ino;
+	uint32_t index;
+	const struct slice *s;
+	size_t n;
+	bool corrupt; /* value not a whole number of slice records */
+};
+typedef int (*meta_chunk_fn)(void *arg, const struct meta_chunk *c);
+/** The chunks of @ino (0: of every inode, including deleted files whose
+ *  chunks are not purged yet), by (ino, index). */
+int meta_view_chunks(struct meta_view *v, uint64_t ino, meta_chunk_fn fn,
+		     void *arg);
+
+/* A slice with extra references (clone): ->refs of them beyond the first. */
+struct meta_sliceref {
+	uint64_t id;
+	uint64_t refs;
+	bool corrupt;
+};
+typedef int (*meta_sliceref_fn)(void *arg, const struct meta_sliceref *r);
+int meta_view_slicerefs(struct meta_view *v, meta_sliceref_fn fn, void *arg);
+
+/*
+ * One slice in the deletion queue.  ->kept: a checkpoint still references
+ * it (its id is below the checkpoint's next slice id and it was deleted
+ * after the checkpoint's txn seq), so its objects must stay while that
+ * checkpoint exists; otherwise the background worker deletes them.
+ */
+struct meta_pending {
+	uint64_t id;
+	uint32_t size;
+	uint64_t deleted_at; /* txn seq */
+	bool kept;
+	bool corrupt;
+};
+typedef int (*meta_pending_fn)(void *arg, const struct meta_pending *p);
+/** The deletion queue (KV_DELSLICE), by slice id. */
+int meta_view_pending(struct meta_view *v, meta_pending_fn fn, void *arg);
+
+/* A file whose last name went; its chunks are still to be queued. */
+typedef int (*meta_ino_fn)(void *arg, uint64_t ino);
+int meta_view_delfiles(struct meta_view *v, meta_ino_fn fn, void *arg);
+
+/* An inode kept alive by session @sid (unlinked while open there). */
+typedef int (*meta_sustained_fn)(void *arg, uint64_t sid, uint64_t ino);
+int meta_view_sustained(struct meta_view *v, meta_sustained_fn fn, void *arg);
+
+/* A checkpoint record (KV_CHECKPOINT). */
+struct meta_ckpt {
+	char name[256];
+	uint64_t txn_seq;    /* the state it holds is the one at this seq */
+	uint64_t next_slice; /* every slice it references has a smaller id */
+	int64_t time_ns;
+	uint64_t repl_seq; /* replication seq of that state (repl.h) */
+};
+typedef int (*meta_ckpt_fn)(void *arg, const struct meta_ckpt *c);
+int meta_view_checkpoints(struct meta_view *v, meta_ckpt_fn fn, void *arg);
+
+/** Counter @name (0 when missing).  -EIO when malformed. */
+int meta_view_counter(struct meta_view *v, const char *name, uint64_t *out);
+/** Symlink target into @buf (NUL-terminated, truncated to @n - 1). */
+int meta_view_symlink(struct meta_view *v, uint64_t ino, char *buf, size_t n);
+
+/*
+ * ---- records at the kv level (replicate/) ----
+ *
+ * replicate/ moves records without knowing them; where it must act on
+ * them (checkpoints: which slices a snapshot references, queueing the ones
+ * a restore drops, the checkpoint record, id counters) it calls these.
+ * Each works inside the caller's txn @t.
+ */
+
+typedef int (*meta_slice_id_fn)(void *arg, uint64_t id, uint32_t size);
+/**
+ * The slices a raw record of group @grp references: each slice of a
+ * KV_CHUNK value, the queued slice of a KV_DELSLICE record; nothing for
+ * other groups.  Id 0 (zeros) is skipped.  A malformed record gives
+ * -EIO.
+ */
+int meta_rec_slices(int grp, const void *key, size_t klen, const void *val,
+		    size_t vlen, meta_slice_id_fn fn, void *arg);
+/** Every slice @t's chunks and deletion queue reference, via @fn (an id
+ *  may come more than once). */
+int meta_rec_all_slices(struct kv_txn *t, meta_slice_id_fn fn, void *arg);
+/**
+ * Queue slice @id (@size bytes) for deletion, deleted at txn seq @seq,
+ * unless it is queued already.  Returns 1 when queued now, 0 when it was.
+ */
+int meta_rec_queue_slice(struct kv_txn *t, uint64_t id, uint32_t size,
+			 uint64_t seq);
+/** Read checkpoint record @name into *out; -ENOENT when missing. */
+int meta_rec_ckpt_get(struct kv_txn *t, const char *name,
+		      struct meta_ckpt *out);
+int meta_rec_ckpt_put(struct kv_txn *t, const struct meta_ckpt *c);
+int meta_rec_ckpt_del(struct kv_txn *t, const char *name);
+/** True for the group of checkpoint records (kept across a restore). */
+bool meta_rec_is_ckpt(int grp);
+/** Counter @name into *out (0 when missing); -EIO when malformed. */
+int meta_rec_counter_get(struct kv_txn *t, const char *name, uint64_t *out);
+int meta_rec_counter_put(struct kv_txn *t, const char *name, uint64_t v);
+/** The id counters a checkpoint restore keeps at their larger value. */
+extern const char *const meta_rec_id_counters[];
+extern const size_t meta_rec_n_id_counters;
+/**
+ * Move nextSlice @gap ids ahead (after a lease takeover the previous
+ * holder may have used ids it reserved).  -ENOENT: not a volume (yet).
+ */
+int meta_rec_skip_slice_ids(struct kv_txn *t, uint64_t gap);
+
+#endif
