@@ -208,11 +208,81 @@ void chunk_store_free(struct chunk_store *cs)
 	free(cs);
 }
 
+void chunk_key(const char *volname, uint64_t id, uint32_t index, uint32_t len,
+	       char *out, size_t n)
+{
+	snprintf(out, n, "%s/chunks/%" PRIu64 "/%" PRIu64 "/%" PRIu64 "_%u_%u",
+		 volname, id / 1000000, id / 1000, id, index, len);
+}
+
 void chunk_block_key(const struct chunk_store *cs, uint64_t id, uint32_t index,
 		     uint32_t len, char *out, size_t n)
 {
-	snprintf(out, n, "%s/chunks/%" PRIu64 "/%" PRIu64 "/%" PRIu64 "_%u_%u",
-		 cs->volname, id / 1000000, id / 1000, id, index, len);
+	chunk_key(cs->volname, id, index, len, out, n);
+}
+
+void chunk_key_prefix(const char *volname, char *out, size_t n)
+{
+	snprintf(out, n, "%s/chunks/", volname);
+}
+
+/* A decimal number without sign or leading zeros at *p; advances *p. */
+static int parse_num(const char **p, uint64_t max, uint64_t *out)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+		return -EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (max - (uint64_t)(*s - '0')) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*p = s;
+	*out = v;
+	return 0;
+}
+
+int chunk_key_parse(const char *volname, const char *key, uint64_t *id,
+		    uint32_t *index, uint32_t *len)
+{
+	char expect[OBJ_KEY_MAX + 1];
+	size_t vlen = strlen(volname);
+	uint64_t d1, d2, v, idx, l;
+	const char *p = key;
+
+	if (strncmp(p, volname, vlen) || strncmp(p + vlen, "/chunks/", 8))
+		return -EINVAL;
+	p += vlen + 8;
+	if (parse_num(&p, UINT64_MAX, &d1) || *p++ != '/' ||
+	    parse_num(&p, UINT64_MAX, &d2) || *p++ != '/' ||
+	    parse_num(&p, UINT64_MAX, &v) || *p++ != '_' ||
+	    parse_num(&p, UINT32_MAX, &idx) || *p++ != '_' ||
+	    parse_num(&p, UINT32_MAX, &l) || *p)
+		return -EINVAL;
+	if (v == 0 || d1 != v / 1000000 || d2 != v / 1000)
+		return -EINVAL;
+	chunk_key(volname, v, (uint32_t)idx, (uint32_t)l, expect,
+		  sizeof(expect));
+	if (strcmp(expect, key))
+		return -EINVAL;
+	*id = v;
+	*index = (uint32_t)idx;
+	*len = (uint32_t)l;
+	return 0;
+}
+
+uint32_t chunk_slice_blocks(uint32_t size, uint32_t bs)
+{
+	return bs ? (uint32_t)(((uint64_t)size + bs - 1) / bs) : 0;
+}
+
+uint32_t chunk_slice_block_len(uint32_t size, uint32_t bs, uint32_t index)
+{
+	uint64_t start = (uint64_t)index * bs;
+
+	return start >= size ? 0 : (uint32_t)MIN((uint64_t)bs, size - start);
 }
 
 static uint32_t block_len(const struct chunk_store *cs, uint32_t size,

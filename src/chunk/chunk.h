@@ -69,6 +69,28 @@ void chunk_store_free(struct chunk_store *cs);
 void chunk_block_key(const struct chunk_store *cs, uint64_t id, uint32_t index,
 		     uint32_t len, char *out, size_t n);
 
+/*
+ * Object names without a store (fsck, gc, info): chunk/ is the one place
+ * that spells them.  Every block key of volume NAME starts with
+ * "NAME/chunks/" (chunk_key_prefix).
+ */
+/** Object key of block @index (@len bytes) of slice @id of @volname. */
+void chunk_key(const char *volname, uint64_t id, uint32_t index, uint32_t len,
+	       char *out, size_t n);
+/** "NAME/chunks/" into @out. */
+void chunk_key_prefix(const char *volname, char *out, size_t n);
+/**
+ * Parse a block key of @volname back into slice id, block index and block
+ * length.  -EINVAL when @key is not exactly what chunk_key makes (another
+ * volume, another directory level, trailing bytes, id 0).
+ */
+int chunk_key_parse(const char *volname, const char *key, uint64_t *id,
+		    uint32_t *index, uint32_t *len);
+/** Blocks of a slice of @size bytes stored in blocks of @bs bytes. */
+uint32_t chunk_slice_blocks(uint32_t size, uint32_t bs);
+/** Length of block @index of that slice. */
+uint32_t chunk_slice_block_len(uint32_t size, uint32_t bs, uint32_t index);
+
 /**
  * Read @len bytes at offset @off of a chunk whose slice list (oldest first)
  * is @s[0..n), into @dst.  Bytes no slice covers read as zeros.  Returns

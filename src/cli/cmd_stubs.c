@@ -20,12 +20,7 @@ static int not_yet(const char *name)
 		return not_yet(#sub);          \
 	}
 
-STUB(info)
-STUB(gc)
-STUB(fsck)
 STUB(dump)
 STUB(load)
-STUB(rmr)
 STUB(quota)
 STUB(stats)
-STUB(destroy)

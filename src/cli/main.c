@@ -78,12 +78,57 @@ const struct cli_cmd cli_cmds[] = {
 	  "\n"
 	  "Settings, usage and, for replicated volumes, the replication state:\n"
 	  "generation, last transaction here and in the object store, lag.\n" },
-	{ "info", cmd_info, "show a file's inode and slices",
-	  "usage: tessera info PATH...\n" },
+	{ "info", cmd_info, "show a file's inode, chunks, slices and objects",
+	  "usage: tessera info PATH... [--json]\n"
+	  "\n"
+	  "PATH is inside a mount.  For a file: inode, size, links and its\n"
+	  "chunks -> slices -> object keys with their lengths.  For a\n"
+	  "directory: its entries and the totals of the tree below it.\n"
+	  "\n"
+	  "options:\n"
+	  "  --json               one JSON object per PATH\n" },
+	{ "summary", cmd_summary, "files, directories and bytes per subtree",
+	  "usage: tessera summary PATH [--depth N] [--json]\n"
+	  "\n"
+	  "PATH is inside a mount.  Counts from metadata (no file is read):\n"
+	  "files, directories and bytes of the tree at PATH, and of each\n"
+	  "subdirectory down to --depth levels (default 0: only PATH).\n" },
 	{ "gc", cmd_gc, "find and delete leaked objects",
-	  "usage: tessera gc " VOL " [--delete]\n" },
+	  "usage: tessera gc " VOL " [--delete] [--json] [--threads N] [--quiet]\n"
+	  "\n"
+	  "List the object store once and compare it with the metadata:\n"
+	  "objects no slice, checkpoint or clone references (leaked), slices\n"
+	  "queued for deletion (pending) and expired trash.  A dry run unless\n"
+	  "--delete, which deletes leaked objects and runs the pending\n"
+	  "deletes.  Objects younger than one hour are never deleted (they may\n"
+	  "be uploads in flight); any listing or metadata error stops gc\n"
+	  "before it deletes anything.\n"
+	  "\n"
+	  "options:\n"
+	  "  --delete             delete what is found (default: report only)\n"
+	  "  --json               print the report as JSON\n"
+	  "  --threads N          parallel deletes (default 8)\n"
+	  "  --quiet              no progress line\n" },
 	{ "fsck", cmd_fsck, "check metadata against the object store",
-	  "usage: tessera fsck " VOL "\n" },
+	  "usage: tessera fsck " VOL " [--path P] [--verify] [--repair] [--json] [--quiet]\n"
+	  "\n"
+	  "Check the tree (entries, inode types and parents, link counts,\n"
+	  "directory sizes, usage counters, orphan inodes) and that every\n"
+	  "block of every slice is in the object store with the length its\n"
+	  "key says (the store is listed once).  Each finding is one line\n"
+	  "naming the path, the inode and the object key.  Exit status: 0\n"
+	  "clean, 1 problems found, 2 usage.\n"
+	  "\n"
+	  "options:\n"
+	  "  --path P             only the tree at P (a path inside the volume)\n"
+	  "  --verify             also read every object, decode its frame and\n"
+	  "                       check its checksum (--encrypt-key FILE for an\n"
+	  "                       encrypted volume)\n"
+	  "  --repair             fix counters, link counts, directory sizes and\n"
+	  "                       orphans (moved to the trash); never deletes data\n"
+	  "                       a file references\n"
+	  "  --json               findings as JSON\n"
+	  "  --quiet              no progress line\n" },
 	{ "dump", cmd_dump, "dump metadata as JSON",
 	  "usage: tessera dump " VOL " [FILE]\n" },
 	{ "load", cmd_load, "load metadata from a JSON dump",
@@ -120,8 +165,23 @@ const struct cli_cmd cli_cmds[] = {
 	  "  --evict              drop the files' blocks from the cache instead\n"
 	  "  --check              only report how much of them is cached\n"
 	  "  -p, --threads N      files handled in parallel (default 4)\n" },
-	{ "rmr", cmd_rmr, "remove a tree quickly",
-	  "usage: tessera rmr PATH...\n" },
+	{ "rmr", cmd_rmr, "remove trees fast, through metadata",
+	  "usage: tessera rmr PATH... [--quiet]\n"
+	  "\n"
+	  "Remove each PATH (a file or a whole tree, inside a mount) by\n"
+	  "metadata transactions in batches, without a round trip per file\n"
+	  "through the kernel.  Files go to the trash when the volume keeps\n"
+	  "one.  A progress line shows on a terminal.\n" },
+	{ "trash", cmd_trash, "list, restore or empty the trash",
+	  "usage: tessera trash list " VOL " [--json]\n"
+	  "       tessera trash restore " VOL " ENTRY...|--all\n"
+	  "       tessera trash empty " VOL "\n"
+	  "\n"
+	  "Deleted files stay in the trash for --trash-days (format, config).\n"
+	  "list shows each entry with its original path, size and deletion\n"
+	  "time; restore puts entries back at their original paths (an error\n"
+	  "if the name is taken or the directory is gone); empty deletes them\n"
+	  "all now.\n" },
 	{ "clone", cmd_clone, "copy a file or tree by metadata only",
 	  "usage: tessera clone SRC DST [--preserve]\n"
 	  "\n"
@@ -145,8 +205,13 @@ const struct cli_cmd cli_cmds[] = {
 	  "usage: tessera config " VOL " [--capacity SIZE] [--inodes N] [--trash-days N]\n"
 	  "\n"
 	  "Without options, print the settings.  Options change them.\n" },
-	{ "destroy", cmd_destroy, "delete a volume and all its data",
-	  "usage: tessera destroy " VOL " --yes\n" },
+	{ "destroy", cmd_destroy, "delete a volume: every object and the metadata",
+	  "usage: tessera destroy " VOL " UUID [--quiet]\n"
+	  "\n"
+	  "Delete every object of the volume (data, replicated metadata,\n"
+	  "checkpoints) and its metadata.  UUID (see 'tessera status') must\n"
+	  "match the volume's, a guard against typos.  Refused while any\n"
+	  "session (mount) of the volume is alive.\n" },
 };
 const unsigned cli_ncmds = ARRAY_SIZE(cli_cmds);
 
