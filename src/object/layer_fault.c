@@ -11,6 +11,12 @@
  *
  * A cut GET returns success with a shorter body, as a broken server or
  * proxy might: the layers above (the block frame checksum) must notice.
+ *
+ * A call is selected when its operation is in ops= and its key (for list:
+ * the prefix) starts with keys=.  Selected calls are counted; the first
+ * after= of them pass untouched, so a fault can hit a later page of a
+ * listing.  page= caps the keys of every selected list page (stores may
+ * return short pages; callers must follow next_token).
  * Injected events are counted (atomics) and logged at DEBUG.
  *
  * No locks.  The configuration is immutable after wrap.
@@ -42,6 +48,9 @@ struct fault_store {
 	double delay;
 	long delay_ms;
 	uint64_t seed;
+	uint64_t after;	 /* selected calls that pass untouched */
+	uint64_t page;	 /* list: at most this many keys a page (0: any) */
+	char *keys;	 /* only keys with this prefix (NULL: all) */
 	unsigned ops_mask;
 	_Atomic uint64_t draws;
 	_Atomic uint64_t calls;
@@ -78,18 +87,30 @@ static double draw(struct fault_store *f)
 	return (double)(draw_u64(f) >> 11) * 0x1.0p-53;
 }
 
-static bool selected(const struct fault_store *f, enum fault_op op)
+static bool selected(const struct fault_store *f, enum fault_op op,
+		     const char *key)
 {
-	return (f->ops_mask >> op) & 1u;
+	if (!((f->ops_mask >> op) & 1u))
+		return false;
+	return !f->keys || strncmp(key ? key : "", f->keys,
+				   strlen(f->keys)) == 0;
 }
 
-/* Delay, then decide whether this call fails.  True: fail it. */
+/*
+ * Count a selected call; delay it, then decide whether it fails (true).
+ * *armed (may be NULL): selected and past after=, so a GET may be cut.
+ */
 static bool fault_pre(struct fault_store *f, enum fault_op op,
-		      const char *key)
+		      const char *key, bool *armed)
 {
-	if (!selected(f, op))
+	if (armed)
+		*armed = false;
+	if (!selected(f, op, key))
 		return false;
-	atomic_fetch_add(&f->calls, 1);
+	if (atomic_fetch_add(&f->calls, 1) < f->after)
+		return false;
+	if (armed)
+		*armed = true;
 	if (f->delay_ms > 0 && draw(f) < f->delay) {
 		struct timespec ts = { f->delay_ms / 1000,
 				       (f->delay_ms % 1000) * 1000000L };
@@ -113,7 +134,7 @@ static int f_put(struct obj_store *s, const char *key, const void *data,
 	struct fault_store *f = to_f(s);
 	int rc;
 
-	if (fault_pre(f, F_PUT, key)) {
+	if (fault_pre(f, F_PUT, key, NULL)) {
 		if (draw(f) < 0.5)
 			return -EIO;
 		rc = obj_put(f->inner, key, data, len); /* stored, yet fails */
@@ -126,15 +147,16 @@ static int f_get(struct obj_store *s, const char *key, uint64_t off,
 		 uint64_t len, struct buf *out)
 {
 	struct fault_store *f = to_f(s);
+	bool armed;
 	size_t cut;
 	int rc;
 
-	if (fault_pre(f, F_GET, key)) {
+	if (fault_pre(f, F_GET, key, &armed)) {
 		buf_reset(out);
 		return -EIO;
 	}
 	rc = obj_get(f->inner, key, off, len, out);
-	if (rc < 0 || !selected(f, F_GET) || out->len == 0 || f->trunc <= 0 ||
+	if (rc < 0 || !armed || out->len == 0 || f->trunc <= 0 ||
 	    draw(f) >= f->trunc)
 		return rc;
 	cut = (size_t)(draw_u64(f) % out->len);
@@ -150,7 +172,7 @@ static int f_head(struct obj_store *s, const char *key, struct obj_info *out)
 {
 	struct fault_store *f = to_f(s);
 
-	if (fault_pre(f, F_HEAD, key))
+	if (fault_pre(f, F_HEAD, key, NULL))
 		return -EIO;
 	return obj_head(f->inner, key, out);
 }
@@ -160,7 +182,7 @@ static int f_del(struct obj_store *s, const char *key)
 	struct fault_store *f = to_f(s);
 	int rc;
 
-	if (fault_pre(f, F_DEL, key)) {
+	if (fault_pre(f, F_DEL, key, NULL)) {
 		if (draw(f) < 0.5)
 			return -EIO;
 		rc = obj_del(f->inner, key);
@@ -175,10 +197,13 @@ static int f_list(struct obj_store *s, const char *prefix,
 {
 	struct fault_store *f = to_f(s);
 
-	if (fault_pre(f, F_LIST, prefix)) {
+	if (fault_pre(f, F_LIST, prefix, NULL)) {
 		obj_list_reset(out);
 		return -EIO;
 	}
+	if (f->page && selected(f, F_LIST, prefix) &&
+	    (uint64_t)limit > f->page)
+		limit = (int)f->page;
 	return obj_list(f->inner, prefix, start_after, token, limit, out);
 }
 
@@ -199,6 +224,7 @@ static void f_close(struct obj_store *s)
 	struct fault_store *f = to_f(s);
 
 	obj_close(f->inner);
+	free(f->keys);
 	free(f);
 }
 
@@ -277,6 +303,18 @@ static int parse_item(struct fault_store *f, char *name, char *val)
 		return parse_u64(val, &f->seed);
 	if (strcmp(name, "ops") == 0)
 		return parse_ops(val, &f->ops_mask);
+	if (strcmp(name, "after") == 0)
+		return parse_u64(val, &f->after);
+	if (strcmp(name, "page") == 0)
+		return parse_u64(val, &f->page) < 0 || f->page > 1000 ? -EINVAL
+								       : 0;
+	if (strcmp(name, "keys") == 0) {
+		if (!*val)
+			return -EINVAL;
+		free(f->keys);
+		f->keys = strdup(val);
+		return f->keys ? 0 : -ENOMEM;
+	}
 	if (strcmp(name, "delay_ms") == 0) {
 		if (parse_u64(val, &n) < 0 || n > 600000)
 			return -EINVAL;
@@ -301,7 +339,8 @@ static int parse_spec(struct fault_store *f, const char *spec)
 		if (rc < 0)
 			log_error("invalid fault spec '%s': bad item '%s' "
 				  "(expected err=P, trunc=P, delay_ms=N, "
-				  "delay=P, seed=N, ops=put+get+head+del+list)",
+				  "delay=P, seed=N, ops=put+get+head+del+list, "
+				  "after=N, page=N, keys=PREFIX)",
 				  spec, t);
 	}
 	free(copy);
@@ -321,6 +360,7 @@ int obj_fault_wrap(struct obj_store *inner, const char *spec,
 	f->ops_mask = (1u << F_NOPS) - 1;
 	rc = parse_spec(f, spec ? spec : "");
 	if (rc < 0) {
+		free(f->keys);
 		free(f);
 		return rc;
 	}

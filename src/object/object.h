@@ -164,6 +164,11 @@ struct obj_fault_stats {
  *                the same faults
  *   ops=LIST     operations affected, joined by '+': put+get+head+del+list
  *                (default all)
+ *   keys=PREFIX  only calls whose key (list: prefix) starts with PREFIX
+ *   after=N      the first N affected calls pass untouched (so that, say,
+ *                the second page of a listing fails)
+ *   page=N       affected list calls return at most N keys a page
+ *                (1..1000; 0: no cap), as a store may
  * On success *out owns @inner (closing it closes both); on failure (-EINVAL
  * bad spec, logged; -ENOMEM) @inner is untouched.  Any thread.
  */

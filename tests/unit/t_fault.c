@@ -118,20 +118,34 @@ static int mem_del(struct obj_store *s, const char *key)
 	return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A real paging listing: sorted, after @token (the last key), @limit. */
 static int mem_list(struct obj_store *s, const char *prefix,
 		    const char *start_after, const char *token, int limit,
 		    struct obj_list *out)
 {
 	struct mem_store *m = to_mem(s);
+	char *keys[MEM_MAX];
+	int n = 0;
 
 	(void)start_after;
-	(void)token;
-	(void)limit;
 	obj_list_reset(out);
 	pthread_mutex_lock(&m->lock);
 	for (int i = 0; i < m->n; i++)
-		if (strncmp(m->key[i], prefix, strlen(prefix)) == 0)
-			obj_list_add(out, m->key[i], m->val[i].len, 0);
+		if (strncmp(m->key[i], prefix, strlen(prefix)) == 0 &&
+		    (!token || strcmp(m->key[i], token) > 0))
+			keys[n++] = m->key[i];
+	qsort(keys, (size_t)n, sizeof(keys[0]), cmp_str);
+	for (int i = 0; i < n && i < limit; i++)
+		obj_list_add(out, keys[i], 0, 0);
+	if (n > limit) {
+		out->truncated = true;
+		out->next_token = strdup(keys[limit - 1]);
+	}
 	pthread_mutex_unlock(&m->lock);
 	return 0;
 }
@@ -343,6 +357,7 @@ static void test_fault_bad_spec(void **state)
 	static const char *bad[] = {
 		"err=1.5", "err=-0.1", "err", "foo=1", "ops=put+bogus", "ops=",
 		"seed=-1", "delay_ms=abc", "trunc=0.5x", "err=nan",
+		"after=-1", "after=x", "page=1001", "keys=",
 	};
 	struct obj_store *in = mem_new(), *f = NULL;
 	int closed = g_closed;
@@ -363,6 +378,59 @@ static void test_fault_bad_spec(void **state)
 	assert_int_equal(obj_head(f, "k", NULL), 0);
 	obj_close(f);
 	assert_int_equal(g_closed, closed + 1);
+}
+
+/*
+ * keys= selects by prefix, after= spares the first calls, page= caps list
+ * pages: a listing of "a/" fails on its second page, "b/" never does.
+ */
+static void test_fault_after_keys_page(void **state)
+{
+	struct obj_store *f = faulty("err=1,ops=list,keys=a/,after=1,page=2");
+	struct obj_fault_stats st;
+	struct obj_list l;
+
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		char k[16];
+
+		snprintf(k, sizeof(k), "a/%d", i);
+		assert_int_equal(obj_put(f, k, "v", 1), 0);
+	}
+	assert_int_equal(obj_put(f, "b/1", "v", 1), 0);
+	assert_int_equal(obj_put(f, "b/2", "v", 1), 0);
+	assert_int_equal(obj_put(f, "b/3", "v", 1), 0);
+	obj_list_init(&l);
+	assert_int_equal(obj_list(f, "a/", NULL, NULL, 1000, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_true(l.truncated);
+	assert_string_equal(l.items[1].key, "a/1");
+	assert_string_equal(l.next_token, "a/1");
+	{
+		char *tok = strdup(l.next_token);
+
+		assert_int_equal(obj_list(f, "a/", NULL, tok, 1000, &l), -EIO);
+		assert_int_equal(l.n, 0);
+		free(tok);
+	}
+	/* Not selected: neither capped nor failed nor counted. */
+	assert_int_equal(obj_list(f, "b/", NULL, NULL, 1000, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_false(l.truncated);
+	assert_int_equal(obj_fault_stats(f, &st), 0);
+	assert_int_equal(st.calls, 2);
+	assert_int_equal(st.errors, 1);
+	obj_list_release(&l);
+	obj_close(f);
+
+	/* after= alone: exactly the first N calls pass. */
+	f = faulty("err=1,ops=head,after=3");
+	assert_int_equal(obj_put(f, "k", "v", 1), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(obj_head(f, "k", NULL), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(obj_head(f, "k", NULL), -EIO);
+	obj_close(f);
 }
 
 struct thr {
@@ -452,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_fault_ops_filter),
 		cmocka_unit_test(test_fault_delay),
 		cmocka_unit_test(test_fault_bad_spec),
+		cmocka_unit_test(test_fault_after_keys_page),
 		cmocka_unit_test(test_fault_threads),
 		cmocka_unit_test(test_fault_env),
 	};
