@@ -167,4 +167,81 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 					       const char *optarg),
 	       void *arg, const char **pos, int max, int *npos);
 
+/*
+ * ---- object store chores of gc and destroy (cli_objects.c) ----
+ */
+struct obj_entry;
+
+/* Called per listed key; 0 goes on, -errno stops the listing (returned). */
+typedef int (*cli_obj_fn)(void *arg, const struct obj_entry *e);
+/**
+ * List every key under @prefix of @s, all pages, in key order, calling
+ * @fn for each (the entry lives until @fn returns).  A progress line on a
+ * TTY unless @quiet.  A failed page fails the whole listing: one ERROR
+ * line naming the prefix and the store, and its -errno.
+ */
+int cli_obj_list_all(struct obj_store *s, const char *prefix, bool quiet,
+		     cli_obj_fn fn, void *arg);
+
+/* A batch of deletes for cli_obj_delete. */
+struct cli_del {
+	struct obj_store *store;
+	/* key number @i into @out (@n bytes); 0 or -errno.  Any thread. */
+	int (*key)(void *arg, size_t i, char *out, size_t n);
+	void *arg;
+	size_t n;	  /* keys */
+	int threads;	  /* parallel deletes (1..64) */
+	const char *what; /* progress label */
+	bool quiet;
+	uint64_t deleted; /* out: deletes that succeeded */
+	uint64_t failed;  /* out: that failed */
+};
+/**
+ * Delete keys 0..n-1 of @d on @d->threads threads (the caller's is one),
+ * with a progress line.  Every key is tried; returns 0, or the first
+ * failure's -errno (that key logged at WARN, the others only counted).
+ */
+int cli_obj_delete(struct cli_del *d);
+
+/**
+ * Take the mount lock of embedded volume @name on this host (a mount
+ * holds it while live).  0: *fd_out holds it (close to release), or -1
+ * when the volume was never mounted here.  -EBUSY: mounted here now (not
+ * logged).  Other -errno: logged.
+ */
+int cli_mount_lock(const char *name, int *fd_out);
+
+/*
+ * ---- requests to a running mount (cli_mount.c) ----
+ *
+ * clone, info, summary and rmr work through the mount's ".control" file
+ * (vfs_control.c), with inode numbers from stat(2).  Failures print one
+ * line and return -errno.
+ */
+#include <sys/types.h>
+
+struct stat;
+struct buf;
+
+/** The root of the mount on @dev that holds directory @dir, into @root.
+ *  -ENOENT when @dir is not inside a tessera mount (nothing printed). */
+int cli_mount_root(const char *dir, dev_t dev, char *root, size_t n);
+/** lstat @path into *st and find its mount root; one line "cannot CMD
+ *  'PATH': ..." on failure (missing, not inside a mount). */
+int cli_mount_locate(const char *cmd, const char *path, struct stat *st,
+		     char *root, size_t n);
+/** Split @path into its parent directory and final name; -EINVAL for
+ *  "", "/", "." and ".." as the name (nothing printed). */
+int cli_split_path(const char *path, char *parent, size_t pn, char *name,
+		   size_t nn);
+/** Open ".control" of the mount at @root and write request @req; *fd
+ *  gets the open file to read the answer from (close it). */
+int cli_mount_send(const char *root, const char *req, size_t len, int *fd);
+/** Read the whole answer from @fd (until 0 bytes) into @out,
+ *  NUL-terminated. */
+int cli_mount_read_all(int fd, const char *root, struct buf *out);
+/** Send @req, read the answer's first line into @ans (no newline). */
+int cli_mount_ask(const char *root, const char *req, size_t len, char *ans,
+		  size_t n);
+
 #endif
