@@ -185,4 +185,35 @@ extern const size_t meta_rec_n_id_counters;
  */
 int meta_rec_skip_slice_ids(struct kv_txn *t, uint64_t gap);
 
+/*
+ * ---- repairs (fsck.c; `tessera fsck --repair`) ----
+ *
+ * Each fix is one txn that re-reads the record and changes only the
+ * fields named.  The caller checks no mount is live: fsck computed the
+ * values from a view, and a live mount could have moved on since.
+ */
+
+/** Bytes of usage an inode counts for in usedSpace (as meta/ counts). */
+int64_t meta_usage_of(const struct meta_attr *a);
+
+/* Fields of an inode record to set (only those with set_* true). */
+struct meta_fix {
+	bool set_nlink, set_length, set_parent, set_cookie;
+	uint32_t nlink;
+	uint64_t length;
+	uint64_t parent;
+	uint64_t next_cookie; /* raised to at least this, never lowered */
+};
+/** Change @f's fields of inode @ino.  -ENOENT: no record; -EIO (logged). */
+int meta_fix_inode(struct meta *m, uint64_t ino, const struct meta_fix *f);
+/** Set the counters usedSpace and usedInodes.  -EIO (logged). */
+int meta_fix_counters(struct meta *m, uint64_t space, uint64_t inodes);
+/**
+ * Give orphan inode @ino (no entry names it) a name in the trash
+ * directory, "0-INO-SECONDS-orphan", written into @name (@n bytes), with
+ * nlink 1.  -EISDIR: a directory (the trash holds none; not logged),
+ * -ENOENT: no record, -EEXIST: the name is taken, -EIO (logged).
+ */
+int meta_orphan_to_trash(struct meta *m, uint64_t ino, char *name, size_t n);
+
 #endif
