@@ -460,4 +460,136 @@ int meta_slices_deleted(struct meta *m, const uint64_t *ids, size_t n);
 /** Move expired .trash entries and deleted files into the slice queue. */
 int meta_cleanup(struct meta *m);
 
+/* ---- trees: summary and removal (tree.c) ---- */
+
+/* The totals of one directory's tree (meta_summary). */
+struct meta_summary_ent {
+	const char *path; /* relative to the top ("" for it), '/'-joined;
+			   * valid during the callback */
+	uint32_t depth;	  /* 0: the top */
+	uint64_t entries; /* names directly in it */
+	uint64_t files;	  /* non-directories in the tree, one per name */
+	uint64_t dirs;	  /* directories in the tree, itself included */
+	uint64_t bytes;	  /* sum of the non-directories' lengths */
+};
+/* Return 0 to go on, -errno to stop (returned by meta_summary). */
+typedef int (*meta_summary_fn)(void *arg, const struct meta_summary_ent *e);
+
+/**
+ * Count files, directories and bytes of the tree at @ino from one read
+ * view (meta_scan.h), without reading data: one scan per directory and
+ * one inode read per name.  @fn gets the top and every directory down to
+ * @depth levels below it, sorted by path (a parent before its children),
+ * after the whole walk.  A non-directory @ino gives one entry (files 1).
+ * Hard links count once per name; the trash is not part of the root.
+ * Read and search permission on each directory (-EACCES, like du).
+ * Errors: -ENOENT, -EACCES, -EIO, -ENOMEM.  Any thread.
+ */
+int meta_summary(struct meta *m, const struct meta_cred *c, uint64_t ino,
+		 uint32_t depth, meta_summary_fn fn, void *arg);
+
+/*
+ * Removing a tree in batches (`tessera rmr`).  Bottom-up: the names of a
+ * directory go META_RMTREE_BATCH at a time, one transaction each, with
+ * the checks and the fate of meta_unlink and meta_rmdir (read permission
+ * to list a directory, may_delete on each name; files to the trash when
+ * the volume keeps one, open files sustained); a directory goes in its
+ * parent's batch once it is empty.  The first error stops the removal:
+ * what was removed before stays removed, nothing the caller may not
+ * remove goes.  Not atomic as a whole: entries created meanwhile inside
+ * the tree are removed too, or make the last rmdir fail (-ENOTEMPTY).
+ */
+#define META_RMTREE_BATCH 256
+/* Empty the top directory but keep it (the caller removes it). */
+#define META_RMTREE_KEEP_TOP 1
+
+struct meta_rmtree;
+struct meta_rmtree_stats {
+	uint64_t files; /* non-directory names removed */
+	uint64_t dirs;	/* directories removed */
+};
+
+/**
+ * Start removing @name in directory @parent for @c (kept by pointer,
+ * with its groups, until meta_rmtree_free).  A non-directory is one
+ * meta_unlink (with META_RMTREE_KEEP_TOP: -ENOTDIR).  Errors: -ENOENT,
+ * -ENOTDIR, -EACCES (search on @parent), -EPERM (the trash), -EINVAL
+ * ("." or ".."), -ENAMETOOLONG, -EIO, -ENOMEM.  *out only on success.
+ */
+int meta_rmtree_begin(struct meta *m, const struct meta_cred *c,
+		      uint64_t parent, const char *name, int flags,
+		      struct meta_rmtree **out);
+/**
+ * Run one batch (one transaction).  1: the removal is complete; 0: call
+ * again; -errno: stopped (later calls return it again).  *st (may be
+ * NULL): the totals so far.  One thread at a time.
+ */
+int meta_rmtree_step(struct meta_rmtree *r, struct meta_rmtree_stats *st);
+/** NULL: no-op. */
+void meta_rmtree_free(struct meta_rmtree *r);
+
+/* Progress of meta_remove_tree: 0 to go on, -errno to stop there. */
+typedef int (*meta_rmtree_fn)(void *arg, const struct meta_rmtree_stats *st);
+/**
+ * The whole removal: begin, steps (@fn, may be NULL, after each), free.
+ * *st (may be NULL): what was removed, also on failure.
+ */
+int meta_remove_tree(struct meta *m, const struct meta_cred *c,
+		     uint64_t parent, const char *name, int flags,
+		     meta_rmtree_fn fn, void *arg, struct meta_rmtree_stats *st);
+
+/* ---- trash (trash.c; `tessera trash`) ---- */
+
+/*
+ * The trash directory (META_TRASH_INO) holds the last name of each removed
+ * non-directory as "PARENT-INO-SECONDS-NAME" (remove.c); directories are
+ * never there, so a file whose directory was removed too cannot go back
+ * until that directory exists again.
+ */
+#define META_TRASH_PATH_MAX 4096
+
+/* One trash entry, as meta_trash_list delivers it. */
+struct meta_trash_entry {
+	const char *entry; /* the name in the trash */
+	const char *path;  /* original path ("/a/b/NAME"), or "?/NAME" when
+			    * its directory is gone, "?" when the entry name
+			    * does not parse */
+	uint64_t ino;
+	uint64_t parent;   /* original directory (0: unknown) */
+	uint32_t mode;	   /* 0 when the inode record is missing */
+	uint64_t length;
+	int64_t deleted_s; /* deletion time (seconds), -1 when unknown */
+	bool parent_gone;
+};
+
+/* Return 0 to go on, 1 to stop, -errno to abort (returned). */
+typedef int (*meta_trash_fn)(void *arg, const struct meta_trash_entry *e);
+/**
+ * Every trash entry, in inode order, from one read transaction; @fn runs
+ * after it ended (the pointers live until @fn returns).  Errors: -EIO,
+ * -ENOMEM, or @fn's.  Any thread.
+ */
+int meta_trash_list(struct meta *m, meta_trash_fn fn, void *arg);
+/**
+ * Put trash entry @entry back under its original name in its original
+ * directory, in one transaction, like a rename: the directory gets a new
+ * readdir cookie for it and mtime/ctime, the inode ctime.  @c (NULL: no
+ * checks) must own the file or be root, and may write and search the
+ * directory.  @path (may be NULL; @n bytes) gets the original path on
+ * success and on -EEXIST / -ESTALE.
+ * Errors: -ENOENT (no such entry), -EINVAL (a name that does not parse),
+ * -ESTALE (the original directory is gone), -EEXIST (the name is taken),
+ * -EACCES, -EPERM, -EIO.
+ */
+int meta_trash_restore(struct meta *m, const struct meta_cred *c,
+		       const char *entry, char *path, size_t n);
+/**
+ * Delete every trash entry now (as expiry does: data queued for deletion,
+ * or kept while open in this process).  @c (NULL: all entries) other than
+ * root removes only the entries it owns.  *removed, *kept (may be NULL):
+ * entries removed, entries left because @c does not own them.  -EIO.
+ */
+int meta_trash_empty(struct meta *m, const struct meta_cred *c,
+		     uint64_t *removed, uint64_t *kept);
+
 #endif
