@@ -33,6 +33,11 @@
  *   checkpoint ...
  *       goes to vfs_conf.control (the mount's own requests), after every
  *       open file is committed and synced
+ *   info INO | summary INO DEPTH | rmr PARENT NAMELEN\nNAME
+ *       `tessera info`, `summary`, `rmr` (vfs_tools.c).  An answer
+ *       longer than a read is handed out across reads (read until 0
+ *       bytes); rmr starts a job instead, and each read then runs it for
+ *       about 100 ms and answers one progress line, or the final one
  *
  * Why requests to the mount rather than tools opening the metadata: the
  * mount is the one writer of its metadata (a replicated volume's lease is
@@ -72,6 +77,8 @@ struct vfs_ctl {
 	struct chunk_cache_report r;
 	char *answer; /* an immediate request's answer, until read */
 	size_t answer_len;
+	size_t answer_off; /* handed out so far (long answers: many reads) */
+	struct vfs_tool_job *job; /* rmr under way (vfs_tools.c) */
 };
 
 int vfs_control_open(struct vfs *v, const struct vfs_ctx *c, int flags,
@@ -111,6 +118,7 @@ void vfs_control_free(struct vfs_ctl *ctl)
 	if (!ctl)
 		return;
 	pthread_mutex_destroy(&ctl->lock);
+	vfs_tool_job_free(ctl->job);
 	free(ctl->answer);
 	free(ctl);
 }
@@ -240,6 +248,7 @@ static ssize_t immediate(struct vfs *v, struct vfs_ctl *ctl, const char *buf,
 			 size_t len, size_t wl)
 {
 	const struct meta_cred *c = ctl->has_cred ? &ctl->cred : NULL;
+	struct vfs_tool_job *job = NULL;
 	struct buf reply = BUF_INIT;
 	char cmd[32];
 	const char *rest = buf + (wl < len ? wl + 1 : wl);
@@ -252,6 +261,15 @@ static ssize_t immediate(struct vfs *v, struct vfs_ctl *ctl, const char *buf,
 	cmd[wl] = '\0';
 	if (strcmp(cmd, "clone") == 0)
 		rc = ctl_clone(v, c, rest, rlen, &reply);
+	else if (strcmp(cmd, "trash") == 0)
+		rc = vfs_ctl_trash(v, c, rest, rlen, &reply);
+	else if (strcmp(cmd, "info") == 0)
+		rc = vfs_tool_info(v, c, rest, rlen, &reply);
+	else if (strcmp(cmd, "summary") == 0)
+		rc = vfs_tool_summary(v, c, rest, rlen, &reply);
+	else if (strcmp(cmd, "rmr") == 0)
+		rc = ctl->job ? -EBUSY
+			      : vfs_tool_rmr(v, c, rest, rlen, &reply, &job);
 	else
 		rc = ctl_hook(v, c, cmd, rest, rlen, &reply);
 	if (rc < 0) {
@@ -260,7 +278,13 @@ static ssize_t immediate(struct vfs *v, struct vfs_ctl *ctl, const char *buf,
 	}
 	pthread_mutex_lock(&ctl->lock);
 	free(ctl->answer);
-	ctl->answer = buf_detach(&reply, &ctl->answer_len);
+	ctl->answer = NULL;
+	ctl->answer_off = 0;
+	if (reply.len)
+		ctl->answer = buf_detach(&reply, &ctl->answer_len);
+	buf_release(&reply);
+	if (job)
+		ctl->job = job;
 	pthread_mutex_unlock(&ctl->lock);
 	return (ssize_t)len;
 }
@@ -277,7 +301,9 @@ ssize_t vfs_control_write(struct vfs *v, struct vfs_handle *h, const void *buf,
 
 	while (wl < len && p[wl] != ' ' && p[wl] != '\n')
 		wl++;
-	if (is_word(p, wl, "clone") || is_word(p, wl, "checkpoint"))
+	if (is_word(p, wl, "clone") || is_word(p, wl, "checkpoint") ||
+	    is_word(p, wl, "info") || is_word(p, wl, "summary") ||
+	    is_word(p, wl, "rmr") || is_word(p, wl, "trash"))
 		return immediate(v, ctl, p, len, wl);
 	rc = parse_request(buf, len, &op, &ino);
 	if (rc < 0)
@@ -307,6 +333,24 @@ static void step_locked(struct vfs *v, struct vfs_ctl *ctl)
 	ctl->next_chunk++;
 }
 
+/* The next line of the job under way (lock held); frees it when done. */
+static int job_step_locked(struct vfs *v, struct vfs_ctl *ctl)
+{
+	struct buf reply = BUF_INIT;
+	int rc = vfs_tool_job_step(v, ctl->job, &reply);
+
+	if (rc > 0) {
+		vfs_tool_job_free(ctl->job);
+		ctl->job = NULL;
+	}
+	if (rc >= 0 && reply.len) {
+		ctl->answer = buf_detach(&reply, &ctl->answer_len);
+		ctl->answer_off = 0;
+	}
+	buf_release(&reply);
+	return rc < 0 ? rc : 0;
+}
+
 ssize_t vfs_control_read(struct vfs *v, struct vfs_handle *h, void *buf,
 			 size_t len)
 {
@@ -315,14 +359,26 @@ ssize_t vfs_control_read(struct vfs *v, struct vfs_handle *h, void *buf,
 	int n = 0;
 
 	pthread_mutex_lock(&ctl->lock);
-	if (ctl->answer) {
-		ssize_t n_ans = (ssize_t)MIN(len, ctl->answer_len);
+	if (!ctl->answer && ctl->job) {
+		int rc = job_step_locked(v, ctl);
 
-		memcpy(buf, ctl->answer, (size_t)n_ans);
-		free(ctl->answer);
-		ctl->answer = NULL;
+		if (rc < 0) {
+			pthread_mutex_unlock(&ctl->lock);
+			return rc;
+		}
+	}
+	if (ctl->answer) {
+		size_t n_ans = MIN(len, ctl->answer_len - ctl->answer_off);
+
+		memcpy(buf, ctl->answer + ctl->answer_off, n_ans);
+		ctl->answer_off += n_ans;
+		if (ctl->answer_off == ctl->answer_len) {
+			free(ctl->answer);
+			ctl->answer = NULL;
+			ctl->answer_off = 0;
+		}
 		pthread_mutex_unlock(&ctl->lock);
-		return n_ans;
+		return (ssize_t)n_ans;
 	}
 	if (ctl->active && !ctl->err && ctl->next_chunk < ctl->nchunks)
 		step_locked(v, ctl);

@@ -326,4 +326,42 @@ void vfs_ahead_stop(struct vfs *v);
 /** A small file @ino was opened for reading and its block fetched. */
 void vfs_ahead_opened(struct vfs *v, uint64_t ino);
 
+/* vfs_tools.c: the ".control" requests of info, summary and rmr */
+struct vfs_tool_job;
+/**
+ * "info INO" and "summary INO DEPTH" (@req: the rest after the word,
+ * @n bytes): append the whole answer (format in vfs_tools.c) to @reply.
+ * Returns 0 (failures are answer lines), -EINVAL (malformed), -ENOMEM.
+ */
+int vfs_tool_info(struct vfs *v, const struct meta_cred *c, const char *req,
+		  size_t n, struct buf *reply);
+int vfs_tool_summary(struct vfs *v, const struct meta_cred *c,
+		     const char *req, size_t n, struct buf *reply);
+/**
+ * "rmr PARENT NAMELEN\nNAME": on success *job is set (the answer comes
+ * from vfs_tool_job_step); otherwise an answer line goes to @reply.
+ * @c is copied.  -EINVAL (malformed), -ENOMEM.
+ */
+int vfs_tool_rmr(struct vfs *v, const struct meta_cred *c, const char *req,
+		 size_t n, struct buf *reply, struct vfs_tool_job **job);
+/**
+ * Work on @j for about 100 ms and append one answer line to @reply.
+ * 0: more to do; 1: finished (free @j); -ENOMEM.  Caller holds the
+ * handle's lock.
+ */
+int vfs_tool_job_step(struct vfs *v, struct vfs_tool_job *j,
+		      struct buf *reply);
+/** NULL: no-op. */
+void vfs_tool_job_free(struct vfs_tool_job *j);
+
+/* vfs_trash.c: the ".control" request "trash" */
+/**
+ * "restore NAMELEN\nENTRY" or "empty" (@req: the rest after the word
+ * "trash", @n bytes), with the opener's credentials @c (may be NULL):
+ * append the answer line to @reply (format in vfs_trash.c).  Returns 0
+ * (failures are answer lines), -EINVAL (malformed), -ENOMEM.
+ */
+int vfs_ctl_trash(struct vfs *v, const struct meta_cred *c, const char *req,
+		  size_t n, struct buf *reply);
+
 #endif
