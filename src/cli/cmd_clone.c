@@ -5,12 +5,11 @@
  * The command does not open the metadata itself: the mount is its one
  * writer (a replicated volume's lease is the mount's, and writes still in
  * the mount's buffers must be part of the copy).  It finds the mount root
- * by walking up from SRC to the directory that serves ".control" (the
- * virtual file's inode number identifies it), and sends one request with
- * the inode numbers of SRC and of DST's parent (stat(2) shows the mount's
- * inode numbers); the mount runs it as one metadata transaction with the
- * caller's credentials and answers with what it copied.  The kernel may
- * show DST's parent with its old attributes for the attribute timeout.
+ * from SRC and sends one request with the inode numbers of SRC and of
+ * DST's parent (cli_mount.c); the mount runs it as one metadata
+ * transaction with the caller's credentials and answers with what it
+ * copied.  The kernel may show DST's parent with its old attributes for
+ * the attribute timeout.
  */
 #include "util/common.h"
 #include "cli/cli.h"
@@ -25,9 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* vfs_int.h: the inode number of ".control" */
-#define CLONE_CONTROL_INO 0x7FFFFFFF00000003ULL
-
 static const struct option clone_opts[] = {
 	{"preserve", no_argument, NULL, 'p'},
 	{NULL, 0, NULL, 0},
@@ -41,85 +37,6 @@ static int clone_opt(void *arg, int c, const char *optarg)
 		return 0;
 	}
 	return EXIT_USAGE;
-}
-
-/* Walk up from directory @dir to the root of the mount on @dev. */
-static int find_root(const char *dir, dev_t dev, char *root, size_t n)
-{
-	char cur[PATH_MAX], probe[PATH_MAX + 16];
-	struct stat st;
-
-	if (!realpath(dir, cur)) {
-		log_error("cannot resolve '%s': %s", dir, strerror(errno));
-		return -errno;
-	}
-	for (;;) {
-		snprintf(probe, sizeof(probe), "%s%s.control", cur,
-			 strcmp(cur, "/") ? "/" : "");
-		if (lstat(probe, &st) == 0 && st.st_dev == dev &&
-		    (uint64_t)st.st_ino == CLONE_CONTROL_INO) {
-			snprintf(root, n, "%s", cur);
-			return 0;
-		}
-		if (strcmp(cur, "/") == 0)
-			break;
-		snprintf(probe, sizeof(probe), "%s", cur);
-		snprintf(cur, sizeof(cur), "%s", dirname(probe));
-	}
-	return -ENOENT;
-}
-
-/* Send @req to the mount at @root; the answer goes to @ans. */
-static int ask(const char *root, const char *req, size_t len, char *ans,
-	       size_t n)
-{
-	char path[PATH_MAX + 16];
-	ssize_t got;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/.control", root);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return log_fail(-errno, "cannot open '%s'", path);
-	if (pwrite(fd, req, len, 0) != (ssize_t)len) {
-		int e = errno;
-
-		close(fd);
-		return log_fail(-e, "request to the mount at '%s' failed",
-				root);
-	}
-	got = pread(fd, ans, n - 1, 0);
-	close(fd);
-	if (got <= 0)
-		return log_fail(got < 0 ? -errno : -EIO,
-				"no answer from the mount at '%s'", root);
-	ans[got] = '\0';
-	ans[strcspn(ans, "\n")] = '\0';
-	return 0;
-}
-
-/* Split DST into its parent directory and final name. */
-static int split_dst(const char *dst, char *parent, size_t pn, char *name,
-		     size_t nn)
-{
-	char a[PATH_MAX], b[PATH_MAX];
-	size_t len = strlen(dst);
-
-	if (len == 0 || len >= sizeof(a)) {
-		log_error("invalid destination '%s'", dst);
-		return -EINVAL;
-	}
-	snprintf(a, sizeof(a), "%s", dst);
-	while (len > 1 && a[len - 1] == '/')
-		a[--len] = '\0';
-	snprintf(b, sizeof(b), "%s", a);
-	snprintf(parent, pn, "%s", dirname(a));
-	snprintf(name, nn, "%s", basename(b));
-	if (!strcmp(name, "/") || !strcmp(name, ".") || !strcmp(name, "..")) {
-		log_error("invalid destination '%s'", dst);
-		return -EINVAL;
-	}
-	return 0;
 }
 
 int cmd_clone(int argc, char **argv)
@@ -141,8 +58,11 @@ int cmd_clone(int argc, char **argv)
 		log_error("cannot clone '%s': %s", pos[0], strerror(errno));
 		return EXIT_ERR;
 	}
-	if (split_dst(pos[1], parent, sizeof(parent), name, sizeof(name)) < 0)
+	if (cli_split_path(pos[1], parent, sizeof(parent), name, sizeof(name)) <
+	    0) {
+		log_error("invalid destination '%s'", pos[1]);
 		return EXIT_ERR;
+	}
 	if (stat(parent, &ps) < 0 || !S_ISDIR(ps.st_mode)) {
 		log_error("cannot clone to '%s': %s", pos[1],
 			  errno ? strerror(errno)
@@ -152,7 +72,7 @@ int cmd_clone(int argc, char **argv)
 	snprintf(tmp, sizeof(tmp), "%s", pos[0]);
 	snprintf(sdir, sizeof(sdir), "%s",
 		 S_ISDIR(ss.st_mode) ? pos[0] : dirname(tmp));
-	if (find_root(sdir, ss.st_dev, root, sizeof(root)) < 0) {
+	if (cli_mount_root(sdir, ss.st_dev, root, sizeof(root)) < 0) {
 		log_error("cannot clone '%s': not inside a tessera mount",
 			  pos[0]);
 		return EXIT_ERR;
@@ -165,7 +85,7 @@ int cmd_clone(int argc, char **argv)
 	n = snprintf(req, sizeof(req), "clone %llu %llu %d %zu\n%s",
 		     (unsigned long long)ss.st_ino,
 		     (unsigned long long)ps.st_ino, flags, strlen(name), name);
-	if (ask(root, req, (size_t)n, ans, sizeof(ans)) < 0)
+	if (cli_mount_ask(root, req, (size_t)n, ans, sizeof(ans)) < 0)
 		return EXIT_ERR;
 	rc = atoi(ans);
 	if (rc < 0) {
