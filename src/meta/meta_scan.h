@@ -157,8 +157,13 @@ typedef int (*meta_slice_id_fn)(void *arg, uint64_t id, uint32_t size);
  */
 int meta_rec_slices(int grp, const void *key, size_t klen, const void *val,
 		    size_t vlen, meta_slice_id_fn fn, void *arg);
-/** Every slice @t's chunks and deletion queue reference, via @fn (an id
- *  may come more than once). */
+/**
+ * Every slice @t's chunks and deletion queue reference, via @fn (an id may
+ * come more than once).  A record that does not decode is skipped with a
+ * warning, not an error: a checkpoint restore, which replaces that state,
+ * must not be blocked by its damage.  So this lists candidates (to queue
+ * for deletion), and never proves a slice unreferenced.
+ */
 int meta_rec_all_slices(struct kv_txn *t, meta_slice_id_fn fn, void *arg);
 /**
  * Queue slice @id (@size bytes) for deletion, deleted at txn seq @seq,
@@ -166,18 +171,38 @@ int meta_rec_all_slices(struct kv_txn *t, meta_slice_id_fn fn, void *arg);
  */
 int meta_rec_queue_slice(struct kv_txn *t, uint64_t id, uint32_t size,
 			 uint64_t seq);
-/** Read checkpoint record @name into *out; -ENOENT when missing. */
+/**
+ * Read checkpoint record @name into *out; -ENOENT when missing, -EIO when
+ * it does not decode.  @out may be NULL: then only whether a record of
+ * that name exists (0, even when it is corrupt, or -ENOENT).
+ */
 int meta_rec_ckpt_get(struct kv_txn *t, const char *name,
 		      struct meta_ckpt *out);
+/**
+ * What a checkpoint taken now in @t holds: c->txn_seq (counter txnSeq)
+ * and c->next_slice (counter nextSlice), 0 when missing; the other fields
+ * are left alone.  -EIO when a counter is malformed.
+ */
+int meta_rec_ckpt_now(struct kv_txn *t, struct meta_ckpt *c);
+/**
+ * Put checkpoint record @c (overwriting one of that name), and move
+ * counter txnSeq past c->txn_seq when it is not yet, so that every slice
+ * deleted from now on carries a deleted-at seq above the checkpoint's:
+ * the rule by which it keeps them (meta_view_pending).  -EINVAL when the
+ * name is empty or has no NUL within c->name.
+ */
 int meta_rec_ckpt_put(struct kv_txn *t, const struct meta_ckpt *c);
+/** Delete checkpoint record @name (missing: 0). */
 int meta_rec_ckpt_del(struct kv_txn *t, const char *name);
 /** True for the group of checkpoint records (kept across a restore). */
 bool meta_rec_is_ckpt(int grp);
 /** Counter @name into *out (0 when missing); -EIO when malformed. */
 int meta_rec_counter_get(struct kv_txn *t, const char *name, uint64_t *out);
 int meta_rec_counter_put(struct kv_txn *t, const char *name, uint64_t v);
-/** The id counters a checkpoint restore keeps at their larger value. */
-extern const char *const meta_rec_id_counters[];
+/** The id counters a checkpoint restore keeps at their larger value
+ *  (META_REC_N_ID_COUNTERS of them, also in meta_rec_n_id_counters). */
+#define META_REC_N_ID_COUNTERS 4
+extern const char *const meta_rec_id_counters[META_REC_N_ID_COUNTERS];
 extern const size_t meta_rec_n_id_counters;
 /**
  * Move nextSlice @gap ids ahead (after a lease takeover the previous

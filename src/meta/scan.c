@@ -425,22 +425,30 @@ int meta_view_symlink(struct meta_view *v, uint64_t ino, char *buf, size_t n)
 
 /* ---- records at the kv level ---- */
 
+/* Whether a record of group @grp referencing slices has the right shape. */
+static bool rec_slices_ok(int grp, size_t klen, size_t vlen)
+{
+	if (grp == KV_DELSLICE)
+		return klen == 8 && vlen >= 4;
+	if (grp == KV_CHUNK)
+		return vlen % SLICE_REC_LEN == 0;
+	return true;
+}
+
 int meta_rec_slices(int grp, const void *key, size_t klen, const void *val,
 		    size_t vlen, meta_slice_id_fn fn, void *arg)
 {
 	const unsigned char *p = val;
 	int rc = 0;
 
-	if (grp == KV_DELSLICE) {
-		if (klen != 8 || vlen < 4)
-			return log_fail(-EIO, "corrupt deletion queue record");
+	if (!rec_slices_ok(grp, klen, vlen))
+		return log_fail(-EIO, "corrupt %s record (%zu bytes)",
+				grp == KV_CHUNK ? "chunk" : "deletion queue",
+				vlen);
+	if (grp == KV_DELSLICE)
 		return fn(arg, get_be64(key), get_be32(p));
-	}
 	if (grp != KV_CHUNK)
 		return 0;
-	if (vlen % SLICE_REC_LEN)
-		return log_fail(-EIO, "corrupt chunk record (%zu bytes)",
-				vlen);
 	for (size_t i = 0; rc == 0 && i < vlen; i += SLICE_REC_LEN) {
 		struct slice s;
 
@@ -462,6 +470,11 @@ static int all_one(void *arg, const void *key, size_t klen, const void *val,
 {
 	struct all_scan *s = arg;
 
+	if (!rec_slices_ok(s->grp, klen, vlen)) {
+		log_warn("skipping a corrupt %s record (%zu bytes)",
+			 s->grp == KV_CHUNK ? "chunk" : "deletion queue", vlen);
+		return 0;
+	}
 	return meta_rec_slices(s->grp, key, klen, val, vlen, s->fn, s->arg);
 }
 
@@ -503,16 +516,27 @@ int meta_rec_ckpt_get(struct kv_txn *t, const char *name,
 	size_t len = strlen(name);
 	int rc = kv_get(t, KV_CHECKPOINT, name, len, &v);
 
-	if (rc == 0 && ckpt_decode(name, len, v.data, v.len, out) < 0)
+	if (rc == 0 && out && ckpt_decode(name, len, v.data, v.len, out) < 0)
 		rc = log_fail(-EIO, "corrupt checkpoint record '%s'", name);
 	buf_release(&v);
+	return rc;
+}
+
+int meta_rec_ckpt_now(struct kv_txn *t, struct meta_ckpt *c)
+{
+	int rc = meta_rec_counter_get(t, "txnSeq", &c->txn_seq);
+
+	if (rc == 0)
+		rc = meta_rec_counter_get(t, "nextSlice", &c->next_slice);
 	return rc;
 }
 
 int meta_rec_ckpt_put(struct kv_txn *t, const struct meta_ckpt *c)
 {
 	unsigned char rec[CKPT_REC_LEN];
-	size_t len = strlen(c->name);
+	size_t len = strnlen(c->name, sizeof(c->name));
+	uint64_t seq;
+	int rc;
 
 	if (len == 0 || len >= sizeof(c->name))
 		return -EINVAL;
@@ -520,7 +544,13 @@ int meta_rec_ckpt_put(struct kv_txn *t, const struct meta_ckpt *c)
 	put_be64(rec + 8, c->next_slice);
 	put_be64(rec + 16, (uint64_t)c->time_ns);
 	put_be64(rec + 24, c->repl_seq);
-	return kv_put(t, KV_CHECKPOINT, c->name, len, rec, sizeof(rec));
+	rc = kv_put(t, KV_CHECKPOINT, c->name, len, rec, sizeof(rec));
+	if (rc == 0)
+		rc = meta_rec_counter_get(t, "txnSeq", &seq);
+	/* deletions from now on are numbered above the checkpoint */
+	if (rc == 0 && seq <= c->txn_seq)
+		rc = meta_rec_counter_put(t, "txnSeq", c->txn_seq + 1);
+	return rc;
 }
 
 int meta_rec_ckpt_del(struct kv_txn *t, const char *name)
@@ -559,7 +589,7 @@ int meta_rec_counter_put(struct kv_txn *t, const char *name, uint64_t v)
 	return kv_put(t, KV_COUNTER, name, strlen(name), enc, sizeof(enc));
 }
 
-const char *const meta_rec_id_counters[] = {
+const char *const meta_rec_id_counters[META_REC_N_ID_COUNTERS] = {
     "nextInode",
     "nextSlice",
     "nextSession",
