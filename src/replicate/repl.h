@@ -280,13 +280,14 @@ int repl_lease_release(struct obj_store *store, const char *volname,
  * ---- checkpoints (named snapshots, tessera checkpoint) ----
  *
  * A checkpoint is a snapshot object NAME/meta/ckpt/<name> (the snapshot
- * format, generation 0) plus a KV_CHECKPOINT record <name> -> 32 bytes:
- * be64 txn seq, be64 next slice id, be64 time (ns), be64 replSeq.
- * "txn seq" is meta's counter txnSeq at creation, which create bumps by one
- * in the same txn; so a slice deleted after the checkpoint carries a
- * deleted-at seq > txn seq, and gc keeps the object of every slice with
- * id < next slice id deleted after a kept checkpoint (DESIGN section 6).
- * Checkpoint names follow the volume name rules.
+ * format, generation 0) plus meta's checkpoint record <name> (struct
+ * meta_ckpt in meta/meta_scan.h, written and read only by meta/): the txn
+ * seq and next slice id of the state it holds, its time and replSeq.
+ * Putting the record moves meta's txn seq past it in the same txn; so a
+ * slice deleted after the checkpoint carries a deleted-at seq > txn seq,
+ * and gc keeps the object of every slice with id < next slice id deleted
+ * after a kept checkpoint (DESIGN section 6).  Checkpoint names follow the
+ * volume name rules.
  */
 
 struct repl_ckpt {
@@ -297,6 +298,7 @@ struct repl_ckpt {
 	uint64_t size; /* bytes of the stored snapshot */
 };
 
+/* Bytes of meta's checkpoint record; only tests/unit/t_repl.c looks. */
 #define REPL_CKPT_REC_LEN 32
 
 /**
@@ -320,7 +322,7 @@ int repl_ckpt_list(struct obj_store *store, const char *volname,
 		   struct repl_ckpt **out, size_t *n);
 
 /**
- * Delete checkpoint @name: the object, and the KV_CHECKPOINT record of @e
+ * Delete checkpoint @name: the object, and the checkpoint record of @e
  * (may be NULL).  -ENOENT when neither exists.
  */
 int repl_ckpt_delete(struct kv_engine *e, struct obj_store *store,
@@ -328,9 +330,11 @@ int repl_ckpt_delete(struct kv_engine *e, struct obj_store *store,
 
 /**
  * Replace every record of @e with the content of checkpoint @name, in one
- * txn: O(metadata).  Kept from the current database: the KV_CHECKPOINT
- * records (later checkpoints stay known) and, when larger, the counters
- * nextInode, nextSlice, nextSession, txnSeq and replSeq (ids never repeat).
+ * txn: O(metadata).  Kept from the current database: the checkpoint
+ * records (later checkpoints stay known) and, when larger, meta's id
+ * counters (meta_rec_id_counters: nextInode, nextSlice, nextSession,
+ * txnSeq) and replSeq (ids never repeat).  The slices only the current
+ * state references are queued for deletion.
  * Run it on the plain engine while no mount is active; the next repl_wrap
  * then starts a new generation (the checkpoint has no REPL_GEN_SETTING).
  * -ENOENT no such checkpoint, -EIO corrupt (nothing changed), -EINVAL.

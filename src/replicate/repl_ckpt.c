@@ -1,48 +1,49 @@
 /*
  * repl_ckpt.c - checkpoints: named snapshots of a volume's metadata
- * (format and record: repl.h).
+ * (format: repl.h).  meta/ owns every record this touches: the checkpoint
+ * record, the id counters, the slice records and the deletion queue are
+ * read and written only through meta_scan.h's meta_rec_* helpers; this
+ * file moves snapshots and decides when.
  *
- * Design: create dumps the content and writes the KV_CHECKPOINT record and
- * the txnSeq bump in ONE read-write txn, dump first, so the snapshot is the
- * state exactly at txn seq S and every later deletion is numbered above S.
- * The object is stored after the commit (no txn is held across object
- * store I/O); if the upload fails the record is deleted again, and a record
- * without an object only makes gc keep more than it must.
+ * Design: create dumps the content and writes the checkpoint record (which
+ * also moves meta's txn seq past it) in ONE read-write txn, dump first, so
+ * the snapshot is the state exactly at txn seq S and every later deletion
+ * is numbered above S.  The object is stored after the commit (no txn is
+ * held across object store I/O); if the upload fails the record is
+ * deleted again, and a record without an object only makes gc keep more
+ * than it must.
  *
  * Restore replaces the content in one txn: delete every record of every
- * group but KV_CHECKPOINT (keys collected first, then deleted, since an
- * engine need not support changing a group while scanning it), put the
- * checkpoint's records, and keep the id counters at their larger value, so
- * inode numbers and slice ids never repeat after going back in time (an
- * object written after the checkpoint keeps its unique name and is simply
- * unreferenced).  Those objects are not left behind: every slice the
- * current state references (KV_CHUNK) or has queued (KV_DELSLICE) that the
- * checkpoint neither references nor queues is queued in KV_DELSLICE of the
- * restored state, deleted "now" (the current txnSeq); a checkpoint that
- * may still reference it keeps it by the usual rule (meta/delq.c).  This
- * reads the slice records of meta/ (util/slice.h layout: id at byte 4,
- * size at byte 12 of each SLICE_REC_LEN record).  The snapshot is verified whole before
- * the txn starts, so a damaged checkpoint changes nothing.
+ * group but the checkpoint records (keys collected first, then deleted,
+ * since an engine need not support changing a group while scanning it),
+ * put the checkpoint's records, and keep the id counters
+ * (meta_rec_id_counters, and replicate's own REPL_SEQ_COUNTER) at their
+ * larger value, so inode numbers and slice ids never repeat after going
+ * back in time (an object written after the checkpoint keeps its unique
+ * name and is simply unreferenced).  Those objects are not left behind:
+ * every slice the current state references or has queued
+ * (meta_rec_all_slices) that the checkpoint neither references nor queues
+ * (meta_rec_slices of its records) is queued for deletion in the restored
+ * state (meta_rec_queue_slice), deleted "now" (the current txn seq); a
+ * checkpoint that may still reference it keeps it by the usual rule
+ * (meta/delq.c).  The snapshot is verified whole before the txn starts, so
+ * a damaged checkpoint changes nothing.
  *
  * Any thread; no state.  Conflicts (-EAGAIN) are retried a few times.
  */
 #include "util/common.h"
 #include "replicate/repl_int.h"
 #include "util/log.h"
-#include "util/slice.h"
 
 #define CKPT_RETRIES 5
 
-static const char *const ckpt_counters[] = {
-    "nextInode", "nextSlice", "nextSession", "txnSeq", REPL_SEQ_COUNTER,
-};
+/* The counters a restore keeps at their larger value: meta's, then ours. */
+#define CKPT_N_COUNTERS (META_REC_N_ID_COUNTERS + 1)
 
-static int put_counter(struct kv_txn *t, const char *name, uint64_t v)
+static const char *ckpt_counter(size_t i)
 {
-	unsigned char enc[8];
-
-	put_be64(enc, v);
-	return kv_put(t, KV_COUNTER, name, strlen(name), enc, 8);
+	return i < META_REC_N_ID_COUNTERS ? meta_rec_id_counters[i]
+					  : REPL_SEQ_COUNTER;
 }
 
 static int ckpt_key(char *key, size_t n, const char *vol, const char *name)
@@ -59,16 +60,14 @@ static int ckpt_key(char *key, size_t n, const char *vol, const char *name)
 
 /* ---- create ---- */
 
-/* Dump, then record and bump txnSeq, in @t.  Fills @c. */
+/* Dump, then put the checkpoint record, in @t.  Fills @c. */
 static int ckpt_txn(struct kv_txn *t, const char *name, struct buf *obj,
 		    struct repl_ckpt *c)
 {
-	unsigned char rec[REPL_CKPT_REC_LEN];
 	struct repl_snap_info info;
-	struct buf v = BUF_INIT;
-	int rc = kv_get(t, KV_CHECKPOINT, name, strlen(name), &v);
+	struct meta_ckpt rec;
+	int rc = meta_rec_ckpt_get(t, name, NULL);
 
-	buf_release(&v);
 	if (rc == 0)
 		return -EEXIST;
 	if (rc != -ENOENT)
@@ -80,14 +79,13 @@ static int ckpt_txn(struct kv_txn *t, const char *name, struct buf *obj,
 	c->next_slice = info.next_slice;
 	c->time_ns = info.time_ns;
 	c->size = obj->len;
-	put_be64(rec, info.txn_seq);
-	put_be64(rec + 8, info.next_slice);
-	put_be64(rec + 16, (uint64_t)info.time_ns);
-	put_be64(rec + 24, info.seq);
-	rc = kv_put(t, KV_CHECKPOINT, name, strlen(name), rec, sizeof(rec));
-	if (rc == 0)
-		rc = put_counter(t, "txnSeq", info.txn_seq + 1);
-	return rc;
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.name, sizeof(rec.name), "%s", name);
+	rec.txn_seq = info.txn_seq;
+	rec.next_slice = info.next_slice;
+	rec.time_ns = info.time_ns;
+	rec.repl_seq = info.seq;
+	return meta_rec_ckpt_put(t, &rec);
 }
 
 static int ckpt_del_record(struct kv_engine *e, const char *name)
@@ -100,7 +98,7 @@ static int ckpt_del_record(struct kv_engine *e, const char *name)
 		rc = kv_begin(e, true, &t);
 		if (rc < 0)
 			continue;
-		rc = kv_del(t, KV_CHECKPOINT, name, strlen(name));
+		rc = meta_rec_ckpt_del(t, name);
 		if (rc == 0)
 			rc = kv_commit(t);
 		else
@@ -267,15 +265,13 @@ int repl_ckpt_delete(struct kv_engine *e, struct obj_store *store,
 	if (rc < 0 && rc != -ENOENT)
 		return log_fail(rc, "cannot delete checkpoint '%s'", key);
 	if (e) {
-		struct buf v = BUF_INIT;
 		struct kv_txn *t;
 
 		rc = kv_begin(e, false, &t);
 		if (rc == 0) {
-			rc = kv_get(t, KV_CHECKPOINT, name, strlen(name), &v);
+			rc = meta_rec_ckpt_get(t, name, NULL);
 			kv_rollback(t);
 		}
-		buf_release(&v);
 		if (rc == 0) {
 			found = true;
 			rc = ckpt_del_record(e, name);
@@ -295,7 +291,7 @@ int repl_ckpt_delete(struct kv_engine *e, struct obj_store *store,
 
 /* ---- restore ---- */
 
-/* Slice ids (with their stored size) seen in chunk or queue records. */
+/* Slice ids (with their stored size) that records reference. */
 struct idset {
 	struct {
 		uint64_t id;
@@ -304,8 +300,11 @@ struct idset {
 	size_t n, cap;
 };
 
-static int idset_add(struct idset *s, uint64_t id, uint32_t size)
+/* A meta_slice_id_fn: add slice @id to the idset @arg. */
+static int idset_add(void *arg, uint64_t id, uint32_t size)
 {
+	struct idset *s = arg;
+
 	if (id == 0)
 		return 0;
 	if (s->n == s->cap) {
@@ -321,18 +320,6 @@ static int idset_add(struct idset *s, uint64_t id, uint32_t size)
 	s->v[s->n].size = size;
 	s->n++;
 	return 0;
-}
-
-/* Add every slice of chunk value @val. */
-static int idset_chunk(struct idset *s, const void *val, size_t vlen)
-{
-	const unsigned char *p = val;
-	int rc = 0;
-
-	for (size_t i = 0; rc == 0 && i + SLICE_REC_LEN <= vlen;
-	     i += SLICE_REC_LEN)
-		rc = idset_add(s, get_be64(p + i + 4), get_be32(p + i + 12));
-	return rc;
 }
 
 static int cmp_id(const void *x, const void *y)
@@ -376,25 +363,9 @@ static bool idset_has(const struct idset *s, uint64_t id)
 	return false;
 }
 
-static int cur_chunk(void *arg, const void *key, size_t klen, const void *val,
-		     size_t vlen)
-{
-	UNUSED(key);
-	UNUSED(klen);
-	return idset_chunk(arg, val, vlen);
-}
-
-static int cur_queued(void *arg, const void *key, size_t klen,
-		      const void *val, size_t vlen)
-{
-	if (klen != 8 || vlen < 4)
-		return 0; /* not ours to judge: meta/ reports it */
-	return idset_add(arg, get_be64(key), get_be32(val));
-}
-
 struct load {
 	struct kv_txn *t;
-	struct idset keep; /* slices the checkpoint references */
+	struct idset keep; /* slices the checkpoint references or queues */
 };
 
 static int ckpt_put(void *arg, int grp, const void *key, size_t klen,
@@ -403,23 +374,22 @@ static int ckpt_put(void *arg, int grp, const void *key, size_t klen,
 	struct load *l = arg;
 	int rc;
 
-	if (grp == KV_CHECKPOINT)
+	if (meta_rec_is_ckpt(grp))
 		return 0;
 	rc = kv_put(l->t, grp, key, klen, val, vlen);
-	if (rc == 0 && grp == KV_CHUNK)
-		rc = idset_chunk(&l->keep, val, vlen);
+	if (rc == 0)
+		rc = meta_rec_slices(grp, key, klen, val, vlen, idset_add,
+				     &l->keep);
 	return rc;
 }
 
 /*
- * Queue (KV_DELSLICE, deleted at @seq) every slice of @cur the checkpoint
- * does not reference and does not queue itself.  *n: how many.
+ * Queue (deleted at @seq) every slice of @cur the checkpoint does not
+ * reference and does not queue itself.  *n: how many.
  */
 static int queue_dropped(struct kv_txn *t, struct idset *cur,
 			 struct idset *keep, uint64_t seq, uint64_t *n)
 {
-	unsigned char k[8], v[12];
-	struct buf old = BUF_INIT;
 	int rc = 0;
 
 	idset_sort(cur);
@@ -427,53 +397,55 @@ static int queue_dropped(struct kv_txn *t, struct idset *cur,
 	for (size_t i = 0; rc == 0 && i < cur->n; i++) {
 		if (idset_has(keep, cur->v[i].id))
 			continue;
-		put_be64(k, cur->v[i].id);
-		rc = kv_get(t, KV_DELSLICE, k, 8, &old);
-		if (rc == 0)
-			continue; /* the checkpoint queued it already */
-		if (rc != -ENOENT)
-			break;
-		put_be32(v, cur->v[i].size);
-		put_be64(v + 4, seq);
-		rc = kv_put(t, KV_DELSLICE, k, 8, v, sizeof(v));
-		(*n)++;
+		rc = meta_rec_queue_slice(t, cur->v[i].id, cur->v[i].size, seq);
+		if (rc > 0) {
+			(*n)++;
+			rc = 0;
+		}
 	}
-	buf_release(&old);
+	return rc;
+}
+
+/* Put back the counters of @cur that are larger than the checkpoint's. */
+static int keep_counters(struct kv_txn *t, const uint64_t *cur)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < CKPT_N_COUNTERS; i++) {
+		uint64_t v;
+
+		rc = meta_rec_counter_get(t, ckpt_counter(i), &v);
+		if (rc == 0 && cur[i] > v)
+			rc = meta_rec_counter_put(t, ckpt_counter(i), cur[i]);
+	}
 	return rc;
 }
 
 static int ckpt_swap(struct kv_txn *t, const struct buf *obj, uint64_t *queued)
 {
-	uint64_t cur[ARRAY_SIZE(ckpt_counters)], seq = 0;
+	uint64_t cur[CKPT_N_COUNTERS];
 	struct load l = {.t = t};
 	struct idset now = {0};
+	struct meta_ckpt at;
 	const char *why = NULL;
 	int rc = 0;
 
 	*queued = 0;
-	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(ckpt_counters); i++)
-		rc = repl_read_counter(t, ckpt_counters[i], &cur[i]);
+	for (size_t i = 0; rc == 0 && i < CKPT_N_COUNTERS; i++)
+		rc = meta_rec_counter_get(t, ckpt_counter(i), &cur[i]);
 	if (rc == 0)
-		rc = kv_scan(t, KV_CHUNK, NULL, 0, NULL, 0, 0, cur_chunk, &now);
+		rc = meta_rec_all_slices(t, idset_add, &now);
 	if (rc == 0)
-		rc = kv_scan(t, KV_DELSLICE, NULL, 0, NULL, 0, 0, cur_queued,
-			     &now);
-	if (rc == 0)
-		rc = repl_clear_txn(t, KV_CHECKPOINT);
+		rc = repl_clear_txn(t, meta_rec_is_ckpt);
 	if (rc == 0)
 		rc = repl_snap_foreach(obj->data, obj->len, ckpt_put, &l, &why);
-	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(ckpt_counters); i++) {
-		uint64_t v;
-
-		rc = repl_read_counter(t, ckpt_counters[i], &v);
-		if (rc == 0 && cur[i] > v)
-			rc = put_counter(t, ckpt_counters[i], cur[i]);
-		if (!strcmp(ckpt_counters[i], "txnSeq"))
-			seq = MAX(cur[i], v);
-	}
-	/* txnSeq is above every checkpoint's (create bumps it) */
 	if (rc == 0)
-		rc = queue_dropped(t, &now, &l.keep, seq, queued);
+		rc = keep_counters(t, cur);
+	/* the txn seq now, above every checkpoint's (create bumps it) */
+	if (rc == 0)
+		rc = meta_rec_ckpt_now(t, &at);
+	if (rc == 0)
+		rc = queue_dropped(t, &now, &l.keep, at.txn_seq, queued);
 	free(now.v);
 	free(l.keep.v);
 	return rc;

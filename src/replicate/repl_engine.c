@@ -338,16 +338,13 @@ static uint64_t rp_snap_bytes(const struct repl_engine *r)
 static int rp_commit_locked(struct repl_engine *r, struct repl_txn *t)
 {
 	char gen[REPL_GEN_SIZE] = "";
-	unsigned char enc[8];
 	uint64_t prev, seq;
 	bool snap_crossed;
-	int rc = repl_read_counter(t->inner, REPL_SEQ_COUNTER, &prev);
+	int rc = meta_rec_counter_get(t->inner, REPL_SEQ_COUNTER, &prev);
 
 	seq = prev + 1;
-	put_be64(enc, seq);
 	if (rc == 0)
-		rc = kv_put(t->inner, KV_COUNTER, REPL_SEQ_COUNTER,
-			    strlen(REPL_SEQ_COUNTER), enc, 8);
+		rc = meta_rec_counter_put(t->inner, REPL_SEQ_COUNTER, seq);
 	pthread_mutex_lock(&r->lock);
 	if (prev != r->committed_seq)
 		rp_new_gen_id(repl_gen_to_u64(r->gen), gen);
@@ -861,7 +858,7 @@ static int rp_wipe(struct kv_engine *e)
 	pthread_mutex_lock(&r->lock);
 	rp_new_gen_id(repl_gen_to_u64(r->gen), gen);
 	pthread_mutex_unlock(&r->lock);
-	rc = repl_clear_txn(t, 0);
+	rc = repl_clear_txn(t, NULL);
 	if (rc == 0)
 		rc = kv_put(t, KV_SETTING, REPL_GEN_SETTING,
 			    strlen(REPL_GEN_SETTING), gen, REPL_GEN_LEN);
@@ -962,7 +959,7 @@ static int rp_read_local(struct kv_engine *e, uint64_t *seq,
 		from[0] = '\0';
 	if (rc < 0)
 		return rc;
-	rc = repl_read_counter(t, REPL_SEQ_COUNTER, seq);
+	rc = meta_rec_counter_get(t, REPL_SEQ_COUNTER, seq);
 	if (rc == 0)
 		rc = rp_read_gen(t, REPL_GEN_SETTING, gen);
 	if (rc == 0 && from)
@@ -1128,10 +1125,9 @@ static struct repl_engine *rp_new(struct kv_engine *inner,
 	return r;
 }
 
-/* After a takeover: nextSlice += REPL_TAKEOVER_SLICE_GAP, replicated. */
+/* After a takeover: slice ids skip REPL_TAKEOVER_SLICE_GAP, replicated. */
 static int rp_skip_ids(struct repl_engine *r)
 {
-	struct buf v = BUF_INIT;
 	struct kv_txn *t;
 	int rc = -EAGAIN;
 
@@ -1139,10 +1135,7 @@ static int rp_skip_ids(struct repl_engine *r)
 		rc = kv_begin(&r->base, true, &t);
 		if (rc < 0)
 			continue;
-		rc = kv_get(t, KV_COUNTER, "nextSlice", 9, &v);
-		if (rc == 0)
-			rc = kv_incr(t, "nextSlice",
-				     (int64_t)REPL_TAKEOVER_SLICE_GAP, NULL);
+		rc = meta_rec_skip_slice_ids(t, REPL_TAKEOVER_SLICE_GAP);
 		if (rc == 0) {
 			rc = kv_commit(t);
 		} else {
@@ -1151,7 +1144,6 @@ static int rp_skip_ids(struct repl_engine *r)
 				rc = 0;
 		}
 	}
-	buf_release(&v);
 	if (rc == 0)
 		log_info("volume '%s': taken over, slice ids skip ahead",
 			 r->vol);

@@ -514,34 +514,18 @@ bool repl_is_local_setting(const void *key, size_t klen)
 		memcmp(key, REPL_FROM_SETTING, klen) == 0);
 }
 
-int repl_read_counter(struct kv_txn *t, const char *name, uint64_t *out)
-{
-	struct buf v = BUF_INIT;
-	int rc = kv_get(t, KV_COUNTER, name, strlen(name), &v);
-
-	*out = 0;
-	if (rc == -ENOENT) {
-		rc = 0;
-	} else if (rc == 0 && v.len == 8) {
-		*out = get_be64((const unsigned char *)v.data);
-	} else if (rc == 0) {
-		log_error("counter '%s' has %zu bytes, not 8", name, v.len);
-		rc = -EIO;
-	}
-	buf_release(&v);
-	return rc;
-}
-
 /* Scan every group of @t into @w, and read the counters into @info. */
 static int dump_txn(struct kv_txn *t, struct snap_writer *w,
 		    struct repl_snap_info *info)
 {
-	int rc = repl_read_counter(t, REPL_SEQ_COUNTER, &info->seq);
+	struct meta_ckpt now;
+	int rc = meta_rec_counter_get(t, REPL_SEQ_COUNTER, &info->seq);
 
+	memset(&now, 0, sizeof(now));
 	if (rc == 0)
-		rc = repl_read_counter(t, "nextSlice", &info->next_slice);
-	if (rc == 0)
-		rc = repl_read_counter(t, "txnSeq", &info->txn_seq);
+		rc = meta_rec_ckpt_now(t, &now);
+	info->next_slice = now.next_slice;
+	info->txn_seq = now.txn_seq;
 	for (int g = 1; rc == 0 && g < KV_GROUP_MAX; g++) {
 		struct dump_scan d = {w, g};
 
@@ -814,7 +798,7 @@ static int keyset_add(void *arg, const void *key, size_t klen, const void *val,
 	return rc ? rc : buf_append(&ks->b, key, klen);
 }
 
-int repl_clear_txn(struct kv_txn *t, int keep_group)
+int repl_clear_txn(struct kv_txn *t, bool (*keep)(int grp))
 {
 	struct keyset ks = {BUF_INIT};
 	int rc = 0;
@@ -823,7 +807,7 @@ int repl_clear_txn(struct kv_txn *t, int keep_group)
 		const unsigned char *p;
 		size_t off = 0;
 
-		if (g == keep_group)
+		if (keep && keep(g))
 			continue;
 		buf_reset(&ks.b);
 		rc = kv_scan(t, g, NULL, 0, NULL, 0, 0, keyset_add, &ks);

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "meta/kv.h"
+#include "meta/meta_scan.h"
 #include "object/object.h"
 #include "replicate/repl.h"
 #include "util/buf.h"
@@ -221,14 +222,12 @@ const struct repl_gen *repl_listing_latest(const struct repl_listing *l);
 uint64_t repl_gen_last_seq(const struct repl_gen *g);
 
 /**
- * Delete every record of every group of @t except group @keep_group (0:
- * none).  Keys are collected per group before deleting (an engine need not
- * support changing a group while scanning it).
+ * Delete every record of every group of @t except the groups for which
+ * @keep (may be NULL: none) is true.  Keys are collected per group before
+ * deleting (an engine need not support changing a group while scanning
+ * it).
  */
-int repl_clear_txn(struct kv_txn *t, int keep_group);
-
-/** Read counter @name of @t (missing: 0).  0 or -errno. */
-int repl_read_counter(struct kv_txn *t, const char *name, uint64_t *out);
+int repl_clear_txn(struct kv_txn *t, bool (*keep)(int grp));
 
 /** Put @data under @key, then obj_sync: 0 or -errno (not logged). */
 int repl_put_durable(struct obj_store *s, const char *key, const void *data,

@@ -160,16 +160,13 @@ static int rs_apply(struct restore *rs, const struct repl_seg_view *v,
 		    uint64_t from)
 {
 	struct apply a = {.from = from};
-	unsigned char enc[8];
 	int rc = kv_begin(rs->e, true, &a.t);
 
 	if (rc < 0)
 		return rc;
 	rc = repl_seg_foreach(v, rs_apply_txn, &a);
-	put_be64(enc, v->last);
 	if (rc == 0)
-		rc = kv_put(a.t, KV_COUNTER, REPL_SEQ_COUNTER,
-			    strlen(REPL_SEQ_COUNTER), enc, 8);
+		rc = meta_rec_counter_put(a.t, REPL_SEQ_COUNTER, v->last);
 	if (rc < 0) {
 		kv_rollback(a.t);
 		return log_fail(rc, "cannot apply segment '%s'", rs->key);
