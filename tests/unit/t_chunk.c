@@ -150,6 +150,76 @@ static void test_chunk_key(void **state)
 	assert_string_equal(key, "vol/chunks/0/0/7_0_10");
 }
 
+/* chunk_key and chunk_key_parse round trip; anything else is refused. */
+static void test_chunk_key_parse(void **state)
+{
+	static const struct {
+		uint64_t id;
+		uint32_t index, len;
+	} ok[] = {
+	    {1, 0, 1},
+	    {7, 0, 10},
+	    {999, 4, 65536},
+	    {1000, 0, 4096},
+	    {1234567, 3, 65536},
+	    {UINT64_MAX, UINT32_MAX, UINT32_MAX},
+	};
+	static const char *const bad[] = {
+	    "other/chunks/0/0/7_0_10",	     /* another volume */
+	    "vo/chunks/0/0/7_0_10",	     /* a prefix of the name */
+	    "vol2/chunks/0/0/7_0_10",	     /* the name is a prefix */
+	    "vol/chunk/0/0/7_0_10",	     /* another directory */
+	    "vol/chunks/0/7_0_10",	     /* one level missing */
+	    "vol/chunks/0/0/0/7_0_10",	     /* one level too many */
+	    "vol/chunks/0/1/7_0_10",	     /* level not id / 1000 */
+	    "vol/chunks/1/1234/1234567_3",   /* no length */
+	    "vol/chunks/0/0/7_0_10x",	     /* trailing bytes */
+	    "vol/chunks/0/0/7_0_10/",	     /* trailing slash */
+	    "vol/chunks/0/0/07_0_10",	     /* leading zero: id */
+	    "vol/chunks/0/0/7_00_10",	     /* leading zero: index */
+	    "vol/chunks/0/0/7_0_010",	     /* leading zero: length */
+	    "vol/chunks/00/0/7_0_10",	     /* leading zero: level */
+	    "vol/chunks/0/0/0_0_10",	     /* id 0 (zeros, no objects) */
+	    "vol/chunks/0/0/-7_0_10",	     /* a sign */
+	    "vol/chunks/0/0/7_0_4294967296", /* length past 32 bits */
+	    "vol/chunks/18446744073709/18446744073709551/"
+	    "18446744073709551616_0_1", /* id past 64 bits */
+	    "vol/chunks/",
+	    "",
+	};
+	char key[CHUNK_KEY_MAX];
+	uint64_t id = 42;
+	uint32_t index = 42, len = 42;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		chunk_key("vol", ok[i].id, ok[i].index, ok[i].len, key,
+			  sizeof(key));
+		assert_int_equal(
+		    chunk_key_parse("vol", key, &id, &index, &len), 0);
+		assert_true(id == ok[i].id);
+		assert_int_equal(index, ok[i].index);
+		assert_int_equal(len, ok[i].len);
+		/* the same key belongs to no other volume */
+		assert_int_equal(chunk_key_parse("vo", key, &id, &index, &len),
+				 -EINVAL);
+	}
+	chunk_key_prefix("vol", key, sizeof(key));
+	assert_string_equal(key, "vol/chunks/");
+	id = 42;
+	index = 42;
+	len = 42;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (chunk_key_parse("vol", bad[i], &id, &index, &len) !=
+		    -EINVAL)
+			fail_msg("accepted '%s'", bad[i]);
+	}
+	/* nothing is written on failure */
+	assert_true(id == 42);
+	assert_int_equal(index, 42);
+	assert_int_equal(len, 42);
+}
+
 static void test_chunk_write_read(void **state)
 {
 	struct fx *f = *state;
@@ -896,6 +966,7 @@ int main(void)
 	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		T(test_chunk_key),
+		cmocka_unit_test(test_chunk_key_parse),
 		T(test_chunk_write_read),
 		T(test_chunk_overlap),
 		T(test_chunk_zeros),
