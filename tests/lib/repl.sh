@@ -9,8 +9,8 @@
 #   r_writer DIR PROGRESS   python writer with fsyncs (see r_check)
 #   r_start_writer DIR PROGRESS N   r_writer in the background ($R_WRITER
 #                       its pid) once it fsynced N rounds
-#   r_fsync_erofs PATH  writing and fsyncing PATH fails with EROFS (a mount
-#                       that lost the lease); status 0 when it does
+#   r_fsync_erofs PATH  opening, writing or fsyncing PATH fails with EROFS (a
+#                       mount that lost the lease); status 0 when it does
 #   r_check DIR PROGRESS    every fsynced byte of r_writer is in DIR
 #
 # The EXIT trap unmounts B too.
@@ -128,9 +128,11 @@ r_start_writer() {
 r_fsync_erofs() {
 	python3 - "$1" <<'PY'
 import errno, os, sys
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
-os.write(fd, b"late")
+# The mount may notice the lost lease before the fsync, at the open or the
+# write: each must then fail with EROFS too.
 try:
+    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"late")
     os.fsync(fd)
 except OSError as e:
     assert e.errno == errno.EROFS, e
