@@ -30,7 +30,8 @@
  *
  * Durability: journal_mode=WAL with synchronous=NORMAL, so a commit survives
  * a process crash but not a power loss until the WAL is synced.  sq_sync
- * fsyncs the -wal file, the db file and the directory: a frame committed
+ * fsyncs the -wal file and the db file (through SQLite's own file handles:
+ * see there why) and the directory: a frame committed
  * before the call is either still in the WAL, or was copied by a checkpoint
  * which (under NORMAL) synced the db before the WAL could be reused.
  *
@@ -630,9 +631,9 @@ static int sq_scan(struct kv_txn *kt, int grp, const void *prefix,
 
 /* ---- engine ---- */
 
-static int sq_fsync_path(const char *path, bool dir)
+static int sq_fsync_dir(const char *path)
 {
-	int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	int rc = 0;
 
 	if (fd < 0)
@@ -643,29 +644,42 @@ static int sq_fsync_path(const char *path, bool dir)
 	return rc;
 }
 
+/* xSync the file SQLite hands out for @op on @db (none open: nothing). */
+static int sq_sync_file(sqlite3 *db, int op)
+{
+	sqlite3_file *f = NULL;
+	int rc = sqlite3_file_control(db, "main", op, &f);
+
+	if (rc != SQLITE_OK || !f || !f->pMethods)
+		return rc == SQLITE_NOTFOUND ? SQLITE_OK : rc;
+	return f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+}
+
+/*
+ * Through SQLite's own descriptors of the -wal and db files, never a
+ * descriptor of ours: closing any descriptor of a file drops every fcntl
+ * lock this process holds on it (POSIX), SQLite's included, and another
+ * process could then think the database unused and delete the WAL the
+ * mount is writing.  The writer connection (wlock held) has both open.
+ */
 static int sq_sync(struct kv_engine *e)
 {
 	struct sq_engine *se = sq_eng(e);
-	size_t n = strlen(se->path);
-	char *wal = malloc(n + 5);
 	char *dir = strdup(se->path);
-	int rc;
+	int rc, src;
 
-	if (!wal || !dir) {
-		free(wal);
-		free(dir);
+	if (!dir)
 		return -ENOMEM;
-	}
-	memcpy(wal, se->path, n);
-	memcpy(wal + n, "-wal", 5);
-	rc = sq_fsync_path(wal, false);
+	pthread_mutex_lock(&se->wlock);
+	src = sq_sync_file(se->writer->db, SQLITE_FCNTL_JOURNAL_POINTER);
+	if (src == SQLITE_OK)
+		src = sq_sync_file(se->writer->db, SQLITE_FCNTL_FILE_POINTER);
+	pthread_mutex_unlock(&se->wlock);
+	rc = sq_errno(src);
 	if (rc == 0)
-		rc = sq_fsync_path(se->path, false);
-	if (rc == 0)
-		rc = sq_fsync_path(dirname(dir), true);
+		rc = sq_fsync_dir(dirname(dir));
 	if (rc < 0)
 		log_fail(rc, "metadata '%s': cannot sync", e->desc);
-	free(wal);
 	free(dir);
 	return rc;
 }
