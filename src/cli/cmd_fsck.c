@@ -50,6 +50,8 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -99,6 +101,7 @@ struct fsck {
 	/* options */
 	const char *vol_arg, *path, *key_file;
 	bool verify, repair, json, quiet;
+	uint64_t threads; /* --verify reads in parallel */
 	/* volume */
 	struct cli_vol cv;
 	struct meta_format f;
@@ -122,6 +125,8 @@ struct fsck {
 	struct finding *fd;
 	size_t nfd, cfd;
 	uint64_t blocks, bytes;
+	struct fvjob *vj; /* blocks to read and decode (--verify) */
+	size_t nvj, cvj;
 	char msg[256]; /* what check_block found */
 	struct progress pg;
 };
@@ -538,6 +543,9 @@ static void free_state(struct fsck *fs)
 	}
 	free(fs->ino);
 	free(fs->ref);
+	free(fs->vj);
+	fs->vj = NULL;
+	fs->nvj = fs->cvj = 0;
 	free(fs->pend);
 	free(fs->sus);
 	free(fs->delf);
@@ -766,32 +774,136 @@ static bool exact_size(const struct fsck *fs)
 	return strcmp(fs->f.compress, "none") == 0;
 }
 
-/* NULL when block @key (@len bytes) decodes; else why not. */
-static const char *verify_obj(struct fsck *fs, const char *key, uint32_t len)
+/*
+ * --verify: blocks whose size is right are queued (fvjob) while the
+ * blocks are checked, then read and decoded by --threads threads at once
+ * (each takes the next job; the calling thread works too and draws the
+ * progress), and their findings added in order afterwards.
+ */
+struct fvjob {
+	uint64_t id;
+	uint32_t index, len;
+	size_t a, b; /* refs [a, b) of the slice */
+	const char *why; /* static reason, or NULL when it decodes */
+};
+
+/* check_block's answer for a block to verify later. */
+static const char verify_later[] = "";
+
+struct vpool {
+	struct fsck *fs;
+	atomic_size_t next;
+	atomic_uint_fast64_t done, bytes;
+};
+
+/* NULL when block @key (@len bytes) decodes; else why not.  Any thread. */
+static const char *verify_one(struct fsck *fs, const char *key, uint32_t len,
+			      atomic_uint_fast64_t *bytes)
 {
-	struct buf raw = BUF_INIT, out = BUF_INIT;
-	const char *why = "cannot read it";
+	struct buf raw = BUF_INIT;
+	const char *why = "does not verify: cannot read it";
 	int rc = obj_get(fs->os, key, 0, OBJ_TO_END, &raw);
 
 	if (rc == 0) {
 		struct frame_obj o = {key, raw.data, raw.len};
+		const char *w = NULL;
+		ssize_t got;
 
-		why = NULL;
-		fs->bytes += raw.len;
-		rc = frame_decode_obj(&fs->fc, &o, &out, &why);
-		if (rc == 0 && out.len != len)
-			why = "decoded length differs from the key's";
-		else if (rc < 0 && !why)
-			why = "bad frame";
+		atomic_fetch_add(bytes, raw.len);
+		got = raw.len > FRAME_HDR_LEN
+			      ? frame_decode_obj_to(&fs->fc, &o,
+						    raw.data + FRAME_HDR_LEN,
+						    raw.len - FRAME_HDR_LEN, &w)
+			      : -EIO;
+		if (got >= 0 && (uint64_t)got == len)
+			why = NULL;
+		else if (got >= 0)
+			why = "does not verify: decoded length differs from "
+			      "the key's";
+		else if (got == -ENOMEM)
+			why = "does not verify: out of memory";
+		else if (w && !strcmp(w, "bad checksum"))
+			why = "does not verify: bad checksum";
+		else
+			why = "does not verify: bad frame";
 	} else if (rc == -ENOENT) {
 		why = "is missing";
 	}
 	buf_release(&raw);
-	buf_release(&out);
-	if (!why || rc == -ENOENT)
-		return why;
-	snprintf(fs->msg, sizeof(fs->msg), "does not verify: %s", why);
-	return fs->msg;
+	return why;
+}
+
+/* Jobs until none is left; with @pg, draw progress (calling thread). */
+static void verify_loop(struct vpool *p, struct progress *pg)
+{
+	struct fsck *fs = p->fs;
+	char key[OBJ_KEY_MAX];
+
+	for (;;) {
+		size_t i = atomic_fetch_add(&p->next, 1);
+		struct fvjob *j;
+
+		if (i >= fs->nvj)
+			break;
+		j = &fs->vj[i];
+		chunk_key(fs->f.name, j->id, j->index, j->len, key,
+			  sizeof(key));
+		j->why = verify_one(fs, key, j->len, &p->bytes);
+		atomic_fetch_add(&p->done, 1);
+		if (pg)
+			progress_add(pg, atomic_load(&p->done) - pg->done);
+	}
+}
+
+static void *verify_main(void *arg)
+{
+	verify_loop(arg, NULL);
+	return NULL;
+}
+
+static int verify_all(struct fsck *fs)
+{
+	size_t nt = MIN((size_t)fs->threads, fs->nvj), started = 0;
+	pthread_t *t = calloc(nt ? nt : 1, sizeof(*t));
+	struct vpool p = {.fs = fs};
+	char key[OBJ_KEY_MAX];
+	int rc = 0;
+
+	if (!t)
+		return -ENOMEM;
+	progress_init(&fs->pg, "fsck: verifying blocks", "blocks", fs->nvj,
+		      fs->quiet);
+	for (size_t i = 1; i < nt; i++)
+		if (pthread_create(&t[started], NULL, verify_main, &p) == 0)
+			started++;
+	verify_loop(&p, &fs->pg);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	progress_end(&fs->pg);
+	free(t);
+	fs->bytes += atomic_load(&p.bytes);
+	for (size_t i = 0; rc == 0 && i < fs->nvj; i++) {
+		struct fvjob *j = &fs->vj[i];
+
+		if (!j->why)
+			continue;
+		chunk_key(fs->f.name, j->id, j->index, j->len, key,
+			  sizeof(key));
+		for (size_t r = j->a; rc == 0 && r < j->b; r++)
+			if (r == j->a || fs->ref[r].ino != fs->ref[r - 1].ino)
+				rc = FINDING(fs, fs->ref[r].ino, key,
+					     "object '%s' %s", key, j->why);
+	}
+	return rc;
+}
+
+static int verify_push(struct fsck *fs, const struct fref *r, uint32_t index,
+		       uint32_t len, size_t a, size_t b)
+{
+	if (grow(&fs->vj, &fs->cvj, fs->nvj, sizeof(*fs->vj)) < 0)
+		return -ENOMEM;
+	fs->vj[fs->nvj++] = (struct fvjob){r->id, index, len, a, b, NULL};
+	return 0;
 }
 
 /* What is wrong with block @index of slice @r, or NULL. */
@@ -825,7 +937,7 @@ static const char *check_block(struct fsck *fs, const struct fref *r,
 			 (unsigned long long)max_size(fs, len));
 		return fs->msg;
 	}
-	return fs->verify ? verify_obj(fs, key, len) : NULL;
+	return fs->verify ? verify_later : NULL;
 }
 
 /* Check the blocks of the slice of refs [@a, @b) (same id). */
@@ -847,6 +959,10 @@ static int check_slice(struct fsck *fs, size_t a, size_t b)
 
 		chunk_key(fs->f.name, r->id, i, len, key, sizeof(key));
 		why = check_block(fs, r, i, key);
+		if (why == verify_later) {
+			rc = verify_push(fs, r, i, len, a, b);
+			why = NULL;
+		}
 		for (size_t j = a; why && rc == 0 && j < b; j++)
 			if (j == a || fs->ref[j].ino != fs->ref[j - 1].ino)
 				rc = FINDING(fs, fs->ref[j].ino, key,
@@ -873,9 +989,7 @@ static int check_blocks(struct fsck *fs)
 			total += chunk_slice_blocks(fs->ref[i].size,
 						    fs->f.block_size);
 	progress_init(&fs->pg,
-		      fs->verify ? "fsck: verifying blocks"
-				 : "fsck: checking blocks",
-		      "blocks", total, fs->quiet);
+		      "fsck: checking blocks", "blocks", total, fs->quiet);
 	for (size_t b = 1; rc == 0 && b <= n; b++) {
 		if (b < n && fs->ref[b].id == fs->ref[a].id)
 			continue;
@@ -883,6 +997,8 @@ static int check_blocks(struct fsck *fs)
 		a = b;
 	}
 	progress_end(&fs->pg);
+	if (rc == 0 && fs->nvj)
+		rc = verify_all(fs);
 	return rc;
 }
 
@@ -1018,7 +1134,15 @@ static int print_json(struct fsck *fs)
 
 /* ---- the command ---- */
 
-enum { OPT_PATH = 256, OPT_VERIFY, OPT_REPAIR, OPT_JSON, OPT_QUIET, OPT_KEY };
+enum {
+	OPT_PATH = 256,
+	OPT_VERIFY,
+	OPT_REPAIR,
+	OPT_JSON,
+	OPT_QUIET,
+	OPT_KEY,
+	OPT_THREADS
+};
 
 static const struct option fsck_opts[] = {
 	{"path", required_argument, NULL, OPT_PATH},
@@ -1027,6 +1151,7 @@ static const struct option fsck_opts[] = {
 	{"json", no_argument, NULL, OPT_JSON},
 	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"encrypt-key", required_argument, NULL, OPT_KEY},
+	{"threads", required_argument, NULL, OPT_THREADS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -1056,6 +1181,13 @@ static int fsck_opt(void *arg, int c, const char *optarg)
 		return 0;
 	case OPT_KEY:
 		fs->key_file = optarg;
+		return 0;
+	case OPT_THREADS:
+		if (cli_parse_uint(optarg, &fs->threads) < 0 ||
+		    fs->threads == 0 || fs->threads > 256)
+			return cli_usage_error("fsck",
+					       "--threads: 1 to 256, not '%s'",
+					       optarg);
 		return 0;
 	}
 	return EXIT_USAGE;
@@ -1157,6 +1289,7 @@ int cmd_fsck(int argc, char **argv)
 	int npos, rc;
 
 	memset(&fs, 0, sizeof(fs));
+	fs.threads = 8;
 	rc = cli_getopt("fsck", argc, argv, NULL, fsck_opts, fsck_opt, &fs, pos,
 			1, &npos);
 	if (rc)

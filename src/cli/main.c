@@ -129,6 +129,7 @@ const struct cli_cmd cli_cmds[] = {
 	  "  --repair             fix counters, link counts, directory sizes and\n"
 	  "                       orphans (moved to the trash); never deletes data\n"
 	  "                       a file references\n"
+	  "  --threads N          objects read at once by --verify (default 8)\n"
 	  "  --json               findings as JSON\n"
 	  "  --quiet              no progress line\n" },
 	{ "dump", cmd_dump, "dump metadata as JSON",
