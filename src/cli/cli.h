@@ -240,6 +240,12 @@ int cli_mount_send(const char *root, const char *req, size_t len, int *fd);
 /** Read the whole answer from @fd (until 0 bytes) into @out,
  *  NUL-terminated. */
 int cli_mount_read_all(int fd, const char *root, struct buf *out);
+/**
+ * The mountpoint of embedded volume @vol when this host mounts it (its
+ * mount lock is held; the lock file says "pid N mountpoint MP"); ""
+ * otherwise, and for volumes given by URL.
+ */
+void cli_local_mount(const struct cli_volume *vol, char *mp, size_t n);
 /** Send @req, read the answer's first line into @ans (no newline). */
 int cli_mount_ask(const char *root, const char *req, size_t len, char *ans,
 		  size_t n);

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -157,4 +158,32 @@ int cli_mount_ask(const char *root, const char *req, size_t len, char *ans,
 	}
 	buf_release(&b);
 	return rc;
+}
+
+void cli_local_mount(const struct cli_volume *vol, char *mp, size_t n)
+{
+	char path[PATH_MAX + 300], line[PATH_MAX + 64], tgt[PATH_MAX];
+	FILE *f;
+	int fd;
+
+	mp[0] = '\0';
+	if (!vol->embedded)
+		return;
+	snprintf(path, sizeof(path), "%s/%s/mount.lock", cli_home(), vol->name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) { /* nobody holds it */
+		close(fd);
+		return;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return;
+	}
+	if (fgets(line, sizeof(line), f) &&
+	    sscanf(line, "pid %*d mountpoint %4095s", tgt) == 1)
+		snprintf(mp, n, "%s", tgt);
+	fclose(f);
 }

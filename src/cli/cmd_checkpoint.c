@@ -138,37 +138,14 @@ static int ckpt_lock(const char *arg, int *fd_out)
 	return 0;
 }
 
-/*
- * The mountpoint of @arg when this host mounts it (mount lock held, lock
- * file "pid N mountpoint MP"); "" otherwise.
- */
+/* The mountpoint of @arg when this host mounts it; "" otherwise. */
 static void local_mount(const char *arg, char *mp, size_t n)
 {
 	struct cli_volume vol;
-	char path[PATH_MAX + 300], line[PATH_MAX + 64], tgt[PATH_MAX];
-	FILE *f;
-	int fd;
 
 	mp[0] = '\0';
-	if (cli_resolve_volume(arg, &vol) < 0 || !vol.embedded)
-		return;
-	snprintf(path, sizeof(path), "%s/%s/mount.lock", cli_home(), vol.name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0) { /* nobody holds it */
-		close(fd);
-		return;
-	}
-	f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return;
-	}
-	if (fgets(line, sizeof(line), f) &&
-	    sscanf(line, "pid %*d mountpoint %4095s", tgt) == 1)
-		snprintf(mp, n, "%s", tgt);
-	fclose(f);
+	if (cli_resolve_volume(arg, &vol) == 0)
+		cli_local_mount(&vol, mp, n);
 }
 
 /* create|delete through the mount at @mp. */

@@ -82,38 +82,6 @@ static int trash_open(const char *arg, bool write, struct trash_vol *v)
 }
 
 /*
- * The mountpoint of @vol when this host mounts it (mount lock held, lock
- * file "pid N mountpoint MP"); "" otherwise.  (As cmd_checkpoint.c.)
- */
-static void local_mount(const struct cli_volume *vol, char *mp, size_t n)
-{
-	char path[PATH_MAX + 300], line[PATH_MAX + 64], tgt[PATH_MAX];
-	FILE *f;
-	int fd;
-
-	mp[0] = '\0';
-	if (!vol->embedded)
-		return;
-	snprintf(path, sizeof(path), "%s/%s/mount.lock", cli_home(), vol->name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0) { /* nobody holds it */
-		close(fd);
-		return;
-	}
-	f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return;
-	}
-	if (fgets(line, sizeof(line), f) &&
-	    sscanf(line, "pid %*d mountpoint %4095s", tgt) == 1)
-		snprintf(mp, n, "%s", tgt);
-	fclose(f);
-}
-
-/*
  * Send "trash @req" to the mount at @mp; the answer's code into *code and
  * the rest of its line into @ans.  -errno when the mount cannot be
  * reached (logged).
@@ -121,28 +89,16 @@ static void local_mount(const struct cli_volume *vol, char *mp, size_t n)
 static int via_mount(const char *mp, const char *req, size_t len, int *code,
 		     char *ans, size_t n)
 {
-	char path[PATH_MAX + 16], line[TRASH_PATH_LEN + 64];
+	char line[TRASH_PATH_LEN + 64];
 	struct buf b = BUF_INIT;
-	ssize_t got = -1;
 	char *sp;
-	int fd, rc;
+	int rc = buf_appendf(&b, "trash %.*s", (int)len, req);
 
-	snprintf(path, sizeof(path), "%s/.control", mp);
-	rc = buf_appendf(&b, "trash %.*s", (int)len, req);
-	fd = rc < 0 ? -1 : open(path, O_RDWR | O_CLOEXEC);
-	if (rc == 0 && fd < 0)
-		rc = -errno;
-	if (rc == 0 && pwrite(fd, b.data, b.len, 0) == (ssize_t)b.len)
-		got = pread(fd, line, sizeof(line) - 1, 0);
-	if (rc == 0 && got <= 0)
-		rc = got < 0 ? -errno : -EIO;
-	if (fd >= 0)
-		close(fd);
+	if (rc == 0)
+		rc = cli_mount_ask(mp, b.data, b.len, line, sizeof(line));
 	buf_release(&b);
 	if (rc < 0)
-		return log_fail(rc, "request to the mount at '%s' failed", mp);
-	line[got] = '\0';
-	line[strcspn(line, "\n")] = '\0';
+		return rc;
 	*code = atoi(line);
 	sp = strchr(line, ' ');
 	snprintf(ans, n, "%s", sp ? sp + 1 : "");
@@ -343,7 +299,7 @@ static int trash_restore(const char *arg, const struct cli_volume *vol,
 	struct trash_vol v;
 	int rc = 0, failed = 0;
 
-	local_mount(vol, r.mp, sizeof(r.mp));
+	cli_local_mount(vol, r.mp, sizeof(r.mp));
 	if (!r.mp[0]) {
 		if (trash_open(arg, true, &v) < 0)
 			return EXIT_ERR;
@@ -382,7 +338,7 @@ static int trash_empty(const char *arg, const struct cli_volume *vol)
 	struct trash_vol v;
 	int rc, code;
 
-	local_mount(vol, mp, sizeof(mp));
+	cli_local_mount(vol, mp, sizeof(mp));
 	if (mp[0]) {
 		rc = via_mount(mp, "empty", 5, &code, ans, sizeof(ans));
 		if (rc < 0)
