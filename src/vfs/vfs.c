@@ -549,13 +549,20 @@ int vfs_rename(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 
 /* ---- files ---- */
 
+/*
+ * The kernel's __FMODE_EXEC open flag: it opens a file for execve (or
+ * uselib) itself, which needs execute permission, not read (a 0711
+ * program runs for others, as on ext4).
+ */
+#define VFS_FMODE_EXEC 0x20
+
 static int open_mask(int flags)
 {
 	int mask = 0;
 
 	switch (flags & O_ACCMODE) {
 	case O_RDONLY:
-		mask = META_MAY_READ;
+		mask = (flags & VFS_FMODE_EXEC) ? META_MAY_EXEC : META_MAY_READ;
 		break;
 	case O_WRONLY:
 		mask = META_MAY_WRITE;
