@@ -70,6 +70,8 @@ struct mount_opts {
 	uint64_t max_readahead; /* bytes; 0: no readahead */
 	const char *encrypt_key;
 	char options[2048];
+	enum vfs_atime_mode atime; /* from -o (atime_opts) */
+	bool nodiratime;
 	/* disk cache (cache/cache.h) */
 	const char *cache_dir; /* parent of <uuid>/; NULL: $TESSERA_HOME/cache */
 	uint64_t cache_size;
@@ -131,6 +133,53 @@ static int add_fuse_opts(struct mount_opts *o, const char *s)
 		     len ? "," : "", s) >= (int)(sizeof(o->options) - len))
 		return -EINVAL;
 	return 0;
+}
+
+/*
+ * The atime options among the -o options: a FUSE daemon moves atime
+ * itself (the kernel never does for FUSE), so they are ours.  The last of
+ * noatime, relatime, strictatime and atime wins, as with mount(8);
+ * nodiratime / diratime; lazytime / nolazytime are accepted: atimes are
+ * kept in memory and written once a second anyway.  They are taken out
+ * of @opts (libfuse knows only "atime" and "noatime"), except noatime,
+ * which stays so that the mount table shows it.
+ */
+static void atime_opts(char *opts, enum vfs_atime_mode *mode,
+		       bool *nodiratime)
+{
+	static const char *const ours[] = {
+	    "relatime",	   "norelatime", "strictatime", "nostrictatime",
+	    "diratime",	   "nodiratime", "lazytime",	"nolazytime",
+	    "atime",
+	};
+	char *copy = strdup(opts), *save = NULL;
+	size_t len = 0;
+
+	*mode = VFS_RELATIME;
+	*nodiratime = false;
+	if (!copy)
+		return;
+	opts[0] = '\0';
+	for (char *w = strtok_r(copy, ",", &save); w;
+	     w = strtok_r(NULL, ",", &save)) {
+		bool mine = false;
+
+		if (!strcmp(w, "noatime"))
+			*mode = VFS_NOATIME;
+		else if (!strcmp(w, "relatime") || !strcmp(w, "atime") ||
+			 !strcmp(w, "nostrictatime"))
+			*mode = VFS_RELATIME;
+		else if (!strcmp(w, "strictatime"))
+			*mode = VFS_STRICTATIME;
+		else if (!strcmp(w, "nodiratime") || !strcmp(w, "diratime"))
+			*nodiratime = w[0] == 'n';
+		for (size_t i = 0; i < ARRAY_SIZE(ours); i++)
+			mine |= !strcmp(w, ours[i]);
+		if (!mine) /* fits: never longer than the original */
+			len += (size_t)sprintf(opts + len, "%s%s",
+					       len ? "," : "", w);
+	}
+	free(copy);
 }
 
 static int bad_value(const char *opt, const char *val)
@@ -240,6 +289,7 @@ static int parse_args(int argc, char **argv, struct mount_opts *o)
 						 : "missing mountpoint");
 	o->volume = pos[0];
 	o->mountpoint = pos[1];
+	atime_opts(o->options, &o->atime, &o->nodiratime);
 	return 0;
 }
 
@@ -667,6 +717,8 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	vc.control_arg = &mc;
 	vc.stats_extra = mount_stats;
 	vc.stats_arg = repl_is_wrapper(meta_engine(m)) ? m : NULL;
+	vc.atime = o->atime;
+	vc.nodiratime = o->nodiratime;
 	vc.read_only = o->read_only;
 	vc.buffer_size = o->buffer_size;
 	vc.max_uploads = (int)o->max_uploads;

@@ -377,7 +377,7 @@ static int setattr_atime(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 
 	if (!(mask & (META_SET_ATIME | META_SET_ATIME_NOW))) {
 		rc = setattr_meta(v, c, ino, fh, mask, in, out);
-		if (rc == 0 && S_ISREG(out->mode))
+		if (rc == 0)
 			vfs_atime_overlay(v, out);
 		return rc;
 	}
@@ -695,9 +695,32 @@ int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	if (rc < 0)
 		return rc;
 	rc = vfs_handle_new(v, VFS_H_DIR, ino, flags, &h);
-	if (rc == 0)
+	if (rc == 0) {
+		h->atime_ns = a.atime_ns;
+		h->mtime_ns = a.mtime_ns;
+		h->ctime_ns = a.ctime_ns;
 		*fh = (uint64_t)(uintptr_t)h;
+	}
 	return rc;
+}
+
+/* Listing a directory reads it: its atime moves as a file's does. */
+static void dir_atime(struct vfs *v, struct vfs_handle *h)
+{
+	struct meta_attr a;
+
+	if (v->conf.read_only || v->conf.atime == VFS_NOATIME ||
+	    v->conf.nodiratime || vfs_is_virtual(h->ino))
+		return;
+	if (v->conf.atime != VFS_STRICTATIME &&
+	    atomic_exchange(&h->atime_done, true))
+		return;
+	memset(&a, 0, sizeof(a));
+	a.ino = h->ino;
+	a.atime_ns = h->atime_ns;
+	a.mtime_ns = h->mtime_ns;
+	a.ctime_ns = h->ctime_ns;
+	vfs_atime_touch(v, &a, vfs_now_ns());
 }
 
 struct readdir_arg {
@@ -744,6 +767,8 @@ int vfs_readdir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	if (!h || h->magic != VFS_HANDLE_MAGIC || h->kind != VFS_H_DIR ||
 	    h->ino != ino)
 		return -EBADF;
+	if (off == 0)
+		dir_atime(v, h);
 	return meta_readdir(v->m, NULL, ino, off, plus ? META_READDIR_PLUS : 0,
 			    readdir_cb, &ra);
 }

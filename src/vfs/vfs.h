@@ -55,8 +55,17 @@ struct statvfs;
 struct buf;
 struct vfs_ctx;
 
+/* When reads move atime (the mount options of the same names). */
+enum vfs_atime_mode {
+	VFS_RELATIME = 0, /* when atime <= mtime or ctime, or a day old */
+	VFS_NOATIME,	  /* never */
+	VFS_STRICTATIME,  /* every read */
+};
+
 struct vfs_conf {
 	bool read_only;
+	enum vfs_atime_mode atime;
+	bool nodiratime; /* readdir leaves directories' atime alone */
 	uint64_t buffer_size;	/* chunk memory pool, bytes (0: 300 MiB) */
 	int max_uploads;	/* upload threads (0: 20) */
 	uint32_t max_readahead; /* bytes (0: chunk default) */

@@ -161,3 +161,13 @@ void vfs_atime_forget_locked(struct vfs *v, uint64_t ino)
 	}
 	pthread_mutex_unlock(&t->lock);
 }
+
+void vfs_atime_touch(struct vfs *v, struct meta_attr *a, int64_t now_ns)
+{
+	vfs_atime_overlay(v, a);
+	if (v->conf.atime == VFS_RELATIME && a->atime_ns > a->mtime_ns &&
+	    a->atime_ns > a->ctime_ns &&
+	    now_ns - a->atime_ns < 24LL * 3600 * 1000000000LL)
+		return;
+	vfs_atime_note(v, a->ino, now_ns);
+}

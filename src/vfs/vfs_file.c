@@ -127,9 +127,9 @@ void vfs_file_overlay(struct vfs *v, struct meta_attr *a)
 {
 	struct vfs_file *f;
 
+	vfs_atime_overlay(v, a); /* files and directories (readdir) */
 	if (!S_ISREG(a->mode))
 		return;
-	vfs_atime_overlay(v, a);
 	f = vfs_file_find(v, a->ino);
 	if (!f)
 		return;
@@ -619,14 +619,21 @@ void vfs_open_prefetch(struct vfs *v, uint64_t fh, const struct meta_attr *a)
  * relatime: update atime when older than mtime/ctime or a day.  The times
  * seen at open decide (close-to-open) unless this mount changed the file
  * since; the new atime is written lazily (vfs_atime.c); ctime stays, as on
- * ext4.
+ * ext4.  noatime: never; strictatime: every read (the lazy table keeps
+ * one entry per inode, so that costs no transaction per read).
  */
 static void touch_atime(struct vfs *v, struct vfs_handle *h)
 {
 	struct meta_attr a;
 	int64_t now = vfs_now_ns();
 
-	if (v->conf.read_only || atomic_exchange(&h->atime_done, true))
+	if (v->conf.read_only || v->conf.atime == VFS_NOATIME)
+		return;
+	if (v->conf.atime == VFS_STRICTATIME) {
+		vfs_atime_note(v, h->ino, now);
+		return;
+	}
+	if (atomic_exchange(&h->atime_done, true))
 		return;
 	if (atomic_load(&h->f->mgen) == h->mgen) {
 		memset(&a, 0, sizeof(a));
@@ -637,11 +644,7 @@ static void touch_atime(struct vfs *v, struct vfs_handle *h)
 	} else if (meta_getattr(v->m, h->ino, &a) < 0) {
 		return;
 	}
-	vfs_atime_overlay(v, &a);
-	if (a.atime_ns > a.mtime_ns && a.atime_ns > a.ctime_ns &&
-	    now - a.atime_ns < 24LL * 3600 * 1000000000LL)
-		return;
-	vfs_atime_note(v, h->ino, now);
+	vfs_atime_touch(v, &a, now);
 }
 
 ssize_t vfs_read(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
@@ -834,6 +837,10 @@ int vfs_open_checked(struct vfs *v, uint64_t ino, int flags,
 		pthread_mutex_lock(&v->seen_lock);
 		h->keep_cache = seen_same_locked(v, ino, a, clean) && clean;
 		pthread_mutex_unlock(&v->seen_lock);
+		/* strictatime: reads served from the page cache never reach
+		 * us; dropping it at open makes each open's reads come here */
+		if (v->conf.atime == VFS_STRICTATIME)
+			h->keep_cache = false;
 	}
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0) {

@@ -161,6 +161,12 @@ struct vfs_atimes {
 
 void vfs_atime_init(struct vfs_atimes *t);
 void vfs_atime_release(struct vfs_atimes *t);
+/**
+ * A read of @a (its attributes as the reader saw them) at @now_ns: note
+ * the new atime unless relatime says it is recent enough.  The caller
+ * checked noatime and read-only.
+ */
+void vfs_atime_touch(struct vfs *v, struct meta_attr *a, int64_t now_ns);
 /** A read moved @ino's atime to @atime_ns (relatime decided). */
 void vfs_atime_note(struct vfs *v, uint64_t ino, int64_t atime_ns);
 /** Show a pending atime in @a. */
