@@ -97,7 +97,8 @@ struct chunk_writer {
 	struct wblock **blocks; /* [nslots], NULL where not written */
 	bool finished;
 	int result;		    /* of finish, once finished */
-	atomic_bool failed;	    /* an upload failed for good */
+	atomic_int failed; /* 0, or the -errno an upload failed with for good
+			    * (-EIO, -ENOSPC when the store is full...) */
 	int pending;		    /* queued + running uploads; cs->lock */
 	struct chunk_writer *wnext; /* cs->writers, guarded by cs->lock */
 	struct chunk_writer *wprev;

@@ -45,7 +45,8 @@
  * Uploads: max_uploads worker threads take blocks in queue order; an
  * upload failing with -EIO is retried (CHUNK_IO_RETRIES times at most,
  * with a doubling pause, within CHUNK_IO_DEADLINE_MS), then fails the
- * writer (finish returns -EIO).  A put that failed may still have stored
+ * writer (finish returns -EIO, or -ENOSPC / -EDQUOT when the store said
+ * so: a full disk is not an I/O error).  A put that failed may still have stored
  * the object: the retry writes the same key and bytes again.  Workers
  * take uploads before readahead jobs, and never wait for pool memory, so
  * uploads always make progress.  At shutdown they finish queued uploads.
@@ -96,7 +97,7 @@ int chunk_writer_new(struct chunk_store *cs, uint64_t slice_id,
 	w->cs = cs;
 	w->id = slice_id;
 	w->nslots = cs->max_blocks;
-	atomic_init(&w->failed, false);
+	atomic_init(&w->failed, 0);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_mutex_lock(&cs->lock);
 	w->wnext = cs->writers;
@@ -272,7 +273,7 @@ static ssize_t write_locked(struct chunk_writer *w, uint32_t off,
 	if (w->finished || off > w->len || off / cs->bs < w->nsealed)
 		return -EAGAIN;
 	if (atomic_load(&w->failed))
-		return -EIO;
+		return atomic_load(&w->failed);
 	if (len == 0)
 		return 0;
 	if ((uint64_t)off + len > TESSERA_CHUNK_SIZE)
@@ -351,7 +352,7 @@ int chunk_writer_finish(struct chunk_writer *w)
 	while (w->pending > 0)
 		pthread_cond_wait(&cs->upl_cond, &cs->lock);
 	pthread_mutex_unlock(&cs->lock);
-	w->result = atomic_load(&w->failed) ? -EIO : 0;
+	w->result = atomic_load(&w->failed);
 	return w->result;
 }
 
@@ -518,8 +519,15 @@ static void upload(struct chunk_store *cs, struct wblock *b)
 			chunk_dq_push_locked(cs, cb);
 		atomic_fetch_add(&cs->n_upload, 1);
 	} else {
+		int ok = 0;
+
 		b->state = WB_FAILED;
-		atomic_store(&w->failed, true);
+		/* the first error stays; a full store or quota is told as
+		 * such, anything else is an I/O error */
+		atomic_compare_exchange_strong(
+		    &w->failed, &ok,
+		    rc == -ENOSPC || rc == -EDQUOT || rc == -ENOMEM ? rc
+								    : -EIO);
 		chunk_mem_release_locked(cs, b->charge);
 		free(b->mem);
 	}

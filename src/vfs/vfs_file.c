@@ -185,6 +185,20 @@ static int pend_push(struct vfs_file *f, uint32_t chunk, const struct slice *s)
 }
 
 /*
+ * The blocks a writer uploaded before it failed (a full store, an outage)
+ * belong to a slice that is never committed: delete them now, best
+ * effort, rather than leave them for gc.  Only for slices never handed to
+ * metadata: a commit that failed may still have happened.
+ */
+static void drop_uncommitted(struct vfs *v, uint64_t id, uint32_t len)
+{
+	if (chunk_delete_slice(v->cs, id, len) < 0)
+		log_warn("cannot delete the blocks of unwritten slice %llu: "
+			 "gc will find them",
+			 (unsigned long long)id);
+}
+
+/*
  * Finish active writer @i: wait for its uploads and queue it for commit.
  * The slot is removed either way; on failure its bytes are lost and the
  * error is kept for the next flush.  Caller holds f->lock.
@@ -194,6 +208,7 @@ static int seal(struct vfs *v, struct vfs_file *f, size_t i)
 	struct vfs_wslot ws = f->ws[i];
 	struct slice s;
 	uint32_t len = chunk_writer_len(ws.w);
+	uint64_t id;
 	int rc = 0;
 
 	f->ws[i] = f->ws[--f->nws];
@@ -209,7 +224,10 @@ static int seal(struct vfs *v, struct vfs_file *f, size_t i)
 			rc = pend_push(f, ws.chunk, &s);
 		}
 	}
+	id = chunk_writer_id(ws.w);
 	chunk_writer_free(ws.w);
+	if (rc < 0 && len > 0)
+		drop_uncommitted(v, id, len);
 	if (rc < 0) {
 		log_error("cannot write inode %llu: %s",
 			  (unsigned long long)f->ino, strerror(-rc));
@@ -414,9 +432,13 @@ static void file_discard(struct vfs *v, struct vfs_file *f)
 {
 	while (f->nws > 0) {
 		struct vfs_wslot ws = f->ws[--f->nws];
+		uint32_t len = chunk_writer_len(ws.w);
+		uint64_t id = chunk_writer_id(ws.w);
 
 		atomic_fetch_sub(&v->nwriters, 1);
 		chunk_writer_free(ws.w);
+		if (len > 0)
+			drop_uncommitted(v, id, len);
 	}
 	f->npend = 0;
 	f->wlen = 0;
