@@ -167,8 +167,8 @@ static void print_repl(const struct repl_view *rv)
 		       rv->live_lost ? ", LEASE LOST" : "");
 	if (rv->have_lease) {
 		ms_time(rv->lease_until_ms, when, sizeof(when));
-		printf("  lease:     %s pid %ld until %s\n", rv->holder.host,
-		       rv->holder.pid, when);
+		printf("  lease:     %s pid %ld until %s\n", rv->holder.proc.host,
+		       rv->holder.proc.pid, when);
 	} else {
 		printf("  lease:     free\n");
 	}
@@ -212,8 +212,8 @@ static json_t *repl_json(const struct repl_view *rv)
 	if (rv->have_lease)
 		json_object_set_new(o, "lease",
 				    json_pack("{s:s, s:I, s:I}", "host",
-					      rv->holder.host, "pid",
-					      (json_int_t)rv->holder.pid,
+					      rv->holder.proc.host, "pid",
+					      (json_int_t)rv->holder.proc.pid,
 					      "expires_ms",
 					      (json_int_t)rv->lease_until_ms));
 	return o;
