@@ -123,7 +123,7 @@ static int no_sessions(struct meta *m, const char *name)
 	if (live) {
 		log_error("volume '%s' has %zu live sessions (%s:%s): unmount "
 			  "it first",
-			  name, live, s[0].host, s[0].mountpoint);
+			  name, live, s[0].proc.host, s[0].mountpoint);
 		rc = -EBUSY;
 	}
 	free(s);

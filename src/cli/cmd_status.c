@@ -167,8 +167,8 @@ static void print_repl(const struct repl_view *rv)
 		       rv->live_lost ? ", LEASE LOST" : "");
 	if (rv->have_lease) {
 		ms_time(rv->lease_until_ms, when, sizeof(when));
-		printf("  lease:     %s pid %ld until %s\n", rv->holder.host,
-		       rv->holder.pid, when);
+		printf("  lease:     %s pid %ld until %s\n", rv->holder.proc.host,
+		       rv->holder.proc.pid, when);
 	} else {
 		printf("  lease:     free\n");
 	}
@@ -212,8 +212,8 @@ static json_t *repl_json(const struct repl_view *rv)
 	if (rv->have_lease)
 		json_object_set_new(o, "lease",
 				    json_pack("{s:s, s:I, s:I}", "host",
-					      rv->holder.host, "pid",
-					      (json_int_t)rv->holder.pid,
+					      rv->holder.proc.host, "pid",
+					      (json_int_t)rv->holder.proc.pid,
 					      "expires_ms",
 					      (json_int_t)rv->lease_until_ms));
 	return o;
@@ -227,8 +227,8 @@ static json_t *sessions_json(const struct meta_session *s, size_t n)
 		json_t *o = json_pack(
 			"{s:I, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:b, "
 			"s:I, s:I}",
-			"id", (json_int_t)s[i].sid, "host", s[i].host, "pid",
-			(json_int_t)s[i].pid, "mountpoint", s[i].mountpoint,
+			"id", (json_int_t)s[i].sid, "host", s[i].proc.host, "pid",
+			(json_int_t)s[i].proc.pid, "mountpoint", s[i].mountpoint,
 			"version", s[i].version, "start",
 			(json_int_t)s[i].start_ns, "heartbeat",
 			(json_int_t)s[i].heartbeat_ns, "heartbeat_ms",
@@ -292,12 +292,12 @@ static void print_sessions(const struct meta_session *s, size_t n)
 
 		localtime_r(&start, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-		printf("  %llu: %s pid %u '%s' (v%s), since %s, heartbeat "
+		printf("  %llu: %s pid %ld '%s' (v%s), since %s, heartbeat "
 		       "%lld s ago%s, %llu locks, %llu unlinked open\n",
-		       (unsigned long long)s[i].sid, s[i].host, s[i].pid,
+		       (unsigned long long)s[i].sid, s[i].proc.host, s[i].proc.pid,
 		       s[i].mountpoint, s[i].version, when,
 		       (long long)((now - s[i].heartbeat_ns) / 1000000000LL),
-		       s[i].stale ? " (stale)" : "",
+		       s[i].dead ? " (dead)" : s[i].stale ? " (stale)" : "",
 		       (unsigned long long)s[i].locks,
 		       (unsigned long long)s[i].sustained);
 	}

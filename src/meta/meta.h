@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "util/slice.h"
+#include "util/procid.h"
 
 struct meta;
 struct kv_engine;
@@ -268,7 +269,11 @@ int meta_close_file(struct meta *m, uint64_t ino);
  * unlink (KV_SUSTAINED) and its flock/fcntl locks.  A session silent for
  * META_SESSION_EXPIRY heartbeats is stale: any other session's heartbeat
  * deletes its record, releases its locks and deletes its sustained
- * inodes.  Without meta_session_start a struct meta works as session 0
+ * inodes.  So is, at once, a session whose process was of this host and
+ * is gone (procid_check: killed, a zombie, its pid reused, a reboot):
+ * a mount restarted after a crash frees what the dead one held before it
+ * serves.  Records of other hosts, and records written before they held
+ * the process's start time, are judged by silence alone.  Without meta_session_start a struct meta works as session 0
  * (tools, tests): nothing of session 0 is ever cleaned by others.
  */
 #define META_HEARTBEAT_MS 12000
@@ -282,23 +287,24 @@ struct meta_session_conf {
 /* One session record, as meta_sessions lists it. */
 struct meta_session {
 	uint64_t sid;
-	char host[256];
-	uint32_t pid;
+	struct procid proc; /* the mount process (util/procid.h) */
 	char mountpoint[1024];
 	char version[32];
 	int64_t start_ns;
 	int64_t heartbeat_ns; /* last heartbeat */
 	uint32_t heartbeat_ms;
 	uint32_t expiry_ms; /* stale when silent this long */
-	bool stale;
+	bool stale;	    /* silent too long, or dead */
+	bool dead;	    /* its process, of this host, is gone */
 	uint64_t sustained; /* inodes it keeps alive */
 	uint64_t locks;	    /* flock holders and fcntl ranges */
 };
 
 /**
- * Register this process as a new session and start its heartbeat thread,
- * which also cleans stale sessions of others.  Once per struct meta,
- * before files are opened.  -EINVAL (started twice), -EIO, -ENOMEM.
+ * Register this process as a new session, clean the stale sessions of
+ * others (dead processes of this host included) before returning, and
+ * start the heartbeat thread, which cleans them from then on.  Once per
+ * struct meta, before files are opened.  -EINVAL (started twice), -EIO, -ENOMEM.
  */
 int meta_session_start(struct meta *m, const struct meta_session_conf *c);
 /** The session id (0: no session started). */

@@ -2,13 +2,15 @@
  * session.c - sessions of a volume: registration, the heartbeat thread,
  * listing, and the cleaning of stale sessions (DESIGN section 4).
  *
- * Record: KV_SESSION sid(8) -> JSON {host, pid, mountpoint, version, start,
- * heartbeat, heartbeat_ms, expiry_ms}.  Ids come from the counter
+ * Record: KV_SESSION sid(8) -> JSON {host, pid, machine_id, boot_id, pid_ns,
+ * pid_start (util/procid.h), mountpoint, version, start, heartbeat,
+ * heartbeat_ms, expiry_ms}.  Ids come from the counter
  * nextSession; 0 is "no session" (tools, tests) and is never cleaned.
  *
  * Life of a session:
- *   start     one txn takes an id and writes the record; then the
- *             heartbeat thread starts (its first pass cleans at once);
+ *   start     one txn takes an id and writes the record; stale sessions
+ *             of others are cleaned (before the mount serves); then the
+ *             heartbeat thread starts;
  *   beat      every heartbeat_ms: rewrite the record with the time now,
  *             then clean stale sessions of others;
  *   end       (meta_close) stop the thread, delete the inodes it sustained
@@ -17,6 +19,14 @@
  * Stale: silent for longer than the expiry the session itself recorded
  * (META_SESSION_EXPIRY heartbeats), judged with the cleaner's wall clock;
  * hosts are assumed to keep their clocks within seconds of each other.
+ * Or dead: the record names a process of the cleaner's host (same host,
+ * boot and pid namespace) that is gone (procid_check), so a mount
+ * restarted after kill -9 frees the dead one's locks and unlinked inodes
+ * at once instead of a minute later (an application's SQLite on the
+ * volume failed with "locking protocol" meanwhile: the dead session still
+ * held fcntl locks of its -shm file).  Only records with pid_start (this
+ * version on) are judged so; a dead process does not write again, so a
+ * record found dead stays dead while its heartbeat is unchanged.
  *
  * Cleaning a stale session S, by any other session:
  *   1. one txn deletes S's record if it is still stale (so two cleaners do
@@ -26,7 +36,7 @@
  *      died between 1 and 2.  Each removal re-checks, inside its own txn,
  *      that the session record is absent, so a session registered after the
  *      sweep listed the sessions is never touched.
- * The sweep also runs on a session's first beat and every SWEEP_EVERY
+ * The sweep also runs at a session's start and every SWEEP_EVERY
  * beats.  A session that was cleaned while alive (paused for longer than
  * its expiry) finds its record gone at the next beat: it writes it again
  * under the same id and warns; its locks were released meanwhile.
@@ -55,8 +65,10 @@ static char *session_json(const struct meta_session *s)
 
 	if (!o)
 		return NULL;
-	json_object_set_new(o, "host", json_string(s->host));
-	json_object_set_new(o, "pid", json_integer(s->pid));
+	if (procid_to_json(&s->proc, o) < 0) {
+		json_decref(o);
+		return NULL;
+	}
 	json_object_set_new(o, "mountpoint", json_string(s->mountpoint));
 	json_object_set_new(o, "version", json_string(s->version));
 	json_object_set_new(o, "start", json_integer(s->start_ns));
@@ -97,10 +109,9 @@ static void session_parse(uint64_t sid, const void *v, size_t len,
 		json_decref(o);
 		return;
 	}
-	jstr_copy(o, "host", s->host, sizeof(s->host));
+	procid_from_json(o, &s->proc);
 	jstr_copy(o, "mountpoint", s->mountpoint, sizeof(s->mountpoint));
 	jstr_copy(o, "version", s->version, sizeof(s->version));
-	s->pid = (uint32_t)jint(o, "pid", 0);
 	s->start_ns = jint(o, "start", 0);
 	s->heartbeat_ns = jint(o, "heartbeat", 0);
 	s->heartbeat_ms = (uint32_t)jint(o, "heartbeat_ms", 0);
@@ -108,9 +119,15 @@ static void session_parse(uint64_t sid, const void *v, size_t len,
 	json_decref(o);
 }
 
-static bool session_stale(const struct meta_session *s, int64_t now_ns)
+static bool session_silent(const struct meta_session *s, int64_t now_ns)
 {
 	return now_ns - s->heartbeat_ns > (int64_t)s->expiry_ms * 1000000LL;
+}
+
+/* A process of this host that is gone; records without pid_start: never. */
+static bool session_dead(const struct meta_session *s)
+{
+	return s->proc.pid_start && procid_check(&s->proc, NULL) == PROCID_GONE;
 }
 
 int meta_session_exists(struct kv_txn *t, uint64_t sid)
@@ -217,11 +234,8 @@ static void *hb_main(void *arg)
 	unsigned beats = 0;
 	struct timespec ts;
 
+	/* meta_session_start wrote the record and cleaned: wait first */
 	for (;;) {
-		/* metadata down: skip cleaning, try again next beat */
-		if (beats == 0 || session_beat(m, &warned) == 0)
-			clean_sessions(m, beats % SWEEP_EVERY == 0, NULL);
-		beats++;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += m->sess.heartbeat_ms / 1000;
 		ts.tv_nsec += (long)(m->sess.heartbeat_ms % 1000) * 1000000L;
@@ -238,6 +252,10 @@ static void *hb_main(void *arg)
 		pthread_mutex_unlock(&m->hb_lock);
 		if (stop)
 			return NULL;
+		beats++;
+		/* metadata down: skip cleaning, try again next beat */
+		if (session_beat(m, &warned) == 0)
+			clean_sessions(m, beats % SWEEP_EVERY == 0, NULL);
 	}
 }
 
@@ -245,20 +263,15 @@ int meta_session_start(struct meta *m, const struct meta_session_conf *c)
 {
 	struct reg_arg a;
 	pthread_condattr_t ca;
-	char host[256];
 	int rc;
 
 	if (m->sid || m->hb_started)
 		return -EINVAL;
 	memset(&a, 0, sizeof(a));
-	if (gethostname(host, sizeof(host)) < 0)
-		snprintf(host, sizeof(host), "unknown");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(a.s.host, sizeof(a.s.host), "%s", host);
+	procid_self(&a.s.proc);
 	snprintf(a.s.mountpoint, sizeof(a.s.mountpoint), "%s",
 		 c && c->mountpoint ? c->mountpoint : "");
 	snprintf(a.s.version, sizeof(a.s.version), "%s", TESSERA_VERSION);
-	a.s.pid = (uint32_t)getpid();
 	a.s.start_ns = a.s.heartbeat_ns = meta_now_ns();
 	a.s.heartbeat_ms =
 		c && c->heartbeat_ms ? c->heartbeat_ms : META_HEARTBEAT_MS;
@@ -269,6 +282,12 @@ int meta_session_start(struct meta *m, const struct meta_session_conf *c)
 				m->desc);
 	m->sess = a.s;
 	m->sid = a.s.sid;
+	/* a crashed mount of this host: free its locks before we serve */
+	rc = clean_sessions(m, true, NULL);
+	if (rc < 0)
+		log_warn("cannot clean the stale sessions of '%s' (%s): the "
+			 "heartbeat tries again",
+			 m->desc, strerror(-rc));
 	pthread_mutex_init(&m->hb_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -476,8 +495,10 @@ static int list_sessions(struct meta *m, struct meta_session **out,
 		return rc;
 	}
 	now = meta_now_ns();
-	for (size_t i = 0; i < a.n; i++)
-		a.v[i].stale = session_stale(&a.v[i], now);
+	for (size_t i = 0; i < a.n; i++) {
+		a.v[i].dead = a.v[i].sid != m->sid && session_dead(&a.v[i]);
+		a.v[i].stale = a.v[i].dead || session_silent(&a.v[i], now);
+	}
 	*out = a.v;
 	*n = a.n;
 	return 0;
@@ -538,11 +559,16 @@ int meta_sessions(struct meta *m, struct meta_session **out, size_t *n)
 
 struct clean_arg {
 	uint64_t sid;
+	const struct meta_session *seen; /* as listed, judged outside */
 	bool deleted;
 	struct meta_session s;
 };
 
-/* Delete session record @sid if it is still stale. */
+/*
+ * Delete session record @sid if it is still stale: silent, or the dead
+ * process listed (its heartbeat unchanged since; judged before the txn,
+ * which must not wait for a process).
+ */
 static int clean_fn(struct meta *m, struct kv_txn *t, void *arg)
 {
 	struct clean_arg *a = arg;
@@ -556,7 +582,11 @@ static int clean_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = kv_get(t, KV_SESSION, k, sizeof(k), &v);
 	if (rc == 0) {
 		session_parse(a->sid, v.data, v.len, &a->s);
-		if (session_stale(&a->s, meta_now_ns())) {
+		a->s.dead = a->seen->dead &&
+			    a->s.heartbeat_ns == a->seen->heartbeat_ns &&
+			    a->s.proc.pid == a->seen->proc.pid &&
+			    a->s.proc.pid_start == a->seen->proc.pid_start;
+		if (a->s.dead || session_silent(&a->s, meta_now_ns())) {
 			rc = kv_del(t, KV_SESSION, k, sizeof(k));
 			a->deleted = rc == 0;
 		}
@@ -594,19 +624,25 @@ static int clean_sessions(struct meta *m, bool force_sweep, size_t *cleaned)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; rc == 0 && i < nv; i++) {
-		struct clean_arg a = {v[i].sid, false, {0}};
+		struct clean_arg a = {v[i].sid, &v[i], false, {0}};
 
 		if (v[i].sid == m->sid || !v[i].stale) {
 			live[nlive++] = v[i].sid;
 			continue;
 		}
 		rc = meta_txn(m, true, clean_fn, &a);
-		if (rc == 0 && a.deleted) {
+		if (rc == 0 && a.deleted && a.s.dead) {
 			gone++;
-			log_info("cleaned stale session %llu (%s pid %u '%s'), "
+			log_info("cleaned session %llu of dead mount pid %ld of "
+				 "this host ('%s')",
+				 (unsigned long long)a.sid, a.s.proc.pid,
+				 a.s.mountpoint);
+		} else if (rc == 0 && a.deleted) {
+			gone++;
+			log_info("cleaned stale session %llu (%s pid %ld '%s'), "
 				 "silent for %lld s",
-				 (unsigned long long)a.sid, a.s.host, a.s.pid,
-				 a.s.mountpoint,
+				 (unsigned long long)a.sid, a.s.proc.host,
+				 a.s.proc.pid, a.s.mountpoint,
 				 (long long)((meta_now_ns() - a.s.heartbeat_ns) /
 					     1000000000LL));
 		} else if (rc == 0) {

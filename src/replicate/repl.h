@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/procid.h"
+
 struct kv_engine;
 struct obj_store;
 
@@ -45,12 +47,12 @@ struct obj_store;
 
 /*
  * Who holds (or wants) the lease of a volume.  repl_holder_init() fills it
- * for this process: host name, pid and a random nonce (so two mounts of one
- * process are different holders).
+ * for this process: its identity (host, pid, and what tells whether that
+ * pid is still this process: util/procid.h) and a random nonce (so two
+ * mounts of one process are different holders).
  */
 struct repl_holder {
-	char host[256];
-	long pid;
+	struct procid proc;
 	uint64_t nonce;
 	uint32_t ttl_ms; /* lease duration; 0: 30 s */
 };
@@ -84,7 +86,7 @@ struct repl_conf {
  */
 #define REPL_TAKEOVER_SLICE_GAP (1ULL << 32)
 
-/** Fill @h for this process (hostname, pid, random nonce, ttl 0). */
+/** Fill @h for this process (procid_self, random nonce, ttl 0). */
 void repl_holder_init(struct repl_holder *h);
 
 /**
@@ -230,7 +232,11 @@ int repl_restore(struct obj_store *store, const char *volname,
 /**
  * Take the lease of @volname for @h, unless another holder's lease has not
  * expired: then -EBUSY and one ERROR line naming that holder, or, with
- * @force, take it anyway (WARN).  Renewing our own lease is allowed.
+ * @force, take it anyway (WARN).  Renewing our own lease is allowed.  A
+ * holder that was a process of this host and is gone (procid_check says
+ * PROCID_GONE: exited, killed, a zombie, its pid reused, the host
+ * rebooted) holds nothing: its lease is taken at once, without @force,
+ * with one WARN line "taking over the lease of dead mount pid N".
  *
  * Object stores here have no compare-and-swap: two hosts that read a free
  * lease within one GET+PUT round trip of each other both believe they won;

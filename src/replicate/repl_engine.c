@@ -153,7 +153,7 @@ static void rp_conf_defaults(struct repl_conf *c)
 		c->max_segment_bytes = RP_SEG_BYTES;
 	if (!c->max_pending_bytes)
 		c->max_pending_bytes = RP_PENDING_BYTES;
-	if (!c->holder.host[0])
+	if (!c->holder.proc.host[0])
 		repl_holder_init(&c->holder);
 	if (!c->holder.ttl_ms)
 		c->holder.ttl_ms = RP_LEASE_TTL_MS;

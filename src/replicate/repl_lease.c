@@ -3,15 +3,21 @@
  * (replicate) a volume, until when.
  *
  * Content: JSON {"version":1, "host":..., "pid":..., "nonce":"16 hex",
- * "expires_ms": wall-clock ms}.  A holder is (host, pid, nonce).  The writer
- * renews it every ttl/3 (repl_engine.c); a lease whose expiry has passed is
- * free for anyone, so a crashed writer blocks others for at most ttl.
- * Expiry uses wall clocks: hosts are assumed to agree within a few seconds
- * (NTP); a larger skew shortens or stretches the lease by that much.
+ * "expires_ms": wall-clock ms, and the rest of the holder's identity
+ * (util/procid.h: "machine_id", "boot_id", "pid_ns", "pid_start")}.  A
+ * holder is (host, pid, nonce).  The writer renews it every ttl/3
+ * (repl_engine.c); a lease whose expiry has passed is free for anyone, so
+ * a crashed writer blocks others for at most ttl.  Expiry uses wall clocks:
+ * hosts are assumed to agree within a few seconds (NTP); a larger skew
+ * shortens or stretches the lease by that much.
  *
- * A lease held by a process of this host (same host name) that no longer
- * exists is free at once, so a crashed mount can be restarted without
- * waiting for ttl (hosts must have distinct names, containers included).
+ * A lease held by a process of this host that is gone (procid_check:
+ * killed, crashed, a zombie not yet reaped, its pid reused since, or the
+ * host rebooted) is free at once, so a crashed mount is restarted without
+ * waiting for ttl and without --force.  A lease written before the
+ * identity fields existed is judged by host name and pid alone.  Such a
+ * holder wrote nothing after it died, so this is not a takeover
+ * (*displaced stays false: no slice-id gap).
  *
  * Race window: object stores here have no conditional put.  acquire reads
  * the lease, then writes its own, then reads it back; two hosts acting in
@@ -29,16 +35,13 @@
 #include "util/log.h"
 
 #include <jansson.h>
-#include <signal.h>
 #include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 #define LEASE_TTL_MS 30000
 
 struct lease {
-	char host[256];
-	long pid;
+	struct procid proc;
 	uint64_t nonce;
 	int64_t expires_ms;
 };
@@ -46,25 +49,27 @@ struct lease {
 void repl_holder_init(struct repl_holder *h)
 {
 	memset(h, 0, sizeof(*h));
-	if (gethostname(h->host, sizeof(h->host) - 1) < 0 || !h->host[0])
-		snprintf(h->host, sizeof(h->host), "localhost");
-	h->pid = (long)getpid();
+	procid_self(&h->proc);
 	if (getrandom(&h->nonce, sizeof(h->nonce), 0) != sizeof(h->nonce))
-		h->nonce = (uint64_t)repl_mono_ms() ^ (uint64_t)h->pid;
+		h->nonce = (uint64_t)repl_mono_ms() ^ (uint64_t)h->proc.pid;
 }
 
 static bool lease_is(const struct lease *l, const struct repl_holder *h)
 {
-	return strcmp(l->host, h->host) == 0 && l->pid == h->pid &&
-	       l->nonce == h->nonce;
+	return strcmp(l->proc.host, h->proc.host) == 0 &&
+	       l->proc.pid == h->proc.pid && l->nonce == h->nonce;
 }
 
-/* A holder on this host whose process is gone (killed, crashed). */
+/*
+ * A holder of this host whose process is gone; *why says how.  Our own
+ * process, under another nonce, is alive (two wrappers in one process).
+ */
 static bool lease_holder_dead(const struct lease *l,
-			      const struct repl_holder *h)
+			      const struct repl_holder *h, const char **why)
 {
-	return strcmp(l->host, h->host) == 0 && l->pid > 0 &&
-	       l->pid != h->pid && kill((pid_t)l->pid, 0) < 0 && errno == ESRCH;
+	if (lease_is(l, h))
+		return false;
+	return procid_check(&l->proc, why) == PROCID_GONE;
 }
 
 /* Parse a lease object; -EBADMSG when it is not one. */
@@ -81,8 +86,7 @@ static int lease_parse(const struct buf *b, struct lease *l)
 	if (json_unpack(j, "{s:s, s:I, s:s, s:I}", "host", &host, "pid", &pid,
 			"nonce", &nonce, "expires_ms", &exp) == 0 &&
 	    strlen(nonce) == 16) {
-		snprintf(l->host, sizeof(l->host), "%s", host);
-		l->pid = (long)pid;
+		procid_from_json(j, &l->proc);
 		l->nonce = strtoull(nonce, NULL, 16);
 		l->expires_ms = (int64_t)exp;
 		rc = 0;
@@ -113,9 +117,12 @@ static int lease_write(struct obj_store *s, const char *key,
 	int rc;
 
 	snprintf(nonce, sizeof(nonce), "%016llx", (unsigned long long)h->nonce);
-	j = json_pack("{s:i, s:s, s:I, s:s, s:I}", "version", 1, "host",
-		      h->host, "pid", (json_int_t)h->pid, "nonce", nonce,
+	j = json_pack("{s:i, s:s, s:I}", "version", 1, "nonce", nonce,
 		      "expires_ms", (json_int_t)(repl_now_ms() + ttl));
+	if (j && procid_to_json(&h->proc, j) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
 	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (!text)
@@ -144,6 +151,7 @@ int repl_lease_take(struct obj_store *store, const char *volname,
 		    const struct repl_holder *h, bool force, bool *displaced)
 {
 	char key[OBJ_KEY_MAX + 1], when[64];
+	const char *why = "";
 	struct lease l;
 	bool other = false;
 	int rc = repl_key_lease(key, sizeof(key), volname);
@@ -153,24 +161,26 @@ int repl_lease_take(struct obj_store *store, const char *volname,
 	if (rc < 0)
 		return rc;
 	rc = lease_read(store, key, &l);
-	other = rc == 0 && !lease_is(&l, h) && !lease_holder_dead(&l, h);
-	if (rc == -EBADMSG) {
-		log_warn("lease '%s' is unreadable: replacing it", key);
-	} else if (rc == 0 && lease_holder_dead(&l, h)) {
-		log_warn("taking the lease of volume '%s' from pid %ld on this "
-			 "host, which is gone",
-			 volname, l.pid);
+	if (rc == 0 && lease_holder_dead(&l, h, &why)) {
+		log_warn("volume '%s': taking over the lease of dead mount pid "
+			 "%ld (%s)",
+			 volname, l.proc.pid, why);
 	} else if (rc == 0 && !lease_is(&l, h) &&
 		   l.expires_ms > repl_now_ms()) {
 		lease_when(&l, when, sizeof(when));
 		if (!force) {
 			log_error("volume '%s' is in use by %s (pid %ld, lease "
 				  "until %s): use --force to take it over",
-				  volname, l.host, l.pid, when);
+				  volname, l.proc.host, l.proc.pid, when);
 			return -EBUSY;
 		}
 		log_warn("taking the lease of volume '%s' from %s (pid %ld)",
-			 volname, l.host, l.pid);
+			 volname, l.proc.host, l.proc.pid);
+		other = true;
+	} else if (rc == 0 && !lease_is(&l, h)) {
+		other = true; /* expired: may still run somewhere */
+	} else if (rc == -EBADMSG) {
+		log_warn("lease '%s' is unreadable: replacing it", key);
 	} else if (rc < 0 && rc != -ENOENT) {
 		return log_fail(rc,
 				"cannot read the lease of volume '%s' in "
@@ -188,7 +198,7 @@ int repl_lease_take(struct obj_store *store, const char *volname,
 	if (rc == 0 && !lease_is(&l, h)) {
 		log_error("volume '%s' was taken by %s (pid %ld) at the same "
 			  "time",
-			  volname, l.host, l.pid);
+			  volname, l.proc.host, l.proc.pid);
 		return -EBUSY;
 	}
 	if (displaced)
@@ -214,7 +224,7 @@ static int lease_mine(struct obj_store *store, const char *key,
 	if (!lease_is(&l, h)) {
 		log_error("lease of volume '%s' was taken by %s (pid %ld): "
 			  "this mount stops writing",
-			  volname, l.host, l.pid);
+			  volname, l.proc.host, l.proc.pid);
 		return -EBUSY;
 	}
 	return 0;
@@ -256,8 +266,7 @@ int repl_lease_read(struct obj_store *store, const char *volname,
 	if (rc < 0)
 		return rc;
 	memset(h, 0, sizeof(*h));
-	snprintf(h->host, sizeof(h->host), "%s", l.host);
-	h->pid = l.pid;
+	h->proc = l.proc;
 	h->nonce = l.nonce;
 	*expires_ms = l.expires_ms;
 	return 0;

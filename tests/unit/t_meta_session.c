@@ -3,7 +3,10 @@
  * merge, getlk), flock (conversion drops first), both across two sessions
  * of one volume (two struct meta on one URL, as two mounts are), session
  * listing, and the cleaning of a stale session: its locks go, its
- * sustained inodes are deleted, a live session is never touched.
+ * sustained inodes are deleted, a live session is never touched.  A
+ * session of a dead process of this host is cleaned by the next session
+ * start at once; one of another host, or an old record without the
+ * process's start time, only once silent.
  *
  * Engine: TESSERA_TEST_META (URL) or a fresh SQLite file per test.
  */
@@ -13,6 +16,9 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <jansson.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "unit/meta_fixture.h"
 
@@ -179,7 +185,9 @@ static void test_meta_session_list(void **state)
 	assert_true(s[0].sid < s[1].sid);
 	assert_string_equal(s[0].mountpoint, "/mnt/a");
 	assert_string_equal(s[1].mountpoint, "/mnt/b");
-	assert_int_equal(s[1].pid, (uint32_t)getpid());
+	assert_int_equal(s[1].proc.pid, (long)getpid());
+	assert_true(s[1].proc.pid_start != 0);
+	assert_false(s[1].dead);
 	assert_int_equal(s[1].heartbeat_ms, 60000);
 	assert_int_equal(s[1].expiry_ms, 60000 * META_SESSION_EXPIRY);
 	assert_string_equal(s[1].version, TESSERA_VERSION);
@@ -192,6 +200,17 @@ static void test_meta_session_list(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(s[0].sid, meta_session_id(x->m));
 	free(s);
+}
+
+static void put_session(struct meta *m, uint64_t sid, const char *json)
+{
+	struct kv_txn *t;
+	unsigned char k[8];
+
+	put_be64(k, sid);
+	assert_int_equal(kv_begin(meta_engine(m), true, &t), 0);
+	assert_int_equal(kv_put(t, KV_SESSION, k, 8, json, strlen(json)), 0);
+	assert_int_equal(kv_commit(t), 0);
 }
 
 /* Make session @sid look silent since the epoch (as after kill -9). */
@@ -267,6 +286,108 @@ static void test_meta_session_clean_stale(void **state)
 	assert_int_equal(meta_getattr(a, keep, &at), 0);
 }
 
+/* A pid of this host that is gone (a child, exited and reaped). */
+static long dead_pid(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return (long)pid;
+}
+
+/*
+ * Rewrite the record of @sid as a fresh one (heartbeat now) of process
+ * @pid: of this host, or of @host with @host set; without pid_start when
+ * @old (a record of an older version).
+ */
+static void fake_session(struct meta *m, uint64_t sid, long pid,
+			 const char *host, bool old)
+{
+	struct procid p;
+	struct timespec ts;
+	json_t *o = json_object();
+	char *js;
+
+	procid_self(&p);
+	p.pid = pid;
+	p.pid_start = old ? 0 : 12345;
+	if (host)
+		snprintf(p.host, sizeof(p.host), "%s", host);
+	assert_int_equal(procid_to_json(&p, o), 0);
+	json_object_set_new(o, "mountpoint", json_string("/crashed"));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	json_object_set_new(o, "heartbeat",
+			    json_integer((json_int_t)ts.tv_sec * 1000000000 +
+					 ts.tv_nsec));
+	json_object_set_new(o, "heartbeat_ms", json_integer(3600000));
+	json_object_set_new(o, "expiry_ms", json_integer(3600000));
+	js = json_dumps(o, JSON_COMPACT);
+	put_session(m, sid, js);
+	free(js);
+	json_decref(o);
+}
+
+static void test_meta_session_clean_dead(void **state)
+{
+	struct fx *x = *state;
+	struct meta *a = x->m, *b = second(x, 3600 * 1000), *c;
+	struct meta_plock l = lk(F_WRLCK, 0, UINT64_MAX);
+	struct meta_session *s;
+	struct meta_attr at;
+	uint64_t keep, gone, bsid = meta_session_id(b);
+	long pid = dead_pid();
+	size_t n;
+
+	gone = fx_file(b, ROOT, R1, "open-unlinked", 0644);
+	keep = fx_file(b, ROOT, R1, "kept", 0644);
+	meta_open_file(b, gone);
+	assert_int_equal(meta_unlink(b, ROOT, R1, "open-unlinked"), 0);
+	assert_int_equal(meta_setlk(b, keep, 5, &l), 0);
+	assert_int_equal(meta_flock(b, keep, 5, F_WRLCK, NULL), 0);
+
+	/* another host's session with that pid, fresh: kept */
+	fake_session(a, bsid, pid, "elsewhere.example", false);
+	c = second(x, 3600 * 1000);
+	meta_close(c);
+	assert_int_equal(meta_clean_sessions(a, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(meta_setlk(a, keep, 5, &l), -EAGAIN);
+	/* an old record (no pid_start) of this host: kept until silent */
+	fake_session(a, bsid, pid, NULL, true);
+	assert_int_equal(meta_clean_sessions(a, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(meta_sessions(a, &s, &n), 0);
+	assert_int_equal(n, 2);
+	assert_false(s[1].stale);
+	free(s);
+
+	/* a dead process of this host: listed dead, and the next session
+	 * start frees its locks and unlinked inodes before it returns */
+	fake_session(a, bsid, pid, NULL, false);
+	assert_int_equal(meta_sessions(a, &s, &n), 0);
+	assert_int_equal(n, 2);
+	assert_true(s[1].dead);
+	assert_true(s[1].stale);
+	assert_false(s[0].dead);
+	free(s);
+	c = second(x, 3600 * 1000);
+	assert_int_equal(meta_setlk(c, keep, 5, &l), 0);
+	assert_int_equal(meta_flock(c, keep, 5, F_WRLCK, NULL), 0);
+	assert_int_equal(meta_getattr(a, gone, &at), -ENOENT);
+	assert_int_equal(meta_sessions(a, &s, &n), 0);
+	assert_int_equal(n, 2); /* a and c */
+	assert_true(s[1].sid != bsid);
+	free(s);
+	meta_close(c);
+	meta_close_file(b, gone);
+	meta_close(b);
+	assert_int_equal(meta_getattr(a, keep, &at), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +402,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_meta_session_list, setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_meta_session_clean_stale,
+						setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_meta_session_clean_dead,
 						setup, fx_teardown),
 	};
 

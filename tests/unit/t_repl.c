@@ -728,7 +728,7 @@ static void test_repl_lease(void **state)
 	repl_holder_init(&other);
 	assert_int_equal(captured(&err, acquire_fn, &ac), -EBUSY);
 	snprintf(line, sizeof(line), "volume '%s' is in use by %s (pid %ld",
-		 VOL, c.holder.host, c.holder.pid);
+		 VOL, c.holder.proc.host, c.holder.proc.pid);
 	assert_non_null(strstr(err.data, line));
 	/* A second writer is refused the same way. */
 	inner = open_db(f, "other");
@@ -743,7 +743,7 @@ static void test_repl_lease(void **state)
 	snprintf(line, sizeof(line),
 		 "lease of volume '%s' was taken by %s (pid %ld): this mount "
 		 "stops writing",
-		 VOL, other.host, other.pid);
+		 VOL, other.proc.host, other.proc.pid);
 	assert_non_null(strstr(err.data, line));
 	assert_int_equal(kv_sync(e), -EROFS);
 	kv_close(e);
