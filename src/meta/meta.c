@@ -81,6 +81,7 @@ int meta_txn(struct meta *m, bool rw, meta_txn_fn fn, void *arg)
 		}
 		if (rc != -EAGAIN)
 			return rc;
+		atomic_fetch_add(&m->txn_retries, 1);
 		if (attempt + 1 >= META_TXN_TRIES)
 			return log_fail(-EIO,
 					"metadata transaction on '%s' "
@@ -738,4 +739,9 @@ int meta_sync(struct meta *m)
 struct kv_engine *meta_engine(struct meta *m)
 {
 	return m->kv;
+}
+
+uint64_t meta_txn_retries(struct meta *m)
+{
+	return (uint64_t)atomic_load(&m->txn_retries);
 }

@@ -42,6 +42,7 @@
 #define TESSERA_META_META_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -86,6 +87,7 @@ struct meta {
 	struct kv_engine *kv;
 	char desc[512]; /* URL, password masked */
 	uint64_t sid;	/* session id; 0 until sessions exist */
+	atomic_uint_fast64_t txn_retries; /* attempts lost to -EAGAIN */
 
 	pthread_mutex_t lock; /* guards every field below; never held
 			       * across a transaction */
