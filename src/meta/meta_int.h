@@ -141,10 +141,13 @@ typedef int (*meta_txn_fn)(struct meta *m, struct kv_txn *t, void *arg);
 
 /**
  * Run @fn inside a transaction, again on -EAGAIN (from the engine or the
- * commit), a bounded number of times with a small backoff.  @fn must start
- * from scratch on every attempt (reset its outputs).  A negative return of
- * @fn rolls back and is returned; otherwise the txn commits and @fn's value
- * is returned.  Exhausted retries: -EIO (logged).
+ * commit) after a randomized backoff (at most ~50 ms), without a bound on
+ * the number of tries: -EAGAIN never leaves this function.  Other errors
+ * (an engine's -EIO after its time bound, @fn's own) end it at once.  @fn
+ * must start from scratch on every attempt (reset its outputs) and return
+ * -EAGAIN only when a retry can cure it.  A negative return of @fn rolls
+ * back and is returned; otherwise the txn commits and @fn's value is
+ * returned.  Any thread; the caller holds no lock of @m.
  */
 int meta_txn(struct meta *m, bool rw, meta_txn_fn fn, void *arg);
 
