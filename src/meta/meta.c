@@ -4,9 +4,15 @@
  * statfs.
  *
  * Transactions: every rule runs as a meta_txn_fn inside meta_txn(), which
- * retries on -EAGAIN (engine conflict or busy) with a short randomized
- * exponential backoff, at most META_TXN_TRIES times.  A function run by it
- * must start from scratch on every attempt.
+ * retries on -EAGAIN (engine conflict or busy) with a randomized
+ * exponential backoff capped at META_TXN_BACKOFF_MAX_US, with no bound on
+ * the number of tries (DESIGN 7, promise 8): -EAGAIN means the engine
+ * answered, so contention must wait, never become an application's EIO.
+ * An outage is not -EAGAIN: the engines give -EIO after their own time
+ * bounds (connect/command timeouts), and that is returned at once.  A txn
+ * retrying for long logs a WARN every META_TXN_WARN_NS.  A function run by
+ * it must start from scratch on every attempt, and must not return -EAGAIN
+ * for a reason a retry cannot cure.
  *
  * Ids: inode numbers and slice ids come from the counters nextInode and
  * nextSlice, reserved META_INO_BATCH / META_SLICE_BATCH at a time.  A
@@ -36,7 +42,9 @@
 #include "util/log.h"
 #include "util/url.h"
 
-#define META_TXN_TRIES 60
+#define META_TXN_BACKOFF_MIN_US 200	/* ceiling of the first backoff */
+#define META_TXN_BACKOFF_MAX_US 51200	/* doubled up to here (<< 8) */
+#define META_TXN_WARN_NS 10000000000LL /* WARN a long retry this often */
 #define SETTING_KEY "volume"
 
 int64_t meta_now_ns(void)
@@ -47,12 +55,23 @@ int64_t meta_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void txn_backoff(int attempt)
+static int64_t mono_ns(void)
 {
-	unsigned int r = 0;
-	long max_us = 200L << (attempt < 9 ? attempt : 9); /* <= 102 ms */
 	struct timespec ts;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Sleep 50 us plus a random time below MIN << attempt, at most MAX. */
+static void txn_backoff(unsigned int attempt)
+{
+	long max_us = META_TXN_BACKOFF_MAX_US;
+	unsigned int r = 0;
+	struct timespec ts;
+
+	if (attempt < 8)
+		max_us = (long)META_TXN_BACKOFF_MIN_US << attempt;
 	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) < 0)
 		r = (unsigned int)meta_now_ns();
 	max_us = (long)(r % (unsigned long)max_us) + 50;
@@ -63,10 +82,12 @@ static void txn_backoff(int attempt)
 
 int meta_txn(struct meta *m, bool rw, meta_txn_fn fn, void *arg)
 {
+	int64_t since = 0, warn_at = 0, now;
+	unsigned int attempt = 0;
 	struct kv_txn *t;
 	int rc, res;
 
-	for (int attempt = 0;; attempt++) {
+	for (;; attempt += attempt < 8) { /* no bound: see the top */
 		rc = kv_begin(m->kv, rw, &t);
 		if (rc == 0) {
 			res = fn(m, t, arg);
@@ -81,11 +102,17 @@ int meta_txn(struct meta *m, bool rw, meta_txn_fn fn, void *arg)
 		}
 		if (rc != -EAGAIN)
 			return rc;
-		if (attempt + 1 >= META_TXN_TRIES)
-			return log_fail(-EIO,
-					"metadata transaction on '%s' "
-					"still conflicting after %d attempts",
-					m->desc, attempt + 1);
+		atomic_fetch_add(&m->txn_retries, 1);
+		now = mono_ns();
+		if (!since) {
+			since = now;
+			warn_at = now + META_TXN_WARN_NS;
+		} else if (now >= warn_at) {
+			log_warn("metadata transaction on '%s' still "
+				 "conflicting after %lld s: retrying",
+				 m->desc, (long long)((now - since) / 1000000000));
+			warn_at = now + META_TXN_WARN_NS;
+		}
 		txn_backoff(attempt);
 	}
 }
@@ -738,4 +765,9 @@ int meta_sync(struct meta *m)
 struct kv_engine *meta_engine(struct meta *m)
 {
 	return m->kv;
+}
+
+uint64_t meta_txn_retries(struct meta *m)
+{
+	return (uint64_t)atomic_load(&m->txn_retries);
 }

@@ -158,6 +158,9 @@ void meta_close(struct meta *m);
 /** Make all committed metadata durable (application fsync). */
 int meta_sync(struct meta *m);
 struct kv_engine *meta_engine(struct meta *m);
+/** Transaction attempts run again after a conflict or a busy engine
+ *  (-EAGAIN) since the open; for ".stats".  Any thread. */
+uint64_t meta_txn_retries(struct meta *m);
 
 /* ---- format JSON (also used by status --json) ---- */
 /** Encode to a malloc'ed JSON string; NULL on ENOMEM. */

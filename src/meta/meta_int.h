@@ -42,6 +42,7 @@
 #define TESSERA_META_META_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -86,6 +87,7 @@ struct meta {
 	struct kv_engine *kv;
 	char desc[512]; /* URL, password masked */
 	uint64_t sid;	/* session id; 0 until sessions exist */
+	atomic_uint_fast64_t txn_retries; /* attempts lost to -EAGAIN */
 
 	pthread_mutex_t lock; /* guards every field below; never held
 			       * across a transaction */
@@ -139,10 +141,13 @@ typedef int (*meta_txn_fn)(struct meta *m, struct kv_txn *t, void *arg);
 
 /**
  * Run @fn inside a transaction, again on -EAGAIN (from the engine or the
- * commit), a bounded number of times with a small backoff.  @fn must start
- * from scratch on every attempt (reset its outputs).  A negative return of
- * @fn rolls back and is returned; otherwise the txn commits and @fn's value
- * is returned.  Exhausted retries: -EIO (logged).
+ * commit) after a randomized backoff (at most ~50 ms), without a bound on
+ * the number of tries: -EAGAIN never leaves this function.  Other errors
+ * (an engine's -EIO after its time bound, @fn's own) end it at once.  @fn
+ * must start from scratch on every attempt (reset its outputs) and return
+ * -EAGAIN only when a retry can cure it.  A negative return of @fn rolls
+ * back and is returned; otherwise the txn commits and @fn's value is
+ * returned.  Any thread; the caller holds no lock of @m.
  */
 int meta_txn(struct meta *m, bool rw, meta_txn_fn fn, void *arg);
 

@@ -174,9 +174,13 @@ static int register_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = kv_incr(t, "nextSession", 1, &next);
 	if (rc < 0)
 		return rc;
+	/* volumes formatted with nextSession 0: skip sid 0 in this txn (a
+	 * -EAGAIN would roll the increment back and loop forever) */
+	if (next == 1)
+		rc = kv_incr(t, "nextSession", 1, &next);
+	if (rc < 0)
+		return rc;
 	a->s.sid = (uint64_t)next - 1;
-	if (a->s.sid == 0) /* volumes formatted with nextSession 0 */
-		return -EAGAIN;
 	return session_put(t, &a->s);
 }
 

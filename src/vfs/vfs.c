@@ -221,11 +221,13 @@ static int stats_text(struct vfs *v, struct buf *b)
 		rc = buf_appendf(
 			b,
 			"block_fetches %llu\nblock_prefetches %llu\n"
-			"block_hits %llu\nahead_blocks %llu\n",
+			"block_hits %llu\nahead_blocks %llu\n"
+			"meta_retries %llu\n",
 			(unsigned long long)fetches,
 			(unsigned long long)prefetches,
 			(unsigned long long)hits,
-			(unsigned long long)atomic_load(&v->ahead.blocks));
+			(unsigned long long)atomic_load(&v->ahead.blocks),
+			(unsigned long long)meta_txn_retries(v->m));
 	}
 	if (rc == 0)
 		rc = vfs_cache_stats_text(v, b);
