@@ -4,8 +4,8 @@
  *
  * Besides memory errors it checks what url.h promises of a parsed URL: a
  * known lower-case scheme, a path that is empty or starts with '/', a host
- * that is absent or not empty, a port in 0..65535 and only with a host, and
- * a redaction that always fits its buffer.
+ * that is absent or not empty, a port in 0..65535 and only with a host, a
+ * redaction that always fits its buffer and masks any password.
  */
 #include "util/common.h"
 #include "util/url.h"
@@ -50,7 +50,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	if (url_parse(s, &u, &why) == 0) {
+		char red[4096];
+
 		check_parsed(&u);
+		/* A password never reaches a message unmasked. */
+		url_redact(s, red, sizeof(red));
+		if (u.pass && size < 2048 && !strstr(red, "****"))
+			abort();
 		url_release(&u);
 	} else if (!why) {
 		abort(); /* every failure names its reason */
