@@ -231,9 +231,12 @@ static int parse_entry(const char *p, const char *end, const char *strip,
 	if (rc == 0) {
 		char *e;
 
+		/* Digits only: strtoull would take " +1" and wrap "-1". */
+		if (tmp->data[0] < '0' || tmp->data[0] > '9')
+			return -EIO;
 		errno = 0;
 		size = strtoull(tmp->data, &e, 10);
-		if (errno || e == tmp->data || *e)
+		if (errno || *e)
 			return -EIO;
 	}
 	if (xml_field(p, end, "LastModified", tmp) == 0 &&

@@ -18,8 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check_list(const struct obj_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		if (!l->items[i].key || !l->items[i].key[0])
-			abort();
+		if (!l->items[i].key || !l->items[i].key[0] ||
+		    l->items[i].size > INT64_MAX)
+			abort(); /* S3 sizes are at most 5 TiB */
 	if (l->next_token && !l->truncated)
 		abort();
 }

@@ -291,6 +291,13 @@ static void test_s3_parse_list(void **state)
 	xml = "<ListBucketResult><Contents><Key>a &bad; b</Key></Contents>"
 	      "</ListBucketResult>";
 	assert_int_equal(s3_parse_list(xml, strlen(xml), "", &l), -EIO);
+	/* A negative or signed size is not wrapped to 2^64 - 1 (fuzz). */
+	xml = "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size>"
+	      "</Contents></ListBucketResult>";
+	assert_int_equal(s3_parse_list(xml, strlen(xml), "", &l), -EIO);
+	xml = "<ListBucketResult><Contents><Key>a</Key><Size> +1</Size>"
+	      "</Contents></ListBucketResult>";
+	assert_int_equal(s3_parse_list(xml, strlen(xml), "", &l), -EIO);
 	/* Empty, not truncated. */
 	xml = "<ListBucketResult><IsTruncated>false</IsTruncated>"
 	      "</ListBucketResult>";
