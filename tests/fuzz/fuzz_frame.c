@@ -4,8 +4,9 @@
  *
  * The first input byte picks a mode, the rest is the frame or the block:
  *   bit 0   decode with a fixed AES key (frame_conf.encrypt), else plain
- *   bit 1   repair magic, version, flags, codec and payload length first,
- *           so the fuzzer reaches the decompressors and the cipher
+ *   bit 1   repair magic, version, flags, codec, payload length and raw
+ *           length (<= DST_CAP) first, so the fuzzer reaches the
+ *           decompressors and the cipher
  *   bit 2   round trip instead: encode the bytes (codec from bits 4-5),
  *           flip the byte chosen by the next 2 input bytes, decode; the
  *           result must be an error or exactly the original bytes
@@ -46,6 +47,8 @@ static void repair(unsigned char *p, size_t len)
 	put_be32(p + 12, (uint32_t)(len - FRAME_HDR_LEN));
 	if (p[6] & FRAME_F_ENCRYPTED)
 		memset(p + 16, 0, 8);
+	/* A compressed frame's raw length within what decode() accepts. */
+	put_be32(p + 8, get_be32(p + 8) % (DST_CAP + 1));
 	if (p[5] == FRAME_CODEC_NONE)
 		put_be32(p + 8, (uint32_t)(len - FRAME_HDR_LEN -
 				(p[6] ? MIN(len - FRAME_HDR_LEN,
