@@ -1,4 +1,5 @@
-# Tessera - plain Makefile.  `make`, `make test`, `make test-asan`, `make install`.
+# Tessera - plain Makefile.  `make`, `make test`, `make test-asan`, `make fuzz`,
+# `make install`.
 # Every src/**/*.c except src/cli/main.c goes into build/libtessera.a; the
 # binary and each tests/unit/t_*.c link against it.
 

@@ -49,16 +49,19 @@ static void repair(unsigned char *p, size_t len)
 		memset(p + 16, 0, 8);
 	/* A compressed frame's raw length within what decode() accepts. */
 	put_be32(p + 8, get_be32(p + 8) % (DST_CAP + 1));
-	if (p[5] == FRAME_CODEC_NONE)
-		put_be32(p + 8, (uint32_t)(len - FRAME_HDR_LEN -
-				(p[6] ? MIN(len - FRAME_HDR_LEN,
-					    FRAME_SEAL_OVERHEAD) : 0)));
+	if (p[5] == FRAME_CODEC_NONE) {
+		size_t n = len - FRAME_HDR_LEN;
+
+		if (p[6])
+			n -= MIN(n, (size_t)FRAME_SEAL_OVERHEAD);
+		put_be32(p + 8, (uint32_t)n);
+	}
 }
 
 static void decode(const struct frame_conf *fc, const char *objkey,
 		   const unsigned char *p, size_t len, unsigned char *dst)
 {
-	struct frame_obj o = { .key = objkey, .data = p, .len = len };
+	struct frame_obj o = {.key = objkey, .data = p, .len = len};
 	struct frame_hdr h;
 	const char *why = NULL;
 	ssize_t n;
@@ -66,8 +69,8 @@ static void decode(const struct frame_conf *fc, const char *objkey,
 	n = frame_decode_obj_to(fc, &o, dst, DST_CAP, &why);
 	if (n < 0 && !why && n != -ENOMEM)
 		abort(); /* -EIO always names its reason */
-	if (n >= 0 && (frame_parse_hdr(p, len, &h, NULL) < 0 ||
-		       (size_t)n != h.raw_len))
+	if (n >= 0 &&
+	    (frame_parse_hdr(p, len, &h, NULL) < 0 || (size_t)n != h.raw_len))
 		abort();
 }
 
@@ -76,7 +79,7 @@ static void round_trip(const struct frame_conf *fc, const char *objkey,
 		       unsigned char *dst)
 {
 	struct buf enc = BUF_INIT;
-	struct frame_obj o = { .key = objkey };
+	struct frame_obj o = {.key = objkey};
 	ssize_t n;
 
 	if (frame_encode_obj(fc, objkey, raw, len, &enc) < 0)
@@ -135,7 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 */
 	if (frame_parse_hdr(p, size, &h, NULL) == 0 &&
 	    h.codec == FRAME_CODEC_NONE) {
-		struct frame_obj o = { .key = objkey, .data = p, .len = size };
+		struct frame_obj o = {.key = objkey, .data = p, .len = size};
 
 		(void)frame_decode_obj_to(&fc, &o, p + FRAME_HDR_LEN,
 					  size - FRAME_HDR_LEN, NULL);

@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!p)
 		return 0;
 	if (repl_seg_decode(p, len, &v, &why) == 0) {
-		struct walk w = { .next_seq = v.first };
+		struct walk w = {.next_seq = v.first};
 
 		if (repl_seg_foreach(&v, walk_txn, &w) != 0 ||
 		    w.ntxn != v.ntxn || w.nrec != v.nrec ||

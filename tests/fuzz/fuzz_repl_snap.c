@@ -45,8 +45,8 @@ static int on_rec(void *arg, int grp, const void *key, size_t klen,
 }
 
 /* Header from @data (zero-padded), then @body, then the checksum. */
-static unsigned char *wrap(const uint8_t *data, size_t size,
-			   const void *body, size_t blen, size_t *len)
+static unsigned char *wrap(const uint8_t *data, size_t size, const void *body,
+			   size_t blen, size_t *len)
 {
 	size_t n = REPL_SNAP_HDR + blen;
 	unsigned char *p = calloc(1, n + REPL_SUM_LEN);
@@ -99,7 +99,7 @@ static unsigned char *build(uint8_t mode, const uint8_t *data, size_t size,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct repl_snap_info info;
-	struct count c = { 0, 0 };
+	struct count c = {0, 0};
 	const char *why = NULL;
 	unsigned char *p;
 	size_t len;

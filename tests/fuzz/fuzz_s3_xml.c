@@ -27,7 +27,7 @@ static void check_list(const struct obj_list *l)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const strips[] = { "", "vol/", "vol/chunks/", "a" };
+	static const char *const strips[] = {"", "vol/", "vol/chunks/", "a"};
 	struct obj_list l;
 	struct buf text = BUF_INIT;
 	const char *body, *v, *end, *after;

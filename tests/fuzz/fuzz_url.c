@@ -27,7 +27,7 @@ static void check_parsed(const struct url *u)
 
 static void check_redact(const char *s)
 {
-	static const size_t sizes[] = { 1, 2, 9, 64, 4096 };
+	static const size_t sizes[] = {1, 2, 9, 64, 4096};
 	char out[4096];
 
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {

@@ -66,7 +66,9 @@ static int frames(const char *dir)
 	/* A round-trip seed: mode bit 2, flip offset 7, then the bytes. */
 	if (rc == 0)
 		rc = put_file(dir, "frame", "seed-roundtrip-zstd", 0x24,
-			      "\x00\x07" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 34);
+			      "\x00\x07"
+			      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+			      34);
 	buf_release(&out);
 	return rc;
 }
@@ -80,10 +82,11 @@ static int segment(const char *dir)
 	repl_seg_init(&s);
 	rc = repl_txn_start(&txn);
 	if (rc == 0)
-		rc = repl_txn_add(&txn, REPL_OP_PUT, KV_INODE, "\0\0\0\0\0\0\0\1",
-				  8, "attrs", 5);
+		rc = repl_txn_add(&txn, REPL_OP_PUT, KV_INODE,
+				  "\0\0\0\0\0\0\0\1", 8, "attrs", 5);
 	if (rc == 0)
-		rc = repl_txn_add(&txn, REPL_OP_DEL, KV_DENTRY, "k", 1, NULL, 0);
+		rc = repl_txn_add(&txn, REPL_OP_DEL, KV_DENTRY, "k", 1, NULL,
+				  0);
 	if (rc == 0)
 		rc = repl_seg_append(&s, &txn, 2, 41);
 	if (rc == 0)
@@ -123,13 +126,12 @@ static int snapshot(const char *dir)
 	if (rc == 0)
 		rc = kv_begin(e, true, &t);
 	if (rc == 0)
-		rc = kv_put(t, KV_COUNTER, "replSeq", 7,
-			    "\0\0\0\0\0\0\0\x2a", 8);
+		rc = kv_put(t, KV_COUNTER, "replSeq", 7, "\0\0\0\0\0\0\0\x2a",
+			    8);
 	if (rc == 0)
 		rc = kv_put(t, KV_INODE, "\0\0\0\0\0\0\0\1", 8, "attrs", 5);
 	if (rc == 0)
-		rc = kv_put(t, KV_SYMLINK, "\0\0\0\0\0\0\0\2", 8, "/target",
-			    7);
+		rc = kv_put(t, KV_SYMLINK, "\0\0\0\0\0\0\0\2", 8, "/target", 7);
 	if (rc == 0) {
 		rc = kv_commit(t);
 		t = NULL;
@@ -149,8 +151,15 @@ static int snapshot(const char *dir)
 	if (rc == 0)
 		rc = buf_append(&raw, out.data, REPL_SNAP_HDR);
 	if (rc == 0)
-		rc = buf_append(&raw, "\x03" "\x00\x01" "\x00\x00\x00\x01" "kv"
-				      "\x08" "\x00\x02" "\x00\x00\x00\x00" "ab",
+		rc = buf_append(&raw,
+				"\x03"
+				"\x00\x01"
+				"\x00\x00\x00\x01"
+				"kv"
+				"\x08"
+				"\x00\x02"
+				"\x00\x00\x00\x00"
+				"ab",
 				18);
 	if (rc == 0) {
 		put_be64((unsigned char *)raw.data + 24, 2); /* records */
