@@ -1,4 +1,5 @@
-# Tessera - plain Makefile.  `make`, `make test`, `make test-asan`, `make install`.
+# Tessera - plain Makefile.  `make`, `make test`, `make test-asan`, `make fuzz`,
+# `make install`.
 # Every src/**/*.c except src/cli/main.c goes into build/libtessera.a; the
 # binary and each tests/unit/t_*.c link against it.
 
@@ -22,6 +23,9 @@ LIB := $(BUILD)/libtessera.a
 BIN := $(BUILD)/tessera
 UNIT_SRCS := $(sort $(wildcard tests/unit/t_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 20
 
 all: $(BIN) tessera
 
@@ -45,6 +49,24 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 
 unit: $(UNIT_BINS)
 
+# libFuzzer targets: the library is built by clang with coverage hooks into
+# build-fuzz/, each tests/fuzz/fuzz_*.c links libFuzzer's main.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Itests -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+# Seed inputs that need real encoded objects (frames, segment, snapshot).
+$(BUILD)/fuzz/mkcorpus: tests/fuzz/mkcorpus.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz-corpus: $(BUILD)/fuzz/mkcorpus
+	mkdir -p tests/fuzz/corpus/frame tests/fuzz/corpus/repl_seg \
+		tests/fuzz/corpus/repl_snap
+	$(BUILD)/fuzz/mkcorpus tests/fuzz/corpus
+
 test: all unit
 	-tests/lib/services.sh start
 	BUILD=$(BUILD) tests/run
@@ -61,6 +83,12 @@ test-asan:
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		tests/run --smoke
 
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+		fuzz-bins
+	tests/fuzz/run build-fuzz $(FUZZ_SECONDS)
+
 bench: all
 	bench/run --quick
 
@@ -74,8 +102,8 @@ fmt-check:
 	clang-format --dry-run --Werror $(SRCS) src/cli/main.c $(wildcard src/*/*.h)
 
 clean:
-	rm -rf build build-asan tessera
+	rm -rf build build-asan build-fuzz tessera
 
-.PHONY: all unit test test-unit test-asan bench install fmt fmt-check clean
+.PHONY: all unit fuzz-bins fuzz fuzz-corpus test test-unit test-asan bench install fmt fmt-check clean
 
 -include $(OBJS:.o=.d) $(MAIN_OBJ:.o=.d)

@@ -272,7 +272,7 @@ int cli_open_volume(const char *arg, struct cli_volume *vol, struct meta **m,
 
 int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 	       const void *longopts,
-	       int (*fn)(void *arg, int c, const char *optarg), void *arg,
+	       int (*fn)(void *arg, int c, const char *optval), void *arg,
 	       const char **pos, int max, int *npos)
 {
 	char spec[64];

@@ -164,7 +164,7 @@ int cli_frame_conf(const struct meta_format *f, const char *key_path,
  */
 int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 	       const void *longopts, int (*fn)(void *arg, int c,
-					       const char *optarg),
+					       const char *optval),
 	       void *arg, const char **pos, int max, int *npos);
 
 /*

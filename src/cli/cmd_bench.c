@@ -253,37 +253,37 @@ static const struct option bench_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int bench_opt(void *arg, int c, const char *optarg)
+static int bench_opt(void *arg, int c, const char *optval)
 {
 	struct bench_conf *b = arg;
 	uint64_t v;
 
 	switch (c) {
 	case 'p':
-		if (cli_parse_uint(optarg, &v) < 0 || v < 1 ||
+		if (cli_parse_uint(optval, &v) < 0 || v < 1 ||
 		    v > BENCH_MAX_THREADS)
 			return cli_usage_error("bench", "invalid -p '%s' (1 to "
-					       "%d)", optarg, BENCH_MAX_THREADS);
+					       "%d)", optval, BENCH_MAX_THREADS);
 		b->threads = (long)v;
 		return 0;
 	case OPT_BIG:
-		if (cli_parse_size(optarg, &b->big_size) < 0 ||
+		if (cli_parse_size(optval, &b->big_size) < 0 ||
 		    b->big_size == 0)
 			return cli_usage_error("bench", "invalid "
-					       "--big-file-size '%s'", optarg);
+					       "--big-file-size '%s'", optval);
 		return 0;
 	case OPT_SMALL:
-		if (cli_parse_size(optarg, &b->small_size) < 0 ||
+		if (cli_parse_size(optval, &b->small_size) < 0 ||
 		    b->small_size == 0 || b->small_size > BENCH_IO)
 			return cli_usage_error("bench", "invalid "
 					       "--small-file-size '%s' (at most "
-					       "1M)", optarg);
+					       "1M)", optval);
 		return 0;
 	case OPT_NSMALL:
-		if (cli_parse_uint(optarg, &b->small_files) < 0 ||
+		if (cli_parse_uint(optval, &b->small_files) < 0 ||
 		    b->small_files == 0)
 			return cli_usage_error("bench", "invalid --small-files "
-					       "'%s'", optarg);
+					       "'%s'", optval);
 		return 0;
 	}
 	return EXIT_USAGE;

@@ -55,9 +55,9 @@ static const struct option ckpt_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int ckpt_opt(void *arg, int c, const char *optarg)
+static int ckpt_opt(void *arg, int c, const char *optval)
 {
-	UNUSED(optarg);
+	UNUSED(optval);
 	if (c == 'f') {
 		((struct ckpt_args *)arg)->force = true;
 		return 0;

@@ -29,9 +29,9 @@ static const struct option clone_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static int clone_opt(void *arg, int c, const char *optarg)
+static int clone_opt(void *arg, int c, const char *optval)
 {
-	UNUSED(optarg);
+	UNUSED(optval);
 	if (c == 'p') {
 		*(int *)arg |= META_CLONE_PRESERVE;
 		return 0;

@@ -28,29 +28,29 @@ static const struct option config_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int config_opt(void *arg, int c, const char *optarg)
+static int config_opt(void *arg, int c, const char *optval)
 {
 	struct config_args *a = arg;
 
 	switch (c) {
 	case OPT_CAPACITY:
 		a->set_capacity = true;
-		if (cli_parse_size(optarg, &a->capacity) < 0)
+		if (cli_parse_size(optval, &a->capacity) < 0)
 			return cli_usage_error("config", "invalid --capacity "
-					       "'%s'", optarg);
+					       "'%s'", optval);
 		return 0;
 	case OPT_INODES:
 		a->set_inodes = true;
-		if (cli_parse_uint(optarg, &a->inodes) < 0)
+		if (cli_parse_uint(optval, &a->inodes) < 0)
 			return cli_usage_error("config", "invalid --inodes "
-					       "'%s'", optarg);
+					       "'%s'", optval);
 		return 0;
 	case OPT_TRASH:
 		a->set_trash = true;
-		if (cli_parse_uint(optarg, &a->trash_days) < 0 ||
+		if (cli_parse_uint(optval, &a->trash_days) < 0 ||
 		    a->trash_days > 36500)
 			return cli_usage_error("config", "invalid --trash-days "
-					       "'%s'", optarg);
+					       "'%s'", optval);
 		return 0;
 	}
 	return EXIT_USAGE;

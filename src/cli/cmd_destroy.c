@@ -46,9 +46,9 @@ static const struct option destroy_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static int destroy_opt(void *arg, int c, const char *optarg)
+static int destroy_opt(void *arg, int c, const char *optval)
 {
-	UNUSED(optarg);
+	UNUSED(optval);
 	if (c == 'q') {
 		*(bool *)arg = true;
 		return 0;

@@ -111,9 +111,9 @@ static int parse_opt(int c, const char *arg, struct format_args *a)
 	return EXIT_USAGE;
 }
 
-static int format_opt(void *arg, int c, const char *optarg)
+static int format_opt(void *arg, int c, const char *optval)
 {
-	return parse_opt(c, optarg, arg);
+	return parse_opt(c, optval, arg);
 }
 
 static int resolve(struct format_args *a, const char **pos, int npos,

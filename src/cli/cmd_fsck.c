@@ -1155,18 +1155,18 @@ static const struct option fsck_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static int fsck_opt(void *arg, int c, const char *optarg)
+static int fsck_opt(void *arg, int c, const char *optval)
 {
 	struct fsck *fs = arg;
 
 	switch (c) {
 	case OPT_PATH:
-		fs->path = optarg;
-		return *optarg == '/' ? 0
+		fs->path = optval;
+		return *optval == '/' ? 0
 				      : cli_usage_error("fsck",
 							"--path must start "
 							"with '/': '%s'",
-							optarg);
+							optval);
 	case OPT_VERIFY:
 		fs->verify = true;
 		return 0;
@@ -1180,14 +1180,14 @@ static int fsck_opt(void *arg, int c, const char *optarg)
 		fs->quiet = true;
 		return 0;
 	case OPT_KEY:
-		fs->key_file = optarg;
+		fs->key_file = optval;
 		return 0;
 	case OPT_THREADS:
-		if (cli_parse_uint(optarg, &fs->threads) < 0 ||
+		if (cli_parse_uint(optval, &fs->threads) < 0 ||
 		    fs->threads == 0 || fs->threads > 256)
 			return cli_usage_error("fsck",
 					       "--threads: 1 to 256, not '%s'",
-					       optarg);
+					       optval);
 		return 0;
 	}
 	return EXIT_USAGE;

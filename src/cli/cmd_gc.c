@@ -109,7 +109,7 @@ static const struct option gc_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static int gc_opt(void *arg, int c, const char *optarg)
+static int gc_opt(void *arg, int c, const char *optval)
 {
 	struct gc_args *a = arg;
 
@@ -124,11 +124,11 @@ static int gc_opt(void *arg, int c, const char *optarg)
 		a->quiet = true;
 		return 0;
 	case 't':
-		if (cli_parse_uint(optarg, &a->threads) < 0 ||
+		if (cli_parse_uint(optval, &a->threads) < 0 ||
 		    a->threads < 1 || a->threads > 64)
 			return cli_usage_error("gc", "invalid --threads '%s' "
 						     "(expected 1 to 64)",
-					       optarg);
+					       optval);
 		return 0;
 	}
 	return EXIT_USAGE;

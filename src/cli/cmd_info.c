@@ -25,9 +25,9 @@ static const struct option info_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static int info_opt(void *arg, int c, const char *optarg)
+static int info_opt(void *arg, int c, const char *optval)
 {
-	UNUSED(optarg);
+	UNUSED(optval);
 	if (c == 'j') {
 		*(bool *)arg = true;
 		return 0;

@@ -32,9 +32,9 @@ static const struct option rmr_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static int rmr_opt(void *arg, int c, const char *optarg)
+static int rmr_opt(void *arg, int c, const char *optval)
 {
-	UNUSED(optarg);
+	UNUSED(optval);
 	if (c == 'q') {
 		*(bool *)arg = true;
 		return 0;

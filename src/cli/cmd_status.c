@@ -36,9 +36,9 @@ static const struct option status_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static int status_opt(void *arg, int c, const char *optarg)
+static int status_opt(void *arg, int c, const char *optval)
 {
-	UNUSED(optarg);
+	UNUSED(optval);
 	if (c == 'j')
 		*(bool *)arg = true;
 	return 0;

@@ -35,7 +35,7 @@ static const struct option sum_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static int sum_opt(void *arg, int c, const char *optarg)
+static int sum_opt(void *arg, int c, const char *optval)
 {
 	struct sum_opts *o = arg;
 
@@ -44,11 +44,11 @@ static int sum_opt(void *arg, int c, const char *optarg)
 		return 0;
 	}
 	if (c == 'd') {
-		if (cli_parse_uint(optarg, &o->depth) < 0 ||
+		if (cli_parse_uint(optval, &o->depth) < 0 ||
 		    o->depth > SUM_DEPTH_MAX)
 			return cli_usage_error("summary",
 					       "bad --depth '%s' (0-%d)",
-					       optarg, SUM_DEPTH_MAX);
+					       optval, SUM_DEPTH_MAX);
 		return 0;
 	}
 	return EXIT_USAGE;

@@ -44,11 +44,11 @@ static const struct option trash_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static int trash_opt(void *arg, int c, const char *optarg)
+static int trash_opt(void *arg, int c, const char *optval)
 {
 	struct trash_args *a = arg;
 
-	UNUSED(optarg);
+	UNUSED(optval);
 	if (c == 'j')
 		a->json = true;
 	else if (c == 'a')

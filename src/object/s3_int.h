@@ -87,7 +87,8 @@ int s3_xml_text(struct buf *out, const char *p, size_t n);
 
 /**
  * Parse an ISO 8601 UTC time like "2013-09-17T18:07:53.000Z" into
- * nanoseconds since the epoch.  Returns 0 or -EINVAL.
+ * nanoseconds since the epoch.  Returns 0 or -EINVAL (malformed, or out
+ * of int64 nanoseconds: before 1677-09-21 or after 2262-04-11).
  */
 int s3_parse_iso8601(const char *p, size_t n, int64_t *out_ns);
 

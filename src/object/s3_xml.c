@@ -170,6 +170,7 @@ int s3_parse_iso8601(const char *p, size_t n, int64_t *out_ns)
 	int y, mo, d, h, mi, s;
 	int64_t ns = 0;
 	size_t i = 19;
+	time_t t;
 
 	memset(&tm, 0, sizeof(tm));
 	if (n < 20 || p[4] != '-' || p[7] != '-' || p[10] != 'T' ||
@@ -196,7 +197,11 @@ int s3_parse_iso8601(const char *p, size_t n, int64_t *out_ns)
 	tm.tm_hour = h;
 	tm.tm_min = mi;
 	tm.tm_sec = s;
-	*out_ns = (int64_t)timegm(&tm) * 1000000000 + ns;
+	t = timegm(&tm);
+	/* Beyond 1677-09-21 .. 2262-04-11: not an int64 of nanoseconds. */
+	if (t > INT64_MAX / 1000000000 - 1 || t < INT64_MIN / 1000000000 + 1)
+		return -EINVAL;
+	*out_ns = (int64_t)t * 1000000000 + ns;
 	return 0;
 }
 
@@ -226,9 +231,12 @@ static int parse_entry(const char *p, const char *end, const char *strip,
 	if (rc == 0) {
 		char *e;
 
+		/* Digits only: strtoull would take " +1" and wrap "-1". */
+		if (tmp->data[0] < '0' || tmp->data[0] > '9')
+			return -EIO;
 		errno = 0;
 		size = strtoull(tmp->data, &e, 10);
-		if (errno || e == tmp->data || *e)
+		if (errno || *e)
 			return -EIO;
 	}
 	if (xml_field(p, end, "LastModified", tmp) == 0 &&

@@ -171,7 +171,15 @@ static int parse_hostport(const char *p, size_t n, struct url *u,
 			*why = "unterminated IPv6 address";
 			return -EINVAL;
 		}
+		if (end == p + 1 ||
+		    strspn(p + 1, "0123456789abcdefABCDEF:.") !=
+			    (size_t)(end - p - 1)) {
+			*why = "bad IPv6 address";
+			return -EINVAL;
+		}
 		u->host = strndup(p + 1, (size_t)(end - p - 1));
+		if (!u->host)
+			return -ENOMEM;
 		hlen = (size_t)(end - p + 1);
 		if (hlen < n && p[hlen] != ':') {
 			*why = "bad host";
@@ -179,7 +187,7 @@ static int parse_hostport(const char *p, size_t n, struct url *u,
 		}
 		if (hlen < n)
 			return parse_port(p + hlen + 1, n - hlen - 1, u, why);
-		return u->host ? 0 : -ENOMEM;
+		return 0;
 	}
 	colon = memchr(p, ':', n);
 	hlen = colon ? (size_t)(colon - p) : n;

@@ -243,6 +243,14 @@ static void test_s3_iso8601(void **state)
 	assert_int_equal(s3_parse_iso8601(t, strlen(t), &ns), -EINVAL);
 	t = "2013-09-17 18:07:53Z";
 	assert_int_equal(s3_parse_iso8601(t, strlen(t), &ns), -EINVAL);
+	/* Outside int64 nanoseconds: refused, not overflowed (fuzz_s3_xml) */
+	t = "2262-04-11T00:00:00Z";
+	assert_int_equal(s3_parse_iso8601(t, strlen(t), &ns), 0);
+	assert_true(ns == 9223286400LL * 1000000000);
+	t = "9999-12-31T23:59:59Z";
+	assert_int_equal(s3_parse_iso8601(t, strlen(t), &ns), -EINVAL);
+	t = "0000-01-01T00:00:00Z";
+	assert_int_equal(s3_parse_iso8601(t, strlen(t), &ns), -EINVAL);
 }
 
 static void test_s3_parse_list(void **state)
@@ -282,6 +290,13 @@ static void test_s3_parse_list(void **state)
 	/* A key with a broken entity. */
 	xml = "<ListBucketResult><Contents><Key>a &bad; b</Key></Contents>"
 	      "</ListBucketResult>";
+	assert_int_equal(s3_parse_list(xml, strlen(xml), "", &l), -EIO);
+	/* A negative or signed size is not wrapped to 2^64 - 1 (fuzz). */
+	xml = "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size>"
+	      "</Contents></ListBucketResult>";
+	assert_int_equal(s3_parse_list(xml, strlen(xml), "", &l), -EIO);
+	xml = "<ListBucketResult><Contents><Key>a</Key><Size> +1</Size>"
+	      "</Contents></ListBucketResult>";
 	assert_int_equal(s3_parse_list(xml, strlen(xml), "", &l), -EIO);
 	/* Empty, not truncated. */
 	xml = "<ListBucketResult><IsTruncated>false</IsTruncated>"

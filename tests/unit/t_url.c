@@ -80,6 +80,8 @@ static void test_url_malformed(void **state)
 		"redis://h%zz:pw@x/", "redis://[::1/", "://x",
 		"s3://", "redis://a b/", "http://u:p@host/bkt",
 		"redis://u:%4@host/",
+		/* empty or non-address brackets (fuzz_url) */
+		"s3://[]/x", "redis://[]:6379", "https://[a b]/bkt",
 	};
 	struct url u;
 	const char *why;
