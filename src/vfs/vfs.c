@@ -317,7 +317,7 @@ int vfs_getattr(struct vfs *v, uint64_t ino, struct meta_attr *out)
 	rc = meta_getattr(v->m, ino, out);
 	if (rc == 0)
 		vfs_file_overlay(v, out);
-	return rc;
+	return rc == -ENOENT ? -ESTALE : rc; /* see vfs_open */
 }
 
 static struct vfs_handle *file_handle(uint64_t fh)
@@ -611,6 +611,15 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	/* one txn: the attributes, and the permission check on them */
 	rc = meta_getattr_access(v->m, cred_of(c), ino, open_mask(flags),
 				 wronly ? VFS_CAPS_XATTR : NULL, &caps, &a);
+	/*
+	 * An inode the kernel names but metadata no longer has was deleted
+	 * by another mount (or by an unlink here that this open raced): a
+	 * stale handle, as NFS says.  Linux then repeats the path walk once
+	 * with revalidation, so an open of a name that another mount's
+	 * rename replaced finds the new file instead of failing.
+	 */
+	if (rc == -ENOENT)
+		return -ESTALE;
 	if ((rc == 0 || rc == -EACCES) && S_ISDIR(a.mode) &&
 	    (flags & O_ACCMODE) != O_RDONLY)
 		return -EISDIR;
