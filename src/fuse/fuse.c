@@ -6,6 +6,11 @@
  * and marshals the reply.  Errors come back from vfs/ as -errno and go to
  * the kernel as fuse_reply_err(req, -rc): the only sign flip of the mount.
  *
+ * Every entry the kernel is given (entry replies, create, readdirplus
+ * entries but "." and "..") is counted with vfs_ref before the reply goes
+ * out, and given back with vfs_forget if the reply fails, so the per-inode
+ * counts match the kernel's lookup counts that FORGET decrements.
+ *
  * Supplementary groups are read (fuse_req_getgroups parses /proc) only for
  * callers other than root, whose checks never need them.  A blocking lock
  * request polls fuse_req_interrupted through vfs_ctx.interrupted.
@@ -187,7 +192,10 @@ static void reply_entry(fuse_req_t req, int rc, const struct meta_attr *a)
 		return;
 	}
 	fill_entry(fs_of(req), a, &e);
-	fuse_reply_entry(req, &e);
+	/* the kernel's reference counts before it can be forgotten */
+	vfs_ref(fs_of(req)->v, a->ino, 1);
+	if (fuse_reply_entry(req, &e) < 0)
+		vfs_forget(fs_of(req)->v, a->ino, 1);
 }
 
 static void reply_attr(fuse_req_t req, int rc, const struct meta_attr *a)
@@ -461,8 +469,11 @@ static void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fi->direct_io =
 		vfs_is_virtual(a.ino) || vfs_direct_write(fs_of(req)->v, fh);
 	fill_entry(fs_of(req), &a, &e);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	vfs_ref(fs_of(req)->v, a.ino, 1);
+	if (fuse_reply_create(req, &e, fi) < 0) {
 		vfs_release(fs_of(req)->v, a.ino, fh, 0);
+		vfs_forget(fs_of(req)->v, a.ino, 1);
+	}
 }
 
 static void fsop_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -660,7 +671,32 @@ struct dirbuf {
 	size_t size;
 	size_t len;
 	bool plus;
+	uint64_t *refs; /* readdirplus: inodes given to the kernel */
+	size_t nrefs, refs_cap;
 };
+
+/*
+ * The kernel takes a reference to every readdirplus entry but "." and
+ * ".." (it forgets those it cannot use itself); count it before the reply
+ * and remember it, to undo if the reply fails.  1: no memory, stop here.
+ */
+static int dir_ref(struct dirbuf *b, const char *name, uint64_t ino)
+{
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return 0;
+	if (b->nrefs == b->refs_cap) {
+		size_t cap = b->refs_cap ? 2 * b->refs_cap : 64;
+		uint64_t *r = realloc(b->refs, cap * sizeof(*r));
+
+		if (!r)
+			return 1;
+		b->refs = r;
+		b->refs_cap = cap;
+	}
+	b->refs[b->nrefs++] = ino;
+	vfs_ref(b->fs->v, ino, 1);
+	return 0;
+}
 
 static int dir_add(void *arg, const struct vfs_dirent *d)
 {
@@ -683,6 +719,8 @@ static int dir_add(void *arg, const struct vfs_dirent *d)
 		}
 		n = fuse_add_direntry_plus(b->req, b->buf + b->len, room,
 					   d->name, &e, (off_t)d->next);
+		if (n <= room && dir_ref(b, d->name, d->ino))
+			return 1;
 	} else {
 		struct stat st;
 
@@ -702,7 +740,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct fsop_req r;
-	struct dirbuf b = {req, fs_of(req), NULL, size, 0, plus};
+	struct dirbuf b = {req, fs_of(req), NULL, size, 0, plus, NULL, 0, 0};
 	int rc;
 
 	b.buf = malloc(size ? size : 1);
@@ -713,10 +751,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	mkctx(req, &r);
 	rc = vfs_readdir(b.fs->v, &r.c, ino, fi->fh, (uint64_t)off, plus,
 			 dir_add, &b);
-	if (rc < 0 && b.len == 0)
+	if (rc < 0 && b.len == 0) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_buf(req, b.buf, b.len);
+	} else if (fuse_reply_buf(req, b.buf, b.len) < 0) {
+		for (size_t i = 0; i < b.nrefs; i++)
+			vfs_forget(b.fs->v, b.refs[i], 1);
+	}
+	free(b.refs);
 	free(b.buf);
 }
 

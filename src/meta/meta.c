@@ -695,12 +695,14 @@ static struct meta *meta_alloc(const char *desc)
 		return NULL;
 	snprintf(m->desc, sizeof(m->desc), "%s", desc);
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->open_lock, NULL);
 	return m;
 }
 
 static void meta_dealloc(struct meta *m)
 {
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->open_lock);
 	free(m);
 }
 
@@ -750,8 +752,9 @@ void meta_close(struct meta *m)
 	if (!m)
 		return;
 	meta_stats_flush(m);
-	meta_session_end(m);
+	/* nothing holds an inode now: session end deletes every sustained */
 	meta_open_table_free(m);
+	meta_session_end(m);
 	kv_close(m->kv);
 	meta_dealloc(m);
 }

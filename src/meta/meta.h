@@ -255,13 +255,31 @@ int meta_removexattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 /**
  * Note one more open of @ino in this process.  An inode whose last name
  * goes while open here is kept (KV_SUSTAINED under this session) until the
- * last meta_close_file, or until this session is found stale.  Opens in
- * other sessions are not known here: unlinking on one mount a file open on
- * another deletes it at once.
+ * last meta_close_file, or until this session is found stale.  Opens and
+ * kernel references in other sessions are not known here: unlinking or
+ * replacing on one mount a file open on another deletes it at once (that
+ * mount then gets -ENOENT for the inode; see vfs_open).
  */
 void meta_open_file(struct meta *m, uint64_t ino);
-/** Last close of an unlinked file deletes it. */
+/** Last close of an unlinked file deletes it (unless still referenced). */
 int meta_close_file(struct meta *m, uint64_t ino);
+/**
+ * The kernel of this mount took @n more references to @ino (entries it was
+ * given: lookup, create, mknod, mkdir, symlink, link, readdirplus).  While
+ * any is left, an inode whose last name a rename replaces is kept with
+ * nlink 0 (KV_SUSTAINED, as for an open file), so that an open or getattr
+ * racing the rename, or coming later through a name or descriptor the
+ * kernel still has, finds it.  An unlink deletes at once unless the inode
+ * is open: an open racing an unlink may fail, one racing a rename may not.
+ * Cheap (a hash table under a mutex, no txn).  Any thread.
+ */
+void meta_ref_inode(struct meta *m, uint64_t ino, uint64_t n);
+/**
+ * The kernel dropped @n references to @ino (FORGET).  The last reference
+ * of an inode that is not open and lost its last name deletes it (one
+ * txn); the error is logged and returned, session cleanup retries.
+ */
+int meta_forget_inode(struct meta *m, uint64_t ino, uint64_t n);
 
 /* ---- sessions (DESIGN section 4, multi-client rules) ---- */
 

@@ -73,15 +73,17 @@ struct meta_idpool {
 	uint64_t spare_next, spare_end;
 };
 
-/* One inode open in this process (meta_open_file). */
+/* One inode open in this process (meta_open_file) or referenced by the
+ * kernel (meta_ref_inode); in the table while either count is non-zero. */
 struct meta_openf {
 	uint64_t ino;
-	uint32_t count;
-	bool unlinked; /* last link removed while open: delete on close */
+	uint32_t count; /* open handles */
+	uint64_t refs;	/* kernel references */
+	bool unlinked;	/* last link removed while held: delete when let go */
 	struct meta_openf *next;
 };
 
-#define META_OPEN_BUCKETS 256
+#define META_OPEN_BUCKETS 256 /* initial; the table doubles as it fills */
 
 struct meta {
 	struct kv_engine *kv;
@@ -100,7 +102,12 @@ struct meta {
 	int64_t pend_inodes;
 	int64_t flushed_ns;
 	bool flushing;
-	struct meta_openf *open_tab[META_OPEN_BUCKETS];
+
+	pthread_mutex_t open_lock; /* guards the open-file table below; taken
+				    * inside txns, never held across one */
+	struct meta_openf **open_tab; /* open_nb buckets, NULL until used */
+	size_t open_nb;
+	size_t open_n;
 
 	/* session (session.c); sid and sess are set before the heartbeat
 	 * thread starts and never change after */
@@ -229,10 +236,19 @@ void perm_init_owner(const struct meta_cred *c, const struct meta_attr *dir,
 int meta_drop_link(struct meta *m, struct kv_txn *t, uint64_t parent,
 		   const char *name, size_t len, struct inode_rec *r,
 		   struct meta_effects *e);
+/**
+ * meta_drop_link for the target a rename replaces: an inode the kernel
+ * still references (meta_ref_inode) is sustained like an open one, so an
+ * open racing the rename finds the old file, never ENOENT.
+ */
+int meta_drop_replaced(struct meta *m, struct kv_txn *t, uint64_t parent,
+		       const char *name, size_t len, struct inode_rec *r,
+		       struct meta_effects *e);
 /** Directory @r (empty, its entry already gone) goes: deleted, or kept
- *  with nlink 0 while open here. */
+ *  with nlink 0 while open here (@replaced: or referenced by the kernel,
+ *  as in meta_drop_replaced). */
 int meta_drop_dir(struct meta *m, struct kv_txn *t, struct inode_rec *r,
-		  struct meta_effects *e);
+		  bool replaced, struct meta_effects *e);
 /** Remove trash entry @name (internal, no checks); missing is fine. */
 int meta_trash_remove(struct meta *m, const char *name);
 /** Act on @e after commit: drop purged data, delete closed sustained. */
@@ -249,6 +265,8 @@ int meta_unsustain(struct meta *m, uint64_t sid, uint64_t ino,
 		   bool check_open);
 /** 1 when @ino is open in this process. */
 int meta_is_open(struct meta *m, uint64_t ino);
+/** 1 when @ino is open in this process or referenced by its kernel. */
+int meta_is_held(struct meta *m, uint64_t ino);
 void meta_open_table_free(struct meta *m);
 
 /* ---- sessions and locks (session.c, lock.c) ---- */

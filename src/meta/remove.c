@@ -8,9 +8,10 @@
  *                          "PARENT-INO-SECONDS-NAME" (nlink stays 1); the
  *                          trash takes precedence over open files, which
  *                          keep working since the inode lives on
- *   open in this process   nlink 0, KV_SUSTAINED (sid, ino); deleted by the
- *                          last meta_close_file, or by whoever cleans
- *                          session sid once it is stale (session.c)
+ *   open in this process   nlink 0, KV_SUSTAINED (sid, ino); deleted when
+ *   (rename: or held by    the last meta_close_file or meta_forget_inode
+ *   this mount's kernel)   lets go of it, or by whoever cleans session sid
+ *                          once it is stale (session.c)
  *   otherwise              inode, symlink and xattr records go; a small
  *                          file's slices move to KV_DELSLICE in the same
  *                          txn; for a larger one KV_DELFILE ino -> length
@@ -21,10 +22,16 @@
  *                          interrupted)
  * A directory removed while open here (opendir) is sustained the same way.
  *
- * Open-file table: ino -> {count, unlinked}, guarded by m->lock.  A txn
- * reads it when deciding to sustain; the flag is set only after the commit.
- * If the last close happened in between, the entry is gone and the unlinker
- * deletes the inode itself, so no sustained inode is ever forgotten.
+ * Open-file table: ino -> {count, refs, unlinked}, guarded by open_lock: a
+ * chained hash table that doubles when it holds more entries than buckets
+ * (every inode the kernel references has one, so it may hold millions).
+ * count is open handles, refs kernel references (only a rename's victim is
+ * kept for those: an unlink may win a race with an open, a rename-over may
+ * not, since the name exists throughout).  A txn reads the table when
+ * deciding to sustain; the flag is set only after the commit.  If the last
+ * close or forget happened in between, the entry is gone and the unlinker
+ * deletes the inode itself, so no sustained inode is ever forgotten.  At
+ * meta_close the table is emptied first, so session end deletes them all.
  */
 #include "util/common.h"
 #include "meta/meta_int.h"
@@ -32,50 +39,146 @@
 
 /* ---- open-file table ---- */
 
+/* Caller holds open_lock; NULL only when the table cannot be allocated. */
 static struct meta_openf **open_slot(struct meta *m, uint64_t ino)
 {
-	struct meta_openf **pp = &m->open_tab[ino % META_OPEN_BUCKETS];
+	struct meta_openf **pp;
 
+	if (!m->open_tab) {
+		m->open_tab = calloc(META_OPEN_BUCKETS, sizeof(*m->open_tab));
+		if (!m->open_tab)
+			return NULL;
+		m->open_nb = META_OPEN_BUCKETS;
+	}
+	pp = &m->open_tab[(ino * 0x9E3779B97F4A7C15ULL >> 20) % m->open_nb];
 	while (*pp && (*pp)->ino != ino)
 		pp = &(*pp)->next;
 	return pp;
 }
 
-void meta_open_file(struct meta *m, uint64_t ino)
+static struct meta_openf *open_find(struct meta *m, uint64_t ino)
 {
-	struct meta_openf **pp, *f;
+	struct meta_openf **pp = m->open_tab ? open_slot(m, ino) : NULL;
 
-	pthread_mutex_lock(&m->lock);
-	pp = open_slot(m, ino);
-	if (*pp) {
-		(*pp)->count++;
-	} else {
-		f = calloc(1, sizeof(*f));
-		if (f) {
-			f->ino = ino;
-			f->count = 1;
+	return pp ? *pp : NULL;
+}
+
+/* Double the buckets when entries outnumber them (failure: keep going). */
+static void open_grow(struct meta *m)
+{
+	size_t nb = m->open_nb * 2;
+	struct meta_openf **old = m->open_tab, **tab;
+
+	if (m->open_n <= m->open_nb || nb > (SIZE_MAX >> 4))
+		return;
+	tab = calloc(nb, sizeof(*tab));
+	if (!tab)
+		return;
+	m->open_tab = tab;
+	m->open_nb = nb;
+	for (size_t i = 0; i < nb / 2; i++) {
+		while (old[i]) {
+			struct meta_openf *f = old[i], **pp;
+
+			old[i] = f->next;
+			pp = open_slot(m, f->ino);
+			f->next = *pp;
 			*pp = f;
-		} else {
-			log_error("cannot track open inode %llu: out of memory",
-				  (unsigned long long)ino);
 		}
 	}
-	pthread_mutex_unlock(&m->lock);
+	free(old);
+}
+
+/* The entry of @ino, added if missing; caller holds open_lock. */
+static struct meta_openf *open_get(struct meta *m, uint64_t ino)
+{
+	struct meta_openf **pp = open_slot(m, ino), *f;
+
+	if (!pp)
+		goto oom;
+	if (*pp)
+		return *pp;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		goto oom;
+	f->ino = ino;
+	*pp = f;
+	m->open_n++;
+	open_grow(m);
+	return f;
+oom:
+	log_error("cannot track open inode %llu: out of memory",
+		  (unsigned long long)ino);
+	return NULL;
+}
+
+/*
+ * Drop @f when nothing holds it any more; caller holds open_lock.  Returns
+ * true when it was unlinked meanwhile: the caller deletes the inode.
+ */
+static bool open_put(struct meta *m, struct meta_openf *f)
+{
+	struct meta_openf **pp;
+	bool del;
+
+	if (f->count || f->refs)
+		return false;
+	pp = open_slot(m, f->ino);
+	*pp = f->next;
+	m->open_n--;
+	del = f->unlinked;
+	free(f);
+	return del;
+}
+
+void meta_open_file(struct meta *m, uint64_t ino)
+{
+	struct meta_openf *f;
+
+	pthread_mutex_lock(&m->open_lock);
+	f = open_get(m, ino);
+	if (f)
+		f->count++;
+	pthread_mutex_unlock(&m->open_lock);
+}
+
+void meta_ref_inode(struct meta *m, uint64_t ino, uint64_t n)
+{
+	struct meta_openf *f;
+
+	pthread_mutex_lock(&m->open_lock);
+	f = open_get(m, ino);
+	if (f)
+		f->refs += n;
+	pthread_mutex_unlock(&m->open_lock);
 }
 
 int meta_is_open(struct meta *m, uint64_t ino)
 {
+	struct meta_openf *f;
 	int open;
 
-	pthread_mutex_lock(&m->lock);
-	open = *open_slot(m, ino) != NULL;
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_lock(&m->open_lock);
+	f = open_find(m, ino);
+	open = f && f->count > 0;
+	pthread_mutex_unlock(&m->open_lock);
 	return open;
+}
+
+int meta_is_held(struct meta *m, uint64_t ino)
+{
+	int held;
+
+	pthread_mutex_lock(&m->open_lock);
+	held = open_find(m, ino) != NULL;
+	pthread_mutex_unlock(&m->open_lock);
+	return held;
 }
 
 void meta_open_table_free(struct meta *m)
 {
-	for (size_t i = 0; i < META_OPEN_BUCKETS; i++) {
+	pthread_mutex_lock(&m->open_lock);
+	for (size_t i = 0; m->open_tab && i < m->open_nb; i++) {
 		while (m->open_tab[i]) {
 			struct meta_openf *f = m->open_tab[i];
 
@@ -83,6 +186,10 @@ void meta_open_table_free(struct meta *m)
 			free(f);
 		}
 	}
+	free(m->open_tab);
+	m->open_tab = NULL;
+	m->open_nb = m->open_n = 0;
+	pthread_mutex_unlock(&m->open_lock);
 }
 
 static void sustained_key(unsigned char k[16], uint64_t sid, uint64_t ino)
@@ -115,7 +222,7 @@ static int unsustain_fn(struct meta *m, struct kv_txn *t, void *arg)
 	}
 	rc = inode_get(t, a->ino, &r);
 	if (rc == 0 && r.a.nlink == 0 &&
-	    !(a->check_open && meta_is_open(m, a->ino))) {
+	    !(a->check_open && meta_is_held(m, a->ino))) {
 		bool purged = false;
 
 		rc = inode_del(t, a->ino);
@@ -154,18 +261,31 @@ int meta_unsustain(struct meta *m, uint64_t sid, uint64_t ino,
 
 int meta_close_file(struct meta *m, uint64_t ino)
 {
-	struct meta_openf **pp, *f;
+	struct meta_openf *f;
 	bool del = false;
 
-	pthread_mutex_lock(&m->lock);
-	pp = open_slot(m, ino);
-	f = *pp;
-	if (f && --f->count == 0) {
-		*pp = f->next;
-		del = f->unlinked;
-		free(f);
+	pthread_mutex_lock(&m->open_lock);
+	f = open_find(m, ino);
+	if (f && f->count > 0) {
+		f->count--;
+		del = open_put(m, f);
 	}
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&m->open_lock);
+	return del ? meta_unsustain(m, m->sid, ino, true) : 0;
+}
+
+int meta_forget_inode(struct meta *m, uint64_t ino, uint64_t n)
+{
+	struct meta_openf *f;
+	bool del = false;
+
+	pthread_mutex_lock(&m->open_lock);
+	f = open_find(m, ino);
+	if (f && f->refs > 0) {
+		f->refs -= MIN(n, f->refs);
+		del = open_put(m, f);
+	}
+	pthread_mutex_unlock(&m->open_lock);
 	return del ? meta_unsustain(m, m->sid, ino, true) : 0;
 }
 
@@ -174,11 +294,11 @@ static void mark_unlinked(struct meta *m, uint64_t ino)
 {
 	struct meta_openf *f;
 
-	pthread_mutex_lock(&m->lock);
-	f = *open_slot(m, ino);
+	pthread_mutex_lock(&m->open_lock);
+	f = open_find(m, ino);
 	if (f)
 		f->unlinked = true;
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&m->open_lock);
 	if (!f)
 		meta_unsustain(m, m->sid, ino, true);
 }
@@ -228,9 +348,16 @@ static int to_trash(struct kv_txn *t, uint64_t parent, const char *name,
 	return dent_put(t, META_TRASH_INO, tname, (size_t)n + len, &d);
 }
 
-int meta_drop_link(struct meta *m, struct kv_txn *t, uint64_t parent,
-		   const char *name, size_t len, struct inode_rec *r,
-		   struct meta_effects *e)
+/* The name that went, and whether a kernel reference keeps the inode. */
+struct dropped {
+	uint64_t parent;
+	const char *name;
+	size_t len;
+	bool replaced; /* by a rename: held counts like open */
+};
+
+static int drop_link(struct meta *m, struct kv_txn *t, const struct dropped *d,
+		     struct inode_rec *r, struct meta_effects *e)
 {
 	unsigned char k[8], v[8];
 	bool purged = false;
@@ -241,11 +368,11 @@ int meta_drop_link(struct meta *m, struct kv_txn *t, uint64_t parent,
 		r->a.nlink--;
 		return inode_put(t, r);
 	}
-	if (parent != META_TRASH_INO && meta_trash_days(m) > 0) {
-		rc = to_trash(t, parent, name, len, r);
+	if (d->parent != META_TRASH_INO && meta_trash_days(m) > 0) {
+		rc = to_trash(t, d->parent, d->name, d->len, r);
 		return rc < 0 ? rc : inode_put(t, r);
 	}
-	if (meta_is_open(m, r->a.ino))
+	if (d->replaced ? meta_is_held(m, r->a.ino) : meta_is_open(m, r->a.ino))
 		return sustain(m, t, r, e);
 	rc = inode_del(t, r->a.ino);
 	e->inodes -= 1;
@@ -263,11 +390,29 @@ int meta_drop_link(struct meta *m, struct kv_txn *t, uint64_t parent,
 	return kv_put(t, KV_DELFILE, k, sizeof(k), v, sizeof(v));
 }
 
+int meta_drop_link(struct meta *m, struct kv_txn *t, uint64_t parent,
+		   const char *name, size_t len, struct inode_rec *r,
+		   struct meta_effects *e)
+{
+	struct dropped d = {parent, name, len, false};
+
+	return drop_link(m, t, &d, r, e);
+}
+
+int meta_drop_replaced(struct meta *m, struct kv_txn *t, uint64_t parent,
+		       const char *name, size_t len, struct inode_rec *r,
+		       struct meta_effects *e)
+{
+	struct dropped d = {parent, name, len, true};
+
+	return drop_link(m, t, &d, r, e);
+}
+
 int meta_drop_dir(struct meta *m, struct kv_txn *t, struct inode_rec *r,
-		  struct meta_effects *e)
+		  bool replaced, struct meta_effects *e)
 {
 	r->a.ctime_ns = meta_now_ns();
-	if (meta_is_open(m, r->a.ino))
+	if (replaced ? meta_is_held(m, r->a.ino) : meta_is_open(m, r->a.ino))
 		return sustain(m, t, r, e);
 	e->inodes -= 1;
 	e->space -= meta_space_of(&r->a);
@@ -339,7 +484,7 @@ static int remove_fn(struct meta *m, struct kv_txn *t, void *arg)
 		return rc;
 	if (a->dir) {
 		p.a.nlink--;
-		rc = meta_drop_dir(m, t, &r, &a->e);
+		rc = meta_drop_dir(m, t, &r, false, &a->e);
 	} else {
 		rc =
 		    meta_drop_link(m, t, a->parent, a->name, a->len, &r, &a->e);

@@ -16,7 +16,9 @@
  *
  * Effects: a directory moving between parents moves one link from the old
  * parent to the new one; a replaced directory takes its link with it; a
- * replaced file loses one link (meta_drop_link decides its fate).  Both
+ * replaced file loses one link (meta_drop_replaced decides its fate: an
+ * inode this mount's kernel still references is kept with nlink 0 until
+ * it is forgotten, so an open racing the rename never gets ENOENT).  Both
  * parents get mtime and ctime, each moved inode ctime.  Within one
  * directory the entry keeps its readdir cookie (a listing sees it once);
  * between directories it gets a new cookie in the new one.
@@ -167,10 +169,10 @@ static int drop_target(struct meta *m, struct kv_txn *t, struct rename_arg *a,
 		       struct rename_st *s)
 {
 	if (!s->tgt_dir)
-		return meta_drop_link(m, t, a->dp_ino, a->dname, a->dlen,
-				      &s->tr, &a->e);
+		return meta_drop_replaced(m, t, a->dp_ino, a->dname, a->dlen,
+					  &s->tr, &a->e);
 	s->dp->a.nlink--;
-	return meta_drop_dir(m, t, &s->tr, &a->e);
+	return meta_drop_dir(m, t, &s->tr, true, &a->e);
 }
 
 static int do_move(struct meta *m, struct kv_txn *t, struct rename_arg *a,

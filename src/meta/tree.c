@@ -370,7 +370,7 @@ static int rmt_one(struct meta_rmtree *r, struct kv_txn *t, struct inode_rec *p,
 	memset(ef, 0, sizeof(*ef));
 	if (S_ISDIR(v.a.mode)) {
 		p->a.nlink--;
-		rc = meta_drop_dir(r->m, t, &v, ef);
+		rc = meta_drop_dir(r->m, t, &v, false, ef);
 		r->dirs++;
 	} else {
 		rc = meta_drop_link(r->m, t, r->dir, e->name, e->len, &v, ef);

@@ -272,13 +272,16 @@ int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len)
 /*
  * Kernel references: every entry handed to the kernel (lookup, create,
  * mknod, mkdir, symlink, link, readdirplus) is one reference until forget.
- * Nothing is cached per inode on their behalf (open files are tracked by
- * handle), so only the total is kept, for .stats.
+ * fuse/ counts them as it replies (vfs_ref, undone by vfs_forget when the
+ * reply fails); meta/ keeps a per-inode count so that an inode a rename
+ * replaces stays openable while the kernel still has it (meta_ref_inode).
+ * The total is kept for .stats.
  */
-static void kref(struct vfs *v, int rc)
+void vfs_ref(struct vfs *v, uint64_t ino, uint64_t n)
 {
-	if (rc == 0)
-		atomic_fetch_add(&v->st.kernel_refs, 1);
+	atomic_fetch_add(&v->st.kernel_refs, (int_fast64_t)n);
+	if (!vfs_is_virtual(ino))
+		meta_ref_inode(v->m, ino, n);
 }
 
 int vfs_lookup(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
@@ -290,20 +293,19 @@ int vfs_lookup(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	atomic_fetch_add(&v->st.lookups, 1);
 	if (virtual_name(parent, name, &vino)) {
 		virtual_attr(v, vino, out);
-		kref(v, 0);
 		return 0;
 	}
 	rc = meta_lookup(v->m, cred_of(c), parent, name, out);
 	if (rc == 0)
 		vfs_file_overlay(v, out);
-	kref(v, rc);
 	return rc;
 }
 
 void vfs_forget(struct vfs *v, uint64_t ino, uint64_t n)
 {
-	UNUSED(ino);
-	atomic_fetch_sub(&v->st.kernel_refs, n);
+	atomic_fetch_sub(&v->st.kernel_refs, (int_fast64_t)n);
+	if (!vfs_is_virtual(ino))
+		meta_forget_inode(v->m, ino, n); /* logged; cleanup retries */
 }
 
 int vfs_getattr(struct vfs *v, uint64_t ino, struct meta_attr *out)
@@ -317,7 +319,7 @@ int vfs_getattr(struct vfs *v, uint64_t ino, struct meta_attr *out)
 	rc = meta_getattr(v->m, ino, out);
 	if (rc == 0)
 		vfs_file_overlay(v, out);
-	return rc;
+	return rc == -ENOENT ? -ESTALE : rc; /* see vfs_open */
 }
 
 static struct vfs_handle *file_handle(uint64_t fh)
@@ -460,9 +462,7 @@ int vfs_mknod(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 
 	if (rc < 0)
 		return rc;
-	rc = meta_mknod(v->m, cred_of(c), parent, name, mode, rdev, out);
-	kref(v, rc);
-	return rc;
+	return meta_mknod(v->m, cred_of(c), parent, name, mode, rdev, out);
 }
 
 int vfs_mkdir(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
@@ -472,9 +472,7 @@ int vfs_mkdir(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 
 	if (rc < 0)
 		return rc;
-	rc = meta_mkdir(v->m, cred_of(c), parent, name, mode, out);
-	kref(v, rc);
-	return rc;
+	return meta_mkdir(v->m, cred_of(c), parent, name, mode, out);
 }
 
 int vfs_symlink(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
@@ -484,9 +482,7 @@ int vfs_symlink(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 
 	if (rc < 0)
 		return rc;
-	rc = meta_symlink(v->m, cred_of(c), parent, name, target, out);
-	kref(v, rc);
-	return rc;
+	return meta_symlink(v->m, cred_of(c), parent, name, target, out);
 }
 
 ssize_t vfs_readlink(struct vfs *v, uint64_t ino, char *buf, size_t n)
@@ -509,7 +505,6 @@ int vfs_link(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	rc = meta_link(v->m, cred_of(c), ino, newparent, newname, out);
 	if (rc == 0)
 		vfs_file_overlay(v, out);
-	kref(v, rc);
 	return rc;
 }
 
@@ -625,6 +620,15 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	/* one txn: the attributes, and the permission check on them */
 	rc = meta_getattr_access(v->m, cred_of(c), ino, open_mask(flags),
 				 wronly ? VFS_CAPS_XATTR : NULL, &caps, &a);
+	/*
+	 * An inode the kernel names but metadata no longer has was deleted
+	 * by another mount (or by an unlink here that this open raced): a
+	 * stale handle, as NFS says.  Linux then repeats the path walk once
+	 * with revalidation, so an open of a name that another mount's
+	 * rename replaced finds the new file instead of failing.
+	 */
+	if (rc == -ENOENT)
+		return -ESTALE;
 	if ((rc == 0 || rc == -EACCES) && S_ISDIR(a.mode) &&
 	    (flags & O_ACCMODE) != O_RDONLY)
 		return -EISDIR;
@@ -648,11 +652,8 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	uint64_t vino;
 	int rc;
 
-	if (virtual_name(parent, name, &vino) && !(flags & O_EXCL)) {
-		rc = vfs_open(v, c, vino, flags, fh, out);
-		kref(v, rc);
-		return rc;
-	}
+	if (virtual_name(parent, name, &vino) && !(flags & O_EXCL))
+		return vfs_open(v, c, vino, flags, fh, out);
 	rc = check_create(v, parent, name);
 	if (rc < 0)
 		return rc;
@@ -665,9 +666,7 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 			return rc;
 		if (S_ISDIR(a.mode))
 			return -EISDIR;
-		rc = vfs_open(v, c, a.ino, flags, fh, out);
-		kref(v, rc);
-		return rc;
+		return vfs_open(v, c, a.ino, flags, fh, out);
 	}
 	if (rc < 0)
 		return rc;
@@ -677,7 +676,6 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 		set_direct(*fh, flags, &a, false); /* new: no xattrs */
 	if (rc == 0 && out)
 		*out = a;
-	kref(v, rc);
 	return rc;
 }
 
@@ -746,8 +744,6 @@ static int readdir_cb(void *arg, const struct meta_dirent *d)
 	e.type = d->type;
 	e.next = d->next;
 	e.attr = d->attr;
-	if (d->attr && strcmp(d->name, ".") && strcmp(d->name, ".."))
-		kref(ra->v, 0);
 	if (d->attr && S_ISREG(d->attr->mode)) {
 		/* the kernel takes these attributes: show pending writes */
 		a = *d->attr;

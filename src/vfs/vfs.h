@@ -145,7 +145,16 @@ void vfs_free(struct vfs *v);
 /* ---- namespace ---- */
 int vfs_lookup(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	       const char *name, struct meta_attr *out);
-/** The kernel dropped @n references to @ino. */
+/**
+ * The kernel is given @n references to @ino: an entry in a reply to
+ * lookup, create, mknod, mkdir, symlink, link or readdirplus (not "." and
+ * "..").  Call before the reply goes out, and vfs_forget if it fails, so a
+ * FORGET never overtakes its reference.  While referenced, an inode that a
+ * rename replaces stays openable (nlink 0) until the last forget.  Cheap;
+ * any thread.
+ */
+void vfs_ref(struct vfs *v, uint64_t ino, uint64_t n);
+/** The kernel dropped @n references to @ino; the last may delete it. */
 void vfs_forget(struct vfs *v, uint64_t ino, uint64_t n);
 /** Attributes; the length includes this mount's pending writes. */
 int vfs_getattr(struct vfs *v, uint64_t ino, struct meta_attr *out);

@@ -500,6 +500,63 @@ static void test_meta_unlink_while_open(void **state)
 	assert_int_equal(meta_close_file(m, 123456), 0);
 }
 
+/*
+ * Kernel references keep a rename's victim (not an unlink's) until the
+ * last forget; forgets and closes in any order; many inodes (the table
+ * grows).
+ */
+static void test_meta_rename_kernel_ref(void **state)
+{
+	struct meta *m = FX_M(state);
+	struct meta_attr a;
+	uint64_t f, g, d, ino[3000];
+
+	f = fx_file(m, ROOT, R1, "f", 0644);
+	fx_file(m, ROOT, R1, "t", 0644);
+	meta_ref_inode(m, f, 2);
+	assert_int_equal(meta_rename(m, ROOT, R1, "t", R1, "f", 0), 0);
+	a = fx_get(m, f);
+	assert_int_equal(a.nlink, 0);
+	assert_int_equal(meta_forget_inode(m, f, 1), 0);
+	assert_int_equal(fx_get(m, f).nlink, 0);
+	/* open and referenced: both must let go, in either order */
+	meta_open_file(m, f);
+	assert_int_equal(meta_forget_inode(m, f, 1), 0);
+	assert_int_equal(fx_get(m, f).nlink, 0);
+	assert_int_equal(meta_close_file(m, f), 0);
+	assert_int_equal(meta_getattr(m, f, &a), -ENOENT);
+	/* an unlink deletes a referenced inode at once unless open */
+	g = fx_file(m, ROOT, R1, "g", 0644);
+	meta_ref_inode(m, g, 1);
+	assert_int_equal(meta_unlink(m, ROOT, R1, "g"), 0);
+	assert_int_equal(meta_getattr(m, g, &a), -ENOENT);
+	assert_int_equal(meta_forget_inode(m, g, 1), 0);
+	/* a replaced empty directory the kernel holds is kept too */
+	d = fx_dir(m, ROOT, R1, "d", 0755);
+	fx_dir(m, ROOT, R1, "e", 0755);
+	meta_ref_inode(m, d, 1);
+	assert_int_equal(meta_rename(m, ROOT, R1, "e", R1, "d", 0), 0);
+	assert_int_equal(fx_get(m, d).nlink, 0);
+	assert_int_equal(meta_forget_inode(m, d, 5), 0); /* more than held */
+	assert_int_equal(meta_getattr(m, d, &a), -ENOENT);
+	/* the table grows past thousands of inodes and keeps every count */
+	f = fx_file(m, ROOT, R1, "k", 0644);
+	fx_file(m, ROOT, R1, "l", 0644);
+	for (size_t i = 0; i < 3000; i++) {
+		ino[i] = 1000000 + i * 7919;
+		meta_ref_inode(m, ino[i], 1);
+		if (i == 10)
+			meta_ref_inode(m, f, 1);
+	}
+	assert_int_equal(meta_forget_inode(m, 42424242, 1), 0);
+	assert_int_equal(meta_rename(m, ROOT, R1, "l", R1, "k", 0), 0);
+	for (size_t i = 0; i < 3000; i++)
+		assert_int_equal(meta_forget_inode(m, ino[i], 1), 0);
+	assert_int_equal(fx_get(m, f).nlink, 0);
+	assert_int_equal(meta_forget_inode(m, f, 1), 0);
+	assert_int_equal(meta_getattr(m, f, &a), -ENOENT);
+}
+
 /* ---- trash ---- */
 
 struct names {
@@ -755,6 +812,7 @@ int main(void)
 		T(test_meta_unlink_queues_slices),
 		T(test_meta_unlink_large_queues_slices),
 		T(test_meta_unlink_while_open),
+	T(test_meta_rename_kernel_ref),
 		TT(test_meta_trash),
 		TT(test_meta_trash_restore),
 		TS(test_meta_statfs_limits),
