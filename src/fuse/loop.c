@@ -212,6 +212,22 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&l->lock);
 	while (!l->done) {
 		if (!me->reading) {
+			if (!should_read(l) && buf.mem) {
+				/*
+				 * Parking: give the receive buffer back.  A
+				 * WRITE fills it (max_write), and on a busy
+				 * machine the loop starts many workers: kept
+				 * buffers would hold a MiB of RSS each
+				 * outside every bound (0144).
+				 */
+				void *m = buf.mem;
+
+				buf.mem = NULL;
+				pthread_mutex_unlock(&l->lock);
+				free(m);
+				pthread_mutex_lock(&l->lock);
+				continue;
+			}
 			if (!should_read(l)) {
 				l->nparked++;
 				pthread_cond_wait(&l->park_cond, &l->lock);
