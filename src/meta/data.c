@@ -404,6 +404,8 @@ static int write_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = inode_get(t, a->ino, &r);
 	if (rc == 0)
 		rc = check_file(&r.a);
+	if (rc == 0 && (r.a.flags & META_FL_IMMUTABLE))
+		rc = -EPERM; /* ext4_write_checks */
 	if (rc < 0)
 		return rc;
 	len = MAX(r.a.length, a->new_length);
@@ -496,6 +498,10 @@ static int falloc_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = perm_check(a->c, &r.a, META_MAY_WRITE);
 	if (rc < 0)
 		return rc;
+	/* ext4_fallocate: immutable, or append-only for all but allocation */
+	if ((r.a.flags & META_FL_IMMUTABLE) ||
+	    ((r.a.flags & META_FL_APPEND) && (a->mode & ~FALLOC_FL_KEEP_SIZE)))
+		return -EPERM;
 	old = r.a.length;
 	if (a->mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		rc = zero_range(t, a->ino, a->off, MIN(a->end, old));

@@ -212,14 +212,19 @@ int name_check(const char *name, size_t *len);
 bool name_is_dot(const char *name, size_t len);
 bool perm_in_group(const struct meta_cred *c, uint32_t gid);
 bool perm_is_owner(const struct meta_cred *c, const struct meta_attr *a);
-/** -EACCES unless @c may @mask (META_MAY_*) @a.  NULL cred: allowed. */
+/** -EACCES unless @c may @mask (META_MAY_*) @a.  NULL cred: allowed.
+ *  Writing an immutable inode: -EPERM, whatever the cred. */
 int perm_check(const struct meta_cred *c, const struct meta_attr *a, int mask);
 /** Search permission on @dir, which must be a directory (-ENOTDIR) and
  *  not removed (-ENOENT). */
 int perm_lookup(const struct meta_cred *c, const struct meta_attr *dir);
-/** Linux may_delete: W+X on @dir, then the sticky rule (-EPERM). */
+/** Linux may_delete: W+X on @dir, then the sticky rule (-EPERM); an
+ *  append-only @dir, an immutable or append-only @victim: -EPERM. */
 int perm_may_delete(const struct meta_cred *c, const struct meta_attr *dir,
 		    const struct meta_attr *victim);
+/** -EPERM when inode flags forbid changing @a's data, names, links or
+ *  xattrs (immutable or append-only, META_FL_*); 0 otherwise. */
+int perm_flags_modify(const struct meta_attr *a);
 /** Mode and group of a new inode as Linux inode_init_owner. */
 void perm_init_owner(const struct meta_cred *c, const struct meta_attr *dir,
 		     struct meta_attr *a);
