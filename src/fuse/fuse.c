@@ -130,7 +130,10 @@ static void to_stat(const struct meta_attr *a, struct stat *st)
 	st->st_rdev = a->rdev;
 	st->st_size = (off_t)a->length;
 	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((a->length + 511) / 512);
+	/* regular files: what holds data (holes excluded), as ext4 counts */
+	st->st_blocks = (blkcnt_t)(((S_ISREG(a->mode) ? a->alloc : a->length) +
+				    511) /
+				   512);
 	ns_to_ts(a->atime_ns, &st->st_atim);
 	ns_to_ts(a->mtime_ns, &st->st_mtim);
 	ns_to_ts(a->ctime_ns, &st->st_ctim);

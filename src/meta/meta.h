@@ -77,7 +77,9 @@ struct meta_attr {
 	int64_t mtime_ns;
 	int64_t ctime_ns;
 	uint64_t parent; /* directories: parent ino; others: 0 (hard links) */
-	uint32_t flags;
+	uint32_t flags;	 /* META_FL_* */
+	uint64_t alloc;	 /* regular files: bytes that hold data, holes and
+			  * zero ranges excluded (st_blocks * 512) */
 };
 
 /*
