@@ -201,8 +201,10 @@ static int list_alloc_delta(const void *v, size_t old_len, size_t new_len,
 
 static void alloc_add(struct inode_rec *r, int64_t d)
 {
-	if (r->alloc_unknown)
+	if (r->alloc_unknown) { /* shows the length (inode_decode) */
+		r->a.alloc = r->a.length;
 		return;
+	}
 	if (d < 0 && (uint64_t)-d > r->a.alloc)
 		r->a.alloc = 0; /* not for a consistent volume */
 	else

@@ -432,6 +432,50 @@ static void test_meta_alloc(void **state)
 	assert_int_equal(fx_get(m, f).alloc, 0);
 }
 
+/* Cut @ino's inode record to the 77 bytes written before a.alloc. */
+static void make_old_record(struct meta *m, uint64_t ino)
+{
+	struct buf v = BUF_INIT;
+	struct kv_txn *t;
+	unsigned char k[8];
+
+	put_be64(k, ino);
+	assert_int_equal(kv_begin(meta_engine(m), true, &t), 0);
+	assert_int_equal(kv_get(t, KV_INODE, k, sizeof(k), &v), 0);
+	assert_true(v.len > 77);
+	assert_int_equal(kv_put(t, KV_INODE, k, sizeof(k), v.data, 77), 0);
+	assert_int_equal(kv_commit(t), 0);
+	buf_release(&v);
+}
+
+/* A record of before shows its length until a truncate to 0. */
+static void test_meta_alloc_old_record(void **state)
+{
+	struct meta *m = FX_M(state);
+	struct meta_slice_write w[1];
+	struct meta_attr a;
+	uint64_t f;
+
+	f = fx_file(m, ROOT, R1, "f", 0644);
+	w[0] = sw(0, 0, new_id(m), 1000, 0, 1000);
+	assert_int_equal(meta_write(m, f, w, 1, 1000, &a), 0);
+	set_size(m, ROOT, f, 5000, 0);
+	assert_int_equal(fx_get(m, f).alloc, 1000);
+	make_old_record(m, f);
+	a = fx_get(m, f);
+	assert_int_equal(a.length, 5000);
+	assert_int_equal(a.alloc, 5000);
+	w[0] = sw(0, 2000, new_id(m), 10, 0, 10);
+	assert_int_equal(meta_write(m, f, w, 1, 6000, &a), 0);
+	assert_int_equal(a.alloc, 6000);
+	set_size(m, ROOT, f, 0, 0);
+	assert_int_equal(fx_get(m, f).alloc, 0);
+	w[0] = sw(0, 100, new_id(m), 10, 0, 10);
+	assert_int_equal(meta_write(m, f, w, 1, 110, &a), 0);
+	assert_int_equal(a.alloc, 10);
+	assert_int_equal(fx_get(m, f).alloc, 10);
+}
+
 /* ---- deletion ---- */
 
 static void write_two_chunks(struct meta *m, uint64_t f, uint64_t *ids)
@@ -882,6 +926,7 @@ int main(void)
 		T(test_meta_fallocate),
 		T(test_meta_compact),
 		T(test_meta_alloc),
+		T(test_meta_alloc_old_record),
 		T(test_meta_unlink_queues_slices),
 		T(test_meta_unlink_large_queues_slices),
 		T(test_meta_unlink_while_open),
