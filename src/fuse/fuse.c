@@ -38,6 +38,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -129,7 +130,10 @@ static void to_stat(const struct meta_attr *a, struct stat *st)
 	st->st_rdev = a->rdev;
 	st->st_size = (off_t)a->length;
 	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((a->length + 511) / 512);
+	/* regular files: what holds data (holes excluded), as ext4 counts */
+	st->st_blocks = (blkcnt_t)(((S_ISREG(a->mode) ? a->alloc : a->length) +
+				    511) /
+				   512);
 	ns_to_ts(a->atime_ns, &st->st_atim);
 	ns_to_ts(a->mtime_ns, &st->st_mtim);
 	ns_to_ts(a->ctime_ns, &st->st_ctim);
@@ -219,7 +223,7 @@ static void fsop_init(void *userdata, struct fuse_conn_info *conn)
 	unsigned want = FUSE_CAP_ASYNC_READ | FUSE_CAP_POSIX_LOCKS |
 			FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_ATOMIC_O_TRUNC |
 			FUSE_CAP_READDIRPLUS | FUSE_CAP_PARALLEL_DIROPS |
-			FUSE_CAP_EXPORT_SUPPORT;
+			FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_IOCTL_DIR;
 
 	conn->want |= want & conn->capable;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
@@ -543,6 +547,122 @@ static void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	}
 	fuse_reply_err(req, -vfs_fallocate(fs_of(req)->v, ino, fi->fh, mode,
 					   (uint64_t)offset, (uint64_t)length));
+}
+
+/*
+ * chattr / lsattr: FS_IOC_GETFLAGS and FS_IOC_SETFLAGS.  Linux 5.13+ sends
+ * them from its fileattr code with an int (4 bytes); older kernels pass
+ * the ioctl through with _IOC_SIZE, a long (8).  The flags are the low 32
+ * bits either way (little or big endian: read and write as the int the
+ * size says).  FS_IOC_FSGETXATTR / FS_IOC_FSSETXATTR carry the same two
+ * flags.  Every other ioctl: ENOTTY, as a file system without it.
+ */
+static uint32_t ioctl_get_u32(const void *in, size_t n)
+{
+	uint32_t v32 = 0;
+	uint64_t v64 = 0;
+
+	if (n >= sizeof(v64)) {
+		memcpy(&v64, in, sizeof(v64));
+		return (uint32_t)v64;
+	}
+	if (n >= sizeof(v32))
+		memcpy(&v32, in, sizeof(v32));
+	return v32;
+}
+
+static void ioctl_reply_u32(fuse_req_t req, uint32_t v, size_t n)
+{
+	uint64_t v64 = v;
+	uint32_t v32 = v;
+
+	if (n >= sizeof(v64))
+		fuse_reply_ioctl(req, 0, &v64, sizeof(v64));
+	else if (n >= sizeof(v32))
+		fuse_reply_ioctl(req, 0, &v32, sizeof(v32));
+	else
+		fuse_reply_err(req, EINVAL);
+}
+
+/* FS_IOC_FSGETXATTR / FS_IOC_FSSETXATTR (Linux asks the former before
+ * every FS_IOC_SETFLAGS): the same two flags as FS_XFLAG_* bits. */
+static uint32_t xflags_of(uint32_t flags)
+{
+	return ((flags & META_FL_IMMUTABLE) ? FS_XFLAG_IMMUTABLE : 0) |
+	       ((flags & META_FL_APPEND) ? FS_XFLAG_APPEND : 0);
+}
+
+static int flags_of_xattr(const struct fsxattr *x, uint32_t *flags)
+{
+	if (x->fsx_xflags & ~(uint32_t)(FS_XFLAG_IMMUTABLE | FS_XFLAG_APPEND))
+		return -EOPNOTSUPP;
+	*flags = 0;
+	if (x->fsx_xflags & FS_XFLAG_IMMUTABLE)
+		*flags |= META_FL_IMMUTABLE;
+	if (x->fsx_xflags & FS_XFLAG_APPEND)
+		*flags |= META_FL_APPEND;
+	return 0;
+}
+
+static void ioctl_get(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+		      size_t out_bufsz)
+{
+	struct meta_attr a;
+	struct fsxattr x;
+	int rc = vfs_getattr(fs_of(req)->v, ino, &a);
+
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+	} else if (cmd == (unsigned int)FS_IOC_GETFLAGS) {
+		ioctl_reply_u32(req, a.flags & META_FL_USER, out_bufsz);
+	} else if (out_bufsz < sizeof(x)) {
+		fuse_reply_err(req, EINVAL);
+	} else {
+		memset(&x, 0, sizeof(x));
+		x.fsx_xflags = xflags_of(a.flags);
+		fuse_reply_ioctl(req, 0, &x, sizeof(x));
+	}
+}
+
+static void fsop_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+		       void *arg, struct fuse_file_info *fi, unsigned flags,
+		       const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	struct fsop_req r;
+	struct meta_attr a;
+	struct fsxattr x;
+	uint32_t fl = 0;
+	int rc = 0;
+
+	UNUSED(arg);
+	UNUSED(fi);
+	UNUSED(flags);
+	if (cmd == (unsigned int)FS_IOC_GETFLAGS ||
+	    cmd == (unsigned int)FS_IOC_FSGETXATTR) {
+		ioctl_get(req, ino, cmd, out_bufsz);
+		return;
+	}
+	if (cmd == (unsigned int)FS_IOC_SETFLAGS &&
+	    in_bufsz >= sizeof(uint32_t)) {
+		fl = ioctl_get_u32(in_buf, in_bufsz);
+	} else if (cmd == (unsigned int)FS_IOC_FSSETXATTR &&
+		   in_bufsz >= sizeof(x)) {
+		memcpy(&x, in_buf, sizeof(x));
+		rc = flags_of_xattr(&x, &fl);
+	} else if (cmd == (unsigned int)FS_IOC_SETFLAGS ||
+		   cmd == (unsigned int)FS_IOC_FSSETXATTR) {
+		rc = -EINVAL;
+	} else {
+		rc = -ENOTTY;
+	}
+	if (rc == 0) {
+		mkctx(req, &r);
+		rc = vfs_set_flags(fs_of(req)->v, &r.c, ino, fl, &a);
+	}
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
 static void fsop_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -893,6 +1013,7 @@ static const struct fuse_lowlevel_ops fsop_ops = {
 	.release = fsop_release,
 	.fsync = fsop_fsync,
 	.fallocate = fsop_fallocate,
+	.ioctl = fsop_ioctl,
 	.lseek = fsop_lseek,
 	.copy_file_range = fsop_copy_file_range,
 	.getlk = fsop_getlk,

@@ -18,6 +18,9 @@
  *    S_ISUID and group-executable S_ISGID.  The caller passes a NULL cred
  *    for ftruncate on a handle opened for writing (the kernel checked at
  *    open).
+ *  - inode flags (META_FL_*, also root): immutable refuses every change,
+ *    append-only refuses chmod, chown, explicit times and size changes
+ *    (-EPERM, may_setattr and do_truncate); "now" times stay allowed.
  *  - every call sets ctime (unless META_SET_CTIME gives one); a size change
  *    also sets mtime.
  */
@@ -44,7 +47,18 @@ static int setattr_check(const struct setattr_arg *a, const struct meta_attr *r)
 	const struct meta_attr *in = a->in;
 	bool owner = perm_is_owner(c, r);
 	uint32_t m = a->mask;
+	uint32_t fixed = META_SET_MODE | META_SET_UID | META_SET_GID |
+			 META_SET_SIZE | META_SET_ATIME | META_SET_MTIME;
 
+	if ((r->flags & META_FL_IMMUTABLE) && m)
+		return -EPERM;
+	/* explicit times, not "now" ones (ATTR_TIMES_SET) */
+	if (m & META_SET_ATIME_NOW)
+		fixed &= ~META_SET_ATIME;
+	if (m & META_SET_MTIME_NOW)
+		fixed &= ~META_SET_MTIME;
+	if ((r->flags & META_FL_APPEND) && (m & fixed))
+		return -EPERM;
 	if ((m & META_SET_UID) && !is_root(c) &&
 	    !(c->uid == r->uid && in->uid == r->uid))
 		return -EPERM;
@@ -144,6 +158,48 @@ int meta_setattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		meta_after_commit(m, &a.e);
 	}
 	return rc;
+}
+
+/* ---- inode flags (chattr) ---- */
+
+struct flags_arg {
+	const struct meta_cred *c;
+	uint64_t ino;
+	uint32_t flags;
+	struct meta_attr *out;
+};
+
+static int flags_fn(struct meta *m, struct kv_txn *t, void *arg)
+{
+	struct flags_arg *a = arg;
+	struct inode_rec r;
+	int rc;
+
+	(void)m;
+	rc = inode_get(t, a->ino, &r);
+	if (rc < 0)
+		return rc;
+	if (!perm_is_owner(a->c, &r.a))
+		return -EPERM;
+	/* CAP_LINUX_IMMUTABLE (fileattr_set_prepare) */
+	if (((r.a.flags ^ a->flags) & META_FL_USER) && !is_root(a->c))
+		return -EPERM;
+	r.a.flags = (r.a.flags & ~META_FL_USER) | a->flags;
+	r.a.ctime_ns = meta_now_ns();
+	rc = inode_put(t, &r);
+	if (rc == 0 && a->out)
+		*a->out = r.a;
+	return rc;
+}
+
+int meta_set_flags(struct meta *m, const struct meta_cred *c, uint64_t ino,
+		   uint32_t flags, struct meta_attr *out)
+{
+	struct flags_arg a = {c, ino, flags, out};
+
+	if (flags & ~META_FL_USER)
+		return -EOPNOTSUPP;
+	return meta_txn(m, true, flags_fn, &a);
 }
 
 /* ---- deferred atime updates ---- */

@@ -310,6 +310,7 @@ static void new_attr(struct clone_arg *a, const struct inode_rec *src,
 	r->a.parent = S_ISDIR(src->a.mode) ? p->a.ino : 0;
 	r->next_cookie = S_ISDIR(src->a.mode) ? META_COOKIE_FIRST : 0;
 	r->a.ctime_ns = a->now;
+	r->a.flags &= ~META_FL_USER; /* a new inode, as cp makes */
 	if (!preserve) {
 		r->a.atime_ns = r->a.mtime_ns = a->now;
 	}

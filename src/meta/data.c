@@ -16,6 +16,15 @@
  * inside the file.
  *
  * Usage: a file counts its length rounded up to 4 KiB (meta_space_of).
+ *
+ * Allocation (meta_int.h invariant 6, st_blocks): the inode record keeps
+ * the bytes its chunk lists show from non-zero slices.  Every txn that
+ * changes a chunk list already holds that list (write, zero_range,
+ * truncate, compaction), so it measures the list before and after
+ * (chunk_alloc, one pass over the slices, newest first) and adds the
+ * difference to the inode record it writes anyway; compaction writes the
+ * inode only when the difference is not 0 (its slice shows the holes of
+ * the lists it replaces as stored zeros).  getattr reads one record.
  */
 #include "util/common.h"
 #include <linux/falloc.h>
@@ -117,6 +126,91 @@ int slices_unref(struct kv_txn *t, const struct slice *s, size_t n,
 	return rc;
 }
 
+/* ---- allocation ---- */
+
+struct ival {
+	uint32_t a, b;
+};
+
+/*
+ * Bytes of chunk list @s[0..n) that a non-zero slice shows (later slices
+ * cover earlier ones).  Newest first: @cv holds the sorted, disjoint
+ * ranges already covered; each slice adds what it shows outside them.
+ */
+static int chunk_alloc(const struct slice *s, size_t n, uint64_t *out)
+{
+	struct ival *cv = malloc((n + 1) * sizeof(*cv));
+	size_t nc = 0;
+	uint64_t sum = 0;
+
+	if (!cv)
+		return -ENOMEM;
+	for (size_t i = n; i-- > 0;) {
+		uint32_t a = s[i].pos, b = s[i].pos + s[i].len;
+		uint64_t fresh = b - a;
+		size_t lo = 0, hi = nc;
+
+		if (a >= b)
+			continue;
+		while (lo < hi) { /* first range ending at or after a */
+			size_t mid = (lo + hi) / 2;
+
+			if (cv[mid].b < a)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (hi = lo; hi < nc && cv[hi].a <= b; hi++)
+			if (MIN(b, cv[hi].b) > MAX(a, cv[hi].a))
+				fresh -= MIN(b, cv[hi].b) - MAX(a, cv[hi].a);
+		if (s[i].id)
+			sum += fresh;
+		if (lo < hi) {
+			a = MIN(a, cv[lo].a);
+			b = MAX(b, cv[hi - 1].b);
+		}
+		memmove(&cv[lo + 1], &cv[hi], (nc - hi) * sizeof(*cv));
+		nc = nc - (hi - lo) + 1;
+		cv[lo].a = a;
+		cv[lo].b = b;
+	}
+	free(cv);
+	*out = sum;
+	return 0;
+}
+
+/* Allocation of encoded list @v[0..new_len) minus that of its first
+ * @old_len bytes (the list before an append) into *d. */
+static int list_alloc_delta(const void *v, size_t old_len, size_t new_len,
+			    int64_t *d)
+{
+	struct slice *s = NULL;
+	uint64_t before = 0, after = 0;
+	size_t n = 0;
+	int rc = slices_decode(v, new_len, &s, &n);
+
+	if (rc == 0)
+		rc = chunk_alloc(s, old_len / SLICE_REC_LEN, &before);
+	if (rc == 0)
+		rc = chunk_alloc(s, n, &after);
+	if (rc == 0)
+		*d += (int64_t)after - (int64_t)before;
+	free(s);
+	return rc;
+}
+
+static void alloc_add(struct inode_rec *r, int64_t d)
+{
+	if (r->alloc_unknown) { /* shows the length (inode_decode) */
+		r->a.alloc = r->a.length;
+		return;
+	}
+	if (d < 0 && (uint64_t)-d > r->a.alloc)
+		r->a.alloc = 0; /* not for a consistent volume */
+	else
+		r->a.alloc = (uint64_t)((int64_t)r->a.alloc + d);
+}
+
 /* ---- chunk records ---- */
 
 struct chunk_rec {
@@ -178,15 +272,23 @@ static int chunks_load(struct kv_txn *t, uint64_t ino, uint64_t from,
 		       limit, collect_chunk, l);
 }
 
-/* Drop chunk records in @l, unreferencing their slices. */
+/* Drop chunk records in @l, unreferencing their slices; *@dalloc (may be
+ * NULL) loses their allocation. */
 static int chunks_drop(struct kv_txn *t, uint64_t ino,
-		       const struct chunk_list *l, int64_t *seq)
+		       const struct chunk_list *l, int64_t *seq,
+		       int64_t *dalloc)
 {
 	unsigned char k[12];
+	uint64_t n;
 	int rc = 0;
 
 	for (size_t i = 0; i < l->n && rc == 0; i++) {
-		rc = slices_unref(t, l->v[i].s, l->v[i].n, 0, seq);
+		if (dalloc) {
+			rc = chunk_alloc(l->v[i].s, l->v[i].n, &n);
+			*dalloc -= (int64_t)n;
+		}
+		if (rc == 0)
+			rc = slices_unref(t, l->v[i].s, l->v[i].n, 0, seq);
 		key_chunk(k, ino, l->v[i].idx);
 		if (rc == 0)
 			rc = kv_del(t, KV_CHUNK, k, sizeof(k));
@@ -194,12 +296,15 @@ static int chunks_drop(struct kv_txn *t, uint64_t ino,
 	return rc;
 }
 
-/* Append @n slices to chunk @idx; with !@create a missing chunk stays. */
+/* Append @n slices to chunk @idx; with !@create a missing chunk stays.
+ * *@dalloc gets the change of allocation. */
 static int chunk_append(struct kv_txn *t, uint64_t ino, uint32_t idx,
-			const struct slice *s, size_t n, bool create)
+			const struct slice *s, size_t n, bool create,
+			int64_t *dalloc)
 {
 	struct buf v = BUF_INIT;
 	unsigned char k[12];
+	size_t old_len;
 	int rc;
 
 	key_chunk(k, ino, idx);
@@ -209,17 +314,21 @@ static int chunk_append(struct kv_txn *t, uint64_t ino, uint32_t idx,
 	if (rc == 0 && v.len % SLICE_REC_LEN)
 		rc = log_fail(-EIO, "corrupt chunk %u of inode %llu", idx,
 			      (unsigned long long)ino);
+	old_len = v.len;
 	if (rc == 0)
 		rc = slices_append(&v, s, n);
+	if (rc == 0)
+		rc = list_alloc_delta(v.data, old_len, v.len, dalloc);
 	if (rc == 0)
 		rc = kv_put(t, KV_CHUNK, k, sizeof(k), v.data, v.len);
 	buf_release(&v);
 	return rc == -ENOENT ? 0 : rc;
 }
 
-/* Append zero slices over [start, end) to the chunks that exist. */
+/* Append zero slices over [start, end) to the chunks that exist;
+ * *@dalloc gets the change of allocation. */
 static int zero_range(struct kv_txn *t, uint64_t ino, uint64_t start,
-		      uint64_t end)
+		      uint64_t end, int64_t *dalloc)
 {
 	int rc = 0;
 
@@ -230,7 +339,7 @@ static int zero_range(struct kv_txn *t, uint64_t ino, uint64_t start,
 
 		z.pos = (uint32_t)(start % CHUNK);
 		z.size = z.len = (uint32_t)(stop - start);
-		rc = chunk_append(t, ino, (uint32_t)idx, &z, 1, false);
+		rc = chunk_append(t, ino, (uint32_t)idx, &z, 1, false, dalloc);
 		start = stop;
 	}
 	return rc;
@@ -249,7 +358,7 @@ int data_set_length(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 	uint64_t old = r->a.length, ino = r->a.ino;
 	int64_t delta = space_of_len(len) - space_of_len(old);
 	struct chunk_list l = {0};
-	int64_t seq = -1;
+	int64_t seq = -1, dalloc = 0;
 	int rc;
 
 	if (len > META_MAX_LENGTH)
@@ -259,15 +368,20 @@ int data_set_length(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 		goto out;
 	rc = chunks_load(t, ino, (len + CHUNK - 1) / CHUNK, 0, &l);
 	if (rc == 0)
-		rc = chunks_drop(t, ino, &l, &seq);
+		rc = chunks_drop(t, ino, &l, &seq, &dalloc);
 	if (rc == 0 && len % CHUNK)
 		rc = zero_range(t, ino, len,
-				MIN(old, (len / CHUNK + 1) * CHUNK));
+				MIN(old, (len / CHUNK + 1) * CHUNK), &dalloc);
 out:
 	chunk_list_release(&l);
 	if (rc == 0) {
 		r->a.length = len;
 		e->space += delta;
+		alloc_add(r, dalloc);
+		if (len == 0) { /* no chunk left: known from now on */
+			r->alloc_unknown = false;
+			r->a.alloc = 0;
+		}
 	}
 	return rc;
 }
@@ -396,6 +510,8 @@ static int write_fn(struct meta *m, struct kv_txn *t, void *arg)
 	struct write_arg *a = arg;
 	struct inode_rec r;
 	struct buf v = BUF_INIT;
+	int64_t dalloc = 0;
+	size_t old_len;
 	uint64_t len;
 	int rc;
 
@@ -404,6 +520,8 @@ static int write_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = inode_get(t, a->ino, &r);
 	if (rc == 0)
 		rc = check_file(&r.a);
+	if (rc == 0 && (r.a.flags & META_FL_IMMUTABLE))
+		rc = -EPERM; /* ext4_write_checks */
 	if (rc < 0)
 		return rc;
 	len = MAX(r.a.length, a->new_length);
@@ -418,6 +536,7 @@ static int write_fn(struct meta *m, struct kv_txn *t, void *arg)
 		rc = kv_get(t, KV_CHUNK, k, sizeof(k), &v);
 		if (rc == -ENOENT)
 			rc = 0;
+		old_len = v.len;
 		for (size_t j = i; j < a->n && rc == 0; j++) {
 			if (a->done[j] || a->w[j].chunk != idx)
 				continue;
@@ -425,10 +544,13 @@ static int write_fn(struct meta *m, struct kv_txn *t, void *arg)
 			a->done[j] = true;
 		}
 		if (rc == 0)
+			rc = list_alloc_delta(v.data, old_len, v.len, &dalloc);
+		if (rc == 0)
 			rc = kv_put(t, KV_CHUNK, k, sizeof(k), v.data, v.len);
 		buf_reset(&v);
 	}
 	buf_release(&v);
+	alloc_add(&r, dalloc);
 	r.a.mtime_ns = r.a.ctime_ns = meta_now_ns();
 	if (rc == 0)
 		rc = inode_put(t, &r);
@@ -480,6 +602,7 @@ static int falloc_fn(struct meta *m, struct kv_txn *t, void *arg)
 	struct falloc_arg *a = arg;
 	bool keep = a->mode & FALLOC_FL_KEEP_SIZE;
 	struct inode_rec r;
+	int64_t dalloc = 0;
 	uint64_t old;
 	int rc;
 
@@ -496,9 +619,14 @@ static int falloc_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = perm_check(a->c, &r.a, META_MAY_WRITE);
 	if (rc < 0)
 		return rc;
+	/* ext4_fallocate: immutable, or append-only for all but allocation */
+	if ((r.a.flags & META_FL_IMMUTABLE) ||
+	    ((r.a.flags & META_FL_APPEND) && (a->mode & ~FALLOC_FL_KEEP_SIZE)))
+		return -EPERM;
 	old = r.a.length;
 	if (a->mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
-		rc = zero_range(t, a->ino, a->off, MIN(a->end, old));
+		rc = zero_range(t, a->ino, a->off, MIN(a->end, old), &dalloc);
+	alloc_add(&r, dalloc);
 	if (rc == 0 && !keep && a->end > old)
 		rc = data_set_length(m, t, &r, a->end, &a->e);
 	if (rc < 0)
@@ -551,6 +679,27 @@ static bool slice_eq(const struct slice *a, const struct slice *b)
 	       a->off == b->off && a->len == b->len;
 }
 
+/* Invariant 6 across a compaction: the new slice may show as data what
+ * the old list showed as holes (or the other way). */
+static int compact_alloc(struct kv_txn *t, uint64_t ino,
+			 const struct slice *cur, size_t n,
+			 const struct slice *repl)
+{
+	uint64_t before = 0, after = 0;
+	struct inode_rec r;
+	int rc = chunk_alloc(cur, n, &before);
+
+	if (rc == 0)
+		rc = chunk_alloc(repl, 1, &after);
+	if (rc < 0 || before == after)
+		return rc;
+	rc = inode_get(t, ino, &r);
+	if (rc < 0)
+		return rc;
+	alloc_add(&r, (int64_t)after - (int64_t)before);
+	return inode_put(t, &r);
+}
+
 static int compact_fn(struct meta *m, struct kv_txn *t, void *arg)
 {
 	struct compact_arg *a = arg;
@@ -577,6 +726,8 @@ static int compact_fn(struct meta *m, struct kv_txn *t, void *arg)
 		rc = slices_append(&nv, a->repl, 1);
 	if (rc == 0)
 		rc = kv_put(t, KV_CHUNK, k, sizeof(k), nv.data, nv.len);
+	if (rc == 0)
+		rc = compact_alloc(t, a->ino, cur, n, a->repl);
 	if (rc == 0)
 		rc = slices_unref(t, cur, n, a->repl->id, &seq);
 	free(cur);
@@ -613,7 +764,7 @@ static int purge_fn(struct meta *m, struct kv_txn *t, void *arg)
 	(void)m;
 	rc = chunks_load(t, ino, 0, PURGE_BATCH, &l);
 	if (rc == 0)
-		rc = chunks_drop(t, ino, &l, &seq);
+		rc = chunks_drop(t, ino, &l, &seq, NULL);
 	if (rc == 0 && l.n < PURGE_BATCH) {
 		key_ino(k, ino);
 		rc = kv_del(t, KV_DELFILE, k, sizeof(k));
@@ -636,7 +787,7 @@ int data_purge_small(struct kv_txn *t, uint64_t ino, uint64_t length,
 		return 0;
 	rc = chunks_load(t, ino, 0, PURGE_INLINE_CHUNKS + 1, &l);
 	if (rc == 0 && l.n <= PURGE_INLINE_CHUNKS) {
-		rc = chunks_drop(t, ino, &l, &seq);
+		rc = chunks_drop(t, ino, &l, &seq, NULL);
 		*done = rc == 0;
 	}
 	chunk_list_release(&l);

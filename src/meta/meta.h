@@ -77,8 +77,25 @@ struct meta_attr {
 	int64_t mtime_ns;
 	int64_t ctime_ns;
 	uint64_t parent; /* directories: parent ino; others: 0 (hard links) */
-	uint32_t flags;
+	uint32_t flags;	 /* META_FL_* */
+	uint64_t alloc;	 /* regular files: bytes that hold data, holes and
+			  * zero ranges excluded (st_blocks * 512) */
 };
+
+/*
+ * Inode flags (meta_attr.flags), the values of FS_IOC_GETFLAGS (linux/fs.h)
+ * that chattr sets: enforced as ext4 does, even for uid 0.
+ *  - immutable: no write, truncate, fallocate, unlink, rename (of it or
+ *    over it), link, setattr, setxattr/removexattr; a directory takes no
+ *    new or removed names.
+ *  - append-only: open for writing only with O_APPEND; no truncate,
+ *    unlink, rename, link, chmod/chown/explicit times, xattr changes,
+ *    hole punching; a directory takes new names but loses none.
+ * Only uid 0 (CAP_LINUX_IMMUTABLE) sets or clears them.
+ */
+#define META_FL_IMMUTABLE 0x00000010u /* FS_IMMUTABLE_FL */
+#define META_FL_APPEND 0x00000020u    /* FS_APPEND_FL */
+#define META_FL_USER (META_FL_IMMUTABLE | META_FL_APPEND)
 
 /* setattr mask bits */
 #define META_SET_MODE (1u << 0)
@@ -177,10 +194,24 @@ int meta_getattr(struct meta *m, uint64_t ino, struct meta_attr *out);
  *  past the end; extending only sets the length (uncovered bytes read as
  *  zeros).  Pass a NULL cred for ftruncate on a handle opened for writing
  *  (the kernel checked at open).  -EPERM / -EACCES as Linux chmod, chown,
- *  utimes; -EISDIR, -EINVAL (not a file), -EFBIG, -ENOSPC for SIZE. */
+ *  utimes, and for META_FL_* files whatever the cred; -EISDIR, -EINVAL (not a file), -EFBIG, -ENOSPC for SIZE. */
 int meta_setattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		 uint32_t mask, const struct meta_attr *in,
 		 struct meta_attr *out);
+/**
+ * Set the inode flags of @ino to @flags (META_FL_*; chattr), ctime to now.
+ * *out (may be NULL): the new attributes.  Errors: -EOPNOTSUPP (a flag
+ * other than META_FL_USER), -EPERM (@c neither owner nor root; a change
+ * of META_FL_USER bits by other than uid 0), -ENOENT, -EIO.
+ */
+int meta_set_flags(struct meta *m, const struct meta_cred *c, uint64_t ino,
+		   uint32_t flags, struct meta_attr *out);
+/**
+ * -EPERM when open(2) flags @oflags may not open a file of attributes @a
+ * for its flags: writing an immutable file, writing an append-only one
+ * without O_APPEND, O_TRUNC on either.  0 otherwise.
+ */
+int meta_check_open_flags(const struct meta_attr *a, int oflags);
 int meta_access(struct meta *m, const struct meta_cred *c, uint64_t ino,
 		int mask);
 /* One access time to record (meta_set_atimes). */

@@ -4,7 +4,10 @@
  * (meta.c ns.c remove.c rename.c attr.c dir.c xattr.c perm.c data.c) share.
  *
  * Records (kv.h groups; every number big-endian):
- *   KV_INODE    key ino(8)               -> inode record (INODE_REC_LEN)
+ *   KV_INODE    key ino(8)               -> inode record (INODE_REC_LEN:
+ *                                           ... next_cookie(8) known(1)
+ *                                           alloc(8); 77-byte records of
+ *                                           before alloc are still read)
  *   KV_DENTRY   key parent(8) name       -> ino(8) type(4) cookie(8)
  *   KV_DIRIDX   key parent(8) cookie(8)  -> ino(8) type(4) name
  *   KV_CHUNK    key ino(8) index(4)      -> n * slice(24)
@@ -37,6 +40,10 @@
  *  4. Non-directories carry parent 0; directories their parent's ino.
  *  5. No visible non-zero byte lies beyond a file's length: truncate down
  *     covers the tail of the last chunk with a zero slice.
+ *  6. A regular file's a.alloc (unless alloc_unknown) equals the sum over
+ *     its chunk records of the bytes a non-zero slice shows
+ *     (chunk_alloc in data.c): every txn that changes a chunk list
+ *     changes the inode record by the same amount.
  */
 #ifndef TESSERA_META_META_INT_H
 #define TESSERA_META_META_INT_H
@@ -64,7 +71,8 @@
 #define META_DEFAULT_INODES (1ULL << 40)
 #define META_STATS_FLUSH_NS 1000000000LL
 
-#define INODE_REC_LEN 77
+#define INODE_REC_LEN 86
+#define INODE_REC_LEN_V0 77 /* before alloc: still read */
 #define DENT_VAL_LEN 20
 
 /* A range of reserved ids: [next, end). */
@@ -123,6 +131,9 @@ struct meta {
 struct inode_rec {
 	struct meta_attr a;
 	uint64_t next_cookie; /* directories: next readdir cookie */
+	bool alloc_unknown;   /* a record written before a.alloc existed:
+			       * a.alloc shows the length until a truncate
+			       * to 0 makes it known */
 };
 
 struct dent {
@@ -212,14 +223,19 @@ int name_check(const char *name, size_t *len);
 bool name_is_dot(const char *name, size_t len);
 bool perm_in_group(const struct meta_cred *c, uint32_t gid);
 bool perm_is_owner(const struct meta_cred *c, const struct meta_attr *a);
-/** -EACCES unless @c may @mask (META_MAY_*) @a.  NULL cred: allowed. */
+/** -EACCES unless @c may @mask (META_MAY_*) @a.  NULL cred: allowed.
+ *  Writing an immutable inode: -EPERM, whatever the cred. */
 int perm_check(const struct meta_cred *c, const struct meta_attr *a, int mask);
 /** Search permission on @dir, which must be a directory (-ENOTDIR) and
  *  not removed (-ENOENT). */
 int perm_lookup(const struct meta_cred *c, const struct meta_attr *dir);
-/** Linux may_delete: W+X on @dir, then the sticky rule (-EPERM). */
+/** Linux may_delete: W+X on @dir, then the sticky rule (-EPERM); an
+ *  append-only @dir, an immutable or append-only @victim: -EPERM. */
 int perm_may_delete(const struct meta_cred *c, const struct meta_attr *dir,
 		    const struct meta_attr *victim);
+/** -EPERM when inode flags forbid changing @a's data, names, links or
+ *  xattrs (immutable or append-only, META_FL_*); 0 otherwise. */
+int perm_flags_modify(const struct meta_attr *a);
 /** Mode and group of a new inode as Linux inode_init_owner. */
 void perm_init_owner(const struct meta_cred *c, const struct meta_attr *dir,
 		     struct meta_attr *a);

@@ -380,7 +380,7 @@ static int link_fn(struct meta *m, struct kv_txn *t, void *arg)
 		rc = create_parent(t, a->c, a->parent, a->name, a->len, &p);
 	if (rc < 0)
 		return rc;
-	if (S_ISDIR(r.a.mode))
+	if (S_ISDIR(r.a.mode) || perm_flags_modify(&r.a) < 0)
 		return -EPERM;
 	if (r.a.nlink == 0)
 		return -ENOENT;

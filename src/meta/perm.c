@@ -12,6 +12,8 @@
 #include "util/common.h"
 #include "meta/meta_int.h"
 
+#include <fcntl.h>
+
 int name_check(const char *name, size_t *len)
 {
 	size_t n = strlen(name);
@@ -50,6 +52,9 @@ int perm_check(const struct meta_cred *c, const struct meta_attr *a, int mask)
 	uint32_t bits;
 
 	mask &= META_MAY_READ | META_MAY_WRITE | META_MAY_EXEC;
+	/* "nobody gets write access to an immutable file" (inode_permission) */
+	if ((mask & META_MAY_WRITE) && (a->flags & META_FL_IMMUTABLE))
+		return -EPERM;
 	if (!c || mask == 0)
 		return 0;
 	if (c->uid == 0) {
@@ -88,11 +93,32 @@ int perm_may_delete(const struct meta_cred *c, const struct meta_attr *dir,
 
 	if (rc < 0)
 		return rc;
+	if ((dir->flags & META_FL_APPEND) || perm_flags_modify(victim) < 0)
+		return -EPERM;
 	if (!c || c->uid == 0 || !(dir->mode & S_ISVTX))
 		return 0;
 	if (c->uid == victim->uid || c->uid == dir->uid)
 		return 0;
 	return -EPERM;
+}
+
+int perm_flags_modify(const struct meta_attr *a)
+{
+	return (a->flags & (META_FL_IMMUTABLE | META_FL_APPEND)) ? -EPERM : 0;
+}
+
+int meta_check_open_flags(const struct meta_attr *a, int oflags)
+{
+	bool wr = (oflags & O_ACCMODE) != O_RDONLY || (oflags & O_TRUNC);
+
+	if (!wr)
+		return 0;
+	if (a->flags & META_FL_IMMUTABLE)
+		return -EPERM;
+	if ((a->flags & META_FL_APPEND) &&
+	    (!(oflags & O_APPEND) || (oflags & O_TRUNC)))
+		return -EPERM;
+	return 0;
 }
 
 void perm_init_owner(const struct meta_cred *c, const struct meta_attr *dir,

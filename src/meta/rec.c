@@ -52,6 +52,8 @@ void inode_encode(const struct inode_rec *r, unsigned char v[INODE_REC_LEN])
 	put_be64(v + 53, (uint64_t)a->ctime_ns);
 	put_be64(v + 61, a->parent);
 	put_be64(v + 69, r->next_cookie);
+	v[77] = r->alloc_unknown ? 0 : 1;
+	put_be64(v + 78, r->alloc_unknown ? 0 : a->alloc);
 }
 
 int inode_decode(const void *val, size_t len, struct inode_rec *r)
@@ -59,7 +61,7 @@ int inode_decode(const void *val, size_t len, struct inode_rec *r)
 	const unsigned char *v = val;
 	struct meta_attr *a = &r->a;
 
-	if (len < INODE_REC_LEN || v[0] != 1)
+	if (len < INODE_REC_LEN_V0 || v[0] != 1)
 		return -EIO;
 	a->mode = get_be32(v + 1);
 	a->uid = get_be32(v + 5);
@@ -73,6 +75,8 @@ int inode_decode(const void *val, size_t len, struct inode_rec *r)
 	a->ctime_ns = (int64_t)get_be64(v + 53);
 	a->parent = get_be64(v + 61);
 	r->next_cookie = get_be64(v + 69);
+	r->alloc_unknown = len < INODE_REC_LEN || !(v[77] & 1);
+	a->alloc = r->alloc_unknown ? a->length : get_be64(v + 78);
 	return 0;
 }
 

@@ -62,6 +62,8 @@ static bool is_root(const struct meta_cred *c)
 static int xattr_perm(const struct meta_cred *c, const struct meta_attr *a,
 		      enum xattr_ns ns, bool write)
 {
+	if (write && perm_flags_modify(a) < 0)
+		return -EPERM;
 	if (ns == XNS_SECURITY)
 		return 0;
 	if (ns == XNS_TRUSTED) {

@@ -392,6 +392,19 @@ static int setattr_atime(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 	return rc;
 }
 
+int vfs_set_flags(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+		  uint32_t flags, struct meta_attr *out)
+{
+	int rc;
+
+	if (vfs_is_virtual(ino))
+		return -EPERM;
+	if (v->conf.read_only)
+		return -EROFS;
+	rc = meta_set_flags(v->m, cred_of(c), ino, flags, out);
+	return rc == -ENOENT ? -ESTALE : rc;
+}
+
 int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		uint64_t fh, uint32_t mask, const struct meta_attr *in,
 		struct meta_attr *out)
@@ -632,6 +645,8 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	if ((rc == 0 || rc == -EACCES) && S_ISDIR(a.mode) &&
 	    (flags & O_ACCMODE) != O_RDONLY)
 		return -EISDIR;
+	if (rc == 0)
+		rc = meta_check_open_flags(&a, flags); /* chattr +i, +a */
 	if (rc < 0)
 		return rc;
 	rc = vfs_open_checked(v, ino, flags, &a, fh);

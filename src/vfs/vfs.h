@@ -165,6 +165,12 @@ int vfs_getattr(struct vfs *v, uint64_t ino, struct meta_attr *out);
 int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		uint64_t fh, uint32_t mask, const struct meta_attr *in,
 		struct meta_attr *out);
+/**
+ * chattr: set the inode flags (META_FL_*, meta_set_flags); read them with
+ * vfs_getattr.  -EPERM for virtual files, -EROFS, -EOPNOTSUPP.
+ */
+int vfs_set_flags(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
+		  uint32_t flags, struct meta_attr *out);
 int vfs_access(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int mask);
 int vfs_mknod(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	      const char *name, uint32_t mode, uint64_t rdev,

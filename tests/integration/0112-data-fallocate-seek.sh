@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fallocate (extend, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE) and lseek
 # SEEK_DATA / SEEK_HOLE, as ext4 answers them for holes the file really
-# has (ext4 may report more data; Tessera reports exactly its slices).
+# has (ext4 may report more data; Tessera reports exactly its slices);
+# st_blocks counts stored data only.
 # STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 120
@@ -93,4 +94,27 @@ command -v fallocate >/dev/null && {
 	[ "$(stat -c %s "$MNT/util")" = 5242880 ] || t_fail "fallocate(1) size"
 	fallocate -p -o 1M -l 1M "$MNT/util" || t_fail "fallocate -p"
 }
+
+python3 - "$MNT" <<'PY' || t_fail "st_blocks"
+import ctypes, os, sys
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+f = os.path.join(sys.argv[1], "blocks")
+fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o644)
+os.ftruncate(fd, 1 << 30)
+assert os.fstat(fd).st_blocks == 0, os.fstat(fd).st_blocks
+os.pwrite(fd, os.urandom(4096), 512 << 20)
+os.fsync(fd)
+assert os.fstat(fd).st_blocks == 8, os.fstat(fd).st_blocks
+os.pwrite(fd, b"z" * (1 << 20), 0)
+os.fsync(fd)
+assert os.fstat(fd).st_blocks == 8 + 2048, os.fstat(fd).st_blocks
+assert libc.fallocate(fd, 0x01 | 0x02, 4096, 8192) == 0  # KEEP_SIZE|PUNCH
+assert os.fstat(fd).st_blocks == 8 + 2048 - 16, os.fstat(fd).st_blocks
+os.ftruncate(fd, 0)
+assert os.fstat(fd).st_blocks == 0, os.fstat(fd).st_blocks
+os.close(fd)
+print("ok")
+PY
 t_umount

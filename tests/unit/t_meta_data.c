@@ -360,6 +360,122 @@ static void test_meta_compact(void **state)
 	assert_int_equal(queue_len(m), 1);
 }
 
+/* ---- allocation (st_blocks) ---- */
+
+/*
+ * a.alloc follows every change of the slice map exactly: new data adds
+ * only what no data covered, overwrites add nothing, holes (punch, zero
+ * range, truncate) take away what they hide, and compaction counts the
+ * holes its one slice stores as zeros.
+ */
+static void test_meta_alloc(void **state)
+{
+	struct meta *m = FX_M(state);
+	struct meta_slice_write w[2];
+	struct meta_attr a;
+	struct slice old[8], repl;
+	uint64_t f;
+	size_t n;
+
+	f = fx_file(m, ROOT, R1, "f", 0644);
+	assert_int_equal(fx_get(m, f).alloc, 0);
+	/* a sparse file: length alone allocates nothing */
+	set_size(m, ROOT, f, 2 * C64, 0);
+	assert_int_equal(fx_get(m, f).alloc, 0);
+	w[0] = sw(0, 0, new_id(m), 1000, 0, 1000);
+	assert_int_equal(meta_write(m, f, w, 1, 1000, &a), 0);
+	assert_int_equal(a.alloc, 1000);
+	/* overlapping overwrite: [0, 1500) */
+	w[0] = sw(0, 500, new_id(m), 1000, 0, 1000);
+	assert_int_equal(meta_write(m, f, w, 1, 1500, &a), 0);
+	assert_int_equal(a.alloc, 1500);
+	/* the same bytes again: nothing new */
+	w[0] = sw(0, 100, new_id(m), 50, 0, 50);
+	assert_int_equal(meta_write(m, f, w, 1, 1500, &a), 0);
+	assert_int_equal(a.alloc, 1500);
+	/* two chunks in one write, one of them far away */
+	w[0] = sw(2, 100, new_id(m), 4096, 0, 4096);
+	w[1] = sw(0, 1400, new_id(m), 200, 0, 200);
+	assert_int_equal(meta_write(m, f, w, 2, 2 * C64 + 4196, &a), 0);
+	assert_int_equal(a.alloc, 1600 + 4096);
+	/* punch [200, 700), refill [300, 400) */
+	assert_int_equal(
+		meta_fallocate(m, ROOT, f,
+			       FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 200,
+			       500),
+		0);
+	assert_int_equal(fx_get(m, f).alloc, 1100 + 4096);
+	w[0] = sw(0, 300, new_id(m), 100, 0, 100);
+	assert_int_equal(meta_write(m, f, w, 1, 0, &a), 0);
+	assert_int_equal(a.alloc, 1200 + 4096);
+	/* zero range over a hole and data: only the data counts */
+	assert_int_equal(
+		meta_fallocate(m, ROOT, f, FALLOC_FL_ZERO_RANGE, 2 * C64, 196),
+		0);
+	assert_int_equal(fx_get(m, f).alloc, 1200 + 4000);
+	/* truncate drops chunk 2, then hides [1000, 1600) of chunk 0 */
+	set_size(m, ROOT, f, 2 * C64, 0);
+	assert_int_equal(fx_get(m, f).alloc, 1200);
+	set_size(m, ROOT, f, 1000, 0);
+	assert_int_equal(fx_get(m, f).alloc, 600);
+	set_size(m, ROOT, f, C64 + 10, 0);
+	assert_int_equal(fx_get(m, f).alloc, 600);
+	/* compaction stores chunk 0 as one slice [0, 1000): holes included */
+	n = chunk_of(m, f, 0, old, 8);
+	repl.pos = 0;
+	repl.id = new_id(m);
+	repl.size = repl.len = 1000;
+	repl.off = 0;
+	assert_int_equal(meta_compact(m, f, 0, old, n, &repl), 0);
+	assert_int_equal(fx_get(m, f).alloc, 1000);
+	set_size(m, ROOT, f, 0, 0);
+	assert_int_equal(fx_get(m, f).alloc, 0);
+}
+
+/* Cut @ino's inode record to the 77 bytes written before a.alloc. */
+static void make_old_record(struct meta *m, uint64_t ino)
+{
+	struct buf v = BUF_INIT;
+	struct kv_txn *t;
+	unsigned char k[8];
+
+	put_be64(k, ino);
+	assert_int_equal(kv_begin(meta_engine(m), true, &t), 0);
+	assert_int_equal(kv_get(t, KV_INODE, k, sizeof(k), &v), 0);
+	assert_true(v.len > 77);
+	assert_int_equal(kv_put(t, KV_INODE, k, sizeof(k), v.data, 77), 0);
+	assert_int_equal(kv_commit(t), 0);
+	buf_release(&v);
+}
+
+/* A record of before shows its length until a truncate to 0. */
+static void test_meta_alloc_old_record(void **state)
+{
+	struct meta *m = FX_M(state);
+	struct meta_slice_write w[1];
+	struct meta_attr a;
+	uint64_t f;
+
+	f = fx_file(m, ROOT, R1, "f", 0644);
+	w[0] = sw(0, 0, new_id(m), 1000, 0, 1000);
+	assert_int_equal(meta_write(m, f, w, 1, 1000, &a), 0);
+	set_size(m, ROOT, f, 5000, 0);
+	assert_int_equal(fx_get(m, f).alloc, 1000);
+	make_old_record(m, f);
+	a = fx_get(m, f);
+	assert_int_equal(a.length, 5000);
+	assert_int_equal(a.alloc, 5000);
+	w[0] = sw(0, 2000, new_id(m), 10, 0, 10);
+	assert_int_equal(meta_write(m, f, w, 1, 6000, &a), 0);
+	assert_int_equal(a.alloc, 6000);
+	set_size(m, ROOT, f, 0, 0);
+	assert_int_equal(fx_get(m, f).alloc, 0);
+	w[0] = sw(0, 100, new_id(m), 10, 0, 10);
+	assert_int_equal(meta_write(m, f, w, 1, 110, &a), 0);
+	assert_int_equal(a.alloc, 10);
+	assert_int_equal(fx_get(m, f).alloc, 10);
+}
+
 /* ---- deletion ---- */
 
 static void write_two_chunks(struct meta *m, uint64_t f, uint64_t *ids)
@@ -809,6 +925,8 @@ int main(void)
 		T(test_meta_truncate_small_tail),
 		T(test_meta_fallocate),
 		T(test_meta_compact),
+		T(test_meta_alloc),
+		T(test_meta_alloc_old_record),
 		T(test_meta_unlink_queues_slices),
 		T(test_meta_unlink_large_queues_slices),
 		T(test_meta_unlink_while_open),
