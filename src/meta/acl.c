@@ -17,6 +17,14 @@
  *    masked by the create mode, as its access ACL (acl_create); the umask
  *    is not applied then.
  *
+ *  - permission checks: the kernel enforces ACLs exactly (the mount asks
+ *    for FUSE_CAP_POSIX_ACL and uses default_permissions).  Meta's own
+ *    checks (perm_check_t and friends) read the access ACL only when the
+ *    mode bits refuse a caller other than the owner: they never refuse
+ *    what the ACL grants, and cost no read for the common case, but an
+ *    ACL entry narrower than the mode's group or other bits is left to
+ *    the kernel.
+ *
  * The functions work on the value in place: no allocation, and the value
  * a caller validated once stays valid through acl_chmod / acl_create.
  */
