@@ -72,6 +72,7 @@ struct mount_opts {
 	char options[2048];
 	enum vfs_atime_mode atime; /* from -o (atime_opts) */
 	bool nodiratime;
+	bool no_acl; /* -o noacl (atime_opts) */
 	/* disk cache (cache/cache.h) */
 	const char *cache_dir; /* parent of <uuid>/; NULL: $TESSERA_HOME/cache */
 	uint64_t cache_size;
@@ -142,21 +143,23 @@ static int add_fuse_opts(struct mount_opts *o, const char *s)
  * nodiratime / diratime; lazytime / nolazytime are accepted: atimes are
  * kept in memory and written once a second anyway.  They are taken out
  * of @opts (libfuse knows only "atime" and "noatime"), except noatime,
- * which stays so that the mount table shows it.
+ * which stays so that the mount table shows it.  "acl" (the default) and
+ * "noacl" turn POSIX ACLs on and off (*no_acl) and are taken out too.
  */
 static void atime_opts(char *opts, enum vfs_atime_mode *mode,
-		       bool *nodiratime)
+		       bool *nodiratime, bool *no_acl)
 {
 	static const char *const ours[] = {
 	    "relatime",	   "norelatime", "strictatime", "nostrictatime",
 	    "diratime",	   "nodiratime", "lazytime",	"nolazytime",
-	    "atime",
+	    "atime",	   "acl",	 "noacl",
 	};
 	char *copy = strdup(opts), *save = NULL;
 	size_t len = 0;
 
 	*mode = VFS_RELATIME;
 	*nodiratime = false;
+	*no_acl = false;
 	if (!copy)
 		return;
 	opts[0] = '\0';
@@ -173,6 +176,8 @@ static void atime_opts(char *opts, enum vfs_atime_mode *mode,
 			*mode = VFS_STRICTATIME;
 		else if (!strcmp(w, "nodiratime") || !strcmp(w, "diratime"))
 			*nodiratime = w[0] == 'n';
+		else if (!strcmp(w, "noacl") || !strcmp(w, "acl"))
+			*no_acl = w[0] == 'n';
 		for (size_t i = 0; i < ARRAY_SIZE(ours); i++)
 			mine |= !strcmp(w, ours[i]);
 		if (!mine) /* fits: never longer than the original */
@@ -289,7 +294,7 @@ static int parse_args(int argc, char **argv, struct mount_opts *o)
 						 : "missing mountpoint");
 	o->volume = pos[0];
 	o->mountpoint = pos[1];
-	atime_opts(o->options, &o->atime, &o->nodiratime);
+	atime_opts(o->options, &o->atime, &o->nodiratime, &o->no_acl);
 	return 0;
 }
 
@@ -703,6 +708,7 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 		meta_close(m);
 		return rc;
 	}
+	meta_set_acl(m, !o->no_acl);
 	memset(&sc, 0, sizeof(sc));
 	sc.mountpoint = mp;
 	sc.heartbeat_ms = (uint32_t)(o->heartbeat_s * 1000 + 0.5);
@@ -753,6 +759,7 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	fc.fsname = fsname;
 	fc.options = o->options;
 	fc.no_uring = o->no_uring;
+	fc.no_acl = o->no_acl;
 	rc = fsop_mount(v, mp, &fc, &fs);
 	if (rc < 0) {
 		vfs_free(v);

@@ -35,6 +35,7 @@ struct fsop_conf {
 	const char *options; /* extra -o options (allow_other, ...); or NULL */
 	int max_threads;     /* worker threads (0: 64) */
 	bool no_uring;	     /* stay on /dev/fuse even if io_uring is on */
+	bool no_acl; /* no FUSE_CAP_POSIX_ACL (meta_set_acl(m, false) too) */
 };
 
 /**

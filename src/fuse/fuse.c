@@ -225,6 +225,11 @@ static void fsop_init(void *userdata, struct fuse_conn_info *conn)
 			FUSE_CAP_READDIRPLUS | FUSE_CAP_PARALLEL_DIROPS |
 			FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_IOCTL_DIR;
 
+	/* POSIX ACLs: the kernel checks them (default_permissions) and
+	 * leaves the umask to us (DONT_MASK): a new inode under a default
+	 * ACL takes that instead (meta/acl.c) */
+	if (!fs->conf.no_acl)
+		want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	conn->want |= want & conn->capable;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = 1 * MiB;

@@ -41,7 +41,8 @@ static bool is_root(const struct meta_cred *c)
 	return !c || c->uid == 0;
 }
 
-static int setattr_check(const struct setattr_arg *a, const struct meta_attr *r)
+static int setattr_check(struct kv_txn *t, const struct setattr_arg *a,
+			 const struct meta_attr *r)
 {
 	const struct meta_cred *c = a->c;
 	const struct meta_attr *in = a->in;
@@ -73,7 +74,7 @@ static int setattr_check(const struct setattr_arg *a, const struct meta_attr *r)
 	if ((m & META_SET_MTIME) && !(m & META_SET_MTIME_NOW) && !owner)
 		return -EPERM;
 	if ((m & (META_SET_ATIME_NOW | META_SET_MTIME_NOW)) && !owner &&
-	    perm_check(c, r, META_MAY_WRITE) < 0)
+	    perm_check_t(t, c, r, META_MAY_WRITE) < 0)
 		return -EACCES;
 	if (m & META_SET_SIZE) {
 		if (S_ISDIR(r->mode))
@@ -82,7 +83,7 @@ static int setattr_check(const struct setattr_arg *a, const struct meta_attr *r)
 			return -EINVAL;
 		if (in->length > META_MAX_LENGTH)
 			return -EFBIG;
-		return perm_check(c, r, META_MAY_WRITE);
+		return perm_check_t(t, c, r, META_MAY_WRITE);
 	}
 	return 0;
 }
@@ -106,7 +107,7 @@ static int setattr_fn(struct meta *m, struct kv_txn *t, void *arg)
 	memset(&a->e, 0, sizeof(a->e));
 	rc = inode_get(t, a->ino, &r);
 	if (rc == 0)
-		rc = setattr_check(a, &r.a);
+		rc = setattr_check(t, a, &r.a);
 	if (rc < 0)
 		return rc;
 	if (mask & META_SET_UID)
@@ -122,6 +123,9 @@ static int setattr_fn(struct meta *m, struct kv_txn *t, void *arg)
 		if (!is_root(a->c) && !perm_in_group(a->c, r.a.gid))
 			mode &= ~(uint32_t)S_ISGID;
 		r.a.mode = (r.a.mode & S_IFMT) | mode;
+		rc = acl_chmod_t(m, t, &r.a);
+		if (rc < 0)
+			return rc;
 	}
 	if ((mask & META_SET_SIZE) && in->length != r.a.length) {
 		rc = data_set_length(m, t, &r, in->length, &a->e);

@@ -174,7 +174,7 @@ static int clone_check(struct kv_txn *t, struct clone_arg *a,
 	int rc = inode_get(t, a->dstparent, p);
 
 	if (rc == 0)
-		rc = perm_lookup(a->c, &p->a);
+		rc = perm_lookup_t(t, a->c, &p->a);
 	if (rc < 0)
 		return rc;
 	if (name_is_dot(a->name, a->len) ||

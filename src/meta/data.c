@@ -616,7 +616,7 @@ static int falloc_fn(struct meta *m, struct kv_txn *t, void *arg)
 		return -ESPIPE;
 	if (!S_ISREG(r.a.mode))
 		return -ENODEV;
-	rc = perm_check(a->c, &r.a, META_MAY_WRITE);
+	rc = perm_check_t(t, a->c, &r.a, META_MAY_WRITE);
 	if (rc < 0)
 		return rc;
 	/* ext4_fallocate: immutable, or append-only for all but allocation */

@@ -109,7 +109,7 @@ static int head_fn(struct meta *m, struct kv_txn *t, void *arg)
 		return rc;
 	if (!S_ISDIR(r.a.mode))
 		return -ENOTDIR;
-	rc = perm_check(h->c, &r.a, META_MAY_READ);
+	rc = perm_check_t(t, h->c, &r.a, META_MAY_READ);
 	if (rc == 0 && r.a.nlink == 0)
 		rc = -ENOENT; /* removed while open */
 	if (rc < 0)

@@ -172,6 +172,12 @@ int meta_store_format(struct meta *m, const struct meta_format *f);
  *  heartbeat, release its locks and sustained inodes, delete its record);
  *  close.  NULL: no-op. */
 void meta_close(struct meta *m);
+/**
+ * POSIX ACLs ("system.posix_acl_access" / "_default", acl.c) on (the
+ * default) or off: off, "system." names are -EOPNOTSUPP and creates
+ * ignore default ACLs.  Startup only, before any other call.
+ */
+void meta_set_acl(struct meta *m, bool on);
 /** Make all committed metadata durable (application fsync). */
 int meta_sync(struct meta *m);
 struct kv_engine *meta_engine(struct meta *m);

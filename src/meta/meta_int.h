@@ -95,6 +95,7 @@ struct meta_openf {
 
 struct meta {
 	struct kv_engine *kv;
+	bool no_acl; /* meta_set_acl(false); set at startup only */
 	char desc[512]; /* URL, password masked */
 	uint64_t sid;	/* session id; 0 until sessions exist */
 	atomic_uint_fast64_t txn_retries; /* attempts lost to -EAGAIN */
@@ -239,6 +240,57 @@ int perm_flags_modify(const struct meta_attr *a);
 /** Mode and group of a new inode as Linux inode_init_owner. */
 void perm_init_owner(const struct meta_cred *c, const struct meta_attr *dir,
 		     struct meta_attr *a);
+
+/* ---- POSIX ACLs (acl.c) ---- */
+
+#define ACL_NAME_ACCESS "system.posix_acl_access"
+#define ACL_NAME_DEFAULT "system.posix_acl_default"
+#define ACL_XATTR_VERSION 2
+/* tags of struct posix_acl_xattr_entry */
+#define ACL_USER_OBJ 0x01
+#define ACL_USER 0x02
+#define ACL_GROUP_OBJ 0x04
+#define ACL_GROUP 0x08
+#define ACL_MASK 0x10
+#define ACL_OTHER 0x20
+
+/** 0 if @v (@len bytes) is a valid ACL xattr value, else -EINVAL. */
+int acl_valid(const void *v, size_t len);
+/** Set the rwx bits of *@mode from valid ACL @v (owner, mask or group,
+ *  other); 1 if @v has only the three base entries (the mode says all). */
+int acl_equiv_mode(const void *v, size_t len, uint32_t *mode);
+/** Rewrite valid access ACL @v after a chmod to @mode (owner, mask or
+ *  group, other entries), in place. */
+void acl_chmod(void *v, size_t len, uint32_t mode);
+/** Mask default ACL @v (a copy) by create mode *@mode and set *@mode's
+ *  rwx bits from the result; 1 if the result must be stored as the new
+ *  inode's access ACL, 0 if the mode says all. */
+int acl_create(void *v, size_t len, uint32_t *mode);
+/** -EACCES unless @c (not NULL, not root) may @want on @a by ACL @v. */
+int acl_permission(const void *v, size_t len, const struct meta_cred *c,
+		   const struct meta_attr *a, int want);
+/** The valid ACL xattr @name of @ino into @out; -ENOENT if none (a
+ *  damaged value counts as none), other -errno from the engine. */
+int acl_get(struct kv_txn *t, uint64_t ino, const char *name, struct buf *out);
+int acl_put(struct kv_txn *t, uint64_t ino, const char *name, const void *v,
+	    size_t len);
+/** For a new inode @a (mode, ino set) in @parent: with a default ACL
+ *  there, store the inherited ACLs and mask @a's mode by them; else
+ *  apply @umask.  -errno from the engine. */
+int acl_inherit(struct meta *m, struct kv_txn *t, uint64_t parent,
+		uint32_t umask, struct meta_attr *a);
+/** After a chmod of @a (new mode set): its access ACL, if any, follows. */
+int acl_chmod_t(struct meta *m, struct kv_txn *t, const struct meta_attr *a);
+/** perm_check, then for a caller other than the owner the access ACL. */
+int perm_check_t(struct kv_txn *t, const struct meta_cred *c,
+		 const struct meta_attr *a, int mask);
+/** perm_may_delete with the directory's access ACL. */
+int perm_may_delete_t(struct kv_txn *t, const struct meta_cred *c,
+		      const struct meta_attr *dir,
+		      const struct meta_attr *victim);
+/** perm_lookup with the access ACL. */
+int perm_lookup_t(struct kv_txn *t, const struct meta_cred *c,
+		  const struct meta_attr *dir);
 
 /* ---- removal (remove.c) ---- */
 

@@ -44,7 +44,7 @@ static int lookup_fn(struct meta *m, struct kv_txn *t, void *arg)
 	(void)m;
 	rc = inode_get(t, a->parent, &p);
 	if (rc == 0)
-		rc = perm_lookup(a->c, &p.a);
+		rc = perm_lookup_t(t, a->c, &p.a);
 	if (rc < 0)
 		return rc;
 	if (a->len == 1 && a->name[0] == '.') {
@@ -110,7 +110,7 @@ static int getattr_fn(struct meta *m, struct kv_txn *t, void *arg)
 		*a->has_xattr = has > 0;
 	}
 	if (rc == 0 && a->mask)
-		rc = perm_check(a->c, &r.a, a->mask);
+		rc = perm_check_t(t, a->c, &r.a, a->mask);
 	return rc;
 }
 
@@ -147,7 +147,8 @@ struct create_arg {
 	uint64_t parent;
 	const char *name;
 	size_t len;
-	uint32_t mode; /* type | permission bits, umask applied */
+	uint32_t mode; /* type | permission bits, umask not yet applied */
+	uint32_t umask; /* applied unless the parent has a default ACL */
 	uint64_t rdev;
 	const char *target; /* symlinks */
 	size_t tlen;
@@ -166,7 +167,7 @@ static int create_parent(struct kv_txn *t, const struct meta_cred *c,
 
 	rc = inode_get(t, parent, p);
 	if (rc == 0)
-		rc = perm_lookup(c, &p->a);
+		rc = perm_lookup_t(t, c, &p->a);
 	if (rc < 0)
 		return rc;
 	if (name_is_dot(name, len) || is_trash_name(parent, name, len))
@@ -176,7 +177,7 @@ static int create_parent(struct kv_txn *t, const struct meta_cred *c,
 		return -EEXIST;
 	if (rc != -ENOENT)
 		return rc;
-	rc = perm_check(c, &p->a, META_MAY_WRITE | META_MAY_EXEC);
+	rc = perm_check_t(t, c, &p->a, META_MAY_WRITE | META_MAY_EXEC);
 	if (rc == 0 && parent == META_TRASH_INO)
 		rc = -EPERM;
 	return rc;
@@ -209,6 +210,9 @@ static int create_fn(struct meta *m, struct kv_txn *t, void *arg)
 		r.next_cookie = META_COOKIE_FIRST;
 	}
 	perm_init_owner(a->c, &p.a, &r.a);
+	rc = acl_inherit(m, t, a->parent, a->umask, &r.a);
+	if (rc < 0)
+		return rc;
 	a->e.inodes = 1;
 	a->e.space = meta_space_of(&r.a);
 	rc = meta_check_space(m, a->e.space, 1);
@@ -277,7 +281,8 @@ int meta_mknod(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	default:
 		return -EINVAL;
 	}
-	a.mode = type | (mode & 07777 & ~umask_of(c));
+	a.mode = type | (mode & 07777);
+	a.umask = umask_of(c);
 	a.rdev = rdev;
 	return create(m, &a);
 }
@@ -288,7 +293,8 @@ int meta_mkdir(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	struct create_arg a = {
 	    .c = c, .parent = parent, .name = name, .out = out};
 
-	a.mode = S_IFDIR | (mode & (0777 | S_ISVTX) & ~umask_of(c));
+	a.mode = S_IFDIR | (mode & (0777 | S_ISVTX));
+	a.umask = umask_of(c);
 	return create(m, &a);
 }
 

@@ -438,7 +438,7 @@ static int remove_prep(struct kv_txn *t, struct remove_arg *a,
 
 	rc = inode_get(t, a->parent, p);
 	if (rc == 0)
-		rc = perm_lookup(a->c, &p->a);
+		rc = perm_lookup_t(t, a->c, &p->a);
 	if (rc < 0)
 		return rc;
 	if (name_is_dot(a->name, a->len)) {
@@ -454,7 +454,7 @@ static int remove_prep(struct kv_txn *t, struct remove_arg *a,
 	if (rc == 0)
 		rc = inode_get(t, d->ino, r);
 	if (rc == 0)
-		rc = perm_may_delete(a->c, &p->a, &r->a);
+		rc = perm_may_delete_t(t, a->c, &p->a, &r->a);
 	if (rc < 0)
 		return rc;
 	if (a->dir && !S_ISDIR(r->a.mode))

@@ -79,7 +79,7 @@ static int load(struct kv_txn *t, struct rename_arg *a, struct rename_st *s)
 
 	rc = inode_get(t, a->sp_ino, &s->sp_rec);
 	if (rc == 0)
-		rc = perm_lookup(a->c, &s->sp_rec.a);
+		rc = perm_lookup_t(t, a->c, &s->sp_rec.a);
 	if (rc < 0)
 		return rc;
 	s->sp = &s->sp_rec;
@@ -87,7 +87,7 @@ static int load(struct kv_txn *t, struct rename_arg *a, struct rename_st *s)
 	if (a->dp_ino != a->sp_ino) {
 		rc = inode_get(t, a->dp_ino, &s->dp_rec);
 		if (rc == 0)
-			rc = perm_lookup(a->c, &s->dp_rec.a);
+			rc = perm_lookup_t(t, a->c, &s->dp_rec.a);
 		if (rc < 0)
 			return rc;
 		s->dp = &s->dp_rec;
@@ -140,12 +140,12 @@ static int check(struct kv_txn *t, struct rename_arg *a, struct rename_st *s)
 		return rc;
 	if (s->have_t && s->sd.ino == s->td.ino)
 		return 1;
-	rc = perm_may_delete(a->c, &s->sp->a, &s->sr.a);
+	rc = perm_may_delete_t(t, a->c, &s->sp->a, &s->sr.a);
 	if (rc == 0 && !s->have_t)
-		rc =
-		    perm_check(a->c, &s->dp->a, META_MAY_WRITE | META_MAY_EXEC);
+		rc = perm_check_t(t, a->c, &s->dp->a,
+				  META_MAY_WRITE | META_MAY_EXEC);
 	else if (rc == 0)
-		rc = perm_may_delete(a->c, &s->dp->a, &s->tr.a);
+		rc = perm_may_delete_t(t, a->c, &s->dp->a, &s->tr.a);
 	if (rc < 0)
 		return rc;
 	if (s->have_t && !xchg && s->src_dir && !s->tgt_dir)
@@ -153,9 +153,9 @@ static int check(struct kv_txn *t, struct rename_arg *a, struct rename_st *s)
 	if (s->have_t && !xchg && !s->src_dir && s->tgt_dir)
 		return -EISDIR;
 	if (moved && s->src_dir)
-		rc = perm_check(a->c, &s->sr.a, META_MAY_WRITE);
+		rc = perm_check_t(t, a->c, &s->sr.a, META_MAY_WRITE);
 	if (rc == 0 && moved && xchg && s->tgt_dir)
-		rc = perm_check(a->c, &s->tr.a, META_MAY_WRITE);
+		rc = perm_check_t(t, a->c, &s->tr.a, META_MAY_WRITE);
 	if (rc == 0 && s->tgt_dir && !xchg) {
 		rc = dir_has_entries(t, s->td.ino);
 		if (rc > 0)

@@ -367,7 +367,8 @@ static int restore_fn(struct meta *m, struct kv_txn *t, void *arg)
 	if (rc == 0 && a->c && a->c->uid != 0 && a->c->uid != r.a.uid)
 		rc = -EPERM;
 	if (rc == 0)
-		rc = perm_check(a->c, &p.a, META_MAY_WRITE | META_MAY_EXEC);
+		rc = perm_check_t(t, a->c, &p.a,
+				  META_MAY_WRITE | META_MAY_EXEC);
 	if (rc < 0)
 		return rc;
 	nd = d;

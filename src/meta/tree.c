@@ -255,7 +255,7 @@ static int top_fn(struct meta *m, struct kv_txn *t, void *arg)
 	UNUSED(m);
 	rc = inode_get(t, a->r->parent, &p);
 	if (rc == 0)
-		rc = perm_lookup(a->r->c, &p.a);
+		rc = perm_lookup_t(t, a->r->c, &p.a);
 	if (rc == 0)
 		rc = dent_get(t, a->r->parent, a->r->name, a->len, &d);
 	if (rc == 0)
@@ -353,7 +353,7 @@ static int rmt_one(struct meta_rmtree *r, struct kv_txn *t, struct inode_rec *p,
 
 	rc = inode_get(t, e->ino, &v);
 	if (rc == 0)
-		rc = perm_may_delete(r->c, &p->a, &v.a);
+		rc = perm_may_delete_t(t, r->c, &p->a, &v.a);
 	if (rc < 0)
 		return rc;
 	if (S_ISDIR(v.a.mode)) {

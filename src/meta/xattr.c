@@ -4,8 +4,16 @@
  *
  *  - names: 1..255 bytes, else -ERANGE; a known namespace prefix followed
  *    by at least one byte ("user." alone is -EINVAL); "user.", "trusted.",
- *    "security." are stored; "system." (POSIX ACLs, not supported yet) and
- *    unknown prefixes are -EOPNOTSUPP.
+ *    "security." are stored; of "system." only the POSIX ACLs
+ *    "system.posix_acl_access" and "system.posix_acl_default" (acl.c),
+ *    unless meta_set_acl(false); others and unknown prefixes are
+ *    -EOPNOTSUPP.
+ *  - ACLs: anyone may read them; only the owner (or root) set or remove
+ *    them (-EPERM); a value must be valid (-EINVAL), a default ACL only on
+ *    a directory (-EACCES).  Setting the access ACL sets the mode's rwx
+ *    bits from it (and drops set-group-ID for a caller outside the
+ *    group); an ACL the mode says all of is not stored.  A value with no
+ *    entries removes the ACL.
  *  - values: at most 64 KiB (-E2BIG); empty values are allowed.
  *  - flags: META_XATTR_CREATE on an existing name -EEXIST, META_XATTR_REPLACE
  *    on a missing one -ENODATA, other bits -EINVAL.
@@ -20,7 +28,7 @@
 #include "util/common.h"
 #include "meta/meta_int.h"
 
-enum xattr_ns { XNS_USER, XNS_TRUSTED, XNS_SECURITY };
+enum xattr_ns { XNS_USER, XNS_TRUSTED, XNS_SECURITY, XNS_SYSTEM };
 
 static int xname_check(const char *name, size_t *len, enum xattr_ns *ns)
 {
@@ -31,7 +39,7 @@ static int xname_check(const char *name, size_t *len, enum xattr_ns *ns)
 	    {"user.", XNS_USER},
 	    {"trusted.", XNS_TRUSTED},
 	    {"security.", XNS_SECURITY},
-	    {"system.", -EOPNOTSUPP},
+	    {"system.", XNS_SYSTEM},
 	};
 	size_t n = strnlen(name, META_XATTR_NAME_MAX + 1);
 
@@ -48,6 +56,9 @@ static int xname_check(const char *name, size_t *len, enum xattr_ns *ns)
 		if (n == pl)
 			return -EINVAL;
 		*ns = (enum xattr_ns)tab[i].ns;
+		if (*ns == XNS_SYSTEM && strcmp(name, ACL_NAME_ACCESS) &&
+		    strcmp(name, ACL_NAME_DEFAULT))
+			return -EOPNOTSUPP;
 		return 0;
 	}
 	return -EOPNOTSUPP;
@@ -59,13 +70,15 @@ static bool is_root(const struct meta_cred *c)
 }
 
 /* Linux xattr_permission. */
-static int xattr_perm(const struct meta_cred *c, const struct meta_attr *a,
-		      enum xattr_ns ns, bool write)
+static int xattr_perm(struct kv_txn *t, const struct meta_cred *c,
+		      const struct meta_attr *a, enum xattr_ns ns, bool write)
 {
 	if (write && perm_flags_modify(a) < 0)
 		return -EPERM;
 	if (ns == XNS_SECURITY)
 		return 0;
+	if (ns == XNS_SYSTEM)
+		return write && !perm_is_owner(c, a) ? -EPERM : 0;
 	if (ns == XNS_TRUSTED) {
 		if (is_root(c))
 			return 0;
@@ -76,7 +89,7 @@ static int xattr_perm(const struct meta_cred *c, const struct meta_attr *a,
 	if (write && S_ISDIR(a->mode) && (a->mode & S_ISVTX) &&
 	    !perm_is_owner(c, a))
 		return -EPERM;
-	return perm_check(c, a, write ? META_MAY_WRITE : META_MAY_READ);
+	return perm_check_t(t, c, a, write ? META_MAY_WRITE : META_MAY_READ);
 }
 
 struct xattr_arg {
@@ -127,7 +140,7 @@ static int get_fn(struct meta *m, struct kv_txn *t, void *arg)
 	(void)m;
 	rc = inode_get(t, a->ino, &r);
 	if (rc == 0)
-		rc = xattr_perm(a->c, &r.a, a->ns, false);
+		rc = xattr_perm(t, a->c, &r.a, a->ns, false);
 	if (rc < 0)
 		return rc;
 	rc = kv_get(t, KV_XATTR, k, xkey(k, a), &a->out);
@@ -140,6 +153,8 @@ ssize_t meta_getxattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 	struct xattr_arg a = {.c = c, .ino = ino, .name = name};
 	ssize_t rc = xname_check(name, &a.len, &a.ns);
 
+	if (rc == 0 && a.ns == XNS_SYSTEM && m->no_acl)
+		rc = -EOPNOTSUPP;
 	if (rc == 0)
 		rc = meta_txn(m, false, get_fn, &a);
 	if (rc == 0 && n && a.out.len > n)
@@ -153,19 +168,56 @@ ssize_t meta_getxattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 	return rc;
 }
 
+/*
+ * Linux set_posix_acl and posix_acl_update_mode for a "system." value:
+ * validate it, set the mode from an access ACL, and turn the set into a
+ * quiet removal (*drop) when nothing needs storing (no entries, or the
+ * mode says all).  @a is left alone: the txn may run again.
+ */
+static uint32_t get_le32_acl(const void *v)
+{
+	const unsigned char *p = v;
+
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static int acl_set_prep(const struct xattr_arg *a, struct meta_attr *r,
+			bool *drop)
+{
+	uint32_t mode = r->mode;
+
+	*drop = false;
+	if (a->vlen == 4 && get_le32_acl(a->val) == ACL_XATTR_VERSION) {
+		*drop = true;
+		return 0;
+	}
+	if (acl_valid(a->val, a->vlen) < 0)
+		return -EINVAL;
+	if (strcmp(a->name, ACL_NAME_ACCESS))
+		return S_ISDIR(r->mode) ? 0 : -EACCES;
+	*drop = acl_equiv_mode(a->val, a->vlen, &mode) == 1;
+	if (a->c && a->c->uid != 0 && !perm_in_group(a->c, r->gid))
+		mode &= ~(uint32_t)S_ISGID;
+	r->mode = mode;
+	return 0;
+}
+
 static int set_fn(struct meta *m, struct kv_txn *t, void *arg)
 {
 	struct xattr_arg *a = arg;
 	unsigned char k[8 + META_XATTR_NAME_MAX];
 	size_t klen = xkey(k, a);
 	struct inode_rec r;
-	bool exists;
+	bool exists, drop = false;
 	int rc;
 
 	(void)m;
 	rc = inode_get(t, a->ino, &r);
 	if (rc == 0)
-		rc = xattr_perm(a->c, &r.a, a->ns, true);
+		rc = xattr_perm(t, a->c, &r.a, a->ns, true);
+	if (rc == 0 && a->ns == XNS_SYSTEM && !a->remove)
+		rc = acl_set_prep(a, &r.a, &drop);
 	if (rc < 0)
 		return rc;
 	rc = kv_get(t, KV_XATTR, k, klen, &a->out);
@@ -178,9 +230,10 @@ static int set_fn(struct meta *m, struct kv_txn *t, void *arg)
 		return -EEXIST;
 	if ((a->flags & META_XATTR_REPLACE) && !exists)
 		return -ENODATA;
-	if (a->remove)
+	rc = 0;
+	if (a->remove || (drop && exists))
 		rc = kv_del(t, KV_XATTR, k, klen);
-	else
+	else if (!drop)
 		rc = kv_put(t, KV_XATTR, k, klen, a->val, a->vlen);
 	r.a.ctime_ns = meta_now_ns();
 	if (rc == 0)
@@ -202,6 +255,8 @@ int meta_setxattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 	if (flags & ~(META_XATTR_CREATE | META_XATTR_REPLACE))
 		return -EINVAL;
 	rc = xname_check(name, &a.len, &a.ns);
+	if (rc == 0 && a.ns == XNS_SYSTEM && m->no_acl)
+		rc = -EOPNOTSUPP;
 	if (rc == 0 && len > META_XATTR_SIZE_MAX)
 		rc = -E2BIG;
 	if (rc == 0)
@@ -216,6 +271,8 @@ int meta_removexattr(struct meta *m, const struct meta_cred *c, uint64_t ino,
 	struct xattr_arg a = {.c = c, .ino = ino, .name = name, .remove = true};
 	int rc = xname_check(name, &a.len, &a.ns);
 
+	if (rc == 0 && a.ns == XNS_SYSTEM && m->no_acl)
+		rc = -EOPNOTSUPP;
 	if (rc == 0)
 		rc = meta_txn(m, true, set_fn, &a);
 	buf_release(&a.out);

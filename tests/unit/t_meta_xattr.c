@@ -23,15 +23,16 @@ static void test_meta_xattr_flags(void **state)
 	fx_tick();
 	assert_int_equal(meta_getxattr(m, ROOT, f, "user.a", buf, sizeof(buf)),
 			 -ENODATA);
+	assert_int_equal(meta_setxattr(m, ROOT, f, "user.a", "v1", 2,
+				       META_XATTR_REPLACE),
+			 -ENODATA);
 	assert_int_equal(
-	    meta_setxattr(m, ROOT, f, "user.a", "v1", 2, META_XATTR_REPLACE),
-	    -ENODATA);
-	assert_int_equal(
-	    meta_setxattr(m, ROOT, f, "user.a", "v1", 2, META_XATTR_CREATE), 0);
+		meta_setxattr(m, ROOT, f, "user.a", "v1", 2, META_XATTR_CREATE),
+		0);
 	assert_true(fx_get(m, f).ctime_ns > a0.ctime_ns);
 	assert_int_equal(
-	    meta_setxattr(m, ROOT, f, "user.a", "v2", 2, META_XATTR_CREATE),
-	    -EEXIST);
+		meta_setxattr(m, ROOT, f, "user.a", "v2", 2, META_XATTR_CREATE),
+		-EEXIST);
 	assert_int_equal(meta_getxattr(m, ROOT, f, "user.a", buf, sizeof(buf)),
 			 2);
 	assert_memory_equal(buf, "v1", 2);
@@ -48,14 +49,15 @@ static void test_meta_xattr_flags(void **state)
 	/* empty values exist */
 	assert_int_equal(meta_setxattr(m, ROOT, f, "user.empty", "", 0, 0), 0);
 	assert_int_equal(
-	    meta_getxattr(m, ROOT, f, "user.empty", buf, sizeof(buf)), 0);
+		meta_getxattr(m, ROOT, f, "user.empty", buf, sizeof(buf)), 0);
 	assert_int_equal(meta_removexattr(m, ROOT, f, "user.empty"), 0);
 	assert_int_equal(meta_removexattr(m, ROOT, f, "user.empty"), -ENODATA);
 	assert_int_equal(
-	    meta_getxattr(m, ROOT, f, "user.empty", buf, sizeof(buf)),
-	    -ENODATA);
+		meta_getxattr(m, ROOT, f, "user.empty", buf, sizeof(buf)),
+		-ENODATA);
 	assert_int_equal(
-	    meta_getxattr(m, ROOT, 99999, "user.a", buf, sizeof(buf)), -ENOENT);
+		meta_getxattr(m, ROOT, 99999, "user.a", buf, sizeof(buf)),
+		-ENOENT);
 	assert_int_equal(meta_setxattr(m, ROOT, 99999, "user.a", "x", 1, 0),
 			 -ENOENT);
 }
@@ -81,9 +83,11 @@ static void test_meta_xattr_sizes(void **state)
 			 -EINVAL);
 	assert_int_equal(meta_setxattr(m, ROOT, f, "bogus.x", "v", 1, 0),
 			 -EOPNOTSUPP);
+	assert_int_equal(meta_setxattr(m, ROOT, f, "system.other", "v", 1, 0),
+			 -EOPNOTSUPP);
 	assert_int_equal(
-	    meta_setxattr(m, ROOT, f, "system.posix_acl_access", "v", 1, 0),
-	    -EOPNOTSUPP);
+		meta_setxattr(m, ROOT, f, "system.posix_acl_access", "v", 1, 0),
+		-EINVAL);
 	val = malloc(65537);
 	assert_non_null(val);
 	memset(val, 0xab, 65537);
@@ -126,8 +130,8 @@ static void test_meta_xattr_list(void **state)
 	assert_int_equal(n, 11 + 7 + 7);
 	assert_memory_equal(buf, "security.s\0user.a\0user.b\0", (size_t)n);
 	assert_int_equal(
-	    meta_getxattr(m, ALICE, f, "trusted.t", buf, sizeof(buf)),
-	    -ENODATA);
+		meta_getxattr(m, ALICE, f, "trusted.t", buf, sizeof(buf)),
+		-ENODATA);
 	assert_int_equal(meta_setxattr(m, ALICE, f, "trusted.u", "x", 1, 0),
 			 -EPERM);
 	assert_int_equal(meta_removexattr(m, ALICE, f, "user.b"), 0);
@@ -192,9 +196,9 @@ static void test_meta_xattr_unlink(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_meta_xattr_flags),  T(test_meta_xattr_sizes),
-	    T(test_meta_xattr_list),   T(test_meta_xattr_permissions),
-	    T(test_meta_xattr_unlink),
+		T(test_meta_xattr_flags),  T(test_meta_xattr_sizes),
+		T(test_meta_xattr_list),   T(test_meta_xattr_permissions),
+		T(test_meta_xattr_unlink),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
