@@ -236,7 +236,8 @@ static int parse_entry(const char *p, const char *end, const char *strip,
 			return -EIO;
 		errno = 0;
 		size = strtoull(tmp->data, &e, 10);
-		if (errno || *e)
+		/* S3 objects are at most 5 TiB; more is not a size we trust. */
+		if (errno || *e || size > INT64_MAX)
 			return -EIO;
 	}
 	if (xml_field(p, end, "LastModified", tmp) == 0 &&
