@@ -4,6 +4,10 @@
 # binary and each tests/unit/t_*.c link against it.
 
 PREFIX ?= /usr/local
+# mount(8) looks for its helpers in /sbin; systemd units go to /etc.
+SBINDIR ?= /sbin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= /etc/systemd/system
 BUILD ?= build
 CC ?= cc
 PKGS := fuse3 sqlite3 libcurl libcrypto liblz4 libzstd libxxhash jansson hiredis libpq liburing
@@ -27,7 +31,11 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 20
 
-all: $(BIN) tessera
+all: $(BIN) tessera $(BUILD)/man/tessera.1
+
+# Man pages from the help texts of src/cli/main.c (scripts/mkman.sh).
+$(BUILD)/man/tessera.1: $(BIN) scripts/mkman.sh
+	scripts/mkman.sh $(BIN) $(BUILD)/man
 
 tessera: $(BIN)
 	ln -sf $(BIN) tessera
@@ -94,6 +102,12 @@ bench: all
 
 install: all
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tessera
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
+	for h in mount.tessera mount.fuse.tessera umount.fuse.tessera; do \
+		ln -sf $(PREFIX)/bin/tessera $(DESTDIR)$(SBINDIR)/$$h; done
+	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' dist/tessera@.service.in \
+		>$(DESTDIR)$(UNITDIR)/tessera@.service
 
 fmt:
 	clang-format -i $(SRCS) src/cli/main.c $(wildcard src/*/*.h) $(UNIT_SRCS)

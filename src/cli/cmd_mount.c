@@ -102,7 +102,7 @@ enum {
 	OPT_NO_URING,
 };
 
-static const struct option mount_longopts[] = {
+const struct option cmd_mount_longopts[] = {
 	{"foreground", no_argument, NULL, 'f'},
 	{"debug", no_argument, NULL, 'd'},
 	{"read-only", no_argument, NULL, OPT_RO},
@@ -284,7 +284,7 @@ static int parse_args(int argc, char **argv, struct mount_opts *o)
 	o->cache_size = CACHE_DEF_SIZE;
 	o->free_ratio = CACHE_DEF_FREE_RATIO;
 	o->max_readahead = 32 * MiB;
-	rc = cli_getopt("mount", argc, argv, "fdo:", mount_longopts, mount_opt,
+	rc = cli_getopt("mount", argc, argv, "fdo:", cmd_mount_longopts, mount_opt,
 			o, pos, 2, &npos);
 	if (rc)
 		return rc;

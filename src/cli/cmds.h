@@ -27,4 +27,12 @@ int cmd_stats(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_destroy(int argc, char **argv);
 
+/* `tessera mount`'s long options (cmd_mount.c), for mount.tessera. */
+#include <getopt.h>
+extern const struct option cmd_mount_longopts[];
+
+/* The binary run as /sbin/mount.tessera or umount.fuse.tessera. */
+int mount_helper_main(int argc, char **argv);
+int umount_helper_main(int argc, char **argv);
+
 #endif

@@ -234,11 +234,20 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	const char *lvl = getenv("TESSERA_LOG");
+	const char *self = argc > 0 ? strrchr(argv[0], '/') : NULL;
 
 	if (lvl && strcmp(lvl, "debug") == 0)
 		log_set_level(LOG_LVL_DEBUG);
 	else if (lvl && strcmp(lvl, "info") == 0)
 		log_set_level(LOG_LVL_INFO);
+	/* Run by mount(8) or umount(8) through a link (cmd_mount_helper.c). */
+	self = self ? self + 1 : argc > 0 ? argv[0] : "";
+	if (strcmp(self, "mount.tessera") == 0 ||
+	    strcmp(self, "mount.fuse.tessera") == 0)
+		return mount_helper_main(argc, argv);
+	if (strcmp(self, "umount.fuse.tessera") == 0 ||
+	    strcmp(self, "umount.tessera") == 0)
+		return umount_helper_main(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -1042,22 +1042,32 @@ static const struct fuse_lowlevel_ops fsop_ops = {
 /*
  * libfuse's own messages: DEBUG in our log; the last error is kept so that
  * a failed mount is reported in one line of ours with libfuse's reason.
+ * libfuse may write one line in pieces ("unknown option(s): `-o " then
+ * "bogus'\n"): a piece without a newline is continued by the next one.
  */
 static pthread_mutex_t fsop_err_lock = PTHREAD_MUTEX_INITIALIZER;
 static char fsop_last_err[256]; /* guarded by fsop_err_lock */
+static bool fsop_err_open;	/* guarded by fsop_err_lock */
 
 static void fsop_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	char msg[256];
 	size_t n;
+	bool open;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
+	open = n == 0 || msg[n - 1] != '\n';
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
 		msg[--n] = '\0';
 	if (level <= FUSE_LOG_ERR) {
+		size_t have;
+
 		pthread_mutex_lock(&fsop_err_lock);
-		snprintf(fsop_last_err, sizeof(fsop_last_err), "%s", msg);
+		have = fsop_err_open ? strlen(fsop_last_err) : 0;
+		snprintf(fsop_last_err + have, sizeof(fsop_last_err) - have,
+			 "%s", msg);
+		fsop_err_open = open;
 		pthread_mutex_unlock(&fsop_err_lock);
 	}
 	log_debug("libfuse: %s", msg);
@@ -1068,6 +1078,7 @@ static void last_err(char *out, size_t n)
 	pthread_mutex_lock(&fsop_err_lock);
 	snprintf(out, n, "%s", fsop_last_err[0] ? fsop_last_err : "unknown");
 	fsop_last_err[0] = '\0';
+	fsop_err_open = false;
 	pthread_mutex_unlock(&fsop_err_lock);
 }
 

@@ -16,6 +16,7 @@
  * direct_io so the kernel does not trust their length of 0.
  */
 #include "util/common.h"
+#include "cache/cache.h"
 #include "chunk/chunk.h"
 #include "meta/meta.h"
 #include "object/frame.h"
@@ -50,6 +51,44 @@ static const struct meta_cred *cred_of(const struct vfs_ctx *c)
 }
 
 /* ---- lifecycle ---- */
+
+/*
+ * The mount's effective settings, one "name value" line each, after the
+ * volume's JSON in ".config" (what a mount option or fstab line set).
+ */
+static int settings_text(struct vfs *v, const struct chunk_conf *cc)
+{
+	static const char *const atime[] = {"relatime", "noatime",
+					    "strictatime"};
+	const struct cache_conf *c = cc->cache;
+	struct buf b = BUF_INIT;
+	int rc;
+
+	rc = buf_appendf(&b,
+			 "mountpoint %s\nread_only %d\nbuffer_size %llu\n"
+			 "max_uploads %d\nmax_readahead %u\natime %s\n"
+			 "nodiratime %d\n",
+			 v->mountpoint, (int)v->conf.read_only,
+			 (unsigned long long)cc->buffer_size, cc->max_uploads,
+			 cc->max_readahead, atime[v->conf.atime],
+			 (int)v->conf.nodiratime);
+	if (rc == 0 && c)
+		rc = buf_appendf(&b,
+				 "cache_dir %s\ncache_size %llu\n"
+				 "free_space_ratio %g\nwriteback %d\n"
+				 "cache_large_write %d\n",
+				 c->dir ? c->dir : "", (unsigned long long)c->size,
+				 c->free_ratio, (int)c->writeback,
+				 (int)c->cache_large_write);
+	else if (rc == 0)
+		rc = buf_appendf(&b, "cache_size 0\nwriteback 0\n");
+	if (rc < 0) {
+		buf_release(&b);
+		return rc;
+	}
+	v->settings = buf_detach(&b, NULL);
+	return v->settings ? 0 : -ENOMEM;
+}
 
 int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	    const struct vfs_conf *conf, struct vfs **out)
@@ -97,9 +136,12 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	v->conf.cache = NULL; /* borrowed for this call only */
 	v->mem_limit = cc.buffer_size;
 	v->block_size = cc.block_size;
-	rc = chunk_store_new(os, &cc, &v->cs);
+	rc = settings_text(v, &cc);
+	if (rc == 0)
+		rc = chunk_store_new(os, &cc, &v->cs);
 	explicit_bzero(&frame, sizeof(frame));
 	if (rc < 0) {
+		free(v->settings);
 		free(v);
 		return rc;
 	}
@@ -155,6 +197,7 @@ void vfs_free(struct vfs *v)
 	obj_close(v->os);
 	if (v->m)
 		meta_close(v->m);
+	free(v->settings);
 	free(v);
 }
 
@@ -251,12 +294,7 @@ int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len)
 		json = meta_format_to_json(&f);
 		if (!json)
 			return -ENOMEM;
-		rc = buf_appendf(&b,
-				 "%s\nmountpoint %s\nread_only %d\n"
-				 "buffer_size %llu\nmax_uploads %d\n",
-				 json, v->mountpoint, (int)v->conf.read_only,
-				 (unsigned long long)v->conf.buffer_size,
-				 v->conf.max_uploads);
+		rc = buf_appendf(&b, "%s\n%s", json, v->settings);
 		free(json);
 	}
 	if (rc < 0) {

@@ -247,6 +247,7 @@ struct vfs {
 	atomic_uint_fast64_t nwriters; /* active slice writers, all files */
 	uint64_t mem_limit;	       /* the chunk pool bound */
 	uint32_t block_size;
+	char *settings; /* the mount's effective settings, for ".config" */
 
 	/* background worker (vfs_bg.c) */
 	pthread_t bg;
