@@ -250,4 +250,11 @@ void cli_local_mount(const struct cli_volume *vol, char *mp, size_t n);
 int cli_mount_ask(const char *root, const char *req, size_t len, char *ans,
 		  size_t n);
 
+/*
+ * ---- a mount's Prometheus page (cli_metrics.c) ----
+ */
+struct vfs;
+/* Append the /metrics text of mount @v of volume @volume to @b. */
+int cli_metrics_render(struct vfs *v, const char *volume, struct buf *b);
+
 #endif

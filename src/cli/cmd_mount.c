@@ -42,6 +42,7 @@
 #include "object/object.h"
 #include "replicate/repl.h"
 #include "util/buf.h"
+#include "util/httpd.h"
 #include "util/log.h"
 #include "util/url.h"
 #include "vfs/vfs.h"
@@ -81,6 +82,8 @@ struct mount_opts {
 	bool writeback;
 	bool cache_large_write;
 	bool no_uring;
+	const char *metrics; /* --metrics ADDR; NULL: the default */
+	bool no_metrics;
 };
 
 enum {
@@ -100,6 +103,8 @@ enum {
 	OPT_READAHEAD,
 	OPT_CACHE_LARGE,
 	OPT_NO_URING,
+	OPT_METRICS,
+	OPT_NO_METRICS,
 };
 
 const struct option cmd_mount_longopts[] = {
@@ -121,6 +126,8 @@ const struct option cmd_mount_longopts[] = {
 	{"max-readahead", required_argument, NULL, OPT_READAHEAD},
 	{"cache-large-write", no_argument, NULL, OPT_CACHE_LARGE},
 	{"no-uring", no_argument, NULL, OPT_NO_URING},
+	{"metrics", required_argument, NULL, OPT_METRICS},
+	{"no-metrics", no_argument, NULL, OPT_NO_METRICS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -267,6 +274,12 @@ static int mount_opt(void *arg, int c, const char *val)
 		return 0;
 	case OPT_NO_URING:
 		o->no_uring = true;
+		return 0;
+	case OPT_METRICS:
+		o->metrics = val;
+		return *val ? 0 : bad_value("--metrics", val);
+	case OPT_NO_METRICS:
+		o->no_metrics = true;
 		return 0;
 	}
 	return EXIT_USAGE;
@@ -496,21 +509,46 @@ static int repl_stats(void *arg, struct buf *b)
 	    "replicated 1\nrepl_generation %s\nrepl_committed_txn %llu\n"
 	    "repl_shipped_txn %llu\nrepl_snapshot_txn %llu\n"
 	    "repl_lag_ms %llu\nrepl_pending_bytes %llu\n"
-	    "repl_lease_lost %d\nrepl_last_error %d\n",
+	    "repl_lease_lost %d\nrepl_last_error %d\n"
+	    "repl_segments_shipped %llu\nrepl_snapshots_shipped %llu\n",
 	    st.generation, (unsigned long long)st.committed_seq,
 	    (unsigned long long)st.shipped_seq,
 	    (unsigned long long)st.snapshot_seq, (unsigned long long)st.lag_ms,
 	    (unsigned long long)st.pending_bytes, (int)st.lease_lost,
-	    st.last_error);
+	    st.last_error, (unsigned long long)st.segments_shipped,
+	    (unsigned long long)st.snapshots_shipped);
+}
+
+/*
+ * The Prometheus endpoint (--metrics, default 127.0.0.1:9567 or the next
+ * free port): one per mount process, so its state is the process's.
+ */
+#define METRICS_DEFAULT "127.0.0.1:9567"
+static char metrics_addr[300]; /* as bound; "" when off */
+static char metrics_volume[256];
+
+static int metrics_page(void *arg, const char *path, struct buf *b)
+{
+	if (strcmp(path, "/metrics") == 0)
+		return cli_metrics_render(arg, metrics_volume, b);
+	if (strcmp(path, "/") == 0)
+		return buf_appendf(b, "tessera mount of volume '%s': see "
+				      "/metrics\n",
+				   metrics_volume);
+	return -ENOENT;
 }
 
 /* ".stats" lines of the mount itself: the FUSE transport, replication. */
 static int mount_stats(void *arg, struct buf *b)
 {
-	int rc = buf_appendf(b, "fuse_uring %d\n", fsop_uring_serving() ? 1 : 0);
+	int rc = buf_appendf(b, "fuse_uring %d\nmetrics_addr %s\n",
+			     fsop_uring_serving() ? 1 : 0,
+			     metrics_addr[0] ? metrics_addr : "off");
 
 	if (rc == 0)
 		rc = fsop_op_stats_text(b);
+	if (rc == 0)
+		rc = obj_metrics_text(b, false);
 	if (rc == 0 && arg)
 		rc = repl_stats(arg, b);
 	return rc;
@@ -695,6 +733,7 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	struct fsop_conf fc;
 	struct mount_ctl mc;
 	struct cache_conf cc;
+	struct httpd *httpd = NULL;
 	char fsname[300], cache_dir[PATH_MAX];
 	int rc;
 
@@ -750,6 +789,17 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 		meta_close(m);
 		return rc;
 	}
+	if (!o->no_metrics) {
+		snprintf(metrics_volume, sizeof(metrics_volume), "%s",
+			 fmt.name);
+		rc = httpd_start(o->metrics ? o->metrics : METRICS_DEFAULT,
+				 !o->metrics, metrics_page, v, &httpd,
+				 metrics_addr, sizeof(metrics_addr));
+		if (rc < 0) {
+			vfs_free(v); /* one line printed */
+			return rc;
+		}
+	}
 	memset(&fc, 0, sizeof(fc));
 	fc.attr_timeout = o->attr_timeout;
 	fc.entry_timeout = o->entry_timeout;
@@ -762,17 +812,21 @@ static int serve(const struct mount_opts *o, const struct cli_volume *vol,
 	fc.no_acl = o->no_acl;
 	rc = fsop_mount(v, mp, &fc, &fs);
 	if (rc < 0) {
+		httpd_stop(httpd);
 		vfs_free(v);
 		return rc;
 	}
 	write_lock_info(lock_fd, mp);
-	log_info("volume '%s' mounted at '%s'", fmt.name, mp);
+	log_info("volume '%s' mounted at '%s'%s%s", fmt.name, mp,
+		 httpd ? ", metrics on http://" : "",
+		 httpd ? metrics_addr : "");
 	notify(notify_fd, EXIT_OK);
 	if (!o->foreground)
 		detach();
 	else
 		log_set_verbose_format(true);
 	rc = fsop_run(fs);
+	httpd_stop(httpd);
 	fsop_free(fs);
 	vfs_free(v);
 	log_info("volume '%s' unmounted from '%s'", fmt.name, mp);

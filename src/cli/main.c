@@ -66,6 +66,10 @@ const struct cli_cmd cli_cmds[] = {
 	  "                       default 0 for a file:// store on the cache's\n"
 	  "                       filesystem)\n"
 	  "  --free-space-ratio R keep this share of the cache's filesystem free (default 0.1)\n"
+	  "  --metrics ADDR       serve Prometheus metrics on http://ADDR/metrics\n"
+	  "                       (default 127.0.0.1:9567, or the next free port;\n"
+	  "                       an ADDR given is used or the mount fails)\n"
+	  "  --no-metrics         no metrics endpoint\n"
 	  "  --no-uring           talk to the kernel through /dev/fuse even when\n"
 	  "                       FUSE over io_uring is enabled (fuse.enable_uring=Y)\n"
 	  "  --cache-large-write  also cache full blocks just written (default: only\n"
@@ -206,7 +210,18 @@ const struct cli_cmd cli_cmds[] = {
 	{ "quota", cmd_quota, "manage directory quotas",
 	  "usage: tessera quota set|get|del|list " VOL " [--path P] [--capacity SIZE] [--inodes N]\n" },
 	{ "stats", cmd_stats, "show live counters of a mount",
-	  "usage: tessera stats MOUNTPOINT\n" },
+	  "usage: tessera stats MOUNTPOINT [--interval S] [--count N] [--json]\n"
+	  "\n"
+	  "Every interval, one line of rates from MOUNTPOINT/.stats (the same\n"
+	  "counters as the mount's Prometheus /metrics): FUSE requests and\n"
+	  "their mean latency, application read and write throughput, object\n"
+	  "GETs and PUTs, bytes up and down, the disk cache's hit ratio,\n"
+	  "metadata transactions, buffer memory and uploads pending.\n"
+	  "\n"
+	  "options:\n"
+	  "  --interval S         seconds between lines (default 1)\n"
+	  "  --count N            print N lines and exit (default: until ^C)\n"
+	  "  --json               one JSON object per line\n" },
 	{ "config", cmd_config, "show or change volume settings",
 	  "usage: tessera config " VOL " [--capacity SIZE] [--inodes N] [--trash-days N]\n"
 	  "\n"

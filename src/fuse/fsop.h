@@ -57,5 +57,7 @@ bool fsop_uring_serving(void);
  * (reply included).  Returns 0 or -ENOMEM.
  */
 int fsop_op_stats_text(struct buf *b);
+/* The same as Prometheus series (counts by op, latency histograms). */
+int fsop_op_metrics_prom(struct buf *b);
 
 #endif

@@ -96,8 +96,12 @@ int meta_txn(struct meta *m, bool rw, meta_txn_fn fn, void *arg)
 				rc = res;
 			} else {
 				rc = kv_commit(t);
-				if (rc == 0)
+				if (rc == 0) {
+					atomic_fetch_add_explicit(
+						&m->txns, 1,
+						memory_order_relaxed);
 					return res;
+				}
 			}
 		}
 		if (rc != -EAGAIN)
@@ -768,6 +772,11 @@ int meta_sync(struct meta *m)
 struct kv_engine *meta_engine(struct meta *m)
 {
 	return m->kv;
+}
+
+uint64_t meta_txn_count(struct meta *m)
+{
+	return (uint64_t)atomic_load(&m->txns);
 }
 
 uint64_t meta_txn_retries(struct meta *m)

@@ -184,6 +184,8 @@ struct kv_engine *meta_engine(struct meta *m);
 /** Transaction attempts run again after a conflict or a busy engine
  *  (-EAGAIN) since the open; for ".stats".  Any thread. */
 uint64_t meta_txn_retries(struct meta *m);
+/** Transactions committed (read-only ones included) since the open. */
+uint64_t meta_txn_count(struct meta *m);
 
 /* ---- format JSON (also used by status --json) ---- */
 /** Encode to a malloc'ed JSON string; NULL on ENOMEM. */

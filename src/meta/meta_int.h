@@ -99,6 +99,7 @@ struct meta {
 	char desc[512]; /* URL, password masked */
 	uint64_t sid;	/* session id; 0 until sessions exist */
 	atomic_uint_fast64_t txn_retries; /* attempts lost to -EAGAIN */
+	atomic_uint_fast64_t txns;	  /* transactions committed */
 
 	pthread_mutex_t lock; /* guards every field below; never held
 			       * across a transaction */

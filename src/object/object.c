@@ -4,8 +4,114 @@
  */
 #include "util/common.h"
 #include "object/object.h"
+#include "util/buf.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/url.h"
+
+/*
+ * Requests of this process by method and result, their latency, bytes up
+ * and down, PUTs in flight and retries (the S3 client counts those): the
+ * object-store part of a mount's metrics (obj_metrics_text).
+ */
+enum { M_GET, M_PUT, M_HEAD, M_DELETE, M_LIST, M_N };
+enum { R_OK, R_NOTFOUND, R_ERROR, R_N };
+static const char *const m_name[M_N] = {"GET", "PUT", "HEAD", "DELETE",
+					"LIST"};
+static const char *const r_name[R_N] = {"ok", "not_found", "error"};
+static _Atomic uint64_t m_requests[M_N][R_N];
+static struct metric_hist m_latency[M_N];
+static _Atomic uint64_t m_bytes_up, m_bytes_down, m_retries;
+static _Atomic int64_t m_puts_inflight;
+
+static void count(int method, uint64_t t0, int rc)
+{
+	int r = rc >= 0 ? R_OK : rc == -ENOENT ? R_NOTFOUND : R_ERROR;
+
+	atomic_fetch_add_explicit(&m_requests[method][r], 1,
+				  memory_order_relaxed);
+	metric_observe(&m_latency[method], metric_now_ns() - t0);
+}
+
+void obj_count_retry(void)
+{
+	atomic_fetch_add_explicit(&m_retries, 1, memory_order_relaxed);
+}
+
+int obj_metrics_text(struct buf *b, bool prom)
+{
+	uint64_t up = atomic_load(&m_bytes_up), down = atomic_load(&m_bytes_down);
+	uint64_t retries = atomic_load(&m_retries);
+	long long inflight = (long long)atomic_load(&m_puts_inflight);
+	int rc = 0;
+
+	if (!prom) {
+		for (int m = 0; m < M_N && rc == 0; m++)
+			rc = buf_appendf(
+				b, "object_%s %llu %llu %llu %llu\n", m_name[m],
+				(unsigned long long)atomic_load(&m_requests[m][R_OK]),
+				(unsigned long long)atomic_load(
+					&m_requests[m][R_NOTFOUND]),
+				(unsigned long long)atomic_load(
+					&m_requests[m][R_ERROR]),
+				(unsigned long long)(atomic_load(&m_latency[m].sum_ns) /
+						     1000));
+		if (rc == 0)
+			rc = buf_appendf(b,
+					 "object_bytes_up %llu\n"
+					 "object_bytes_down %llu\n"
+					 "object_retries %llu\n"
+					 "object_puts_inflight %lld\n",
+					 (unsigned long long)up,
+					 (unsigned long long)down,
+					 (unsigned long long)retries, inflight);
+		return rc;
+	}
+	rc = buf_appendf(b, "# HELP tessera_object_requests_total Object store "
+			    "requests by method and result.\n"
+			    "# TYPE tessera_object_requests_total counter\n");
+	for (int m = 0; m < M_N && rc == 0; m++)
+		for (int r = 0; r < R_N && rc == 0; r++)
+			rc = buf_appendf(
+				b,
+				"tessera_object_requests_total{method=\"%s\","
+				"result=\"%s\"} %llu\n",
+				m_name[m], r_name[r],
+				(unsigned long long)atomic_load(&m_requests[m][r]));
+	if (rc == 0)
+		rc = buf_appendf(
+			b, "# HELP tessera_object_request_duration_seconds "
+			   "Object store request latency, retries "
+			   "included.\n"
+			   "# TYPE tessera_object_request_duration_seconds "
+			   "histogram\n");
+	for (int m = 0; m < M_N && rc == 0; m++) {
+		char lab[32];
+
+		snprintf(lab, sizeof(lab), "method=\"%s\"", m_name[m]);
+		rc = metric_hist_prom(b, "tessera_object_request_duration_seconds",
+				      lab, &m_latency[m]);
+	}
+	if (rc == 0)
+		rc = buf_appendf(
+			b,
+			"# HELP tessera_object_bytes_total Bytes sent to "
+			"(up) and received from (down) the object store.\n"
+			"# TYPE tessera_object_bytes_total counter\n"
+			"tessera_object_bytes_total{direction=\"up\"} %llu\n"
+			"tessera_object_bytes_total{direction=\"down\"} %llu\n"
+			"# HELP tessera_object_retries_total Object store "
+			"requests retried after a transient failure.\n"
+			"# TYPE tessera_object_retries_total counter\n"
+			"tessera_object_retries_total %llu\n"
+			"# HELP tessera_object_uploads_inflight Object PUTs "
+			"under way.\n"
+			"# TYPE tessera_object_uploads_inflight gauge\n"
+			"tessera_object_uploads_inflight %lld\n",
+			(unsigned long long)up, (unsigned long long)down,
+			(unsigned long long)retries, inflight);
+	return rc;
+}
 
 int obj_key_check(const char *key)
 {
@@ -86,32 +192,62 @@ int obj_open(const char *url, bool create, struct obj_store **out)
 
 int obj_put(struct obj_store *s, const char *key, const void *data, size_t len)
 {
-	return s->ops->put(s, key, data, len);
+	uint64_t t0 = metric_now_ns();
+	int rc;
+
+	atomic_fetch_add_explicit(&m_puts_inflight, 1, memory_order_relaxed);
+	rc = s->ops->put(s, key, data, len);
+	atomic_fetch_sub_explicit(&m_puts_inflight, 1, memory_order_relaxed);
+	count(M_PUT, t0, rc);
+	if (rc == 0)
+		atomic_fetch_add_explicit(&m_bytes_up, len,
+					  memory_order_relaxed);
+	return rc;
 }
 
 int obj_get(struct obj_store *s, const char *key, uint64_t off, uint64_t len,
 	    struct buf *out)
 {
-	return s->ops->get(s, key, off, len, out);
+	uint64_t t0 = metric_now_ns();
+	int rc = s->ops->get(s, key, off, len, out);
+
+	count(M_GET, t0, rc);
+	if (rc == 0)
+		atomic_fetch_add_explicit(&m_bytes_down, out->len,
+					  memory_order_relaxed);
+	return rc;
 }
 
 int obj_head(struct obj_store *s, const char *key, struct obj_info *out)
 {
-	return s->ops->head(s, key, out);
+	uint64_t t0 = metric_now_ns();
+	int rc = s->ops->head(s, key, out);
+
+	count(M_HEAD, t0, rc);
+	return rc;
 }
 
 int obj_del(struct obj_store *s, const char *key)
 {
-	return s->ops->del(s, key);
+	uint64_t t0 = metric_now_ns();
+	int rc = s->ops->del(s, key);
+
+	count(M_DELETE, t0, rc);
+	return rc;
 }
 
 int obj_list(struct obj_store *s, const char *prefix, const char *start_after,
 	     const char *token, int limit, struct obj_list *out)
 {
+	uint64_t t0 = metric_now_ns();
+	int rc;
+
 	if (limit <= 0 || limit > 1000)
 		limit = 1000;
-	return s->ops->list(s, prefix ? prefix : "", start_after, token, limit,
-			    out);
+	rc = s->ops->list(s, prefix ? prefix : "", start_after, token, limit,
+			  out);
+	count(M_LIST, t0, rc);
+	return rc;
 }
 
 int obj_sync(struct obj_store *s)

@@ -108,6 +108,16 @@ const char *obj_describe(const struct obj_store *s);
 /** obj_close(NULL) is a no-op. */
 void obj_close(struct obj_store *s);
 
+/**
+ * This process's object-store counters: requests by method and result,
+ * latency, bytes up and down, PUTs in flight, retries.  @prom: Prometheus
+ * text with HELP and TYPE; else ".stats" lines ("object_GET ok notfound
+ * error latency_us", "object_bytes_up N", ...).  0 or -ENOMEM.
+ */
+int obj_metrics_text(struct buf *b, bool prom);
+/** A store counts one retry of a request (any thread). */
+void obj_count_retry(void);
+
 /** Validate a key (see top comment).  0 or -EINVAL. */
 int obj_key_check(const char *key);
 

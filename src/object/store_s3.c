@@ -633,6 +633,7 @@ static int s3_run(struct s3_store *s, struct s3_req *r)
 		wait = backoff_ms(i);
 		if (now_ms() + wait >= deadline)
 			break;
+		obj_count_retry();
 		log_info("retrying %s '%s' on '%s' in %ld ms (try %d, %s %ld)",
 			 r->method, r->key ? r->key : "", s->base.desc, wait,
 			 i + 1, r->cc ? curl_easy_strerror(r->cc) : "HTTP",

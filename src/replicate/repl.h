@@ -142,6 +142,8 @@ struct repl_status {
 	uint64_t pending_bytes; /* encoded records not yet stored */
 	bool lease_lost;
 	int last_error; /* last upload error (-errno), 0 if none */
+	uint64_t segments_shipped;  /* stored by this process */
+	uint64_t snapshots_shipped; /* stored by this process */
 };
 
 /** Live state of wrapper @e.  -EINVAL when @e is not a wrapper.  Any thread. */

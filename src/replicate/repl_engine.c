@@ -94,6 +94,7 @@ struct repl_engine {
 	uint64_t committed_seq;
 	uint64_t shipped_seq;
 	uint64_t snap_seq;
+	uint64_t nsegments, nsnapshots; /* stored by this process */
 	int64_t snap_mono_ms; /* when the last snapshot was taken */
 	uint64_t snap_raw;    /* record bytes of the last snapshot */
 	uint64_t since_snap;  /* record bytes committed since */
@@ -544,6 +545,8 @@ int repl_status(struct kv_engine *e, struct repl_status *out)
 	out->pending_bytes = r->cur.body.len + r->fly.body.len;
 	out->lease_lost = r->lost;
 	out->last_error = r->last_error;
+	out->segments_shipped = r->nsegments;
+	out->snapshots_shipped = r->nsnapshots;
 	if (r->fly.ntxn)
 		oldest = r->fly.started_ms;
 	else if (r->cur.ntxn)
@@ -675,6 +678,7 @@ static void rp_take_snapshot(struct repl_engine *r)
 		return;
 	}
 	rp_succeeded(r);
+	r->nsnapshots++;
 	if (epoch != r->base_epoch)
 		return; /* the history broke meanwhile: snapshot again */
 	r->need_base = false;
@@ -723,6 +727,7 @@ static void rp_ship(struct repl_engine *r)
 		return;
 	}
 	rp_succeeded(r);
+	r->nsegments++;
 	log_debug("stored segment '%s'", key);
 	if (strcmp(gen, r->gen) == 0 && !r->need_base)
 		r->shipped_seq = MAX(r->shipped_seq, last);

@@ -265,18 +265,25 @@ static int stats_text(struct vfs *v, struct buf *b)
 			b,
 			"block_fetches %llu\nblock_prefetches %llu\n"
 			"block_hits %llu\nahead_blocks %llu\n"
-			"meta_retries %llu\n",
+			"meta_retries %llu\nmeta_txns %llu\nmem_limit %llu\n",
 			(unsigned long long)fetches,
 			(unsigned long long)prefetches,
 			(unsigned long long)hits,
 			(unsigned long long)atomic_load(&v->ahead.blocks),
-			(unsigned long long)meta_txn_retries(v->m));
+			(unsigned long long)meta_txn_retries(v->m),
+			(unsigned long long)meta_txn_count(v->m),
+			(unsigned long long)v->mem_limit);
 	}
 	if (rc == 0)
 		rc = vfs_cache_stats_text(v, b);
 	if (rc == 0 && v->conf.stats_extra)
 		rc = v->conf.stats_extra(v->conf.stats_arg, b);
 	return rc;
+}
+
+int vfs_stats_text(struct vfs *v, struct buf *b)
+{
+	return stats_text(v, b);
 }
 
 int vfs_virtual_text(struct vfs *v, uint64_t ino, char **out, size_t *len)

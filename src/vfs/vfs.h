@@ -301,4 +301,10 @@ struct vfs_seg {
 int vfs_resolve_slices(const struct slice *s, size_t n, struct vfs_seg **out,
 		       size_t *nout);
 
+/**
+ * The mount's counters as ".stats" shows them ("name value" lines, then
+ * the conf's stats_extra lines), appended to @b.  Any thread.
+ */
+int vfs_stats_text(struct vfs *v, struct buf *b);
+
 #endif
