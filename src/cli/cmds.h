@@ -24,6 +24,7 @@ int cmd_clone(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_quota(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_profile(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_destroy(int argc, char **argv);
 

@@ -222,6 +222,19 @@ const struct cli_cmd cli_cmds[] = {
 	  "  --interval S         seconds between lines (default 1)\n"
 	  "  --count N            print N lines and exit (default: until ^C)\n"
 	  "  --json               one JSON object per line\n" },
+	{ "profile", cmd_profile, "time per operation, from a mount's access log",
+	  "usage: tessera profile MOUNTPOINT|FILE [--interval S] [--count N]\n"
+	  "\n"
+	  "MOUNTPOINT/.accesslog streams one line per request while it is\n"
+	  "open (root only): time, uid, gid, pid, operation, inode and\n"
+	  "names or offset and size, result, seconds.  profile reads it and\n"
+	  "every interval prints per operation the requests, errors, total\n"
+	  "and mean time, the busiest first.  Given a FILE (a saved log:\n"
+	  "cat MNT/.accesslog >FILE), one table for the whole file.\n"
+	  "\n"
+	  "options:\n"
+	  "  --interval S         seconds per table (default 2)\n"
+	  "  --count N            print N tables and exit (default: until ^C)\n" },
 	{ "config", cmd_config, "show or change volume settings",
 	  "usage: tessera config " VOL " [--capacity SIZE] [--inodes N] [--trash-days N]\n"
 	  "\n"

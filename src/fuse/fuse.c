@@ -42,6 +42,14 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+/* Every error reply is recorded for the access log (fuse_int.h). */
+static int reply_err_logged(fuse_req_t req, int err)
+{
+	fsop_reply_errno = err;
+	return fuse_reply_err(req, err);
+}
+#define fuse_reply_err(req, err) reply_err_logged(req, err)
+
 #define FSOP_MAX_GROUPS 64
 #define FSOP_MEMO_N 65536 /* power of two */
 #define FSOP_MEMO_LOCKS 64
@@ -1116,6 +1124,7 @@ int fsop_mount(struct vfs *v, const char *mountpoint,
 	if (!fs)
 		return -ENOMEM;
 	fs->v = v;
+	fsop_alog_vfs = v;
 	fs->conf = *conf;
 	fs->memo = calloc(FSOP_MEMO_N, sizeof(*fs->memo));
 	for (int i = 0; i < FSOP_MEMO_LOCKS; i++)

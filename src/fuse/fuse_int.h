@@ -22,6 +22,15 @@ void fsop_deadline_after(struct timespec *ts, int64_t ns);
  */
 void fsop_process(struct fuse_session *se, const struct fuse_buf *buf);
 
+/*
+ * The access log (vfs ".accesslog"): the mount's vfs (one per process),
+ * and the error the request being processed on this thread replied with
+ * (fuse.c's fuse_reply_err records it; 0 for any other reply).
+ */
+struct vfs;
+extern struct vfs *fsop_alog_vfs;
+extern _Thread_local int fsop_reply_errno;
+
 /**
  * Serve @se until it ends (unmount, or a signal handler calling
  * fuse_session_exit), on up to @max_threads worker threads started as

@@ -50,6 +50,7 @@
 #include "fuse/fuse_int.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "vfs/vfs.h"
 
 #include "util/buf.h"
 
@@ -140,6 +141,136 @@ static const char *const op_name[OP_MAX] = {
 	[FUSE_SYNCFS] = "syncfs",	   [FUSE_TMPFILE] = "tmpfile",
 };
 
+struct vfs *fsop_alog_vfs;
+_Thread_local int fsop_reply_errno;
+
+/* Append @n bytes of @s to @out as a quoted name (no newline, no quote). */
+static size_t quoted(char *out, size_t cap, const char *s, size_t n)
+{
+	size_t k = 0;
+
+	if (cap < 3)
+		return 0;
+	out[k++] = '"';
+	for (size_t i = 0; i < n && s[i] && k + 2 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		out[k++] = c < 0x20 || c == '"' || c == '\\' || c == 0x7f
+				   ? '?'
+				   : (char)c;
+	}
+	out[k++] = '"';
+	out[k] = '\0';
+	return k;
+}
+
+/*
+ * One access-log line: "HH:MM:SS.uuuuuu [uid:U,gid:G,pid:P] op (args):
+ * OK|ENAME <seconds>".  The arguments: the inode, and the name of name
+ * operations or the offset and size of reads and writes.
+ */
+static void access_log(const struct fuse_in_header *in, const char *body,
+		       size_t blen, int64_t ns)
+{
+	char line[1024], args[600];
+	const char *name = NULL, *name2 = NULL;
+	size_t skip = 0, k;
+	struct timespec ts;
+	struct tm tm;
+	int n, e = fsop_reply_errno;
+
+	switch (in->opcode) {
+	case FUSE_LOOKUP:
+	case FUSE_UNLINK:
+	case FUSE_RMDIR:
+	case FUSE_GETXATTR:
+	case FUSE_REMOVEXATTR:
+		skip = in->opcode == FUSE_GETXATTR
+			       ? sizeof(struct fuse_getxattr_in)
+			       : 0;
+		name = body + skip;
+		break;
+	case FUSE_MKDIR:
+		name = body + sizeof(struct fuse_mkdir_in);
+		break;
+	case FUSE_MKNOD:
+		name = body + sizeof(struct fuse_mknod_in);
+		break;
+	case FUSE_CREATE:
+		name = body + sizeof(struct fuse_create_in);
+		break;
+	case FUSE_LINK:
+		name = body + sizeof(struct fuse_link_in);
+		break;
+	case FUSE_SYMLINK:
+		name = body;
+		break;
+	case FUSE_RENAME:
+		name = body + sizeof(struct fuse_rename_in);
+		break;
+	case FUSE_RENAME2:
+		name = body + sizeof(struct fuse_rename2_in);
+		break;
+	default:
+		break;
+	}
+	k = (size_t)snprintf(args, sizeof(args), "%llu",
+			     (unsigned long long)in->nodeid);
+	if (name && name >= body && name < body + blen) {
+		size_t left = (size_t)(body + blen - name), l = strnlen(name, left);
+
+		args[k++] = ',';
+		k += quoted(args + k, sizeof(args) - k, name, l);
+		if ((in->opcode == FUSE_RENAME || in->opcode == FUSE_RENAME2 ||
+		     in->opcode == FUSE_SYMLINK) && l + 1 < left)
+			name2 = name + l + 1;
+		if (name2 && k + 4 < sizeof(args)) {
+			args[k++] = ',';
+			k += quoted(args + k, sizeof(args) - k, name2,
+				    (size_t)(body + blen - name2));
+		}
+	} else if ((in->opcode == FUSE_READ &&
+		    blen >= sizeof(struct fuse_read_in)) ||
+		   (in->opcode == FUSE_WRITE &&
+		    blen >= sizeof(struct fuse_write_in))) {
+		uint64_t off;
+		uint32_t size;
+
+		if (in->opcode == FUSE_READ) {
+			struct fuse_read_in r;
+
+			memcpy(&r, body, sizeof(r));
+			off = r.offset;
+			size = r.size;
+		} else {
+			struct fuse_write_in w;
+
+			memcpy(&w, body, sizeof(w));
+			off = w.offset;
+			size = w.size;
+		}
+		snprintf(args + k, sizeof(args) - k, ",%u,%llu", size,
+			 (unsigned long long)off);
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	n = snprintf(line, sizeof(line),
+		     "%02d:%02d:%02d.%06ld [uid:%u,gid:%u,pid:%u] %s (%s): %s "
+		     "<%.6f>\n",
+		     tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000,
+		     in->uid, in->gid, in->pid,
+		     in->opcode < OP_MAX && op_name[in->opcode]
+			     ? op_name[in->opcode]
+			     : "other",
+		     args,
+		     e == 0 ? "OK" : strerrorname_np(e) ? strerrorname_np(e)
+							: "error",
+		     (double)ns / 1e9);
+	if (n > 0)
+		vfs_accesslog_add(fsop_alog_vfs, line,
+				  MIN((size_t)n, sizeof(line) - 1));
+}
+
 void fsop_process(struct fuse_session *se, const struct fuse_buf *buf)
 {
 	struct fuse_in_header in;
@@ -150,8 +281,15 @@ void fsop_process(struct fuse_session *se, const struct fuse_buf *buf)
 		return;
 	}
 	memcpy(&in, buf->mem, sizeof(in));
+	fsop_reply_errno = 0;
 	t0 = fsop_mono_ns();
 	fuse_session_process_buf(se, buf);
+	if (fsop_alog_vfs && vfs_accesslog_on(fsop_alog_vfs) &&
+	    in.nodeid != 0 && in.opcode != FUSE_INTERRUPT &&
+	    !vfs_is_virtual(in.nodeid))
+		access_log(&in, (const char *)buf->mem + sizeof(in),
+			   MIN(buf->size, in.len) - sizeof(in),
+			   fsop_mono_ns() - t0);
 	if (in.opcode < OP_MAX) {
 		uint64_t ns = (uint64_t)(fsop_mono_ns() - t0);
 

@@ -42,7 +42,7 @@ int64_t vfs_now_ns(void)
 bool vfs_is_virtual(uint64_t ino)
 {
 	return ino == VFS_INO_STATS || ino == VFS_INO_CONFIG ||
-	       ino == VFS_INO_CONTROL;
+	       ino == VFS_INO_CONTROL || ino == VFS_INO_ACCESSLOG;
 }
 
 static const struct meta_cred *cred_of(const struct vfs_ctx *c)
@@ -151,6 +151,8 @@ int vfs_new(struct meta *m, struct obj_store *os, const struct meta_format *fmt,
 	pthread_mutex_init(&v->seen_lock, NULL);
 	pthread_mutex_init(&v->bg_lock, NULL);
 	pthread_cond_init(&v->bg_cond, NULL);
+	pthread_mutex_init(&v->alog_lock, NULL);
+	pthread_cond_init(&v->alog_cond, NULL);
 	vfs_locktab_init(&v->locks);
 	vfs_atime_init(&v->atimes);
 	rc = vfs_ahead_start(v);
@@ -192,6 +194,8 @@ void vfs_free(struct vfs *v)
 	vfs_atime_release(&v->atimes);
 	pthread_cond_destroy(&v->bg_cond);
 	pthread_mutex_destroy(&v->bg_lock);
+	pthread_cond_destroy(&v->alog_cond);
+	pthread_mutex_destroy(&v->alog_lock);
 	pthread_mutex_destroy(&v->seen_lock);
 	pthread_mutex_destroy(&v->files_lock);
 	obj_close(v->os);
@@ -219,6 +223,10 @@ static bool virtual_name(uint64_t parent, const char *name, uint64_t *ino)
 		*ino = VFS_INO_CONTROL;
 		return true;
 	}
+	if (strcmp(name, ".accesslog") == 0) {
+		*ino = VFS_INO_ACCESSLOG;
+		return true;
+	}
 	return false;
 }
 
@@ -226,7 +234,9 @@ static void virtual_attr(struct vfs *v, uint64_t ino, struct meta_attr *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->ino = ino;
-	a->mode = S_IFREG | (ino == VFS_INO_CONTROL ? 0666 : 0444);
+	a->mode = S_IFREG | (ino == VFS_INO_CONTROL	? 0666
+			     : ino == VFS_INO_ACCESSLOG ? 0400
+							: 0444);
 	a->nlink = 1;
 	a->atime_ns = a->mtime_ns = a->ctime_ns = v->start_ns;
 }
@@ -671,6 +681,12 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 			virtual_attr(v, ino, out);
 		if (ino == VFS_INO_CONTROL)
 			return vfs_control_open(v, c, flags, fh);
+		if (ino == VFS_INO_ACCESSLOG) {
+			/* who may see every request's uid, pid and names */
+			if (c && c->cred.uid != 0)
+				return -EACCES;
+			return vfs_accesslog_open(v, flags, fh);
+		}
 		return vfs_open_virtual(v, ino, flags, fh);
 	}
 	if (v->conf.read_only && (open_mask(flags) & META_MAY_WRITE))

@@ -307,4 +307,13 @@ int vfs_resolve_slices(const struct slice *s, size_t n, struct vfs_seg **out,
  */
 int vfs_stats_text(struct vfs *v, struct buf *b);
 
+/**
+ * ".accesslog" at the mount root streams one line per request to whoever
+ * reads it.  vfs_accesslog_on: is anyone reading (one atomic load; format
+ * lines only then); vfs_accesslog_add: queue @line (@n bytes, ending in a
+ * newline) for every reader.  Any thread.
+ */
+bool vfs_accesslog_on(struct vfs *v);
+void vfs_accesslog_add(struct vfs *v, const char *line, size_t n);
+
 #endif

@@ -684,6 +684,8 @@ ssize_t vfs_read(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 			return -EBADF;
 		if (h->ctl)
 			return vfs_control_read(v, h, buf, len);
+		if (h->alog)
+			return vfs_accesslog_read(v, h, buf, len);
 		if (off >= h->vlen)
 			return 0;
 		len = MIN(len, h->vlen - off);
@@ -761,6 +763,7 @@ void vfs_handle_free(struct vfs *v, struct vfs_handle *h)
 	h->magic = 0;
 	free(h->vdata);
 	vfs_control_free(h->ctl);
+	vfs_accesslog_close(v, h);
 	free(h);
 }
 

@@ -31,6 +31,7 @@ struct vfs_ctl;
 #define VFS_INO_STATS 0x7FFFFFFF00000001ULL
 #define VFS_INO_CONFIG 0x7FFFFFFF00000002ULL
 #define VFS_INO_CONTROL 0x7FFFFFFF00000003ULL
+#define VFS_INO_ACCESSLOG 0x7FFFFFFF00000004ULL
 
 #define VFS_FILE_BUCKETS 1024
 #define VFS_SEEN_N 4096	      /* remembered (length, mtime) of opened files */
@@ -118,6 +119,7 @@ struct vfs_handle {
 	struct vfs_handle *prev; /* all handles; guarded by vfs.files_lock */
 	struct vfs_handle *next;
 	struct vfs_ctl *ctl;	/* VFS_H_VIRT of ".control": its requests */
+	struct vfs_alog *alog;	/* VFS_H_VIRT of ".accesslog": its queue */
 };
 
 /* ---- locks (vfs_lock.c): waiting for the locks kept by meta/ ---- */
@@ -248,6 +250,11 @@ struct vfs {
 	uint64_t mem_limit;	       /* the chunk pool bound */
 	uint32_t block_size;
 	char *settings; /* the mount's effective settings, for ".config" */
+	/* ".accesslog" readers (vfs_accesslog.c) */
+	pthread_mutex_t alog_lock;
+	pthread_cond_t alog_cond;
+	struct vfs_alog *alog; /* guarded by alog_lock */
+	atomic_int alog_n;     /* readers; read without the lock */
 
 	/* background worker (vfs_bg.c) */
 	pthread_t bg;
@@ -370,5 +377,13 @@ void vfs_tool_job_free(struct vfs_tool_job *j);
  */
 int vfs_ctl_trash(struct vfs *v, const struct meta_cred *c, const char *req,
 		  size_t n, struct buf *reply);
+
+/* ---- ".accesslog" (vfs_accesslog.c) ---- */
+struct vfs_alog;
+int vfs_accesslog_open(struct vfs *v, int flags, uint64_t *fh);
+/* Wait up to a second for lines; "#\n" when none came. */
+ssize_t vfs_accesslog_read(struct vfs *v, struct vfs_handle *h, void *out,
+			   size_t len);
+void vfs_accesslog_close(struct vfs *v, struct vfs_handle *h);
 
 #endif
