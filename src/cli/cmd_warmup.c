@@ -32,6 +32,7 @@
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -358,23 +359,6 @@ static void human(uint64_t n, char *out, size_t len)
 		snprintf(out, len, "%.1f %s", v, units[u]);
 }
 
-static void show_progress(struct wjob *j)
-{
-	char a[32], b[32];
-	uint64_t done = atomic_load(&j->files_done);
-	uint64_t seen = atomic_load(&j->bytes_seen);
-	int width = 30, fill;
-
-	fill = j->total_files ? (int)(done * (uint64_t)width / j->total_files)
-			      : width;
-	human(seen, a, sizeof(a));
-	human(j->total_size, b, sizeof(b));
-	fprintf(stderr, "\r\033[K%s [%.*s%*s] %" PRIu64 "/%zu files, %s of %s",
-		j->op, fill, "==============================", width - fill, "",
-		done, j->total_files, a, b);
-	fflush(stderr);
-}
-
 static void summary(struct wjob *j)
 {
 	uint64_t files = j->total_files - atomic_load(&j->failed_files);
@@ -400,10 +384,19 @@ static void summary(struct wjob *j)
 		       files, a, b, atomic_load(&j->failed_blocks));
 }
 
-static void run(struct wjob *j, int nthreads)
+/* The progress line follows the bytes the workers have gone through. */
+static void show_progress(struct wjob *j, struct progress *p)
+{
+	uint64_t seen = atomic_load(&j->bytes_seen);
+
+	if (seen > p->done)
+		progress_add(p, seen - p->done);
+}
+
+static void run(struct wjob *j, int nthreads, bool quiet)
 {
 	pthread_t *t = calloc((size_t)nthreads, sizeof(*t));
-	bool tty = isatty(2);
+	struct progress p;
 	int started = 0;
 
 	pthread_mutex_init(&j->lock, NULL);
@@ -422,12 +415,12 @@ static void run(struct wjob *j, int nthreads)
 	}
 	if (started == 0) /* no thread: do it here */
 		worker(j);
+	progress_init(&p, j->op, NULL, j->total_size, quiet);
 	pthread_mutex_lock(&j->lock);
 	while (j->running > 0) {
 		struct timespec ts;
 
-		if (tty)
-			show_progress(j);
+		show_progress(j, &p);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 200000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -439,10 +432,7 @@ static void run(struct wjob *j, int nthreads)
 	pthread_mutex_unlock(&j->lock);
 	for (int i = 0; i < started; i++)
 		pthread_join(t[i], NULL);
-	if (tty) {
-		show_progress(j);
-		fputc('\n', stderr);
-	}
+	progress_end(&p);
 	free(t);
 	pthread_cond_destroy(&j->cond);
 	pthread_mutex_destroy(&j->lock);
@@ -451,7 +441,7 @@ static void run(struct wjob *j, int nthreads)
 /* ---- arguments ---- */
 
 static int parse_args(int argc, char **argv, struct wjob *j, int *nthreads,
-		      const char ***paths, int *npaths)
+		      bool *quiet, const char ***paths, int *npaths)
 {
 	*nthreads = DEF_THREADS;
 	j->op = "warm";
@@ -484,6 +474,8 @@ static int parse_args(int argc, char **argv, struct wjob *j, int *nthreads,
 						       "'%s' (1 to %d)",
 						       v, MAX_THREADS);
 			*nthreads = (int)n;
+		} else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+			*quiet = true;
 		} else if (strcmp(a, "--") == 0) {
 			while (++i < argc)
 				(*paths)[(*npaths)++] = argv[i];
@@ -514,9 +506,10 @@ int cmd_warmup(int argc, char **argv)
 	struct wjob j;
 	const char **paths = NULL;
 	int nthreads, npaths, rc, bad = 0;
+	bool quiet = false;
 
 	memset(&j, 0, sizeof(j));
-	rc = parse_args(argc, argv, &j, &nthreads, &paths, &npaths);
+	rc = parse_args(argc, argv, &j, &nthreads, &quiet, &paths, &npaths);
 	if (rc) {
 		free(paths);
 		return rc;
@@ -538,7 +531,7 @@ int cmd_warmup(int argc, char **argv)
 			j.total_size += j.groups[k].files[i].size;
 	}
 	if (j.total_files > 0) {
-		run(&j, (int)MIN((size_t)nthreads, j.total_files));
+		run(&j, (int)MIN((size_t)nthreads, j.total_files), quiet);
 		summary(&j);
 	}
 	rc = bad || atomic_load(&j.failed_files) ? EXIT_ERR : EXIT_OK;

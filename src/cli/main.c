@@ -166,7 +166,7 @@ const struct cli_cmd cli_cmds[] = {
 	  "  --size SIZE          object size (default 1M)\n"
 	  "  --threads P          parallel requests (default 4)\n" },
 	{ "warmup", cmd_warmup, "fill the cache for files or trees",
-	  "usage: tessera warmup PATH... [--evict|--check] [-p THREADS]\n"
+	  "usage: tessera warmup PATH... [--evict|--check] [-p THREADS] [--quiet]\n"
 	  "\n"
 	  "Fetch the blocks of the files (directories: every file below) into\n"
 	  "the local cache of the mount holding them.\n"
@@ -174,7 +174,8 @@ const struct cli_cmd cli_cmds[] = {
 	  "options:\n"
 	  "  --evict              drop the files' blocks from the cache instead\n"
 	  "  --check              only report how much of them is cached\n"
-	  "  -p, --threads N      files handled in parallel (default 4)\n" },
+	  "  -p, --threads N      files handled in parallel (default 4)\n"
+	  "  --quiet              no progress line (it shows only on a terminal)\n" },
 	{ "rmr", cmd_rmr, "remove trees fast, through metadata",
 	  "usage: tessera rmr PATH... [--quiet]\n"
 	  "\n"
