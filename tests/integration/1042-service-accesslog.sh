@@ -9,6 +9,7 @@
 # sums a saved log per operation and reads a live mount for --count
 # tables.
 # TIMEOUT: 120
+# SMOKE
 . "$(dirname "$0")/../lib/mount.sh"
 t_format --trash-days 0
 t_mount -o allow_other
