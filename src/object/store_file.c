@@ -52,7 +52,10 @@
  * CPU in that copy.  syncfs still covers them (O_DIRECT data is on the
  * device, syncfs commits the metadata and flushes the device cache).  A
  * filesystem that refuses O_DIRECT (EINVAL) gets buffered puts from then
- * on.
+ * on.  Gets of a whole object into such a buffer (chunk/'s block fetches)
+ * read with O_DIRECT the same way: the device writes into our buffer, no
+ * page-cache copy (a cold 256 MiB sequential read went from ~150 to
+ * ~300 MB/s on a loaded 2-core machine); other gets read buffered.
  *
  * Keys map to paths literally, so two keys where one is a directory prefix
  * of the other ("a" and "a/b") cannot both exist here (S3 allows it;
@@ -100,6 +103,7 @@ struct file_store {
 	atomic_uint_fast64_t puts;   /* puts completed */
 	atomic_uint_fast64_t synced; /* value of puts at the last good sync */
 	atomic_bool no_direct;	     /* O_DIRECT refused: buffered puts */
+	atomic_bool no_direct_read;  /* O_DIRECT refused: buffered gets */
 	atomic_bool no_tmpfile;	     /* O_TMPFILE refused: named temporaries */
 };
 
@@ -352,6 +356,54 @@ static int read_range(int fd, uint64_t off, uint64_t len, struct buf *out)
 	return 0;
 }
 
+/*
+ * A whole object into an aligned buffer with room for it rounded up to
+ * the direct I/O alignment (chunk/'s full block buffers): read it with
+ * O_DIRECT, from the device into @out, without a page-cache copy.
+ * Returns 1 when done that way, 0 when the caller should read buffered
+ * (not eligible, or the filesystem refuses O_DIRECT), -errno.
+ */
+static int read_direct(struct file_store *fs, int fd, uint64_t size,
+		       struct buf *out)
+{
+	size_t want = ((size_t)size + FIO_DIRECT_ALIGN - 1) &
+		      ~(size_t)(FIO_DIRECT_ALIGN - 1);
+	size_t got = 0;
+	int fl;
+
+	if (size < FIO_DIRECT_MIN || (uintptr_t)out->data % FIO_DIRECT_ALIGN ||
+	    out->cap < want || out->cap <= size ||
+	    atomic_load(&fs->no_direct_read))
+		return 0;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) < 0) {
+		if (fl >= 0 && errno == EINVAL)
+			atomic_store(&fs->no_direct_read, true);
+		return fl < 0 ? -errno : errno == EINVAL ? 0 : -errno;
+	}
+	while (got < size) {
+		ssize_t n = pread(fd, out->data + got, want - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EINVAL && got == 0) {
+			atomic_store(&fs->no_direct_read, true);
+			fcntl(fd, F_SETFL, fl);
+			return 0;
+		}
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break; /* shrank under us: return what there is */
+		got += (size_t)n;
+		if (got % FIO_DIRECT_ALIGN)
+			break; /* the end of the file */
+	}
+	out->len = MIN(got, (size_t)size);
+	out->data[out->len] = '\0';
+	return 1;
+}
+
 static int fs_get(struct obj_store *s, const char *key, uint64_t off,
 		  uint64_t len, struct buf *out)
 {
@@ -381,7 +433,11 @@ static int fs_get(struct obj_store *s, const char *key, uint64_t off,
 		goto out;
 	if (len > size - off)
 		len = size - off;
-	rc = read_range(fd, off, len, out);
+	rc = off == 0 && len == size ? read_direct(fs, fd, size, out) : 0;
+	if (rc == 0)
+		rc = read_range(fd, off, len, out);
+	else if (rc > 0)
+		rc = 0;
 	if (rc < 0)
 		rc = log_fail(fs_errno(-rc), "cannot read '%s'", key);
 out:
