@@ -234,8 +234,9 @@ static bool evict_one_locked(struct chunk_store *cs)
 
 char *chunk_spare_take_locked(struct chunk_store *cs, bool writer)
 {
-	/* A writer recycles once half the pool is used (see chunk_int.h). */
-	uint64_t room = writer ? cs->mem_limit / 2 : cs->mem_limit;
+	/* A writer recycles once half the pool is used, a reader once a
+	 * quarter is (see chunk_int.h). */
+	uint64_t room = writer ? cs->mem_limit / 2 : cs->mem_limit / 4;
 
 	for (;;) {
 		if (cs->nspare > 0)
