@@ -214,9 +214,12 @@ int chunk_mem_reserve_locked(struct chunk_store *cs, uint64_t n,
  * pool: a spare one, or one freed by evicting unreferenced cache blocks
  * while the pool has no room for another block.  NULL when there is none
  * (then reserve and allocate as usual).  A @writer already evicts once
- * half the pool is used: a fresh buffer costs a page fault per 4 KiB (a
- * quarter of the mount's CPU in a 256 MiB write into a fresh pool), and
- * the kernel's page cache usually still holds what was just written.
+ * half the pool is used, a reader once a quarter is: a fresh buffer costs
+ * a page fault per 4 KiB (a quarter of the mount's CPU in a 256 MiB write
+ * into a fresh pool, more in a cold read), and the kernel's page cache
+ * usually still holds what was just written or read.  A quarter of the
+ * default pool (75 MiB) stays above the readahead window (32 MiB), so
+ * blocks fetched ahead are not evicted before they are read.
  * Caller holds cs->lock.
  */
 char *chunk_spare_take_locked(struct chunk_store *cs, bool writer);
