@@ -235,8 +235,12 @@ static bool evict_one_locked(struct chunk_store *cs)
 char *chunk_spare_take_locked(struct chunk_store *cs, bool writer)
 {
 	/* A writer recycles once half the pool is used, a reader once a
-	 * quarter is (see chunk_int.h). */
-	uint64_t room = writer ? cs->mem_limit / 2 : cs->mem_limit / 4;
+	 * quarter is, but never inside twice the readahead window (see
+	 * chunk_int.h). */
+	uint64_t room = writer ? cs->mem_limit / 2
+			       : MIN(cs->mem_limit,
+				     MAX(cs->mem_limit / 4,
+					 2 * (uint64_t)cs->max_ra));
 
 	for (;;) {
 		if (cs->nspare > 0)

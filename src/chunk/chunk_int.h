@@ -217,8 +217,8 @@ int chunk_mem_reserve_locked(struct chunk_store *cs, uint64_t n,
  * half the pool is used, a reader once a quarter is: a fresh buffer costs
  * a page fault per 4 KiB (a quarter of the mount's CPU in a 256 MiB write
  * into a fresh pool, more in a cold read), and the kernel's page cache
- * usually still holds what was just written or read.  A quarter of the
- * default pool (75 MiB) stays above the readahead window (32 MiB), so
+ * usually still holds what was just written or read.  A reader's bound
+ * is never below twice the readahead window (32 MiB by default), so
  * blocks fetched ahead are not evicted before they are read.
  * Caller holds cs->lock.
  */
