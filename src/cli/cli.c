@@ -8,6 +8,7 @@
 #include "meta/meta.h"
 
 #include <getopt.h>
+#include <time.h>
 
 #include <ctype.h>
 #include <math.h>
@@ -304,4 +305,32 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 		pos[(*npos)++] = argv[i];
 	}
 	return 0;
+}
+
+int cli_live_opt(const char *cmd, int c, const char *val, double *interval,
+		 uint64_t *count)
+{
+	if (c == CLI_OPT_INTERVAL) {
+		if (cli_parse_double(val, interval) < 0 ||
+		    !(*interval >= 0.1 && *interval <= 3600))
+			return cli_usage_error(
+				cmd, "invalid --interval '%s' (0.1 to 3600 s)",
+				val);
+		return 0;
+	}
+	if (c == CLI_OPT_COUNT) {
+		if (cli_parse_uint(val, count) < 0 || *count == 0)
+			return cli_usage_error(cmd, "invalid --count '%s'",
+					       val);
+		return 0;
+	}
+	return -1;
+}
+
+double cli_mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

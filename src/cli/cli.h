@@ -47,6 +47,17 @@ int cli_parse_size(const char *s, uint64_t *out);
 int cli_parse_uint(const char *s, uint64_t *out);
 int cli_parse_double(const char *s, double *out);
 
+/*
+ * --interval S (0.1 to 3600) and --count N (> 0) of the live views (stats,
+ * profile): OPT_INTERVAL/OPT_COUNT are their option codes.  Returns 0,
+ * a usage exit status after one line, or -1 when @c is neither.
+ */
+enum { CLI_OPT_INTERVAL = 0x1000, CLI_OPT_COUNT };
+int cli_live_opt(const char *cmd, int c, const char *val, double *interval,
+		 uint64_t *count);
+/* Monotonic seconds. */
+double cli_mono_s(void);
+
 /* Where a volume argument points (DESIGN section 2). */
 struct cli_volume {
 	char meta_url[1200];

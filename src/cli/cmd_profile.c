@@ -22,7 +22,7 @@
 
 #define PROF_OPS 64
 
-enum { OPT_INTERVAL = 256, OPT_COUNT };
+
 
 struct prof_opts {
 	double interval;
@@ -42,31 +42,17 @@ struct prof {
 };
 
 static const struct option prof_longopts[] = {
-	{"interval", required_argument, NULL, OPT_INTERVAL},
-	{"count", required_argument, NULL, OPT_COUNT},
+	{"interval", required_argument, NULL, CLI_OPT_INTERVAL},
+	{"count", required_argument, NULL, CLI_OPT_COUNT},
 	{NULL, 0, NULL, 0},
 };
 
 static int prof_opt(void *arg, int c, const char *val)
 {
 	struct prof_opts *o = arg;
+	int rc = cli_live_opt("profile", c, val, &o->interval, &o->count);
 
-	switch (c) {
-	case OPT_INTERVAL:
-		if (cli_parse_double(val, &o->interval) < 0 ||
-		    !(o->interval >= 0.1 && o->interval <= 3600))
-			return cli_usage_error("profile",
-					       "invalid --interval '%s' (0.1 "
-					       "to 3600 s)",
-					       val);
-		return 0;
-	case OPT_COUNT:
-		if (cli_parse_uint(val, &o->count) < 0 || o->count == 0)
-			return cli_usage_error("profile",
-					       "invalid --count '%s'", val);
-		return 0;
-	}
-	return EXIT_USAGE;
+	return rc >= 0 ? rc : EXIT_USAGE;
 }
 
 /* "TIME [uid:..] OP (ARGS): RESULT <SECONDS>" */
@@ -161,14 +147,6 @@ static void feed(struct prof *p, char *part, size_t *plen, size_t cap,
 	}
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int cmd_profile(int argc, char **argv)
 {
 	struct prof_opts o = {.interval = 2};
@@ -208,7 +186,7 @@ int cmd_profile(int argc, char **argv)
 		return EXIT_ERR;
 	}
 	memset(&p, 0, sizeof(p));
-	t0 = now_s();
+	t0 = cli_mono_s();
 	for (uint64_t shown = 0;;) {
 		ssize_t n = read(fd, data, sizeof(data));
 
@@ -222,10 +200,10 @@ int cmd_profile(int argc, char **argv)
 		if (n == 0 && !live)
 			break;
 		feed(&p, part, &plen, sizeof(part), data, (size_t)n);
-		if (live && now_s() - t0 >= o.interval) {
-			print_table(&p, now_s() - t0);
+		if (live && cli_mono_s() - t0 >= o.interval) {
+			print_table(&p, cli_mono_s() - t0);
 			memset(&p, 0, sizeof(p));
-			t0 = now_s();
+			t0 = cli_mono_s();
 			if (o.count && ++shown >= o.count)
 				break;
 		}

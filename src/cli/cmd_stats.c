@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { OPT_INTERVAL = 256, OPT_COUNT, OPT_JSON };
+enum { OPT_JSON = 256 };
 
 struct stats_opts {
 	double interval;
@@ -38,8 +38,8 @@ struct sample {
 };
 
 static const struct option stats_longopts[] = {
-	{"interval", required_argument, NULL, OPT_INTERVAL},
-	{"count", required_argument, NULL, OPT_COUNT},
+	{"interval", required_argument, NULL, CLI_OPT_INTERVAL},
+	{"count", required_argument, NULL, CLI_OPT_COUNT},
 	{"json", no_argument, NULL, OPT_JSON},
 	{NULL, 0, NULL, 0},
 };
@@ -47,34 +47,15 @@ static const struct option stats_longopts[] = {
 static int stats_opt(void *arg, int c, const char *val)
 {
 	struct stats_opts *o = arg;
+	int rc = cli_live_opt("stats", c, val, &o->interval, &o->count);
 
-	switch (c) {
-	case OPT_INTERVAL:
-		if (cli_parse_double(val, &o->interval) < 0 ||
-		    !(o->interval >= 0.1 && o->interval <= 3600))
-			return cli_usage_error("stats",
-					       "invalid --interval '%s' (0.1 "
-					       "to 3600 s)",
-					       val);
-		return 0;
-	case OPT_COUNT:
-		if (cli_parse_uint(val, &o->count) < 0 || o->count == 0)
-			return cli_usage_error("stats", "invalid --count '%s'",
-					       val);
-		return 0;
-	case OPT_JSON:
+	if (rc >= 0)
+		return rc;
+	if (c == OPT_JSON) {
 		o->json = true;
 		return 0;
 	}
 	return EXIT_USAGE;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Read and parse MOUNTPOINT/.stats; -errno with one line logged. */
@@ -104,7 +85,7 @@ static int take(const char *mp, struct sample *s)
 	}
 	text[got] = '\0';
 	memset(s, 0, sizeof(*s));
-	s->t = now_s();
+	s->t = cli_mono_s();
 	for (char *l = strtok_r(text, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
 		char name[64];
