@@ -20,7 +20,5 @@ static int not_yet(const char *name)
 		return not_yet(#sub);          \
 	}
 
-STUB(dump)
-STUB(load)
 STUB(quota)
 STUB(stats)

@@ -134,6 +134,27 @@ struct meta_ckpt {
 typedef int (*meta_ckpt_fn)(void *arg, const struct meta_ckpt *c);
 int meta_view_checkpoints(struct meta_view *v, meta_ckpt_fn fn, void *arg);
 
+/** The volume settings.  -ENOENT: no volume; -EIO: they do not decode. */
+int meta_view_format(struct meta_view *v, struct meta_format *out);
+
+/* One counter record; ->corrupt: the value is not 8 bytes. */
+typedef int (*meta_counter_fn)(void *arg, const char *name, uint64_t value,
+			       bool corrupt);
+/** Every counter record, by name (names are at most 255 bytes). */
+int meta_view_counters(struct meta_view *v, meta_counter_fn fn, void *arg);
+
+/* One extended attribute of an inode; @name NUL-terminated. */
+typedef int (*meta_xattr_fn)(void *arg, const char *name, size_t name_len,
+			     const void *value, size_t len);
+/** The xattrs of @ino (ACLs included: system.posix_acl_*), by name. */
+int meta_view_xattrs(struct meta_view *v, uint64_t ino, meta_xattr_fn fn,
+		     void *arg);
+
+/* A deleted file (KV_DELFILE) and its length; chunks still to purge. */
+typedef int (*meta_delfile_fn)(void *arg, uint64_t ino, uint64_t length);
+/** The deleted files, by inode, with their lengths (-EIO: corrupt). */
+int meta_view_deleted(struct meta_view *v, meta_delfile_fn fn, void *arg);
+
 /** Counter @name (0 when missing).  -EIO when malformed. */
 int meta_view_counter(struct meta_view *v, const char *name, uint64_t *out);
 /** Symlink target into @buf (NUL-terminated, truncated to @n - 1). */
