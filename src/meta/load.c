@@ -43,6 +43,15 @@ struct ld {
 	struct buf b;
 };
 
+int meta_rec_load_marker(struct kv_txn *t)
+{
+	struct buf v = BUF_INIT;
+	int rc = kv_get(t, KV_SETTING, LD_MARKER, strlen(LD_MARKER), &v);
+
+	buf_release(&v);
+	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+}
+
 /* ---- claiming the target ---- */
 
 static int found_any(void *arg, const void *key, size_t klen,

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "meta/meta_int.h"
+#include "meta/meta_scan.h"
 #include "util/log.h"
 #include "util/url.h"
 
@@ -672,13 +673,9 @@ int meta_store_format(struct meta *m, const struct meta_format *f)
 /* 1 when the marker of an unfinished load (load.c) is there. */
 static int marker_fn(struct meta *m, struct kv_txn *t, void *arg)
 {
-	struct buf v = BUF_INIT;
-	int rc = kv_get(t, KV_SETTING, "load", 4, &v);
-
 	(void)m;
 	(void)arg;
-	buf_release(&v);
-	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+	return meta_rec_load_marker(t);
 }
 
 /* Load and check the settings of a new struct meta.  Logs. */

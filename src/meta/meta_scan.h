@@ -215,6 +215,12 @@ int meta_rec_ckpt_now(struct kv_txn *t, struct meta_ckpt *c);
 int meta_rec_ckpt_put(struct kv_txn *t, const struct meta_ckpt *c);
 /** Delete checkpoint record @name (missing: 0). */
 int meta_rec_ckpt_del(struct kv_txn *t, const char *name);
+/**
+ * 1 when @t's database holds the marker of a `tessera load` that has not
+ * finished (load.c; it may have died, or still run): no volume yet, and
+ * what is there is part of one.  0 when not; -errno from the engine.
+ */
+int meta_rec_load_marker(struct kv_txn *t);
 /** True for the group of checkpoint records (kept across a restore). */
 bool meta_rec_is_ckpt(int grp);
 /** Counter @name into *out (0 when missing); -EIO when malformed. */
