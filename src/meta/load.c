@@ -207,8 +207,12 @@ static int ld_counter(void *arg, const char *name, uint64_t v)
 static int put_xattrs(struct ld *l, const struct dump_inode *i)
 {
 	unsigned char k[8 + TESSERA_NAME_MAX];
-	const unsigned char *p = i->xattrs, *end = p + i->xattrs_len;
+	const unsigned char *p = i->xattrs, *end;
 	int rc = 0;
+
+	if (!p)
+		return 0;
+	end = p + i->xattrs_len;
 
 	while (rc == 0 && p < end) {
 		size_t nlen = p[0], klen, vlen;
