@@ -29,6 +29,8 @@
 #define DW_FLUSH (64 * 1024)
 #define DW_DEPTH 8
 #define DW_PROGRESS_EVERY 4096
+#define DW_PAGE 512		    /* records a page of xattrs or inodes */
+#define DW_PAGE_BYTES (1024 * 1024) /* or this many bytes of xattrs */
 
 struct dw {
 	meta_dump_write_fn w;
@@ -53,6 +55,22 @@ struct dw {
 	size_t ndel, cdel;
 	uint64_t chunk_ino; /* owner check of the last chunk's inode */
 	bool chunk_ok;
+	/* the xattr records, a page at a time beside the inode scan:
+	 * packed ino(8) name length(1) name value length(4) value */
+	struct buf xp;
+	size_t xoff;
+	bool xend, xany, xfull;
+	size_t xn;
+	uint64_t xlast_ino;
+	char xlast[META_XATTR_NAME_MAX + 1];
+	size_t xlast_len;
+	/* the inodes, a page at a time beside the chunk scan */
+	struct ipage {
+		uint64_t ino;
+		uint32_t mode, nlink;
+	} *ip;
+	size_t nip, ioff;
+	bool iend;
 	uint64_t skipped;
 };
 
@@ -327,28 +345,95 @@ static int sus_one(void *arg, uint64_t sid, uint64_t ino)
 	return push(&d->sus, &d->nsus, &d->csus, ino);
 }
 
-struct xa {
-	struct dw *d;
-	bool started;
-};
+/* ---- xattrs: a page of records at a time ---- */
 
-static int xattr_one(void *arg, const char *name, size_t name_len,
-		     const void *value, size_t len)
+static int xpage_one(void *arg, uint64_t ino, const char *name,
+		     size_t name_len, const void *value, size_t len)
 {
-	struct xa *x = arg;
+	struct dw *d = arg;
+	unsigned char h[13];
+	int rc;
+
+	put_be64(h, ino);
+	h[8] = (unsigned char)name_len;
+	rc = buf_append(&d->xp, h, 9);
+	if (rc == 0)
+		rc = buf_append(&d->xp, name, name_len);
+	put_be32(h, (uint32_t)len);
+	if (rc == 0)
+		rc = buf_append(&d->xp, h, 4);
+	if (rc == 0)
+		rc = buf_append(&d->xp, value, len);
+	d->xlast_ino = ino;
+	memcpy(d->xlast, name, name_len);
+	d->xlast_len = name_len;
+	d->xany = true;
+	d->xn++;
+	if (rc == 0 && d->xp.len >= DW_PAGE_BYTES) {
+		d->xfull = true;
+		return 1; /* a full page: the rest next time */
+	}
+	return rc;
+}
+
+static int xpage_fill(struct dw *d)
+{
+	int rc;
+
+	buf_reset(&d->xp);
+	d->xoff = d->xn = 0;
+	d->xfull = false;
+	rc = meta_view_xattrs_from(d->v, d->xlast_ino,
+				   d->xany ? d->xlast : NULL, d->xlast_len,
+				   DW_PAGE, xpage_one, d);
+	/* a short page not stopped for its bytes is the last one */
+	d->xend = d->xn < DW_PAGE && !d->xfull;
+	return rc;
+}
+
+/* The xattrs of inode @ino into its item (records of inodes without an
+ * item, damage, are passed over). */
+static int dump_xattrs(struct dw *d, uint64_t ino)
+{
+	bool started = false;
 	int rc = 0;
 
-	if (!x->started)
-		rc = dw_open(x->d, "xattrs", '[', false);
-	x->started = true;
-	if (rc == 0)
-		rc = dw_open(x->d, NULL, '{', false);
-	if (rc == 0)
-		rc = dw_str(x->d, "name", name, name_len);
-	if (rc == 0)
-		rc = dw_str(x->d, "value", value, len);
-	x->d->st.xattrs++;
-	return rc ? rc : dw_close(x->d, '}');
+	while (rc == 0) {
+		const unsigned char *p;
+		size_t nlen, vlen;
+		uint64_t xi;
+
+		if (d->xoff == d->xp.len) {
+			if (d->xend)
+				break;
+			rc = xpage_fill(d);
+			continue;
+		}
+		p = (const unsigned char *)d->xp.data + d->xoff;
+		xi = get_be64(p);
+		if (xi > ino)
+			break;
+		nlen = p[8];
+		vlen = get_be32(p + 9 + nlen);
+		d->xoff += 13 + nlen + vlen;
+		if (xi < ino)
+			continue;
+		if (!started)
+			rc = dw_open(d, "xattrs", '[', false);
+		started = true;
+		if (rc == 0)
+			rc = dw_open(d, NULL, '{', false);
+		if (rc == 0)
+			rc = dw_str(d, "name", p + 9, nlen);
+		if (rc == 0)
+			rc = dw_str(d, "value", p + 13 + nlen, vlen);
+		if (rc == 0)
+			rc = dw_close(d, '}');
+		d->st.xattrs++;
+	}
+	if (rc == 0 && started)
+		rc = dw_close(d, ']');
+	return rc;
 }
 
 static int inode_body(struct dw *d, const struct meta_inode *i)
@@ -356,7 +441,6 @@ static int inode_body(struct dw *d, const struct meta_inode *i)
 	const struct meta_attr *a = &i->a;
 	uint32_t type = a->mode & S_IFMT;
 	char mode[16], target[META_SYMLINK_MAX + 2];
-	struct xa x = {d, false};
 	int rc;
 
 	snprintf(mode, sizeof(mode), "%04o", a->mode & 07777);
@@ -400,11 +484,7 @@ static int inode_body(struct dw *d, const struct meta_inode *i)
 		if (rc == 0)
 			rc = dw_str(d, "target", target, strlen(target));
 	}
-	if (rc == 0)
-		rc = meta_view_xattrs(d->v, a->ino, xattr_one, &x);
-	if (rc == 0 && x.started)
-		rc = dw_close(d, ']');
-	return rc;
+	return rc ? rc : dump_xattrs(d, a->ino);
 }
 
 static int inode_one(void *arg, const struct meta_inode *i)
@@ -524,10 +604,53 @@ static int entry_one(void *arg, const struct meta_entry *e)
 	return rc ? rc : dw_close(d, '}');
 }
 
+static int ipage_one(void *arg, const struct meta_inode *i)
+{
+	struct dw *d = arg;
+	struct ipage *e = &d->ip[d->nip++];
+
+	e->ino = i->a.ino;
+	e->mode = i->corrupt ? 0 : i->a.mode;
+	e->nlink = i->a.nlink;
+	return 0;
+}
+
+/* The inode record @ino from the page walk (chunks come in inode order);
+ * NULL when there is none. */
+static int ipage_find(struct dw *d, uint64_t ino, struct ipage **out)
+{
+	int rc = 0;
+
+	*out = NULL;
+	if (!d->ip && !(d->ip = calloc(DW_PAGE, sizeof(*d->ip))))
+		return -ENOMEM;
+	while (rc == 0) {
+		if (d->ioff == d->nip) {
+			uint64_t from = d->nip ? d->ip[d->nip - 1].ino + 1 : 0;
+
+			if (d->iend)
+				break;
+			d->nip = d->ioff = 0;
+			rc = meta_view_inodes_n(d->v, from, DW_PAGE, ipage_one,
+						d);
+			d->iend = d->nip < DW_PAGE;
+			continue;
+		}
+		if (d->ip[d->ioff].ino > ino)
+			break;
+		if (d->ip[d->ioff].ino == ino) {
+			*out = &d->ip[d->ioff];
+			break;
+		}
+		d->ioff++;
+	}
+	return rc;
+}
+
 /* Whether chunk records of @ino belong in the dump (see the top). */
 static int chunk_owner(struct dw *d, uint64_t ino)
 {
-	struct meta_attr a;
+	struct ipage *a;
 	int rc;
 
 	if (ino == d->chunk_ino)
@@ -536,15 +659,15 @@ static int chunk_owner(struct dw *d, uint64_t ino)
 	d->chunk_ok = in_set(d->del, d->ndel, ino);
 	if (d->chunk_ok)
 		return 1;
-	rc = meta_view_inode(d->v, ino, &a);
-	if (rc < 0 && rc != -ENOENT)
+	rc = ipage_find(d, ino, &a);
+	if (rc < 0)
 		return rc;
-	d->chunk_ok = rc == 0 && (a.mode & S_IFMT) == S_IFREG &&
-		      !(a.nlink == 0 && in_set(d->sus, d->nsus, ino));
+	d->chunk_ok = a && (a->mode & S_IFMT) == S_IFREG &&
+		      !(a->nlink == 0 && in_set(d->sus, d->nsus, ino));
 	if (!d->chunk_ok)
 		log_warn("skipping the chunks of inode %llu: %s",
 			 (unsigned long long)ino,
-			 rc ? "no such inode" : "not a regular file");
+			 !a ? "no such inode" : "not a regular file");
 	return d->chunk_ok;
 }
 
@@ -821,6 +944,8 @@ out:
 	XXH3_freeState(d.hs);
 	buf_release(&d.out);
 	free(d.gone);
+	free(d.ip);
+	buf_release(&d.xp);
 	free(d.sus);
 	free(d.del);
 	return rc;

@@ -52,6 +52,9 @@ typedef int (*meta_inode_fn)(void *arg, const struct meta_inode *i);
 /** Every inode record, by inode number, from @from (0: the first). */
 int meta_view_inodes(struct meta_view *v, uint64_t from, meta_inode_fn fn,
 		     void *arg);
+/** meta_view_inodes, at most @limit records (0: all): a page. */
+int meta_view_inodes_n(struct meta_view *v, uint64_t from, size_t limit,
+		       meta_inode_fn fn, void *arg);
 /** One inode; -ENOENT when it has no record, -EIO when corrupt. */
 int meta_view_inode(struct meta_view *v, uint64_t ino, struct meta_attr *out);
 
@@ -149,6 +152,20 @@ typedef int (*meta_xattr_fn)(void *arg, const char *name, size_t name_len,
 /** The xattrs of @ino (ACLs included: system.posix_acl_*), by name. */
 int meta_view_xattrs(struct meta_view *v, uint64_t ino, meta_xattr_fn fn,
 		     void *arg);
+
+/* One xattr record of the whole volume (meta_view_xattrs_from). */
+typedef int (*meta_xattr_rec_fn)(void *arg, uint64_t ino, const char *name,
+				 size_t name_len, const void *value,
+				 size_t len);
+/**
+ * The xattr records after (@ino, @name) (@name NULL: from inode @ino on,
+ * its own included), by (inode, name), at most @limit (0: all): a page of
+ * a walk beside another scan in inode order, one round trip per page on
+ * Redis instead of one per inode.
+ */
+int meta_view_xattrs_from(struct meta_view *v, uint64_t ino, const char *name,
+			  size_t name_len, size_t limit, meta_xattr_rec_fn fn,
+			  void *arg);
 
 /* A deleted file (KV_DELFILE) and its length; chunks still to purge. */
 typedef int (*meta_delfile_fn)(void *arg, uint64_t ino, uint64_t length);
