@@ -87,7 +87,11 @@ static int dump_into(struct meta *m, const struct dump_args *a, FILE *f,
 	}
 	if (rc == -EAGAIN)
 		log_error("the volume kept changing during %d dumps: unmount "
-			  "it or dump at a quieter time", DUMP_TRIES);
+			  "it or dump at a quieter time",
+			  DUMP_TRIES);
+	else if (rc < 0 && rc != -EIO) /* -EIO: meta/ said which record */
+		log_fail(rc, "cannot dump to %s%s%s", f == stdout ? "" : "'",
+			 name, f == stdout ? "" : "'");
 	if (rc == 0 && fflush(f) != 0)
 		rc = log_fail(-errno, "cannot write '%s'", name);
 	return rc;
@@ -109,8 +113,8 @@ static int copy_out(FILE *from, FILE *to)
 }
 
 /* Standard output: straight there, unless a retry may be needed. */
-static int dump_stdout(struct meta *m, const struct dump_args *a,
-		       bool redis, struct meta_dump_stats *st)
+static int dump_stdout(struct meta *m, const struct dump_args *a, bool redis,
+		       struct meta_dump_stats *st)
 {
 	struct stat sb;
 	FILE *tmp;
@@ -165,8 +169,8 @@ int cmd_dump(int argc, char **argv)
 	bool to_stdout, redis;
 	int npos, rc;
 
-	rc = cli_getopt("dump", argc, argv, NULL, dump_opts, dump_opt, &a,
-			pos, 2, &npos);
+	rc = cli_getopt("dump", argc, argv, NULL, dump_opts, dump_opt, &a, pos,
+			2, &npos);
 	if (rc)
 		return rc;
 	if (npos < 1)
@@ -185,10 +189,6 @@ int cmd_dump(int argc, char **argv)
 		rc = dump_stdout(m, &a, redis, &st);
 	else
 		rc = dump_to_file(m, &a, pos[1], &st);
-	if (rc < 0 && rc != -EIO && rc != -EAGAIN && rc != -ENOMEM)
-		log_fail(rc, "cannot dump volume '%s'", f.name);
-	else if (rc == -EIO || rc == -ENOMEM)
-		log_fail(rc, "cannot dump volume '%s'", f.name);
 	meta_close(m);
 	if (rc < 0)
 		return EXIT_ERR;

@@ -93,10 +93,10 @@ static int check_pass(const char *name, struct input *in, bool quiet,
 		in->spool = tmpfile();
 		if (!in->spool)
 			return log_fail(-errno, "cannot create a temporary "
-					"file for the dump");
+						"file for the dump");
 	}
-	progress_init(&pg, "check", NULL, S_ISREG(sb.st_mode) ?
-		      (uint64_t)sb.st_size : 0, quiet);
+	progress_init(&pg, "check", NULL,
+		      S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0, quiet);
 	in->pg = &pg;
 	rc = meta_dump_check(in_read, in, st, &err);
 	progress_end(&pg);
@@ -108,7 +108,7 @@ static int check_pass(const char *name, struct input *in, bool quiet,
 	if (in->spool) {
 		if (fflush(in->spool) != 0)
 			return log_fail(-errno, "cannot write a temporary "
-					"copy of the dump");
+						"copy of the dump");
 		in->f = in->spool;
 		in->spool = NULL;
 	}
@@ -135,11 +135,13 @@ int cmd_load(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (npos < 2)
-		return cli_usage_error("load", "missing %s", npos ?
-				       "dump FILE (or - for standard input)" :
-				       "META-URL");
+		return cli_usage_error(
+			"load", "missing %s",
+			npos ? "dump FILE (or - for standard input)"
+			     : "META-URL");
 	if (!is_meta_url(pos[0]))
-		return cli_usage_error("load", "'%s' is not a metadata URL "
+		return cli_usage_error("load",
+				       "'%s' is not a metadata URL "
 				       "(sqlite3://, redis://, postgres://)",
 				       url_redact(pos[0], red, sizeof(red)));
 	url_redact(pos[0], red, sizeof(red));
@@ -164,8 +166,8 @@ int cmd_load(int argc, char **argv)
 		progress_end(&pg);
 		if (rc == -EINVAL && err.msg[0])
 			log_error("cannot load '%s' (it changed since it was "
-				  "checked?): %s; '%s' is left empty", name,
-				  err.msg, red);
+				  "checked?): %s; '%s' is left empty",
+				  name, err.msg, red);
 	}
 	if (in.f != stdin && in.f != opened)
 		fclose(in.f); /* the spooled copy */
@@ -177,7 +179,8 @@ int cmd_load(int argc, char **argv)
 		return EXIT_ERR;
 	if (!a.quiet)
 		printf("loaded '%s' into '%s': %llu inodes, %llu entries, %llu "
-		       "chunks (%llu slices), %llu xattrs, %llu deleted files\n",
+		       "chunks (%llu slices), %llu xattrs, %llu deleted "
+		       "files\n",
 		       name, red, (unsigned long long)st.inodes,
 		       (unsigned long long)st.entries,
 		       (unsigned long long)st.chunks,

@@ -47,7 +47,7 @@ struct dw {
 	/* inodes kept by sessions with no name left: written as deleted */
 	struct gone {
 		uint64_t ino, length;
-	} *gone;
+	} * gone;
 	size_t ngone, cgone;
 	uint64_t *sus; /* sustained inodes, sorted */
 	size_t nsus, csus;
@@ -68,7 +68,7 @@ struct dw {
 	struct ipage {
 		uint64_t ino;
 		uint32_t mode, nlink;
-	} *ip;
+	} * ip;
 	size_t nip, ioff;
 	bool iend;
 	uint64_t skipped;
@@ -347,8 +347,8 @@ static int sus_one(void *arg, uint64_t sid, uint64_t ino)
 
 /* ---- xattrs: a page of records at a time ---- */
 
-static int xpage_one(void *arg, uint64_t ino, const char *name,
-		     size_t name_len, const void *value, size_t len)
+static int xpage_one(void *arg, uint64_t ino, const char *name, size_t name_len,
+		     const void *value, size_t len)
 {
 	struct dw *d = arg;
 	unsigned char h[13];
@@ -583,9 +583,10 @@ static int entry_one(void *arg, const struct meta_entry *e)
 	int rc;
 
 	if (e->corrupt || !tn)
-		return log_fail(-EIO, "corrupt entry '%s' in directory %llu "
-				"(run fsck)", e->name,
-				(unsigned long long)e->parent);
+		return log_fail(-EIO,
+				"corrupt entry '%s' in directory %llu "
+				"(run fsck)",
+				e->name, (unsigned long long)e->parent);
 	rc = dw_open(d, NULL, '{', false);
 	if (rc == 0)
 		rc = dw_u64(d, "parent", e->parent);
@@ -677,9 +678,10 @@ static int chunk_one(void *arg, const struct meta_chunk *c)
 	int rc;
 
 	if (c->corrupt)
-		return log_fail(-EIO, "corrupt chunk %u of inode %llu "
-				"(run fsck)", c->index,
-				(unsigned long long)c->ino);
+		return log_fail(-EIO,
+				"corrupt chunk %u of inode %llu "
+				"(run fsck)",
+				c->index, (unsigned long long)c->ino);
 	rc = chunk_owner(d, c->ino);
 	if (rc <= 0) {
 		d->skipped += rc == 0;
@@ -805,7 +807,8 @@ static int dump_checksum(struct dw *d)
 	snprintf(sum, sizeof(sum), "xxh3:%016llx",
 		 (unsigned long long)XXH3_64bits_digest(d->hs));
 	if (rc == 0) /* the separator is written: the key alone */
-		rc = dw_s(d, d->o->indent ? "\"checksum\": \"" : "\"checksum\":\"");
+		rc = dw_s(d, d->o->indent ? "\"checksum\": \""
+					  : "\"checksum\":\"");
 	if (rc == 0)
 		rc = dw_s(d, sum);
 	if (rc == 0)

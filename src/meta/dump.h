@@ -82,8 +82,8 @@ struct meta_dump_error {
  * -EINVAL: refused, @err says where and why (not logged).  A read
  * error of @r: its -errno (err->msg says so).  -ENOMEM.
  */
-int meta_dump_check(meta_dump_read_fn r, void *arg,
-		    struct meta_dump_stats *st, struct meta_dump_error *err);
+int meta_dump_check(meta_dump_read_fn r, void *arg, struct meta_dump_stats *st,
+		    struct meta_dump_error *err);
 
 struct meta_load_opts {
 	bool force; /* wipe a target that holds only an unfinished load */

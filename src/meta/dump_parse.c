@@ -148,8 +148,10 @@ static int dp_eof_or(struct dp *p, int c, const char *what)
 	if (c < -1)
 		return -EIO; /* read error: reported */
 	if (c == -1)
-		return dp_fail(p, "unexpected end of the dump (truncated?): "
-			       "expected %s", what);
+		return dp_fail(p,
+			       "unexpected end of the dump (truncated?): "
+			       "expected %s",
+			       what);
 	if (c >= 0x20 && c < 0x7f)
 		return dp_fail(p, "expected %s, found '%c'", what, c);
 	return dp_fail(p, "expected %s, found byte 0x%02x", what, c);
@@ -376,7 +378,6 @@ static uint64_t dp_hash_here(struct dp *p)
 	return XXH3_64bits_digest(p->hs);
 }
 
-
 /*
  * Next member of an object: 1 with its key in p->key (':' taken), 0 at
  * its end ('}' taken).  *first: no member read yet.
@@ -494,13 +495,14 @@ static int ino_type(const struct dp *p, uint64_t ino)
 static int vol_member(struct dp *p, struct meta_format *f, uint32_t *seen)
 {
 	static const char *const k[] = {
-	    "name",	"uuid",	    "storage",	   "compress", "encrypt",
-	    "key_wrapped", "block_size", "chunk_size", "trash_days",
-	    "capacity", "inodes",	    "version",	   "created", "replicate"};
-	char *str[] = {f->name,	    f->uuid,	 f->storage,
+		"name",	      "uuid",	     "storage",	   "compress",
+		"encrypt",    "key_wrapped", "block_size", "chunk_size",
+		"trash_days", "capacity",    "inodes",	   "version",
+		"created",    "replicate"};
+	char *str[] = {f->name,	    f->uuid,	f->storage,
 		       f->compress, f->encrypt, f->key_wrapped};
-	size_t len[] = {sizeof(f->name),     sizeof(f->uuid),
-			sizeof(f->storage),  sizeof(f->compress),
+	size_t len[] = {sizeof(f->name),    sizeof(f->uuid),
+			sizeof(f->storage), sizeof(f->compress),
 			sizeof(f->encrypt), sizeof(f->key_wrapped)};
 	uint64_t v;
 	size_t i;
@@ -513,8 +515,8 @@ static int vol_member(struct dp *p, struct meta_format *f, uint32_t *seen)
 	rc = dp_once(p, seen, (int)i);
 	if (rc == 0 && i < ARRAY_SIZE(str)) {
 		rc = dp_string(p, &p->str, len[i] - 1);
-		if (rc == 0 && strlen(p->str.data ? p->str.data : "") !=
-				   p->str.len)
+		if (rc == 0 &&
+		    strlen(p->str.data ? p->str.data : "") != p->str.len)
 			rc = dp_fail(p, "a NUL byte in \"%s\"", k[i]);
 		if (rc == 0)
 			memcpy(str[i], p->str.data ? p->str.data : "",
@@ -563,7 +565,7 @@ static int dp_volume(struct dp *p)
 		return rc;
 	if ((seen & 0x8c3) != 0x8c3) /* name uuid block/chunk size version */
 		return dp_fail(p, "the volume lacks a name, uuid, block_size, "
-			       "chunk_size or version");
+				  "chunk_size or version");
 	/* the same checks as the settings of a volume in a database */
 	json = meta_format_to_json(&f);
 	if (!json)
@@ -571,11 +573,13 @@ static int dp_volume(struct dp *p)
 	rc = meta_format_from_json(json, &chk);
 	free(json);
 	if (rc < 0 || f.version != 1)
-		return dp_fail(p, "invalid volume settings (version %u, block "
+		return dp_fail(p,
+			       "invalid volume settings (version %u, block "
 			       "size %u, compress '%s', encrypt '%s')",
 			       f.version, f.block_size, f.compress, f.encrypt);
 	if (strcmp(f.encrypt, "none") && !f.key_wrapped[0])
-		return dp_fail(p, "an encrypted volume without its wrapped key");
+		return dp_fail(p,
+			       "an encrypted volume without its wrapped key");
 	return p->s && p->s->volume ? p->s->volume(p->s->arg, &f) : 0;
 }
 
@@ -606,7 +610,7 @@ static int dp_counters(struct dp *p)
 	}
 	if (rc == 0 && (!p->have_next_inode || !p->have_next_slice))
 		rc = dp_fail(p, "counters nextInode and nextSlice are "
-			     "required");
+				"required");
 	return rc;
 }
 
@@ -619,7 +623,7 @@ static int dp_quotas(struct dp *p)
 	rc = dp_expect(p, '[', "'['");
 	if (rc == 0 && (rc = dp_element(p, &first)) == 1)
 		rc = dp_fail(p, "quota records are not supported by this "
-			     "version of tessera");
+				"version of tessera");
 	return rc;
 }
 
@@ -692,14 +696,29 @@ static int dp_xattrs(struct dp *p, struct dump_inode *i)
 }
 
 enum {
-	IN_INO, IN_TYPE, IN_MODE, IN_UID, IN_GID, IN_NLINK, IN_LENGTH,
-	IN_ALLOC, IN_RDEV, IN_FLAGS, IN_ATIME, IN_MTIME, IN_CTIME, IN_PARENT,
-	IN_COOKIE, IN_TARGET, IN_XATTRS, IN_N
+	IN_INO,
+	IN_TYPE,
+	IN_MODE,
+	IN_UID,
+	IN_GID,
+	IN_NLINK,
+	IN_LENGTH,
+	IN_ALLOC,
+	IN_RDEV,
+	IN_FLAGS,
+	IN_ATIME,
+	IN_MTIME,
+	IN_CTIME,
+	IN_PARENT,
+	IN_COOKIE,
+	IN_TARGET,
+	IN_XATTRS,
+	IN_N
 };
 static const char *const inode_keys[IN_N] = {
-    "ino",   "type",  "mode",  "uid",	"gid",	  "nlink",
-    "length", "alloc", "rdev",	"flags", "atime",  "mtime",
-    "ctime", "parent", "next_cookie", "target", "xattrs"};
+	"ino",	  "type",   "mode",	   "uid",    "gid",   "nlink",
+	"length", "alloc",  "rdev",	   "flags",  "atime", "mtime",
+	"ctime",  "parent", "next_cookie", "target", "xattrs"};
 
 static int parse_mode(struct dp *p, uint32_t *mode)
 {
@@ -709,8 +728,7 @@ static int parse_mode(struct dp *p, uint32_t *mode)
 
 	if (rc < 0)
 		return rc;
-	if (p->str.len == 0 || p->str.data[0] == '-' ||
-	    p->str.data[0] == '+')
+	if (p->str.len == 0 || p->str.data[0] == '-' || p->str.data[0] == '+')
 		return dp_fail(p, "bad mode \"%s\"", p->str.data);
 	v = strtoul(p->str.data, &end, 8);
 	if (*end || v > 07777)
@@ -744,8 +762,8 @@ static int inode_member(struct dp *p, struct dump_inode *i, uint32_t *seen,
 		return rc;
 	case IN_TYPE:
 		rc = dp_string(p, &p->str, 16);
-		if (rc == 0 && !(a->mode |= dump_type_of(p->str.data,
-							  p->str.len)))
+		if (rc == 0 &&
+		    !(a->mode |= dump_type_of(p->str.data, p->str.len)))
 			rc = dp_fail(p, "unknown type \"%s\"", p->str.data);
 		return rc;
 	case IN_MODE: {
@@ -790,8 +808,9 @@ static int inode_member(struct dp *p, struct dump_inode *i, uint32_t *seen,
 		if (*target_b64)
 			return dump_b64_decode(&p->tgt, p->str.data,
 					       p->str.len) < 0
-				   ? dp_fail(p, "bad base64 in \"target_b64\"")
-				   : 0;
+				       ? dp_fail(p,
+						 "bad base64 in \"target_b64\"")
+				       : 0;
 		buf_reset(&p->tgt);
 		return buf_append(&p->tgt, p->str.data, p->str.len);
 	default: /* IN_XATTRS */
@@ -806,12 +825,11 @@ static int inode_check(struct dp *p, struct dump_inode *i, uint32_t seen)
 	uint32_t type = a->mode & S_IFMT;
 	const uint32_t need = 1u << IN_INO | 1u << IN_TYPE | 1u << IN_MODE |
 			      1u << IN_UID | 1u << IN_GID | 1u << IN_NLINK |
-			      1u << IN_ATIME | 1u << IN_MTIME |
-			      1u << IN_CTIME;
+			      1u << IN_ATIME | 1u << IN_MTIME | 1u << IN_CTIME;
 
 	if ((seen & need) != need)
 		return dp_fail(p, "an inode needs ino, type, mode, uid, gid, "
-			       "nlink, atime, mtime and ctime");
+				  "nlink, atime, mtime and ctime");
 	if (a->ino == 0)
 		return dp_fail(p, "inode number 0");
 	if (p->ninodes && a->ino <= p->set[p->ninodes - 1] >> 4)
@@ -820,7 +838,7 @@ static int inode_check(struct dp *p, struct dump_inode *i, uint32_t seen)
 	if ((a->ino == TESSERA_ROOT_INO || a->ino == META_TRASH_INO) &&
 	    type != S_IFDIR)
 		return dp_fail(p, "the root and the trash must be "
-			       "directories");
+				  "directories");
 	if (type == S_IFDIR && !(seen & (1u << IN_PARENT)))
 		return dp_fail(p, "a directory needs its parent");
 	if (type != S_IFDIR && a->parent)
@@ -833,8 +851,10 @@ static int inode_check(struct dp *p, struct dump_inode *i, uint32_t seen)
 		if (!(seen & (1u << IN_TARGET)) || p->tgt.len == 0 ||
 		    p->tgt.len > META_SYMLINK_MAX ||
 		    memchr(p->tgt.data, 0, p->tgt.len))
-			return dp_fail(p, "a symlink needs a target (1 to %d "
-				       "bytes, no NUL)", META_SYMLINK_MAX);
+			return dp_fail(p,
+				       "a symlink needs a target (1 to %d "
+				       "bytes, no NUL)",
+				       META_SYMLINK_MAX);
 		i->target = p->tgt.data;
 		i->target_len = p->tgt.len;
 	} else if (seen & (1u << IN_TARGET)) {
@@ -912,8 +932,8 @@ static int deleted_item(struct dp *p)
 
 static int entry_member(struct dp *p, struct dump_entry *e, uint32_t *seen)
 {
-	static const char *const k[] = {"parent", "name", "name_b64", "ino",
-					"type", "cookie"};
+	static const char *const k[] = {"parent", "name", "name_b64",
+					"ino",	  "type", "cookie"};
 	size_t i;
 	int rc;
 
@@ -941,8 +961,8 @@ static int entry_member(struct dp *p, struct dump_entry *e, uint32_t *seen)
 		return rc;
 	case 4:
 		rc = dp_string(p, &p->str, 16);
-		if (rc == 0 && !(e->type = dump_type_of(p->str.data,
-							  p->str.len)))
+		if (rc == 0 &&
+		    !(e->type = dump_type_of(p->str.data, p->str.len)))
 			rc = dp_fail(p, "unknown type \"%s\"", p->str.data);
 		return rc;
 	default:
@@ -966,15 +986,17 @@ static int entry_check(struct dp *p, struct dump_entry *e, struct buf *prev,
 	    (*prev_parent == e->parent && prev->len &&
 	     kv_key_cmp(prev->data, prev->len, n, len) >= 0))
 		return dp_fail(p, "entry out of order (by parent, then "
-			       "name)");
+				  "name)");
 	pt = ino_type(p, e->parent);
 	ct = set_find(p, 0, p->ninodes, e->ino);
 	if (pt != type_code(S_IFDIR))
 		return dp_fail(p, "entry in %llu, which is not a directory",
 			       (unsigned long long)e->parent);
 	if (ct < 0)
-		return dp_fail(p, "entry names inode %llu, which is not in "
-			       "the dump", (unsigned long long)e->ino);
+		return dp_fail(p,
+			       "entry names inode %llu, which is not in "
+			       "the dump",
+			       (unsigned long long)e->ino);
 	if (ct != type_code(e->type))
 		return dp_fail(p, "entry type differs from inode %llu's",
 			       (unsigned long long)e->ino);
@@ -1001,7 +1023,7 @@ static int entry_item(struct dp *p, struct buf *prev, uint64_t *prev_parent)
 		return rc;
 	if (seen != 0x3b)
 		return dp_fail(p, "an entry needs parent, name, ino, type and "
-			       "cookie");
+				  "cookie");
 	rc = entry_check(p, &e, prev, prev_parent);
 	p->st.entries++;
 	if (rc == 0 && p->s && p->s->entry)
@@ -1021,7 +1043,7 @@ static int slice_item(struct dp *p, struct slice *s)
 		rc = dp_element(p, &first);
 		if (rc == 0)
 			return dp_fail(p, "a slice is [pos, id, size, off, "
-				       "len]");
+					  "len]");
 		if (rc == 1)
 			rc = dp_u64(p, i == 1 ? UINT64_MAX : UINT32_MAX, &v[i]);
 	}
@@ -1036,8 +1058,10 @@ static int slice_item(struct dp *p, struct slice *s)
 	s->len = (uint32_t)v[4];
 	if (v[0] + v[4] > TESSERA_CHUNK_SIZE || s->len == 0 ||
 	    (s->id && v[3] + v[4] > v[2]))
-		return dp_fail(p, "slice %llu does not fit its chunk or "
-			       "itself", (unsigned long long)s->id);
+		return dp_fail(p,
+			       "slice %llu does not fit its chunk or "
+			       "itself",
+			       (unsigned long long)s->id);
 	if (s->id > p->max_slice)
 		p->max_slice = s->id;
 	return 0;
@@ -1084,8 +1108,9 @@ static int chunk_item(struct dp *p, uint64_t *prev_ino, int64_t *prev_idx)
 		} else if (!strcmp(p->key, "index")) {
 			rc = dp_once(p, &seen, 1);
 			if (rc == 0)
-				rc = dp_u64(p, META_MAX_LENGTH /
-					    TESSERA_CHUNK_SIZE, &idx);
+				rc = dp_u64(
+					p, META_MAX_LENGTH / TESSERA_CHUNK_SIZE,
+					&idx);
 		} else if (!strcmp(p->key, "slices")) {
 			rc = dp_once(p, &seen, 2);
 			if (rc == 0)
@@ -1104,7 +1129,8 @@ static int chunk_item(struct dp *p, uint64_t *prev_ino, int64_t *prev_idx)
 	*prev_idx = (int64_t)idx;
 	t = ino_type(p, ino);
 	if (t != type_code(S_IFREG) && t != DP_TYPE_DELETED)
-		return dp_fail(p, "a chunk of inode %llu, which is neither a "
+		return dp_fail(p,
+			       "a chunk of inode %llu, which is neither a "
 			       "regular file nor a deleted file",
 			       (unsigned long long)ino);
 	p->st.chunks++;
@@ -1115,8 +1141,8 @@ static int chunk_item(struct dp *p, uint64_t *prev_ino, int64_t *prev_idx)
 }
 
 /* An item of two or three numbers (slicerefs, pending). */
-static int numbers_item(struct dp *p, const char *const *k, int n,
-			uint64_t *v, uint64_t *prev)
+static int numbers_item(struct dp *p, const char *const *k, int n, uint64_t *v,
+			uint64_t *prev)
 {
 	uint32_t seen = 0;
 	bool first = true;
@@ -1129,15 +1155,16 @@ static int numbers_item(struct dp *p, const char *const *k, int n,
 			return dp_unknown(p);
 		rc = dp_once(p, &seen, i);
 		if (rc == 0)
-			rc = dp_u64(p, i == 1 && n == 3 ? UINT32_MAX
-							: UINT64_MAX,
+			rc = dp_u64(p,
+				    i == 1 && n == 3 ? UINT32_MAX : UINT64_MAX,
 				    &v[i]);
 	}
 	if (rc < 0)
 		return rc;
 	if (seen != (1u << n) - 1)
-		return dp_fail(p, "an item needs %s", n == 3 ?
-			       "id, size and deleted_at" : "id and refs");
+		return dp_fail(p, "an item needs %s",
+			       n == 3 ? "id, size and deleted_at"
+				      : "id and refs");
 	if (v[0] == 0 || v[0] <= *prev)
 		return dp_fail(p, "slice id %llu out of order",
 			       (unsigned long long)v[0]);
@@ -1149,8 +1176,8 @@ static int numbers_item(struct dp *p, const char *const *k, int n,
 
 static int ckpt_item(struct dp *p, struct buf *prev)
 {
-	static const char *const k[] = {"name", "txn_seq", "next_slice",
-					"time", "repl_seq"};
+	static const char *const k[] = {"name", "txn_seq", "next_slice", "time",
+					"repl_seq"};
 	struct meta_ckpt c;
 	uint32_t seen = 0;
 	bool first = true;
@@ -1180,9 +1207,9 @@ static int ckpt_item(struct dp *p, struct buf *prev)
 		return rc;
 	if (seen != 31 || !c.name[0] || strlen(c.name) != p->str.len)
 		return dp_fail(p, "a checkpoint needs a name (no NUL), "
-			       "txn_seq, next_slice, time and repl_seq");
-	if (prev->len && kv_key_cmp(prev->data, prev->len, c.name,
-				    strlen(c.name)) >= 0)
+				  "txn_seq, next_slice, time and repl_seq");
+	if (prev->len &&
+	    kv_key_cmp(prev->data, prev->len, c.name, strlen(c.name)) >= 0)
 		return dp_fail(p, "checkpoint out of order");
 	buf_reset(prev);
 	rc = buf_append(prev, c.name, strlen(c.name));
@@ -1194,8 +1221,7 @@ static int ckpt_item(struct dp *p, struct buf *prev)
 
 /* ---- sections ---- */
 
-enum { S_INODES, S_DELETED, S_ENTRIES, S_CHUNKS, S_REFS, S_PENDING,
-       S_CKPTS };
+enum { S_INODES, S_DELETED, S_ENTRIES, S_CHUNKS, S_REFS, S_PENDING, S_CKPTS };
 
 struct sec_state {
 	struct buf prev;
@@ -1259,9 +1285,10 @@ static int dp_section(struct dp *p, int sec)
 		if (ino_type(p, TESSERA_ROOT_INO) < 0 ||
 		    ino_type(p, META_TRASH_INO) < 0)
 			rc = dp_fail(p, "the root (1) or the trash (2) is "
-				     "missing");
+					"missing");
 		else if (p->next_inode <= p->set[p->nset - 1] >> 4)
-			rc = dp_fail(p, "counter nextInode %llu is not above "
+			rc = dp_fail(p,
+				     "counter nextInode %llu is not above "
 				     "every inode",
 				     (unsigned long long)p->next_inode);
 	}
@@ -1270,13 +1297,12 @@ static int dp_section(struct dp *p, int sec)
 
 static int dp_summary(struct dp *p)
 {
-	static const char *const k[] = {"inodes", "deleted", "entries",
-					"chunks", "slicerefs", "pending",
+	static const char *const k[] = {"inodes",     "deleted",   "entries",
+					"chunks",     "slicerefs", "pending",
 					"checkpoints"};
-	const uint64_t got[] = {p->st.inodes,	 p->st.deleted,
-				p->st.entries,	 p->st.chunks,
-				p->st.slicerefs, p->st.pending,
-				p->st.checkpoints};
+	const uint64_t got[] = {
+		p->st.inodes,	 p->st.deleted, p->st.entries,	  p->st.chunks,
+		p->st.slicerefs, p->st.pending, p->st.checkpoints};
 	uint32_t seen = 0;
 	bool first = true;
 	uint64_t v;
@@ -1292,15 +1318,19 @@ static int dp_summary(struct dp *p)
 		if (rc == 0)
 			rc = dp_u64(p, UINT64_MAX, &v);
 		if (rc == 0 && v != got[i])
-			rc = dp_fail(p, "the summary counts %llu %s, the dump "
-				     "has %llu", (unsigned long long)v, k[i],
+			rc = dp_fail(p,
+				     "the summary counts %llu %s, the dump "
+				     "has %llu",
+				     (unsigned long long)v, k[i],
 				     (unsigned long long)got[i]);
 	}
 	if (rc == 0 && seen != 127)
 		rc = dp_fail(p, "the summary lacks a count");
 	if (rc == 0 && p->max_slice >= p->next_slice)
-		rc = dp_fail(p, "counter nextSlice %llu is not above slice "
-			     "%llu", (unsigned long long)p->next_slice,
+		rc = dp_fail(p,
+			     "counter nextSlice %llu is not above slice "
+			     "%llu",
+			     (unsigned long long)p->next_slice,
 			     (unsigned long long)p->max_slice);
 	return rc;
 }
@@ -1312,15 +1342,17 @@ static int dp_checksum(struct dp *p, uint64_t sum)
 
 	snprintf(want, sizeof(want), "xxh3:%016llx", (unsigned long long)sum);
 	if (rc == 0 && strcmp(p->str.data, want))
-		rc = dp_fail(p, "checksum mismatch: the dump says %s, its "
-			     "bytes give %s (corrupt?)", p->str.data, want);
+		rc = dp_fail(p,
+			     "checksum mismatch: the dump says %s, its "
+			     "bytes give %s (corrupt?)",
+			     p->str.data, want);
 	return rc;
 }
 
 static const char *const top_keys[] = {
-    "format",  "version",   "dumped",    "volume",	"counters",
-    "quotas",  "inodes",    "deleted",	 "entries",	"chunks",
-    "slicerefs", "pending", "checkpoints", "summary", "checksum"};
+	"format",    "version", "dumped",      "volume",  "counters",
+	"quotas",    "inodes",	"deleted",     "entries", "chunks",
+	"slicerefs", "pending", "checkpoints", "summary", "checksum"};
 
 static int dp_header(struct dp *p, int k)
 {
@@ -1338,9 +1370,10 @@ static int dp_header(struct dp *p, int k)
 	if (k == 1) {
 		rc = dp_u64(p, UINT32_MAX, &v);
 		if (rc == 0 && v != META_DUMP_VERSION)
-			rc = dp_fail(p, "dump version %llu; this tessera reads "
-				     "version %d", (unsigned long long)v,
-				     META_DUMP_VERSION);
+			rc = dp_fail(p,
+				     "dump version %llu; this tessera reads "
+				     "version %d",
+				     (unsigned long long)v, META_DUMP_VERSION);
 		return rc;
 	}
 	return dp_i64(p, &t);
@@ -1350,7 +1383,9 @@ static int dp_top_member(struct dp *p, int k, uint64_t sum)
 {
 	p->sec = top_keys[k];
 	switch (k) {
-	case 0: case 1: case 2:
+	case 0:
+	case 1:
+	case 2:
 		return dp_header(p, k);
 	case 3:
 		return dp_volume(p);
@@ -1391,8 +1426,10 @@ static int dp_document(struct dp *p)
 			return dp_fail(p, "\"%s\" is missing before \"%s\"",
 				       top_keys[next], p->key);
 		if (k == n - 1 && next < n - 1)
-			return dp_fail(p, "\"%s\" is missing before "
-				       "\"checksum\"", top_keys[next]);
+			return dp_fail(p,
+				       "\"%s\" is missing before "
+				       "\"checksum\"",
+				       top_keys[next]);
 		rc = dp_top_member(p, k, sum);
 		next = k + 1;
 	}
@@ -1450,139 +1487,8 @@ out:
 	return rc;
 }
 
-int meta_dump_check(meta_dump_read_fn r, void *arg,
-		    struct meta_dump_stats *st, struct meta_dump_error *err)
+int meta_dump_check(meta_dump_read_fn r, void *arg, struct meta_dump_stats *st,
+		    struct meta_dump_error *err)
 {
 	return dump_parse(r, arg, NULL, st, err);
-}
-
-/* ---- shared helpers ---- */
-
-static const struct {
-	uint32_t type;
-	const char *name;
-} type_names[] = {
-    {S_IFDIR, "dir"},	    {S_IFREG, "file"},	   {S_IFLNK, "symlink"},
-    {S_IFIFO, "fifo"},	    {S_IFSOCK, "socket"}, {S_IFCHR, "chardev"},
-    {S_IFBLK, "blockdev"},
-};
-
-const char *dump_type_name(uint32_t type)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(type_names); i++)
-		if (type_names[i].type == type)
-			return type_names[i].name;
-	return NULL;
-}
-
-uint32_t dump_type_of(const char *s, size_t n)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(type_names); i++)
-		if (strlen(type_names[i].name) == n &&
-		    !memcmp(type_names[i].name, s, n))
-			return type_names[i].type;
-	return 0;
-}
-
-bool dump_is_text(const void *v, size_t n)
-{
-	const unsigned char *p = v;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = p[i], cp, need;
-
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			need = 1, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			need = 2, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			need = 3, cp = c & 0x07;
-		else
-			return false;
-		if (i + need >= n)
-			return false;
-		for (unsigned j = 1; j <= need; j++) {
-			if ((p[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i + j] & 0x3f);
-		}
-		if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 &&
-						   cp < 0xe000))) ||
-		    (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		i += need + 1;
-	}
-	return true;
-}
-
-static const char b64c[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int dump_b64_encode(struct buf *b, const void *v, size_t n)
-{
-	const unsigned char *p = v;
-	char q[4];
-	int rc = buf_grow(b, (n + 2) / 3 * 4 + 1);
-
-	for (size_t i = 0; rc == 0 && i < n; i += 3) {
-		uint32_t x = (uint32_t)p[i] << 16;
-
-		if (i + 1 < n)
-			x |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			x |= p[i + 2];
-		q[0] = b64c[x >> 18];
-		q[1] = b64c[(x >> 12) & 63];
-		q[2] = i + 1 < n ? b64c[(x >> 6) & 63] : '=';
-		q[3] = i + 2 < n ? b64c[x & 63] : '=';
-		rc = buf_append(b, q, 4);
-	}
-	return rc;
-}
-
-static int b64_val(char c)
-{
-	const char *p = c ? strchr(b64c, c) : NULL;
-
-	return p ? (int)(p - b64c) : -1;
-}
-
-int dump_b64_decode(struct buf *b, const char *s, size_t n)
-{
-	unsigned char out[3];
-	int rc = 0;
-
-	buf_reset(b);
-	if (n % 4)
-		return -EINVAL;
-	for (size_t i = 0; rc == 0 && i < n; i += 4) {
-		int v[4], pad = 0;
-
-		for (int j = 0; j < 4; j++) {
-			v[j] = b64_val(s[i + j]);
-			if (s[i + j] == '=' && i + 4 == n && j >= 2) {
-				v[j] = 0;
-				pad++;
-			} else if (v[j] < 0 || pad) {
-				return -EINVAL;
-			}
-		}
-		uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-			     (uint32_t)v[2] << 6 | (uint32_t)v[3];
-
-		if ((pad == 1 && (x & 0xff)) || (pad == 2 && (x & 0xffff)))
-			return -EINVAL; /* not canonical */
-		out[0] = (unsigned char)(x >> 16);
-		out[1] = (unsigned char)(x >> 8);
-		out[2] = (unsigned char)x;
-		rc = buf_append(b, out, (size_t)(3 - pad));
-	}
-	return rc;
 }

@@ -54,8 +54,8 @@ int meta_rec_load_marker(struct kv_txn *t)
 
 /* ---- claiming the target ---- */
 
-static int found_any(void *arg, const void *key, size_t klen,
-		     const void *val, size_t vlen)
+static int found_any(void *arg, const void *key, size_t klen, const void *val,
+		     size_t vlen)
 {
 	UNUSED(key);
 	UNUSED(klen);
@@ -128,24 +128,29 @@ static int claim(struct ld *l)
 
 	if (rc == -EEXIST && state == 1 && l->o->force) {
 		log_warn("wiping the records of an unfinished load in '%s' "
-			 "(%s)", l->desc, marker.data ? marker.data : "");
+			 "(%s)",
+			 l->desc, marker.data ? marker.data : "");
 		rc = kv_wipe(l->kv);
 		if (rc == 0)
 			rc = claim_once(l, &state, &marker);
 	}
 	if (rc == -EEXIST && state == 3)
 		log_error("cannot load into '%s': it holds a volume (load "
-			  "needs an empty target)", l->desc);
+			  "needs an empty target)",
+			  l->desc);
 	else if (rc == -EEXIST && state == 1)
 		log_error("cannot load into '%s': it holds a load that did not "
 			  "finish (%s); give --force to wipe it and load again",
 			  l->desc, marker.data ? marker.data : "");
 	else if (rc == -EEXIST)
 		log_error("cannot load into '%s': it is not empty (load needs "
-			  "an empty target)", l->desc);
+			  "an empty target)",
+			  l->desc);
 	else if (rc == -EAGAIN)
-		rc = log_fail(-EBUSY, "cannot load into '%s': another client "
-			      "writes it", l->desc);
+		rc = log_fail(-EBUSY,
+			      "cannot load into '%s': another client "
+			      "writes it",
+			      l->desc);
 	else if (rc < 0)
 		log_fail(rc, "cannot load into '%s'", l->desc);
 	buf_release(&marker);
@@ -358,11 +363,15 @@ int meta_load(const char *url, const struct meta_load_opts *o,
 {
 	static const struct meta_load_opts defaults;
 	const struct dump_sink sink = {
-	    .volume = ld_volume,     .counter = ld_counter,
-	    .inode = ld_inode,	     .deleted = ld_deleted,
-	    .entry = ld_entry,	     .chunk = ld_chunk,
-	    .sliceref = ld_sliceref, .pending = ld_pending,
-	    .checkpoint = ld_checkpoint,
+		.volume = ld_volume,
+		.counter = ld_counter,
+		.inode = ld_inode,
+		.deleted = ld_deleted,
+		.entry = ld_entry,
+		.chunk = ld_chunk,
+		.sliceref = ld_sliceref,
+		.pending = ld_pending,
+		.checkpoint = ld_checkpoint,
 	};
 	struct dump_sink s = sink;
 	char red[1200];
@@ -391,7 +400,8 @@ int meta_load(const char *url, const struct meta_load_opts *o,
 			log_fail(rc, "cannot load into '%s'", l.desc);
 		wrc = kv_wipe(l.kv);
 		if (wrc < 0)
-			log_fail(wrc, "cannot wipe '%s' after the failed load: "
+			log_fail(wrc,
+				 "cannot wipe '%s' after the failed load: "
 				 "it holds part of a volume, which will not "
 				 "mount; wipe it with `tessera load --force`",
 				 l.desc);
