@@ -65,6 +65,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
 
 fuzz-bins: $(FUZZ_BINS)
 
+# Helpers of bench/ scripts written in C (not tests, not installed).
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 # Seed inputs that need real encoded objects (frames, segment, snapshot).
 $(BUILD)/fuzz/mkcorpus: tests/fuzz/mkcorpus.c $(LIB)
 	@mkdir -p $(dir $@)

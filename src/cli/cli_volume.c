@@ -29,6 +29,7 @@
 #include "cli/cli.h"
 #include "meta/kv.h"
 #include "meta/meta.h"
+#include "meta/meta_scan.h"
 #include "object/object.h"
 #include "replicate/repl.h"
 #include "util/log.h"
@@ -222,12 +223,17 @@ static int read_settings(struct cli_vol *cv, struct meta_format *f)
 	url_redact(cv->vol.meta_url, red, sizeof(red));
 	if (rc == 0) {
 		rc = kv_get(t, KV_SETTING, "volume", 6, &b);
+		if (rc == -ENOENT && meta_rec_load_marker(t) == 1)
+			rc = -EINPROGRESS;
 		kv_rollback(t);
 	}
 	if (rc == 0 && meta_format_from_json(b.data ? b.data : "", f) < 0)
 		rc = log_fail(-EIO, "corrupt volume settings in '%s'", red);
 	else if (rc == -ENOENT)
 		log_error("no volume in '%s' (run 'tessera format')", red);
+	else if (rc == -EINPROGRESS)
+		log_error("no volume in '%s': a `tessera load` into it did not "
+			  "finish (or still runs)", red);
 	else if (rc < 0)
 		log_fail(rc, "cannot read the settings in '%s'", red);
 	buf_release(&b);

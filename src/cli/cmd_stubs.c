@@ -20,6 +20,4 @@ static int not_yet(const char *name)
 		return not_yet(#sub);          \
 	}
 
-STUB(dump)
-STUB(load)
 STUB(quota)

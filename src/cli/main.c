@@ -140,9 +140,35 @@ const struct cli_cmd cli_cmds[] = {
 	  "  --json               findings as JSON\n"
 	  "  --quiet              no progress line\n" },
 	{ "dump", cmd_dump, "dump metadata as JSON",
-	  "usage: tessera dump " VOL " [FILE]\n" },
+	  "usage: tessera dump " VOL " [FILE|-] [--json-indent] [--quiet]\n"
+	  "\n"
+	  "Write the volume's metadata as one JSON document to FILE (default\n"
+	  "or \"-\": standard output): settings (the wrapped data key of an\n"
+	  "encrypted volume, never a key file), counters, every inode with its\n"
+	  "attributes, xattrs and ACLs, entries, chunks and slices, the trash,\n"
+	  "the deletion queue and checkpoints.  It streams (memory does not\n"
+	  "grow with the volume) and reads one consistent snapshot, also of a\n"
+	  "mounted volume.  Format: docs/dump.md.\n"
+	  "\n"
+	  "options:\n"
+	  "  --json-indent        one member per line, indented\n"
+	  "  --quiet              no progress line, no summary\n" },
 	{ "load", cmd_load, "load metadata from a JSON dump",
-	  "usage: tessera load META-URL FILE\n" },
+	  "usage: tessera load META-URL FILE|- [--force] [--quiet]\n"
+	  "\n"
+	  "Load a dump into the empty metadata database at META-URL (SQLite,\n"
+	  "Redis or PostgreSQL; an SQLite file is created).  The whole dump is\n"
+	  "checked first (standard input is spooled to a temporary file): a\n"
+	  "truncated, corrupt or wrong-version dump is refused with the byte\n"
+	  "offset and the item, and the target is not touched.  A load that\n"
+	  "fails later leaves the target empty.  The loaded volume shares the\n"
+	  "data objects of the dumped one (nothing is copied) and has\n"
+	  "replication off: use one of the two volumes, not both.\n"
+	  "\n"
+	  "options:\n"
+	  "  --force              wipe a target that holds only the records of\n"
+	  "                       an unfinished load (never a volume)\n"
+	  "  --quiet              no progress line, no summary\n" },
 	{ "bench", cmd_bench, "benchmark a directory",
 	  "usage: tessera bench PATH [options]\n"
 	  "\n"

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "meta/meta_int.h"
+#include "meta/meta_scan.h"
 #include "util/log.h"
 #include "util/url.h"
 
@@ -673,12 +674,25 @@ int meta_store_format(struct meta *m, const struct meta_format *f)
 	return rc;
 }
 
+/* 1 when the marker of an unfinished load (load.c) is there. */
+static int marker_fn(struct meta *m, struct kv_txn *t, void *arg)
+{
+	(void)m;
+	(void)arg;
+	return meta_rec_load_marker(t);
+}
+
 /* Load and check the settings of a new struct meta.  Logs. */
 static int meta_open_check(struct meta *m)
 {
 	struct meta_format f;
 	int rc = meta_load_format(m, &f);
 
+	if (rc == -ENOENT && meta_txn(m, false, marker_fn, NULL) == 1) {
+		log_error("no volume in '%s': a `tessera load` into it did not "
+			  "finish (or still runs)", m->desc);
+		return rc;
+	}
 	if (rc == -ENOENT) {
 		log_error("no volume in '%s' (format it first)", m->desc);
 		return rc;

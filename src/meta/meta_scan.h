@@ -52,6 +52,9 @@ typedef int (*meta_inode_fn)(void *arg, const struct meta_inode *i);
 /** Every inode record, by inode number, from @from (0: the first). */
 int meta_view_inodes(struct meta_view *v, uint64_t from, meta_inode_fn fn,
 		     void *arg);
+/** meta_view_inodes, at most @limit records (0: all): a page. */
+int meta_view_inodes_n(struct meta_view *v, uint64_t from, size_t limit,
+		       meta_inode_fn fn, void *arg);
 /** One inode; -ENOENT when it has no record, -EIO when corrupt. */
 int meta_view_inode(struct meta_view *v, uint64_t ino, struct meta_attr *out);
 
@@ -134,6 +137,41 @@ struct meta_ckpt {
 typedef int (*meta_ckpt_fn)(void *arg, const struct meta_ckpt *c);
 int meta_view_checkpoints(struct meta_view *v, meta_ckpt_fn fn, void *arg);
 
+/** The volume settings.  -ENOENT: no volume; -EIO: they do not decode. */
+int meta_view_format(struct meta_view *v, struct meta_format *out);
+
+/* One counter record; ->corrupt: the value is not 8 bytes. */
+typedef int (*meta_counter_fn)(void *arg, const char *name, uint64_t value,
+			       bool corrupt);
+/** Every counter record, by name (names are at most 255 bytes). */
+int meta_view_counters(struct meta_view *v, meta_counter_fn fn, void *arg);
+
+/* One extended attribute of an inode; @name NUL-terminated. */
+typedef int (*meta_xattr_fn)(void *arg, const char *name, size_t name_len,
+			     const void *value, size_t len);
+/** The xattrs of @ino (ACLs included: system.posix_acl_*), by name. */
+int meta_view_xattrs(struct meta_view *v, uint64_t ino, meta_xattr_fn fn,
+		     void *arg);
+
+/* One xattr record of the whole volume (meta_view_xattrs_from). */
+typedef int (*meta_xattr_rec_fn)(void *arg, uint64_t ino, const char *name,
+				 size_t name_len, const void *value,
+				 size_t len);
+/**
+ * The xattr records after (@ino, @name) (@name NULL: from inode @ino on,
+ * its own included), by (inode, name), at most @limit (0: all): a page of
+ * a walk beside another scan in inode order, one round trip per page on
+ * Redis instead of one per inode.
+ */
+int meta_view_xattrs_from(struct meta_view *v, uint64_t ino, const char *name,
+			  size_t name_len, size_t limit, meta_xattr_rec_fn fn,
+			  void *arg);
+
+/* A deleted file (KV_DELFILE) and its length; chunks still to purge. */
+typedef int (*meta_delfile_fn)(void *arg, uint64_t ino, uint64_t length);
+/** The deleted files, by inode, with their lengths (-EIO: corrupt). */
+int meta_view_deleted(struct meta_view *v, meta_delfile_fn fn, void *arg);
+
 /** Counter @name (0 when missing).  -EIO when malformed. */
 int meta_view_counter(struct meta_view *v, const char *name, uint64_t *out);
 /** Symlink target into @buf (NUL-terminated, truncated to @n - 1). */
@@ -194,6 +232,12 @@ int meta_rec_ckpt_now(struct kv_txn *t, struct meta_ckpt *c);
 int meta_rec_ckpt_put(struct kv_txn *t, const struct meta_ckpt *c);
 /** Delete checkpoint record @name (missing: 0). */
 int meta_rec_ckpt_del(struct kv_txn *t, const char *name);
+/**
+ * 1 when @t's database holds the marker of a `tessera load` that has not
+ * finished (load.c; it may have died, or still run): no volume yet, and
+ * what is there is part of one.  0 when not; -errno from the engine.
+ */
+int meta_rec_load_marker(struct kv_txn *t);
 /** True for the group of checkpoint records (kept across a restore). */
 bool meta_rec_is_ckpt(int grp);
 /** Counter @name into *out (0 when missing); -EIO when malformed. */

@@ -84,15 +84,21 @@ static int inode_one(void *arg, const void *key, size_t klen, const void *val,
 	return s->fn(s->arg, &i);
 }
 
-int meta_view_inodes(struct meta_view *v, uint64_t from, meta_inode_fn fn,
-		     void *arg)
+int meta_view_inodes_n(struct meta_view *v, uint64_t from, size_t limit,
+		       meta_inode_fn fn, void *arg)
 {
 	struct inode_scan s = {fn, arg};
 	unsigned char start[8];
 
 	key_ino(start, from);
 	return kv_scan(v->t, KV_INODE, NULL, 0, from ? start : NULL,
-		       from ? sizeof(start) : 0, 0, inode_one, &s);
+		       from ? sizeof(start) : 0, limit, inode_one, &s);
+}
+
+int meta_view_inodes(struct meta_view *v, uint64_t from, meta_inode_fn fn,
+		     void *arg)
+{
+	return meta_view_inodes_n(v, from, 0, fn, arg);
 }
 
 int meta_view_inode(struct meta_view *v, uint64_t ino, struct meta_attr *out)
@@ -398,6 +404,132 @@ int meta_view_sustained(struct meta_view *v, meta_sustained_fn fn, void *arg)
 	struct sus_scan s = {fn, arg};
 
 	return kv_scan(v->t, KV_SUSTAINED, NULL, 0, NULL, 0, 0, sus_one, &s);
+}
+
+int meta_view_format(struct meta_view *v, struct meta_format *out)
+{
+	struct buf val = BUF_INIT;
+	int rc = kv_get(v->t, KV_SETTING, "volume", 6, &val);
+
+	if (rc == 0 && meta_format_from_json(val.data ? val.data : "", out) < 0)
+		rc = log_fail(-EIO, "corrupt volume settings in '%s'",
+			      v->m->desc);
+	buf_release(&val);
+	return rc;
+}
+
+struct counter_scan {
+	meta_counter_fn fn;
+	void *arg;
+};
+
+static int counter_one(void *arg, const void *key, size_t klen,
+		       const void *val, size_t vlen)
+{
+	struct counter_scan *s = arg;
+	char name[256];
+	size_t n = MIN(klen, sizeof(name) - 1);
+
+	memcpy(name, key, n);
+	name[n] = '\0';
+	return s->fn(s->arg, name, vlen == 8 ? get_be64(val) : 0, vlen != 8);
+}
+
+int meta_view_counters(struct meta_view *v, meta_counter_fn fn, void *arg)
+{
+	struct counter_scan s = {fn, arg};
+
+	return kv_scan(v->t, KV_COUNTER, NULL, 0, NULL, 0, 0, counter_one, &s);
+}
+
+struct xattr_scan {
+	meta_xattr_fn fn;
+	void *arg;
+};
+
+static int xattr_one(void *arg, const void *key, size_t klen,
+		     const void *val, size_t vlen)
+{
+	struct xattr_scan *s = arg;
+	char name[META_XATTR_NAME_MAX + 1];
+
+	if (klen <= 8 || klen - 8 > META_XATTR_NAME_MAX)
+		return log_fail(-EIO, "corrupt xattr record (%zu-byte key)",
+				klen);
+	memcpy(name, (const unsigned char *)key + 8, klen - 8);
+	name[klen - 8] = '\0';
+	return s->fn(s->arg, name, klen - 8, val, vlen);
+}
+
+int meta_view_xattrs(struct meta_view *v, uint64_t ino, meta_xattr_fn fn,
+		     void *arg)
+{
+	struct xattr_scan s = {fn, arg};
+	unsigned char pre[8];
+
+	key_ino(pre, ino);
+	return kv_scan(v->t, KV_XATTR, pre, sizeof(pre), NULL, 0, 0, xattr_one,
+		       &s);
+}
+
+struct xrec_scan {
+	meta_xattr_rec_fn fn;
+	void *arg;
+};
+
+static int xrec_one(void *arg, const void *key, size_t klen, const void *val,
+		    size_t vlen)
+{
+	struct xrec_scan *s = arg;
+	char name[META_XATTR_NAME_MAX + 1];
+
+	if (klen <= 8 || klen - 8 > META_XATTR_NAME_MAX)
+		return log_fail(-EIO, "corrupt xattr record (%zu-byte key)",
+				klen);
+	memcpy(name, (const unsigned char *)key + 8, klen - 8);
+	name[klen - 8] = '\0';
+	return s->fn(s->arg, get_be64(key), name, klen - 8, val, vlen);
+}
+
+int meta_view_xattrs_from(struct meta_view *v, uint64_t ino, const char *name,
+			  size_t name_len, size_t limit, meta_xattr_rec_fn fn,
+			  void *arg)
+{
+	struct xrec_scan s = {fn, arg};
+	unsigned char k[8 + META_XATTR_NAME_MAX + 1];
+	size_t klen = 8;
+
+	if (name && name_len > META_XATTR_NAME_MAX)
+		return -EINVAL;
+	key_ino(k, ino);
+	if (name) { /* the smallest key after (ino, name): one NUL more */
+		memcpy(k + 8, name, name_len);
+		k[8 + name_len] = 0;
+		klen += name_len + 1;
+	}
+	return kv_scan(v->t, KV_XATTR, NULL, 0, k, klen, limit, xrec_one, &s);
+}
+
+struct deleted_scan {
+	meta_delfile_fn fn;
+	void *arg;
+};
+
+static int deleted_one(void *arg, const void *key, size_t klen,
+		       const void *val, size_t vlen)
+{
+	struct deleted_scan *s = arg;
+
+	if (klen != 8 || vlen < 8)
+		return log_fail(-EIO, "corrupt deleted-file record");
+	return s->fn(s->arg, get_be64(key), get_be64(val));
+}
+
+int meta_view_deleted(struct meta_view *v, meta_delfile_fn fn, void *arg)
+{
+	struct deleted_scan s = {fn, arg};
+
+	return kv_scan(v->t, KV_DELFILE, NULL, 0, NULL, 0, 0, deleted_one, &s);
 }
 
 int meta_view_counter(struct meta_view *v, const char *name, uint64_t *out)
