@@ -671,10 +671,7 @@ static int check_file(struct fsck *fs, const struct fino *i)
 						  .nlink = i->links},
 			       "link count %u, %u entries name it", i->a.nlink,
 			       i->links);
-	if (rc == 0 && i->a.parent)
-		rc = fix_inode(fs, i, &(struct meta_fix){.set_parent = true},
-			       "parent %llu set on a non-directory",
-			       (unsigned long long)i->a.parent);
+	/* a non-directory's parent is its quota home or 0 (quota.c) */
 	return rc;
 }
 

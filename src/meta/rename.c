@@ -175,6 +175,92 @@ static int drop_target(struct meta *m, struct kv_txn *t, struct rename_arg *a,
 	return meta_drop_dir(m, t, &s->tr, true, &a->e);
 }
 
+/*
+ * Quotas (quota.c): the usage @r brings along when it leaves directory
+ * @from, into *space / *inodes; *moves false when it stays charged where
+ * it is (a file whose home is elsewhere).  A directory's usage is its own
+ * quota's, or a walk of its tree: only when some quota exists.
+ */
+static int moved_usage(struct kv_txn *t, const struct inode_rec *r,
+		       uint64_t from, int64_t *space, int64_t *inodes,
+		       bool *moves)
+{
+	int rc;
+
+	*space = *inodes = 0;
+	*moves = S_ISDIR(r->a.mode) || r->a.parent == from ||
+		 r->a.parent == 0;
+	if (!S_ISDIR(r->a.mode)) {
+		*space = r->a.parent ? meta_space_of(&r->a) : 0;
+		*inodes = r->a.parent ? 1 : 0;
+		return 0;
+	}
+	rc = quota_any(t);
+	if (rc <= 0)
+		return rc;
+	return quota_dir_usage(t, r, space, inodes);
+}
+
+/* @r (a name of it) moves from @from to @to: its usage follows it. */
+static int move_home(struct kv_txn *t, struct inode_rec *r, uint64_t from,
+		     uint64_t to)
+{
+	int64_t space, inodes;
+	bool moves;
+	int rc = moved_usage(t, r, from, &space, &inodes, &moves);
+
+	if (rc < 0 || !moves)
+		return rc;
+	if (!S_ISDIR(r->a.mode) && r->a.parent == 0) { /* adopted here */
+		space = meta_space_of(&r->a);
+		inodes = 1;
+		rc = quota_charge(t, to, space, inodes, true);
+	} else {
+		rc = quota_move(t, from, to, space, inodes, true);
+	}
+	if (rc == 0)
+		r->a.parent = to;
+	return rc;
+}
+
+/*
+ * RENAME_EXCHANGE between two directories: both leave first, then both
+ * enter, each checked, so a swap of two items of equal size in a full
+ * quota passes.
+ */
+static int exchange_homes(struct kv_txn *t, struct rename_arg *a,
+			  struct rename_st *s)
+{
+	int64_t sp1, in1, sp2, in2;
+	bool mv1, mv2;
+	int rc;
+
+	rc = moved_usage(t, &s->sr, a->sp_ino, &sp1, &in1, &mv1);
+	if (rc == 0)
+		rc = moved_usage(t, &s->tr, a->dp_ino, &sp2, &in2, &mv2);
+	if (rc == 0 && mv1)
+		rc = quota_charge(t, s->sr.a.parent, -sp1, -in1, false);
+	if (rc == 0 && mv2)
+		rc = quota_charge(t, s->tr.a.parent, -sp2, -in2, false);
+	if (mv1 && !S_ISDIR(s->sr.a.mode) && !s->sr.a.parent) {
+		sp1 = meta_space_of(&s->sr.a);
+		in1 = 1;
+	}
+	if (mv2 && !S_ISDIR(s->tr.a.mode) && !s->tr.a.parent) {
+		sp2 = meta_space_of(&s->tr.a);
+		in2 = 1;
+	}
+	if (rc == 0 && mv1)
+		rc = quota_charge(t, a->dp_ino, sp1, in1, true);
+	if (rc == 0 && mv2)
+		rc = quota_charge(t, a->sp_ino, sp2, in2, true);
+	if (mv1)
+		s->sr.a.parent = a->dp_ino;
+	if (mv2)
+		s->tr.a.parent = a->sp_ino;
+	return rc;
+}
+
 static int do_move(struct meta *m, struct kv_txn *t, struct rename_arg *a,
 		   struct rename_st *s)
 {
@@ -190,8 +276,10 @@ static int do_move(struct meta *m, struct kv_txn *t, struct rename_arg *a,
 		return rc;
 	if (a->sp_ino != a->dp_ino) {
 		d.cookie = s->dp->next_cookie++;
+		rc = move_home(t, &s->sr, a->sp_ino, a->dp_ino);
+		if (rc < 0)
+			return rc;
 		if (s->src_dir) {
-			s->sr.a.parent = a->dp_ino;
 			s->sp->a.nlink--;
 			s->dp->a.nlink++;
 		}
@@ -210,13 +298,13 @@ static int do_exchange(struct kv_txn *t, struct rename_arg *a,
 	rc = dent_put(t, a->sp_ino, a->sname, a->slen, &d1);
 	if (rc == 0)
 		rc = dent_put(t, a->dp_ino, a->dname, a->dlen, &d2);
+	if (rc == 0 && a->sp_ino != a->dp_ino)
+		rc = exchange_homes(t, a, s);
 	if (a->sp_ino != a->dp_ino && s->src_dir) {
-		s->sr.a.parent = a->dp_ino;
 		s->sp->a.nlink--;
 		s->dp->a.nlink++;
 	}
 	if (a->sp_ino != a->dp_ino && s->tgt_dir) {
-		s->tr.a.parent = a->sp_ino;
 		s->dp->a.nlink--;
 		s->sp->a.nlink++;
 	}
