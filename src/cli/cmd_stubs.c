@@ -22,5 +22,4 @@ static int not_yet(const char *name)
 
 STUB(dump)
 STUB(load)
-STUB(quota)
 STUB(stats)

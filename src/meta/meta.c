@@ -275,6 +275,18 @@ void meta_apply_effects(struct meta *m, const struct meta_effects *e)
 		meta_stats_flush(m); /* failure: deltas stay pending */
 }
 
+int64_t meta_space_room(struct meta *m)
+{
+	int64_t room = INT64_MAX;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->fmt.capacity)
+		room = (int64_t)m->fmt.capacity - m->used_space -
+		       m->pend_space;
+	pthread_mutex_unlock(&m->lock);
+	return room < 0 ? 0 : room;
+}
+
 int meta_check_space(struct meta *m, int64_t space, int64_t inodes)
 {
 	int rc = 0;

@@ -590,6 +590,19 @@ int meta_quota_check(struct meta *m, uint64_t ino, bool repair,
  *  -ENOENT: removed; -ENAMETOOLONG. */
 int meta_dir_path(struct meta *m, uint64_t ino, char *buf, size_t n);
 
+/**
+ * Would growing file @ino from @len (its committed length as the caller
+ * knows it; the record's wins when read) to @end bytes pass a quota above its
+ * home or the volume's capacity?  A cheap advisory check for write(2),
+ * which buffers data and commits it later, so that the error comes from
+ * the write as on ext4 (the commit's own check stays authoritative).  0:
+ * it fits.  -EDQUOT / -ENOSPC: it does not; *max_end is the largest end
+ * that fits (<= @len: nothing does).  When no quota exists (as read at
+ * most a second ago) no transaction runs.  Any thread.
+ */
+int meta_check_grow(struct meta *m, uint64_t ino, uint64_t len, uint64_t end,
+		    uint64_t *max_end);
+
 /* ---- trees: summary and removal (tree.c) ---- */
 
 /* The totals of one directory's tree (meta_summary). */

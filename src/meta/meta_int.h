@@ -117,6 +117,8 @@ struct meta {
 	int64_t pend_inodes;
 	int64_t flushed_ns;
 	bool flushing;
+	int64_t quota_seen_ns; /* when quota_none was read (meta_check_grow) */
+	bool quota_none;       /* no quota on the volume then */
 
 	pthread_mutex_t open_lock; /* guards the open-file table below; taken
 				    * inside txns, never held across one */
@@ -187,6 +189,8 @@ void meta_apply_effects(struct meta *m, const struct meta_effects *e);
 int meta_stats_flush(struct meta *m);
 /** -ENOSPC if growing usage by @space bytes / @inodes would pass a limit. */
 int meta_check_space(struct meta *m, int64_t space, int64_t inodes);
+/** Bytes the volume's capacity has left (INT64_MAX: no capacity). */
+int64_t meta_space_room(struct meta *m);
 /** trash_days of the volume (settings can change while mounted). */
 uint32_t meta_trash_days(struct meta *m);
 

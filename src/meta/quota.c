@@ -442,11 +442,18 @@ int meta_quota_set(struct meta *m, uint64_t ino, uint32_t which,
 		   struct meta_quota *out)
 {
 	struct set_arg a = {ino, which, space_limit, inodes_limit, out};
+	int rc;
 
 	if (which & ~(uint32_t)(META_QUOTA_SPACE | META_QUOTA_INODES) ||
 	    space_limit > INT64_MAX || inodes_limit > INT64_MAX)
 		return -EINVAL;
-	return meta_txn(m, true, set_fn, &a);
+	rc = meta_txn(m, true, set_fn, &a);
+	if (rc == 0) { /* this mount's write(2) checks see it at once */
+		pthread_mutex_lock(&m->lock);
+		m->quota_none = false;
+		pthread_mutex_unlock(&m->lock);
+	}
+	return rc;
 }
 
 struct get_arg {
@@ -602,4 +609,102 @@ int meta_dir_path(struct meta *m, uint64_t ino, char *buf, size_t n)
 	struct path_arg a = {ino, buf, n};
 
 	return meta_txn(m, false, path_fn, &a);
+}
+
+/* ---- the advisory check of write(2) ---- */
+
+#define QUOTA_NONE_TTL_NS 1000000000LL
+
+static int64_t space4k(uint64_t len)
+{
+	return (int64_t)((len + 4095) & ~4095ULL);
+}
+
+/* The largest end a file of @len bytes may grow to with @room bytes. */
+static uint64_t end_within(uint64_t len, int64_t room)
+{
+	uint64_t s = (uint64_t)space4k(len);
+
+	if (room <= 0)
+		return MAX(len, s);
+	if ((uint64_t)room > UINT64_MAX - s)
+		return UINT64_MAX;
+	return (s + (uint64_t)room) & ~4095ULL;
+}
+
+struct grow_arg {
+	uint64_t ino;
+	uint64_t len; /* in: the caller's; out: the record's */
+	int64_t room; /* smallest room of the quotas above, INT64_MAX */
+	bool none;    /* no quota on the volume */
+};
+
+static int grow_fn(struct meta *m, struct kv_txn *t, void *arg)
+{
+	struct grow_arg *a = arg;
+	struct quota_chain *c;
+	struct inode_rec r;
+	int rc;
+
+	UNUSED(m);
+	a->room = INT64_MAX;
+	rc = quota_any(t);
+	a->none = rc == 0;
+	if (rc <= 0)
+		return rc;
+	rc = inode_get(t, a->ino, &r);
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	a->len = r.a.length; /* what the quotas were charged for */
+	c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	rc = chain_load(t, r.a.parent, c);
+	for (size_t i = 0; rc == 0 && i < c->n; i++) {
+		int64_t left;
+
+		if (!c->q[i].space_limit)
+			continue;
+		left = (int64_t)c->q[i].space_limit - c->q[i].used_space;
+		a->room = MIN(a->room, left);
+	}
+	free(c);
+	return rc;
+}
+
+int meta_check_grow(struct meta *m, uint64_t ino, uint64_t len, uint64_t end,
+		    uint64_t *max_end)
+{
+	struct grow_arg a = {ino, len, INT64_MAX, false};
+	int64_t now = meta_now_ns(), delta;
+	bool skip;
+	int rc;
+
+	*max_end = UINT64_MAX;
+	if (space4k(end) <= space4k(len))
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	skip = m->quota_none && now - m->quota_seen_ns < QUOTA_NONE_TTL_NS;
+	pthread_mutex_unlock(&m->lock);
+	if (!skip) {
+		rc = meta_txn(m, false, grow_fn, &a);
+		if (rc < 0)
+			return 0; /* advisory: the commit decides */
+		pthread_mutex_lock(&m->lock);
+		m->quota_none = a.none;
+		m->quota_seen_ns = now;
+		pthread_mutex_unlock(&m->lock);
+	}
+	delta = space4k(end) - space4k(a.len);
+	if (delta <= 0)
+		return 0;
+	if (delta > a.room) {
+		*max_end = end_within(a.len, a.room);
+		return -EDQUOT;
+	}
+	if (delta > meta_space_room(m)) {
+		*max_end = end_within(a.len, meta_space_room(m));
+		return -ENOSPC;
+	}
+	return 0;
 }

@@ -370,4 +370,14 @@ void vfs_tool_job_free(struct vfs_tool_job *j);
 int vfs_ctl_trash(struct vfs *v, const struct meta_cred *c, const char *req,
 		  size_t n, struct buf *reply);
 
+/* vfs_quota.c: the ".control" request "quota" */
+/**
+ * "set INO WHICH SPACE INODES", "delete INO" or "check INO REPAIR" (@req:
+ * the rest after the word "quota", @n bytes), root only: append the
+ * answer line to @reply (format in vfs_quota.c).  Returns 0 (failures are
+ * answer lines), -EINVAL (malformed), -ENOMEM.
+ */
+int vfs_ctl_quota(struct vfs *v, const struct meta_cred *c, const char *req,
+		  size_t n, struct buf *reply);
+
 #endif
