@@ -419,7 +419,7 @@ static int clone_fn(struct meta *m, struct kv_txn *t, void *arg)
 	if (rc == 0)
 		rc = copy_all(t, a, &p);
 	if (rc == 0)
-		rc = quota_charge(t, a->dstparent, a->e.space, a->e.inodes,
+		rc = quota_charge(m, t, a->dstparent, a->e.space, a->e.inodes,
 				  true);
 	if (rc == 0)
 		rc = meta_check_space(m, a->e.space, a->e.inodes);

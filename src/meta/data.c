@@ -363,7 +363,7 @@ int data_set_length(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 
 	if (len > META_MAX_LENGTH)
 		return -EFBIG;
-	rc = quota_charge(t, r->a.parent, delta, 0, true); /* home: quota.c */
+	rc = quota_charge(m, t, r->a.parent, delta, 0, true); /* home: quota.c */
 	if (rc == 0)
 		rc = meta_check_space(m, delta, 0);
 	if (rc < 0 || len >= old)

@@ -214,7 +214,7 @@ static int create_fn(struct meta *m, struct kv_txn *t, void *arg)
 		return rc;
 	a->e.inodes = 1;
 	a->e.space = meta_space_of(&r.a);
-	rc = quota_charge(t, a->parent, a->e.space, 1, true);
+	rc = quota_charge(m, t, a->parent, a->e.space, 1, true);
 	if (rc == 0)
 		rc = meta_check_space(m, a->e.space, 1);
 	if (rc < 0)
@@ -394,7 +394,8 @@ static int link_fn(struct meta *m, struct kv_txn *t, void *arg)
 	if (r.a.nlink >= META_LINK_MAX)
 		return -EMLINK;
 	if (r.a.parent == 0) { /* homeless (quota.c): this is its home now */
-		rc = quota_charge(t, a->parent, meta_space_of(&r.a), 1, true);
+		rc = quota_charge(m, t, a->parent, meta_space_of(&r.a), 1,
+				  true);
 		if (rc < 0)
 			return rc;
 		r.a.parent = a->parent;

@@ -101,8 +101,9 @@ static int quota_put(struct kv_txn *t, const struct meta_quota *q)
 	return kv_put(t, KV_QUOTA, k, sizeof(k), v, sizeof(v));
 }
 
-/* The number of quota records (counter "quotas"; missing = 0). */
-static int quota_count(struct kv_txn *t, int64_t *n)
+/* The number of quota records (counter "quotas"; missing = 0); noted in
+ * @m (may be NULL) for meta_check_grow. */
+static int quota_count(struct meta *m, struct kv_txn *t, int64_t *n)
 {
 	struct buf v = BUF_INIT;
 	int rc = kv_get(t, KV_COUNTER, QUOTA_COUNTER, strlen(QUOTA_COUNTER),
@@ -112,7 +113,15 @@ static int quota_count(struct kv_txn *t, int64_t *n)
 	if (rc == 0 && v.len == 8)
 		*n = (int64_t)get_be64((const unsigned char *)v.data);
 	buf_release(&v);
-	return rc == -ENOENT ? 0 : rc;
+	if (rc == -ENOENT)
+		rc = 0;
+	if (rc == 0 && m) {
+		pthread_mutex_lock(&m->lock);
+		m->quota_none = *n <= 0;
+		m->quota_seen_ns = meta_now_ns();
+		pthread_mutex_unlock(&m->lock);
+	}
+	return rc;
 }
 
 /* ---- the path of quotas above a directory ---- */
@@ -208,8 +217,8 @@ static int chain_add(struct kv_txn *t, struct quota_chain *to,
 	return 0;
 }
 
-int quota_charge(struct kv_txn *t, uint64_t dir, int64_t space,
-		 int64_t inodes, bool check)
+int quota_charge(struct meta *m, struct kv_txn *t, uint64_t dir,
+		 int64_t space, int64_t inodes, bool check)
 {
 	struct quota_chain *c;
 	int64_t n;
@@ -217,7 +226,7 @@ int quota_charge(struct kv_txn *t, uint64_t dir, int64_t space,
 
 	if (dir == 0 || (space == 0 && inodes == 0))
 		return 0;
-	rc = quota_count(t, &n);
+	rc = quota_count(m, t, &n);
 	if (rc < 0 || n <= 0)
 		return rc;
 	c = malloc(sizeof(*c));
@@ -239,7 +248,7 @@ int quota_move(struct kv_txn *t, uint64_t from, uint64_t to, int64_t space,
 
 	if (from == to || (space == 0 && inodes == 0))
 		return 0;
-	rc = quota_count(t, &n);
+	rc = quota_count(NULL, t, &n);
 	if (rc < 0 || n <= 0)
 		return rc;
 	c = malloc(2 * sizeof(*c));
@@ -260,7 +269,7 @@ int quota_move(struct kv_txn *t, uint64_t from, uint64_t to, int64_t space,
 int quota_any(struct kv_txn *t)
 {
 	int64_t n;
-	int rc = quota_count(t, &n);
+	int rc = quota_count(NULL, t, &n);
 
 	return rc < 0 ? rc : n > 0;
 }
@@ -320,8 +329,8 @@ static int walk_entry(void *arg, const void *key, size_t klen,
 		r.a.parent = w->dir;
 		rc = inode_put(w->t, &r);
 		if (rc == 0)
-			rc = quota_charge(w->t, w->dir, meta_space_of(&r.a), 1,
-					  false);
+			rc = quota_charge(NULL, w->t, w->dir,
+					  meta_space_of(&r.a), 1, false);
 		if (rc < 0)
 			return rc;
 		w->adopted++;

@@ -366,7 +366,7 @@ static int drop_link(struct meta *m, struct kv_txn *t, const struct dropped *d,
 	r->a.ctime_ns = meta_now_ns();
 	if (r->a.parent && (r->a.nlink <= 1 || r->a.parent == d->parent)) {
 		/* its home name goes: homeless from now on (quota.c) */
-		rc = quota_charge(t, r->a.parent, -meta_space_of(&r->a), -1,
+		rc = quota_charge(m, t, r->a.parent, -meta_space_of(&r->a), -1,
 				  false);
 		if (rc < 0)
 			return rc;
@@ -419,7 +419,8 @@ int meta_drop_replaced(struct meta *m, struct kv_txn *t, uint64_t parent,
 int meta_drop_dir(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 		  bool replaced, struct meta_effects *e)
 {
-	int rc = quota_charge(t, r->a.parent, -meta_space_of(&r->a), -1, false);
+	int rc = quota_charge(m, t, r->a.parent, -meta_space_of(&r->a), -1,
+			      false);
 
 	if (rc < 0)
 		return rc;

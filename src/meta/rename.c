@@ -214,7 +214,7 @@ static int move_home(struct kv_txn *t, struct inode_rec *r, uint64_t from,
 	if (!S_ISDIR(r->a.mode) && r->a.parent == 0) { /* adopted here */
 		space = meta_space_of(&r->a);
 		inodes = 1;
-		rc = quota_charge(t, to, space, inodes, true);
+		rc = quota_charge(NULL, t, to, space, inodes, true);
 	} else {
 		rc = quota_move(t, from, to, space, inodes, true);
 	}
@@ -239,9 +239,9 @@ static int exchange_homes(struct kv_txn *t, struct rename_arg *a,
 	if (rc == 0)
 		rc = moved_usage(t, &s->tr, a->dp_ino, &sp2, &in2, &mv2);
 	if (rc == 0 && mv1)
-		rc = quota_charge(t, s->sr.a.parent, -sp1, -in1, false);
+		rc = quota_charge(NULL, t, s->sr.a.parent, -sp1, -in1, false);
 	if (rc == 0 && mv2)
-		rc = quota_charge(t, s->tr.a.parent, -sp2, -in2, false);
+		rc = quota_charge(NULL, t, s->tr.a.parent, -sp2, -in2, false);
 	if (mv1 && !S_ISDIR(s->sr.a.mode) && !s->sr.a.parent) {
 		sp1 = meta_space_of(&s->sr.a);
 		in1 = 1;
@@ -251,9 +251,9 @@ static int exchange_homes(struct kv_txn *t, struct rename_arg *a,
 		in2 = 1;
 	}
 	if (rc == 0 && mv1)
-		rc = quota_charge(t, a->dp_ino, sp1, in1, true);
+		rc = quota_charge(NULL, t, a->dp_ino, sp1, in1, true);
 	if (rc == 0 && mv2)
-		rc = quota_charge(t, a->sp_ino, sp2, in2, true);
+		rc = quota_charge(NULL, t, a->sp_ino, sp2, in2, true);
 	if (mv1)
 		s->sr.a.parent = a->dp_ino;
 	if (mv2)

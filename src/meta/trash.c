@@ -352,7 +352,6 @@ static int restore_fn(struct meta *m, struct kv_txn *t, void *arg)
 	size_t len;
 	int rc;
 
-	UNUSED(m);
 	if (a->path && a->n)
 		a->path[0] = '\0';
 	rc = dent_get(t, META_TRASH_INO, a->entry, a->elen, &d);
@@ -372,7 +371,7 @@ static int restore_fn(struct meta *m, struct kv_txn *t, void *arg)
 	if (rc < 0)
 		return rc;
 	if (r.a.parent == 0) { /* back home: charged again (quota.c) */
-		rc = quota_charge(t, parent, meta_space_of(&r.a), 1, true);
+		rc = quota_charge(m, t, parent, meta_space_of(&r.a), 1, true);
 		if (rc < 0)
 			return rc;
 		r.a.parent = parent;
