@@ -393,6 +393,8 @@ int quota_charge(struct meta *m, struct kv_txn *t, uint64_t dir,
  */
 int quota_move(struct kv_txn *t, uint64_t from, uint64_t to, int64_t space,
 	       int64_t inodes, bool check);
+/** Directory @ino is removed: its quota, if any, goes with it. */
+int quota_forget_dir(struct kv_txn *t, uint64_t ino);
 /** 1 when the volume has a quota, 0 when not, or -errno. */
 int quota_any(struct kv_txn *t);
 /**

@@ -274,6 +274,26 @@ int quota_any(struct kv_txn *t)
 	return rc < 0 ? rc : n > 0;
 }
 
+int quota_forget_dir(struct kv_txn *t, uint64_t ino)
+{
+	struct meta_quota q;
+	unsigned char k[8];
+	int64_t n, out;
+	int rc = quota_count(NULL, t, &n);
+
+	if (rc < 0 || n <= 0)
+		return rc;
+	rc = quota_get(t, ino, &q);
+	if (rc == -ENOENT)
+		return 0;
+	key_ino(k, ino);
+	if (rc == 0)
+		rc = kv_del(t, KV_QUOTA, k, sizeof(k));
+	if (rc == 0)
+		rc = kv_incr(t, QUOTA_COUNTER, -1, &out);
+	return rc;
+}
+
 /* ---- usage of a tree ---- */
 
 struct walk {

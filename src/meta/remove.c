@@ -422,6 +422,8 @@ int meta_drop_dir(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 	int rc = quota_charge(m, t, r->a.parent, -meta_space_of(&r->a), -1,
 			      false);
 
+	if (rc == 0)
+		rc = quota_forget_dir(t, r->a.ino);
 	if (rc < 0)
 		return rc;
 	r->a.ctime_ns = meta_now_ns();

@@ -343,6 +343,34 @@ static void test_quota_list_delete_errors(void **state)
 	/* with no quota left, creates do not care */
 	assert_int_equal(meta_quota_delete(m, a), 0);
 	fx_file(m, ROOT, b, "x", 0644);
+	/* a removed directory takes its quota along */
+	qset(m, b, 0, 9);
+	assert_int_equal(meta_unlink(m, ROOT, b, "x"), 0);
+	assert_int_equal(meta_rmdir(m, ROOT, a, "b"), 0);
+	assert_int_equal(meta_quota_list(m, &v, &n), 0);
+	assert_int_equal(n, 0);
+	free(v);
+}
+
+static void test_quota_clone(void **state)
+{
+	struct meta *m = FX_M(state);
+	uint64_t q = fx_dir(m, ROOT, R1, "q", 0777);
+	uint64_t s = fx_dir(m, ROOT, R1, "s", 0777);
+	uint64_t f = fx_file(m, ROOT, s, "f", 0644);
+	struct meta_attr out;
+
+	fx_file(m, ROOT, s, "g", 0644);
+	assert_int_equal(set_len(m, f, 3 * K4), 0);
+	qset(m, q, 0, 2);
+	/* s, f and g: three inodes */
+	assert_int_equal(meta_clone(m, ROOT, s, q, "c", 0, &out, NULL),
+			 -EDQUOT);
+	qset(m, q, 7 * K4, 3);
+	assert_int_equal(meta_clone(m, ROOT, s, q, "c", 0, &out, NULL), 0);
+	assert_int_equal(qget(m, q).used_inodes, 3);
+	assert_int_equal(qget(m, q).used_space, K4 + 3 * K4);
+	assert_exact(m, q);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -361,6 +389,7 @@ int main(void)
 	    TT(test_quota_trash),
 	    T(test_quota_check_repair),
 	    T(test_quota_list_delete_errors),
+	    T(test_quota_clone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
