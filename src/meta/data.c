@@ -363,7 +363,9 @@ int data_set_length(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 
 	if (len > META_MAX_LENGTH)
 		return -EFBIG;
-	rc = quota_charge(m, t, r->a.parent, delta, 0, true); /* home: quota.c */
+	rc = 0;
+	if (r->quota) /* charged to its home's quotas (quota.c) */
+		rc = quota_charge(m, t, r->a.parent, delta, 0, true);
 	if (rc == 0)
 		rc = meta_check_space(m, delta, 0);
 	if (rc < 0 || len >= old)

@@ -6,9 +6,11 @@
  *
  * Records (kv.h groups; every number big-endian):
  *   KV_INODE    key ino(8)               -> inode record (INODE_REC_LEN:
- *                                           ... next_cookie(8) known(1)
- *                                           alloc(8); 77-byte records of
- *                                           before alloc are still read)
+ *                                           ... next_cookie(8) known(1:
+ *                                           bit 0 alloc known, bit 1
+ *                                           quota) alloc(8); 77-byte
+ *                                           records of before alloc are
+ *                                           still read)
  *   KV_DENTRY   key parent(8) name       -> ino(8) type(4) cookie(8)
  *   KV_DIRIDX   key parent(8) cookie(8)  -> ino(8) type(4) name
  *   KV_CHUNK    key ino(8) index(4)      -> n * slice(24)
@@ -143,6 +145,9 @@ struct inode_rec {
 	bool alloc_unknown;   /* a record written before a.alloc existed:
 			       * a.alloc shows the length until a truncate
 			       * to 0 makes it known */
+	bool quota;	      /* a quota may be above it (quota.c): charges
+			       * for it walk its path; unset, they cost
+			       * nothing.  Bit 1 of the "known" byte */
 };
 
 struct dent {
@@ -401,13 +406,14 @@ int quota_any(struct kv_txn *t);
  * Usage of the tree below directory @dir (not @dir itself), by the
  * charging rule of quota.c.  With @adopt, single-named homeless files get
  * the directory holding them as home (written, and charged to the quotas
- * above it); *adopted (may be NULL) counts them.
+ * above it); *adopted (may be NULL) counts them.  With @flag (or @adopt),
+ * what it counts gets inode_rec.quota set.
  */
-int quota_tree_usage(struct kv_txn *t, uint64_t dir, bool adopt,
+int quota_tree_usage(struct kv_txn *t, uint64_t dir, bool adopt, bool flag,
 		     int64_t *space, int64_t *inodes, int64_t *adopted);
 /** Usage of directory @d with its tree: its quota's usage when it has
  *  one (O(1)), a walk otherwise. */
-int quota_dir_usage(struct kv_txn *t, const struct inode_rec *d,
+int quota_dir_usage(struct kv_txn *t, const struct inode_rec *d, bool flag,
 		    int64_t *space, int64_t *inodes);
 /** The path of live directory @dir (trash.c); -ENOENT when gone. */
 int meta_dir_path_t(struct kv_txn *t, uint64_t dir, char *out, size_t n);

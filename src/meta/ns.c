@@ -214,7 +214,8 @@ static int create_fn(struct meta *m, struct kv_txn *t, void *arg)
 		return rc;
 	a->e.inodes = 1;
 	a->e.space = meta_space_of(&r.a);
-	rc = quota_charge(m, t, a->parent, a->e.space, 1, true);
+	r.quota = p.quota;
+	rc = p.quota ? quota_charge(m, t, a->parent, a->e.space, 1, true) : 0;
 	if (rc == 0)
 		rc = meta_check_space(m, a->e.space, 1);
 	if (rc < 0)
@@ -394,11 +395,13 @@ static int link_fn(struct meta *m, struct kv_txn *t, void *arg)
 	if (r.a.nlink >= META_LINK_MAX)
 		return -EMLINK;
 	if (r.a.parent == 0) { /* homeless (quota.c): this is its home now */
-		rc = quota_charge(m, t, a->parent, meta_space_of(&r.a), 1,
-				  true);
+		if (p.quota)
+			rc = quota_charge(m, t, a->parent, meta_space_of(&r.a),
+					  1, true);
 		if (rc < 0)
 			return rc;
 		r.a.parent = a->parent;
+		r.quota = p.quota;
 	}
 	r.a.nlink++;
 	r.a.ctime_ns = now;

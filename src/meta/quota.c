@@ -133,7 +133,9 @@ struct quota_chain {
 
 /*
  * The quotas on the path from @dir (included) up to the root (excluded),
- * nearest first.  @dir 0 (homeless) or the trash: none.
+ * nearest first.  @dir 0 (homeless) or the trash: none.  The walk stops at
+ * the first directory without the quota flag: nothing above it has a quota
+ * (flags are set on a whole tree when it gains a quota, and inherited).
  */
 static int chain_load(struct kv_txn *t, uint64_t dir, struct quota_chain *c)
 {
@@ -144,14 +146,6 @@ static int chain_load(struct kv_txn *t, uint64_t dir, struct quota_chain *c)
 	for (int depth = 0; depth < QUOTA_DEPTH_MAX; depth++) {
 		if (dir == 0 || dir == TESSERA_ROOT_INO || dir == META_TRASH_INO)
 			return 0;
-		rc = quota_get(t, dir, &c->q[c->n]);
-		if (rc == 0 && ++c->n == QUOTA_CHAIN_MAX)
-			return log_fail(-EIO, "more than %d nested quotas "
-					"above directory %llu",
-					QUOTA_CHAIN_MAX,
-					(unsigned long long)dir);
-		if (rc < 0 && rc != -ENOENT)
-			return rc;
 		rc = inode_get(t, dir, &r);
 		if (rc == -ENOENT)
 			return 0; /* a removed home: nothing above it */
@@ -161,6 +155,16 @@ static int chain_load(struct kv_txn *t, uint64_t dir, struct quota_chain *c)
 			return log_fail(-EIO, "inode %llu on a parent chain is "
 					"not a directory",
 					(unsigned long long)dir);
+		if (!r.quota)
+			return 0;
+		rc = quota_get(t, dir, &c->q[c->n]);
+		if (rc == 0 && ++c->n == QUOTA_CHAIN_MAX)
+			return log_fail(-EIO, "more than %d nested quotas "
+					"above directory %llu",
+					QUOTA_CHAIN_MAX,
+					(unsigned long long)dir);
+		if (rc < 0 && rc != -ENOENT)
+			return rc;
 		dir = r.a.parent;
 	}
 	return log_fail(-EIO, "directory %llu: parent chain loops",
@@ -299,6 +303,7 @@ int quota_forget_dir(struct kv_txn *t, uint64_t ino)
 struct walk {
 	struct kv_txn *t;
 	bool adopt;
+	bool flag; /* set inode_rec.quota on what it counts */
 	int64_t space, inodes;
 	uint64_t *stack; /* directories still to list */
 	size_t n, cap;
@@ -339,14 +344,11 @@ static int walk_entry(void *arg, const void *key, size_t klen,
 		return 0; /* a dangling entry counts nothing (fsck's) */
 	if (rc < 0)
 		return rc;
-	if (S_ISDIR(r.a.mode)) {
-		w->space += meta_space_of(&r.a);
-		w->inodes++;
-		return walk_push(w, ino);
-	}
-	if (r.a.parent == 0 && r.a.nlink == 1 && w->adopt) {
+	if (r.a.parent == 0 && r.a.nlink == 1 && w->adopt &&
+	    !S_ISDIR(r.a.mode)) {
 		/* charged to the quotas above too: they did not count it */
 		r.a.parent = w->dir;
+		r.quota = true;
 		rc = inode_put(w->t, &r);
 		if (rc == 0)
 			rc = quota_charge(NULL, w->t, w->dir,
@@ -355,17 +357,23 @@ static int walk_entry(void *arg, const void *key, size_t klen,
 			return rc;
 		w->adopted++;
 	}
-	if (r.a.parent == w->dir) {
-		w->space += meta_space_of(&r.a);
-		w->inodes++;
+	if (!S_ISDIR(r.a.mode) && r.a.parent != w->dir)
+		return 0; /* counted at its home, if any */
+	w->space += meta_space_of(&r.a);
+	w->inodes++;
+	if (w->flag && !r.quota) {
+		r.quota = true;
+		rc = inode_put(w->t, &r);
+		if (rc < 0)
+			return rc;
 	}
-	return 0;
+	return S_ISDIR(r.a.mode) ? walk_push(w, ino) : 0;
 }
 
-int quota_tree_usage(struct kv_txn *t, uint64_t dir, bool adopt,
+int quota_tree_usage(struct kv_txn *t, uint64_t dir, bool adopt, bool flag,
 		     int64_t *space, int64_t *inodes, int64_t *adopted)
 {
-	struct walk w = {.t = t, .adopt = adopt};
+	struct walk w = {.t = t, .adopt = adopt, .flag = flag || adopt};
 	unsigned char pre[8];
 	int rc = walk_push(&w, dir);
 
@@ -385,7 +393,7 @@ int quota_tree_usage(struct kv_txn *t, uint64_t dir, bool adopt,
 	return rc;
 }
 
-int quota_dir_usage(struct kv_txn *t, const struct inode_rec *d,
+int quota_dir_usage(struct kv_txn *t, const struct inode_rec *d, bool flag,
 		    int64_t *space, int64_t *inodes)
 {
 	struct meta_quota q;
@@ -395,7 +403,8 @@ int quota_dir_usage(struct kv_txn *t, const struct inode_rec *d,
 		*space = q.used_space;
 		*inodes = q.used_inodes;
 	} else if (rc == -ENOENT) {
-		rc = quota_tree_usage(t, d->a.ino, false, space, inodes, NULL);
+		rc = quota_tree_usage(t, d->a.ino, false, flag, space, inodes,
+				      NULL);
 	}
 	if (rc == 0) {
 		*space += meta_space_of(&d->a);
@@ -429,6 +438,18 @@ static int counter_add(struct kv_txn *t, int64_t d)
 	return kv_incr(t, QUOTA_COUNTER, d, &out);
 }
 
+/* Mark directory @ino: what is created below it walks the quota path. */
+static int flag_dir(struct kv_txn *t, uint64_t ino)
+{
+	struct inode_rec r;
+	int rc = inode_get(t, ino, &r);
+
+	if (rc < 0 || r.quota)
+		return rc;
+	r.quota = true;
+	return inode_put(t, &r);
+}
+
 struct set_arg {
 	uint64_t ino;
 	uint32_t which;
@@ -449,10 +470,12 @@ static int set_fn(struct meta *m, struct kv_txn *t, void *arg)
 	if (rc == -ENOENT) {
 		memset(&q, 0, sizeof(q));
 		q.ino = a->ino;
-		rc = quota_tree_usage(t, a->ino, true, &q.used_space,
+		rc = quota_tree_usage(t, a->ino, true, true, &q.used_space,
 				      &q.used_inodes, NULL);
 		if (rc == 0)
 			rc = counter_add(t, 1);
+		if (rc == 0)
+			rc = flag_dir(t, a->ino);
 	}
 	if (rc < 0)
 		return rc;
@@ -598,8 +621,9 @@ static int check_fn(struct meta *m, struct kv_txn *t, void *arg)
 	memset(c, 0, sizeof(*c));
 	rc = quota_get(t, a->ino, &c->q);
 	if (rc == 0)
-		rc = quota_tree_usage(t, a->ino, a->repair, &c->real_space,
-				      &c->real_inodes, &c->adopted);
+		rc = quota_tree_usage(t, a->ino, a->repair, a->repair,
+				      &c->real_space, &c->real_inodes,
+				      &c->adopted);
 	if (rc < 0)
 		return rc;
 	if (!a->repair || (c->real_space == c->q.used_space &&
@@ -685,6 +709,8 @@ static int grow_fn(struct meta *m, struct kv_txn *t, void *arg)
 	if (rc < 0)
 		return rc == -ENOENT ? 0 : rc;
 	a->len = r.a.length; /* what the quotas were charged for */
+	if (!r.quota)
+		return 0;
 	c = malloc(sizeof(*c));
 	if (!c)
 		return -ENOMEM;

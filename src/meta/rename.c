@@ -176,50 +176,63 @@ static int drop_target(struct meta *m, struct kv_txn *t, struct rename_arg *a,
 }
 
 /*
- * Quotas (quota.c): the usage @r brings along when it leaves directory
- * @from, into *space / *inodes; *moves false when it stays charged where
- * it is (a file whose home is elsewhere).  A directory's usage is its own
- * quota's, or a walk of its tree: only when some quota exists.
+ * Quotas (quota.c): what @r (a name of it) takes along when it leaves
+ * directory @from for @to.  ->moves false: a file whose home is elsewhere
+ * stays charged there.  ->src / ->dst: the directories whose quota paths
+ * lose / gain the usage (0: none, by the inode flags).  A directory's
+ * usage is its own quota's, or a walk of its tree, only when a quota is
+ * on either side; the walk flags the tree when it enters a quota's.
  */
-static int moved_usage(struct kv_txn *t, const struct inode_rec *r,
-		       uint64_t from, int64_t *space, int64_t *inodes,
-		       bool *moves)
-{
-	int rc;
+struct moved {
+	bool moves;
+	uint64_t src, dst;
+	int64_t space, inodes;
+};
 
-	*space = *inodes = 0;
-	*moves = S_ISDIR(r->a.mode) || r->a.parent == from ||
-		 r->a.parent == 0;
+static int moved_usage(struct kv_txn *t, const struct inode_rec *r,
+		       const struct inode_rec *from,
+		       const struct inode_rec *to, struct moved *mv)
+{
+	memset(mv, 0, sizeof(*mv));
+	mv->dst = to->quota ? to->a.ino : 0;
 	if (!S_ISDIR(r->a.mode)) {
-		*space = r->a.parent ? meta_space_of(&r->a) : 0;
-		*inodes = r->a.parent ? 1 : 0;
+		mv->moves = r->a.parent == from->a.ino || r->a.parent == 0;
+		mv->src = r->a.parent && r->quota ? r->a.parent : 0;
+		mv->space = meta_space_of(&r->a);
+		mv->inodes = 1;
 		return 0;
 	}
-	rc = quota_any(t);
-	if (rc <= 0)
-		return rc;
-	return quota_dir_usage(t, r, space, inodes);
+	mv->moves = true;
+	mv->src = from->quota ? from->a.ino : 0;
+	if (!mv->src && !mv->dst)
+		return 0;
+	return quota_dir_usage(t, r, mv->dst != 0, &mv->space, &mv->inodes);
 }
 
-/* @r (a name of it) moves from @from to @to: its usage follows it. */
-static int move_home(struct kv_txn *t, struct inode_rec *r, uint64_t from,
-		     uint64_t to)
+/* After the move: @r's home and flag. */
+static void moved_set(struct inode_rec *r, const struct inode_rec *to,
+		      const struct moved *mv)
 {
-	int64_t space, inodes;
-	bool moves;
-	int rc = moved_usage(t, r, from, &space, &inodes, &moves);
+	if (!mv->moves)
+		return;
+	r->a.parent = to->a.ino;
+	if (!S_ISDIR(r->a.mode))
+		r->quota = to->quota;
+	else if (to->quota)
+		r->quota = true;
+}
 
-	if (rc < 0 || !moves)
-		return rc;
-	if (!S_ISDIR(r->a.mode) && r->a.parent == 0) { /* adopted here */
-		space = meta_space_of(&r->a);
-		inodes = 1;
-		rc = quota_charge(NULL, t, to, space, inodes, true);
-	} else {
-		rc = quota_move(t, from, to, space, inodes, true);
-	}
+/* @r moves from @from to @to: its usage follows it (-EDQUOT). */
+static int move_home(struct kv_txn *t, struct inode_rec *r,
+		     const struct inode_rec *from, const struct inode_rec *to)
+{
+	struct moved mv;
+	int rc = moved_usage(t, r, from, to, &mv);
+
+	if (rc == 0 && mv.moves)
+		rc = quota_move(t, mv.src, mv.dst, mv.space, mv.inodes, true);
 	if (rc == 0)
-		r->a.parent = to;
+		moved_set(r, to, &mv);
 	return rc;
 }
 
@@ -228,36 +241,26 @@ static int move_home(struct kv_txn *t, struct inode_rec *r, uint64_t from,
  * enter, each checked, so a swap of two items of equal size in a full
  * quota passes.
  */
-static int exchange_homes(struct kv_txn *t, struct rename_arg *a,
-			  struct rename_st *s)
+static int exchange_homes(struct kv_txn *t, struct rename_st *s)
 {
-	int64_t sp1, in1, sp2, in2;
-	bool mv1, mv2;
+	struct moved m1, m2;
 	int rc;
 
-	rc = moved_usage(t, &s->sr, a->sp_ino, &sp1, &in1, &mv1);
+	rc = moved_usage(t, &s->sr, s->sp, s->dp, &m1);
 	if (rc == 0)
-		rc = moved_usage(t, &s->tr, a->dp_ino, &sp2, &in2, &mv2);
-	if (rc == 0 && mv1)
-		rc = quota_charge(NULL, t, s->sr.a.parent, -sp1, -in1, false);
-	if (rc == 0 && mv2)
-		rc = quota_charge(NULL, t, s->tr.a.parent, -sp2, -in2, false);
-	if (mv1 && !S_ISDIR(s->sr.a.mode) && !s->sr.a.parent) {
-		sp1 = meta_space_of(&s->sr.a);
-		in1 = 1;
-	}
-	if (mv2 && !S_ISDIR(s->tr.a.mode) && !s->tr.a.parent) {
-		sp2 = meta_space_of(&s->tr.a);
-		in2 = 1;
-	}
-	if (rc == 0 && mv1)
-		rc = quota_charge(NULL, t, a->dp_ino, sp1, in1, true);
-	if (rc == 0 && mv2)
-		rc = quota_charge(NULL, t, a->sp_ino, sp2, in2, true);
-	if (mv1)
-		s->sr.a.parent = a->dp_ino;
-	if (mv2)
-		s->tr.a.parent = a->sp_ino;
+		rc = moved_usage(t, &s->tr, s->dp, s->sp, &m2);
+	if (rc == 0 && m1.moves)
+		rc = quota_charge(NULL, t, m1.src, -m1.space, -m1.inodes,
+				  false);
+	if (rc == 0 && m2.moves)
+		rc = quota_charge(NULL, t, m2.src, -m2.space, -m2.inodes,
+				  false);
+	if (rc == 0 && m1.moves)
+		rc = quota_charge(NULL, t, m1.dst, m1.space, m1.inodes, true);
+	if (rc == 0 && m2.moves)
+		rc = quota_charge(NULL, t, m2.dst, m2.space, m2.inodes, true);
+	moved_set(&s->sr, s->dp, &m1);
+	moved_set(&s->tr, s->sp, &m2);
 	return rc;
 }
 
@@ -276,7 +279,7 @@ static int do_move(struct meta *m, struct kv_txn *t, struct rename_arg *a,
 		return rc;
 	if (a->sp_ino != a->dp_ino) {
 		d.cookie = s->dp->next_cookie++;
-		rc = move_home(t, &s->sr, a->sp_ino, a->dp_ino);
+		rc = move_home(t, &s->sr, s->sp, s->dp);
 		if (rc < 0)
 			return rc;
 		if (s->src_dir) {
@@ -299,7 +302,7 @@ static int do_exchange(struct kv_txn *t, struct rename_arg *a,
 	if (rc == 0)
 		rc = dent_put(t, a->dp_ino, a->dname, a->dlen, &d2);
 	if (rc == 0 && a->sp_ino != a->dp_ino)
-		rc = exchange_homes(t, a, s);
+		rc = exchange_homes(t, s);
 	if (a->sp_ino != a->dp_ino && s->src_dir) {
 		s->sp->a.nlink--;
 		s->dp->a.nlink++;

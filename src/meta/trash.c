@@ -371,10 +371,13 @@ static int restore_fn(struct meta *m, struct kv_txn *t, void *arg)
 	if (rc < 0)
 		return rc;
 	if (r.a.parent == 0) { /* back home: charged again (quota.c) */
-		rc = quota_charge(m, t, parent, meta_space_of(&r.a), 1, true);
+		if (p.quota)
+			rc = quota_charge(m, t, parent, meta_space_of(&r.a), 1,
+					  true);
 		if (rc < 0)
 			return rc;
 		r.a.parent = parent;
+		r.quota = p.quota;
 	}
 	nd = d;
 	nd.cookie = p.next_cookie++;

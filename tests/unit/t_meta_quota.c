@@ -373,6 +373,43 @@ static void test_quota_clone(void **state)
 	assert_exact(m, q);
 }
 
+/* A tree moved into a quota's directory is charged from then on, deep
+ * inside too; moved out, it is not. */
+static void test_quota_moved_tree(void **state)
+{
+	struct meta *m = FX_M(state);
+	uint64_t q = fx_dir(m, ROOT, R1, "q", 0777);
+	uint64_t t = fx_dir(m, ROOT, R1, "t", 0777);
+	uint64_t u = fx_dir(m, ROOT, t, "u", 0777);
+	uint64_t f = fx_file(m, ROOT, u, "f", 0644);
+
+	qset(m, q, 10 * K4, 0);
+	assert_int_equal(meta_rename(m, ROOT, R1, "t", q, "t", 0), 0);
+	assert_int_equal(qget(m, q).used_space, 2 * K4);
+	assert_int_equal(set_len(m, f, 8 * K4), 0);
+	assert_int_equal(qget(m, q).used_space, 10 * K4);
+	assert_int_equal(set_len(m, f, 8 * K4 + 1), -EDQUOT);
+	assert_int_equal(meta_mkdir(m, ROOT, u, "v", 0755, NULL), -EDQUOT);
+	assert_int_equal(set_len(m, f, 0), 0);
+	fx_dir(m, ROOT, u, "v", 0755);
+	assert_int_equal(qget(m, q).used_inodes, 4);
+	assert_exact(m, q);
+	/* out again: nothing of it counts, writes are free */
+	assert_int_equal(meta_rename(m, ROOT, q, "t", R1, "t", 0), 0);
+	assert_int_equal(qget(m, q).used_space, 0);
+	assert_int_equal(qget(m, q).used_inodes, 0);
+	assert_int_equal(set_len(m, f, 100 * K4), 0);
+	assert_int_equal(qget(m, q).used_space, 0);
+	/* a nested quota moved in brings its usage in O(1) */
+	qset(m, u, 0, 0);
+	assert_int_equal(meta_rename(m, ROOT, t, "u", q, "u", 0), -EDQUOT);
+	assert_int_equal(set_len(m, f, K4), 0);
+	assert_int_equal(meta_rename(m, ROOT, t, "u", q, "u", 0), 0);
+	assert_int_equal(qget(m, q).used_space, 3 * K4); /* u, v, f */
+	assert_exact(m, q);
+	assert_exact(m, u);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 #define TT(fn) cmocka_unit_test_setup_teardown(fn, fx_setup_trash, fx_teardown)
 
@@ -390,6 +427,7 @@ int main(void)
 	    T(test_quota_check_repair),
 	    T(test_quota_list_delete_errors),
 	    T(test_quota_clone),
+	    T(test_quota_moved_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
