@@ -36,10 +36,18 @@
  * Nothing that frees usage is ever refused.  A rename checks only the
  * quotas the moved tree enters (those on both paths see no change).
  *
- * Cost: each charge reads counter "quotas" first; with no quota anywhere
- * that one read is all.  Otherwise it reads the home's ancestors (one
- * inode and one quota get per level).  A moved directory's usage is its
- * own quota's when it has one, else a walk of its tree in the rename txn.
+ * Cost: an inode record carries a flag (inode_rec.quota) telling whether
+ * a quota may be above it: set on the whole tree by quota set and check
+ * --repair, inherited by what is created, cloned, linked or restored
+ * below a flagged directory, and set on a tree renamed into a flagged one
+ * (by the walk that counts its usage).  Invariant: a quota's tree is all
+ * flagged, so an unflagged directory has no quota above it.  A change to
+ * an unflagged inode reads nothing more than before.  A flagged one reads
+ * counter "quotas" (a pre-filter for flags left behind: a tree moved out,
+ * a quota deleted; such flags only cost reads) and the home's ancestors
+ * up to the first unflagged one (an inode and a quota get per level).  A
+ * moved directory's usage is its own quota's when it has one, else a walk
+ * of its tree in the rename txn (only when a quota is on either side).
  *
  * Exactness across mounts: usage changes inside the txn that makes the
  * change, so two mounts writing under one quota conflict and retry (kv.h)
