@@ -597,8 +597,9 @@ int meta_dir_path(struct meta *m, uint64_t ino, char *buf, size_t n);
  * which buffers data and commits it later, so that the error comes from
  * the write as on ext4 (the commit's own check stays authoritative).  0:
  * it fits.  -EDQUOT / -ENOSPC: it does not; *max_end is the largest end
- * that fits (<= @len: nothing does).  When no quota exists (as read at
- * most a second ago) no transaction runs.  Any thread.
+ * that fits (<= @len: nothing does); on success *max_end is that end too
+ * (as of now; others may take the room meanwhile).  When no quota exists
+ * (as read at most a second ago) no transaction runs.  Any thread.
  */
 int meta_check_grow(struct meta *m, uint64_t ino, uint64_t len, uint64_t end,
 		    uint64_t *max_end);

@@ -743,7 +743,7 @@ int meta_check_grow(struct meta *m, uint64_t ino, uint64_t len, uint64_t end,
 	bool skip;
 	int rc;
 
-	*max_end = UINT64_MAX;
+	*max_end = (uint64_t)space4k(len);
 	if (space4k(end) <= space4k(len))
 		return 0;
 	pthread_mutex_lock(&m->lock);
@@ -759,6 +759,8 @@ int meta_check_grow(struct meta *m, uint64_t ino, uint64_t len, uint64_t end,
 		pthread_mutex_unlock(&m->lock);
 	}
 	delta = space4k(end) - space4k(a.len);
+	*max_end = MIN(end_within(a.len, a.room),
+		       end_within(a.len, meta_space_room(m)));
 	if (delta <= 0)
 		return 0;
 	if (delta > a.room) {

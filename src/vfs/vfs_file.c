@@ -462,18 +462,29 @@ static bool writable(const struct vfs_handle *h)
 /*
  * A write past everything buffered: -EDQUOT / -ENOSPC now, as ext4 gives
  * them, rather than at the commit on close; a write that fits in part is
- * cut short (*len) to what fits.  Caller holds f->lock.
+ * cut short (*len) to what fits.  An answer holds for half the room it
+ * saw, for at most a second, so an append asks about once a second, not
+ * at every write (the commit checks each time anyway).  Caller holds
+ * f->lock.
  */
 static int check_grow(struct vfs *v, struct vfs_file *f, uint64_t off,
 		      size_t *len)
 {
-	uint64_t max_end;
+	uint64_t max_end, end = off + *len;
+	int64_t now = vfs_now_ns();
 	int rc;
 
-	if (off + *len <= MAX(f->length, f->wlen))
+	if (end <= MAX(f->length, f->wlen))
 		return 0;
-	rc = meta_check_grow(v->m, f->ino, f->length, off + *len, &max_end);
-	if (rc == 0 || max_end >= off + *len)
+	if (end <= f->grow_ok && now - f->grow_ns < 1000000000LL)
+		return 0;
+	rc = meta_check_grow(v->m, f->ino, f->length, end, &max_end);
+	f->grow_ok = 0;
+	if (rc == 0 && max_end > end) {
+		f->grow_ok = end + (max_end - end) / 2;
+		f->grow_ns = now;
+	}
+	if (rc == 0 || max_end >= end)
 		return 0;
 	if (max_end <= off)
 		return rc;

@@ -73,6 +73,8 @@ struct vfs_file {
 	uint64_t length;   /* committed length as this mount knows it */
 	uint64_t wlen;	   /* end of uncommitted writes (0: none) */
 	int64_t wtime_ns;  /* time of the last uncommitted write */
+	uint64_t grow_ok;  /* writes may grow the file to here without */
+	int64_t grow_ns;   /* asking again until grow_ns + 1 s (check_grow) */
 	bool dirty;	   /* writes not committed yet */
 	bool wtime_shown;  /* wtime_ns was reported as mtime */
 	int err;	   /* first failed upload/commit, reported once */
