@@ -68,8 +68,10 @@ static int quota_opt(void *arg, int c, const char *optval)
 		a->set_space = true;
 		if (cli_parse_size(optval, &a->space) < 0 ||
 		    a->space > INT64_MAX)
-			return cli_usage_error("quota", "invalid --capacity "
-					       "'%s'", optval);
+			return cli_usage_error("quota",
+					       "invalid --capacity "
+					       "'%s'",
+					       optval);
 		return 0;
 	case OPT_INODES:
 		a->set_inodes = true;
@@ -278,8 +280,8 @@ static void writer_close(struct quota_writer *w)
 
 /* Send "quota @req" to the mount; the answer line into @ans.  Returns
  * the answer's code (<= 0), or -errno when unreachable (logged). */
-static int ask_mount(const struct quota_writer *w, const char *req,
-		     char *ans, size_t n)
+static int ask_mount(const struct quota_writer *w, const char *req, char *ans,
+		     size_t n)
 {
 	char line[512];
 	int rc = cli_mount_ask(w->mp, req, strlen(req), line, sizeof(line));
@@ -298,15 +300,16 @@ static int do_set(struct quota_writer *w, uint64_t ino, uint32_t which,
 	int rc;
 
 	if (w->m)
-		return meta_quota_set(w->m, ino, which, a->space, a->inodes,
-				      q);
-	snprintf(req, sizeof(req), "quota set %" PRIu64 " %u %" PRIu64
-		 " %" PRIu64, ino, which, a->space, a->inodes);
+		return meta_quota_set(w->m, ino, which, a->space, a->inodes, q);
+	snprintf(req, sizeof(req),
+		 "quota set %" PRIu64 " %u %" PRIu64 " %" PRIu64, ino, which,
+		 a->space, a->inodes);
 	rc = ask_mount(w, req, ans, sizeof(ans));
 	q->ino = ino;
-	if (rc == 0 && sscanf(ans, "%" SCNu64 " %" SCNu64 " %" SCNd64
-			      " %" SCNd64, &q->space_limit, &q->inodes_limit,
-			      &q->used_space, &q->used_inodes) != 4)
+	if (rc == 0 &&
+	    sscanf(ans, "%" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64,
+		   &q->space_limit, &q->inodes_limit, &q->used_space,
+		   &q->used_inodes) != 4)
 		rc = -EIO;
 	return rc;
 }
@@ -323,10 +326,11 @@ static int do_check(struct quota_writer *w, struct meta *rd, uint64_t ino,
 	snprintf(req, sizeof(req), "quota check %" PRIu64 " 1", ino);
 	rc = ask_mount(w, req, ans, sizeof(ans));
 	if (rc == 0 &&
-	    sscanf(ans, "%" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64
-		   " %d %" SCNd64, &c->q.used_space, &c->q.used_inodes,
-		   &c->real_space, &c->real_inodes, &fixed,
-		   &c->adopted) != 6)
+	    sscanf(ans,
+		   "%" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64
+		   " %d %" SCNd64,
+		   &c->q.used_space, &c->q.used_inodes, &c->real_space,
+		   &c->real_inodes, &fixed, &c->adopted) != 6)
 		rc = -EIO;
 	c->fixed = fixed;
 	return rc;
@@ -398,11 +402,10 @@ static int check_one(struct quota_writer *w, struct meta *rd, uint64_t ino,
 	rc = do_check(w, rd, ino, repair, &c);
 	if (rc < 0)
 		return log_fail(rc, "cannot check the quota on '%s'", path);
-	ok = c.q.used_space == c.real_space &&
-	     c.q.used_inodes == c.real_inodes;
+	ok = c.q.used_space == c.real_space && c.q.used_inodes == c.real_inodes;
 	if (c.fixed || (ok && !c.adopted)) {
-		printf("%s: %s (space %" PRId64 ", inodes %" PRId64 ")\n",
-		       path, c.fixed ? "repaired" : "ok", c.real_space,
+		printf("%s: %s (space %" PRId64 ", inodes %" PRId64 ")\n", path,
+		       c.fixed ? "repaired" : "ok", c.real_space,
 		       c.real_inodes);
 		return 0;
 	}
@@ -475,10 +478,10 @@ static int quota_usage(int sub, const struct quota_args *a)
 		return cli_usage_error("quota", "list takes no --path");
 	if (sub == Q_SET && !a->set_space && !a->set_inodes)
 		return cli_usage_error("quota", "set needs --capacity or "
-				       "--inodes");
+						"--inodes");
 	if (sub != Q_SET && (a->set_space || a->set_inodes))
 		return cli_usage_error("quota", "--capacity and --inodes are "
-				       "for set");
+						"for set");
 	if (a->repair && sub != Q_CHECK)
 		return cli_usage_error("quota", "--repair is for check");
 	if (a->json && sub != Q_GET && sub != Q_LIST)

@@ -307,8 +307,7 @@ int64_t meta_space_room(struct meta *m)
 
 	pthread_mutex_lock(&m->lock);
 	if (m->fmt.capacity)
-		room = (int64_t)m->fmt.capacity - m->used_space -
-		       m->pend_space;
+		room = (int64_t)m->fmt.capacity - m->used_space - m->pend_space;
 	pthread_mutex_unlock(&m->lock);
 	return room < 0 ? 0 : room;
 }

@@ -114,8 +114,8 @@ static int quota_put(struct kv_txn *t, const struct meta_quota *q)
 static int quota_count(struct meta *m, struct kv_txn *t, int64_t *n)
 {
 	struct buf v = BUF_INIT;
-	int rc = kv_get(t, KV_COUNTER, QUOTA_COUNTER, strlen(QUOTA_COUNTER),
-			&v);
+	int rc =
+		kv_get(t, KV_COUNTER, QUOTA_COUNTER, strlen(QUOTA_COUNTER), &v);
 
 	*n = 0;
 	if (rc == 0 && v.len == 8)
@@ -152,7 +152,8 @@ static int chain_load(struct kv_txn *t, uint64_t dir, struct quota_chain *c)
 
 	c->n = 0;
 	for (int depth = 0; depth < QUOTA_DEPTH_MAX; depth++) {
-		if (dir == 0 || dir == TESSERA_ROOT_INO || dir == META_TRASH_INO)
+		if (dir == 0 || dir == TESSERA_ROOT_INO ||
+		    dir == META_TRASH_INO)
 			return 0;
 		rc = inode_get(t, dir, &r);
 		if (rc == -ENOENT)
@@ -160,14 +161,16 @@ static int chain_load(struct kv_txn *t, uint64_t dir, struct quota_chain *c)
 		if (rc < 0)
 			return rc;
 		if (!S_ISDIR(r.a.mode))
-			return log_fail(-EIO, "inode %llu on a parent chain is "
+			return log_fail(-EIO,
+					"inode %llu on a parent chain is "
 					"not a directory",
 					(unsigned long long)dir);
 		if (!r.quota)
 			return 0;
 		rc = quota_get(t, dir, &c->q[c->n]);
 		if (rc == 0 && ++c->n == QUOTA_CHAIN_MAX)
-			return log_fail(-EIO, "more than %d nested quotas "
+			return log_fail(-EIO,
+					"more than %d nested quotas "
 					"above directory %llu",
 					QUOTA_CHAIN_MAX,
 					(unsigned long long)dir);
@@ -188,8 +191,7 @@ static bool chain_has(const struct quota_chain *c, uint64_t ino)
 }
 
 /* -EDQUOT if adding @space / @inodes to @q passes one of its limits. */
-static int quota_fits(const struct meta_quota *q, int64_t space,
-		      int64_t inodes)
+static int quota_fits(const struct meta_quota *q, int64_t space, int64_t inodes)
 {
 	if (space > 0 && q->space_limit &&
 	    q->used_space + space > (int64_t)q->space_limit)
@@ -229,8 +231,8 @@ static int chain_add(struct kv_txn *t, struct quota_chain *to,
 	return 0;
 }
 
-int quota_charge(struct meta *m, struct kv_txn *t, uint64_t dir,
-		 int64_t space, int64_t inodes, bool check)
+int quota_charge(struct meta *m, struct kv_txn *t, uint64_t dir, int64_t space,
+		 int64_t inodes, bool check)
 {
 	struct quota_chain *c;
 	int64_t n;
@@ -334,8 +336,8 @@ static int walk_push(struct walk *w, uint64_t ino)
 	return 0;
 }
 
-static int walk_entry(void *arg, const void *key, size_t klen,
-		      const void *val, size_t vlen)
+static int walk_entry(void *arg, const void *key, size_t klen, const void *val,
+		      size_t vlen)
 {
 	struct walk *w = arg;
 	struct inode_rec r;

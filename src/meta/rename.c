@@ -190,8 +190,8 @@ struct moved {
 };
 
 static int moved_usage(struct kv_txn *t, const struct inode_rec *r,
-		       const struct inode_rec *from,
-		       const struct inode_rec *to, struct moved *mv)
+		       const struct inode_rec *from, const struct inode_rec *to,
+		       struct moved *mv)
 {
 	memset(mv, 0, sizeof(*mv));
 	mv->dst = to->quota ? to->a.ino : 0;

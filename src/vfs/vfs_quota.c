@@ -37,17 +37,15 @@ static int quota_set_req(struct vfs *v, const char *req, struct buf *reply)
 	struct meta_quota q;
 	int rc;
 
-	if (sscanf(req, "%llu %u %llu %llu", &ino, &which, &space,
-		   &inodes) != 4)
+	if (sscanf(req, "%llu %u %llu %llu", &ino, &which, &space, &inodes) !=
+	    4)
 		return -EINVAL;
 	rc = meta_quota_set(v->m, ino, which, space, inodes, &q);
 	if (rc < 0)
 		return answer_err(reply, rc);
-	return buf_appendf(reply,
-			   "0 %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64
-			   "\n",
-			   q.space_limit, q.inodes_limit, q.used_space,
-			   q.used_inodes);
+	return buf_appendf(
+		reply, "0 %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 "\n",
+		q.space_limit, q.inodes_limit, q.used_space, q.used_inodes);
 }
 
 static int quota_check_req(struct vfs *v, const char *req, struct buf *reply)
