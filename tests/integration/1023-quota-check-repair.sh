@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# tessera quota check [--repair]: a usage that drifted from the tree (the
-# quota record changed behind the mount's back, as a damaged or hand-edited
-# database would have it) makes creates fail too early; check reports the
-# stored and the counted usage and exits 1, --repair stores the counted
-# one while mounted, and the limit then holds at exactly the right count.
+# tessera quota check [--repair] and fsck: a usage that drifted from the
+# tree (the quota record changed behind the mount's back, as a damaged or
+# hand-edited database would have it) makes creates fail too early; check
+# reports the stored and the counted usage and exits 1, --repair stores
+# the counted one while mounted, and the limit then holds at exactly the
+# right count; fsck reports it too and fsck --repair fixes it.
 # Also bad input to `tessera quota`: one clear line, exit 2 or 1.
 # TIMEOUT: 120
 . "$(dirname "$0")/../lib/mount.sh"
@@ -21,8 +22,10 @@ t_run 0 tessera quota set "$V" --path /q/sub --capacity 1M
 t_run 0 tessera quota check "$V"
 t_grep '^/q: ok (space 8192, inodes 2)$' "$T_OUT"
 
-# drift: the record says 5 inodes and 1 MiB used
-python3 - "$DB" "$(stat -c %i "$MNT/q")" <<'PY' || t_fail "edit the quota record"
+QINO=$(stat -c %i "$MNT/q")
+# drift QINO: the record says 5 inodes and 1 MiB used (was 8 KiB, 2)
+drift() {
+	python3 - "$DB" "$1" <<'PY' || t_fail "edit the quota record"
 import sqlite3, struct, sys
 db = sqlite3.connect(sys.argv[1])
 k = struct.pack(">Q", int(sys.argv[2]))
@@ -33,6 +36,8 @@ db.execute("UPDATE kv SET v = ? WHERE g = 17 AND k = ?",
            (struct.pack(">QQqq", sl, il, 1 << 20, 5), k))
 db.commit()
 PY
+}
+drift "$QINO"
 t_run 1 touch "$MNT/q/x"
 t_grep 'Disk quota exceeded' "$T_ERR"
 t_run 1 tessera quota check "$V"
@@ -74,6 +79,17 @@ t_one_line_err
 t_run 0 tessera quota list "$V"
 [ "$(wc -l <"$T_OUT")" = 2 ] || t_fail "two quotas listed"
 t_umount
+
+# fsck reports a drifted quota too, and --repair fixes it
+t_mount
+rm "$MNT"/q/x1 "$MNT"/q/x2 "$MNT"/q/x3
+t_umount
+drift "$QINO"
+t_run 1 tessera fsck "$V"
+t_grep "quota usage says 1048576 bytes, 5 inodes; its tree holds 8192 bytes, 2 inodes$" "$T_OUT"
+t_run 0 tessera fsck "$V" --repair
+t_grep "quota usage says .*; repaired" "$T_OUT"
+t_run 0 tessera quota check "$V"
 
 # unmounted: changes open the volume directly
 t_run 0 tessera quota delete "$V" --path /q/sub
