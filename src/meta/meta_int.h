@@ -386,8 +386,9 @@ bool delq_ckpt_keeps(uint64_t ckpt_seq, uint64_t ckpt_next_slice, uint64_t id,
  * Add @space bytes and @inodes inodes (negative: release) to every quota
  * on the path from directory @dir (0: none) up to the root.  With @check,
  * -EDQUOT when an addition would pass a limit (nothing written then).
- * One read when no quota exists anywhere; what it saw is noted in @m
- * (may be NULL) for meta_check_grow.
+ * Callers skip it for inodes without the quota flag (inode_rec.quota).
+ * It reads counter "quotas" first (one read when no quota is left); what
+ * it saw is noted in @m (may be NULL) for meta_check_grow.
  */
 int quota_charge(struct meta *m, struct kv_txn *t, uint64_t dir,
 		 int64_t space, int64_t inodes, bool check);
