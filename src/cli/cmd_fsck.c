@@ -14,8 +14,9 @@
  *      naming them; directories: 2 + subdirectories), directory records
  *      (length 0, next readdir cookie above every cookie used), orphans
  *      (no entry, not sustained by a live session, not a deleted file),
- *      and the counters (usedSpace, usedInodes: every inode but root and
- *      trash, meta_usage_of bytes each);
+ *      the counters (usedSpace, usedInodes: every inode but root and
+ *      trash, meta_usage_of bytes each), and each directory quota's usage
+ *      against its tree (meta_quota_check, a transaction each);
  *   4. check each referenced block: in the listing, with the object
  *      size its key and the volume's codec allow; a block the listing
  *      lacks gets one HEAD (it may be newer than the listing: on a live
@@ -23,9 +24,9 @@
  *      listing comes first, so an object the view references but the
  *      listing lacks was either written after the listing or is lost).
  *      --verify reads and decodes every referenced object.
- *   5. --repair (refused while a session is live): counters, link counts,
- *      directory records, orphans into the trash; it never touches a
- *      chunk, slice or object.
+ *   5. --repair (refused while a session is live): counters, quota
+ *      usage, link counts, directory records, orphans into the trash; it
+ *      never touches a chunk, slice or object.
  *
  * Findings are collected, repaired, then printed: one line each, naming
  * the path (first name of the inode; "?" when it has none), the inode and
@@ -59,7 +60,7 @@
 #define FSCK_DEPTH_MAX 4096
 #define FSCK_PATH_MAX 4096
 
-enum fix_kind { FIX_NONE, FIX_INODE, FIX_ORPHAN, FIX_COUNTERS };
+enum fix_kind { FIX_NONE, FIX_INODE, FIX_ORPHAN, FIX_COUNTERS, FIX_QUOTA };
 
 /* One inode as fsck sees it. */
 struct fino {
@@ -671,10 +672,7 @@ static int check_file(struct fsck *fs, const struct fino *i)
 						  .nlink = i->links},
 			       "link count %u, %u entries name it", i->a.nlink,
 			       i->links);
-	if (rc == 0 && i->a.parent)
-		rc = fix_inode(fs, i, &(struct meta_fix){.set_parent = true},
-			       "parent %llu set on a non-directory",
-			       (unsigned long long)i->a.parent);
+	/* a non-directory's parent is its quota home or 0 (quota.c) */
 	return rc;
 }
 
@@ -746,6 +744,44 @@ static int check_counters(struct fsck *fs)
 	return 0;
 }
 
+/*
+ * Directory quotas: each one's usage counted from its tree (one read
+ * transaction each, by meta/'s rule) against the stored one.  Exact even
+ * while mounts write, so a mismatch is always a finding.
+ */
+static int check_quotas(struct fsck *fs)
+{
+	struct meta_quota_check c;
+	struct meta_quota *v = NULL;
+	struct finding *f;
+	size_t n = 0;
+	int rc = meta_quota_list(fs->m, &v, &n);
+
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = meta_quota_check(fs->m, v[i].ino, false, &c);
+		if (rc == -ENOENT) { /* deleted meanwhile */
+			rc = 0;
+			continue;
+		}
+		if (rc < 0 || (c.q.used_space == c.real_space &&
+			       c.q.used_inodes == c.real_inodes))
+			continue;
+		f = add_finding(fs, v[i].ino, NULL,
+				"quota usage says %lld bytes, %lld inodes; "
+				"its tree holds %lld bytes, %lld inodes",
+				(long long)c.q.used_space,
+				(long long)c.q.used_inodes,
+				(long long)c.real_space,
+				(long long)c.real_inodes);
+		if (!f)
+			rc = -ENOMEM;
+		else
+			f->fix = FIX_QUOTA;
+	}
+	free(v);
+	return rc;
+}
+
 static int check_tree(struct fsck *fs)
 {
 	int rc = 0;
@@ -756,6 +792,8 @@ static int check_tree(struct fsck *fs)
 		rc = check_inode(fs, &fs->ino[i]);
 	if (rc == 0 && !fs->top)
 		rc = check_counters(fs);
+	if (rc == 0 && !fs->top)
+		rc = check_quotas(fs);
 	return rc;
 }
 
@@ -1036,6 +1074,12 @@ static int repair_one(struct fsck *fs, struct finding *f)
 	case FIX_COUNTERS:
 		rc = meta_fix_counters(fs->m, f->f.length, f->f.next_cookie);
 		break;
+	case FIX_QUOTA: {
+		struct meta_quota_check c;
+
+		rc = meta_quota_check(fs->m, f->ino, true, &c);
+		break;
+	}
 	case FIX_ORPHAN:
 		rc = meta_orphan_to_trash(fs->m, f->ino, name, sizeof(name));
 		if (rc == -EISDIR)

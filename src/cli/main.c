@@ -235,7 +235,19 @@ const struct cli_cmd cli_cmds[] = {
 	  "while no mount is active.  --force takes the volume's lease from a\n"
 	  "mount that still holds it (that mount stops writing).\n" },
 	{ "quota", cmd_quota, "manage directory quotas",
-	  "usage: tessera quota set|get|del|list " VOL " [--path P] [--capacity SIZE] [--inodes N]\n" },
+	  "usage: tessera quota set " VOL " --path P [--capacity SIZE] [--inodes N]\n"
+	  "       tessera quota get " VOL " --path P [--json]\n"
+	  "       tessera quota list " VOL " [--json]\n"
+	  "       tessera quota delete " VOL " --path P\n"
+	  "       tessera quota check " VOL " [--path P] [--repair]\n"
+	  "\n"
+	  "A quota limits the space (SIZE, e.g. 10G; each file counts its length\n"
+	  "rounded up to 4 KiB, each directory 4 KiB) and the number of inodes\n"
+	  "below directory P, a path inside the volume; 0 removes a limit, an\n"
+	  "option left out keeps its value.  Writes, creates and renames that\n"
+	  "would pass a limit fail with EDQUOT (\"Disk quota exceeded\") on\n"
+	  "every mount.  check counts the usage from the tree and compares;\n"
+	  "--repair stores the counted usage.\n" },
 	{ "stats", cmd_stats, "show live counters of a mount",
 	  "usage: tessera stats MOUNTPOINT [--interval S] [--count N] [--json]\n"
 	  "\n"

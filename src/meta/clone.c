@@ -307,7 +307,8 @@ static void new_attr(struct clone_arg *a, const struct inode_rec *src,
 	*r = *src;
 	r->a.ino = a->v[i].dst;
 	r->a.nlink = S_ISDIR(src->a.mode) ? 2 : 1;
-	r->a.parent = S_ISDIR(src->a.mode) ? p->a.ino : 0;
+	r->a.parent = p->a.ino; /* files: their home (quota.c) */
+	r->quota = p->quota;
 	r->next_cookie = S_ISDIR(src->a.mode) ? META_COOKIE_FIRST : 0;
 	r->a.ctime_ns = a->now;
 	r->a.flags &= ~META_FL_USER; /* a new inode, as cp makes */
@@ -418,6 +419,9 @@ static int clone_fn(struct meta *m, struct kv_txn *t, void *arg)
 		a->v[i].dst = (uint64_t)end - a->n + i;
 	if (rc == 0)
 		rc = copy_all(t, a, &p);
+	if (rc == 0 && p.quota)
+		rc = quota_charge(m, t, a->dstparent, a->e.space, a->e.inodes,
+				  true);
 	if (rc == 0)
 		rc = meta_check_space(m, a->e.space, a->e.inodes);
 	if (rc == 0 && a->out) {

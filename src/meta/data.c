@@ -363,7 +363,11 @@ int data_set_length(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 
 	if (len > META_MAX_LENGTH)
 		return -EFBIG;
-	rc = meta_check_space(m, delta, 0);
+	rc = 0;
+	if (r->quota) /* charged to its home's quotas (quota.c) */
+		rc = quota_charge(m, t, r->a.parent, delta, 0, true);
+	if (rc == 0)
+		rc = meta_check_space(m, delta, 0);
 	if (rc < 0 || len >= old)
 		goto out;
 	rc = chunks_load(t, ino, (len + CHUNK - 1) / CHUNK, 0, &l);

@@ -27,7 +27,9 @@
  * statfs, sync and close).  Limits are checked against the last counter
  * values plus the local deltas; other clients' recent deltas may be missed
  * by up to a second.  A crash loses at most a second of deltas (fsck
- * recomputes them).
+ * recomputes them).  Each flush also rereads the settings, so a capacity,
+ * inode limit or trash_days changed by `tessera config` binds the mounts
+ * from their next flush (statfs flushes: df shows it at once).
  *
  * Lock: m->lock guards the settings copy, id pools, usage and the open-file
  * table; it is never held across a transaction.
@@ -197,7 +199,22 @@ void meta_forget_slice_ids(struct meta *m)
 struct flush_arg {
 	int64_t space, inodes;
 	int64_t out_space, out_inodes;
+	struct meta_format f; /* the settings now, when have_f */
+	bool have_f;
 };
+
+/* The volume's settings into a->f: limits changed by `tessera config`
+ * reach the mounts with the counters (a damaged record: keep ours). */
+static int settings_read(struct kv_txn *t, struct flush_arg *a)
+{
+	struct buf v = BUF_INIT;
+	int rc = kv_get(t, KV_SETTING, SETTING_KEY, strlen(SETTING_KEY), &v);
+
+	a->have_f = rc == 0 &&
+		    meta_format_from_json(v.data ? v.data : "", &a->f) == 0;
+	buf_release(&v);
+	return rc == -ENOENT ? 0 : rc;
+}
 
 static int flush_fn(struct meta *m, struct kv_txn *t, void *arg)
 {
@@ -208,6 +225,8 @@ static int flush_fn(struct meta *m, struct kv_txn *t, void *arg)
 	rc = kv_incr(t, "usedSpace", a->space, &a->out_space);
 	if (rc == 0)
 		rc = kv_incr(t, "usedInodes", a->inodes, &a->out_inodes);
+	if (rc == 0)
+		rc = settings_read(t, a);
 	return rc;
 }
 
@@ -227,12 +246,14 @@ static int counters_fn(struct meta *m, struct kv_txn *t, void *arg)
 	if (rc == 0 && v.len == 8)
 		a->out_inodes = (int64_t)get_be64((unsigned char *)v.data);
 	buf_release(&v);
-	return rc == -ENOENT ? 0 : rc;
+	if (rc == 0 || rc == -ENOENT)
+		rc = settings_read(t, a);
+	return rc;
 }
 
 int meta_stats_flush(struct meta *m)
 {
-	struct flush_arg a = {0, 0, 0, 0};
+	struct flush_arg a = {0};
 	int rc;
 
 	pthread_mutex_lock(&m->lock);
@@ -260,6 +281,11 @@ int meta_stats_flush(struct meta *m)
 		m->used_space = a.out_space;
 		m->used_inodes = a.out_inodes;
 		m->flushed_ns = meta_now_ns();
+		if (a.have_f) {
+			m->fmt.capacity = a.f.capacity;
+			m->fmt.inodes = a.f.inodes;
+			m->fmt.trash_days = a.f.trash_days;
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 	return rc;
@@ -278,6 +304,17 @@ void meta_apply_effects(struct meta *m, const struct meta_effects *e)
 	pthread_mutex_unlock(&m->lock);
 	if (flush)
 		meta_stats_flush(m); /* failure: deltas stay pending */
+}
+
+int64_t meta_space_room(struct meta *m)
+{
+	int64_t room = INT64_MAX;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->fmt.capacity)
+		room = (int64_t)m->fmt.capacity - m->used_space - m->pend_space;
+	pthread_mutex_unlock(&m->lock);
+	return room < 0 ? 0 : room;
 }
 
 int meta_check_space(struct meta *m, int64_t space, int64_t inodes)

@@ -76,7 +76,8 @@ struct meta_attr {
 	int64_t atime_ns;
 	int64_t mtime_ns;
 	int64_t ctime_ns;
-	uint64_t parent; /* directories: parent ino; others: 0 (hard links) */
+	uint64_t parent; /* directories: parent ino; others: the home
+			  * directory quotas charge, 0 when none (quota.c) */
 	uint32_t flags;	 /* META_FL_* */
 	uint64_t alloc;	 /* regular files: bytes that hold data, holes and
 			  * zero ranges excluded (st_blocks * 512) */
@@ -525,6 +526,85 @@ int meta_slice_deleted(struct meta *m, uint64_t id);
 int meta_slices_deleted(struct meta *m, const uint64_t *ids, size_t n);
 /** Move expired .trash entries and deleted files into the slice queue. */
 int meta_cleanup(struct meta *m);
+
+/* ---- directory quotas (quota.c; `tessera quota`) ---- */
+
+/*
+ * A quota limits the space (bytes, each inode counted as the volume counts
+ * it: length rounded up to 4 KiB, 4 KiB per directory) and the inodes
+ * below one directory (not the directory itself).  Usage is kept exact in
+ * the transaction of every change, on every mount; a change that would
+ * pass a limit of any quota above it (nested quotas all count) fails with
+ * -EDQUOT.  A file counts once, at its home directory (meta_attr.parent):
+ * hard links add no usage; see quota.c for the whole rule.  The root and
+ * the trash take no quota (the volume's capacity and inodes limit them).
+ */
+struct meta_quota {
+	uint64_t ino;	       /* the directory */
+	uint64_t space_limit;  /* bytes; 0: none */
+	uint64_t inodes_limit; /* 0: none */
+	int64_t used_space;    /* bytes charged below the directory */
+	int64_t used_inodes;
+};
+
+#define META_QUOTA_SPACE 1  /* meta_quota_set: change the space limit */
+#define META_QUOTA_INODES 2 /* and/or the inode limit */
+
+/**
+ * Set the limits of the quota on directory @ino that @which names (the
+ * others keep their value; 0 for none).  A new quota's usage is counted
+ * by walking the tree below @ino in the same transaction (single-named
+ * files written before homes existed are adopted: see quota.c).  *out
+ * (may be NULL): the quota now.  Errors: -EINVAL (the root, the trash, a
+ * limit > INT64_MAX, unknown @which bits), -ENOTDIR, -ENOENT, -EIO,
+ * -ENOMEM.  Also for dump/load: a load sets each quota after the tree is
+ * in place, and its usage is recounted.
+ */
+int meta_quota_set(struct meta *m, uint64_t ino, uint32_t which,
+		   uint64_t space_limit, uint64_t inodes_limit,
+		   struct meta_quota *out);
+/** The quota on @ino (O(1)).  -ENOENT: none. */
+int meta_quota_get(struct meta *m, uint64_t ino, struct meta_quota *out);
+/** Remove the quota on @ino.  -ENOENT: none. */
+int meta_quota_delete(struct meta *m, uint64_t ino);
+/** Every quota, by directory inode; *out malloc'ed (free it; NULL when
+ *  *n is 0), from one read transaction. */
+int meta_quota_list(struct meta *m, struct meta_quota **out, size_t *n);
+
+/* What meta_quota_check found for one quota. */
+struct meta_quota_check {
+	struct meta_quota q;	  /* as stored (repaired: as stored now) */
+	int64_t real_space;	  /* counted from the tree */
+	int64_t real_inodes;
+	int64_t adopted;	  /* homeless files given a home (repair) */
+	bool fixed;		  /* the usage was rewritten */
+};
+/**
+ * Count the usage of the quota on @ino from its tree and compare it with
+ * the stored one; with @repair, store the counted usage (and adopt
+ * homeless single-named files) in the same read-write transaction, so the
+ * result is exact even while mounts write.  Errors: -ENOENT (no quota),
+ * -EIO, -ENOMEM.
+ */
+int meta_quota_check(struct meta *m, uint64_t ino, bool repair,
+		     struct meta_quota_check *out);
+/** Path of directory @ino from the root ("/a/b") into @buf (@n bytes).
+ *  -ENOENT: removed; -ENAMETOOLONG. */
+int meta_dir_path(struct meta *m, uint64_t ino, char *buf, size_t n);
+
+/**
+ * Would growing file @ino from @len (its committed length as the caller
+ * knows it; the record's wins when read) to @end bytes pass a quota above its
+ * home or the volume's capacity?  A cheap advisory check for write(2),
+ * which buffers data and commits it later, so that the error comes from
+ * the write as on ext4 (the commit's own check stays authoritative).  0:
+ * it fits.  -EDQUOT / -ENOSPC: it does not; *max_end is the largest end
+ * that fits (<= @len: nothing does); on success *max_end is that end too
+ * (as of now; others may take the room meanwhile).  When no quota exists
+ * (as read at most a second ago) no transaction runs.  Any thread.
+ */
+int meta_check_grow(struct meta *m, uint64_t ino, uint64_t len, uint64_t end,
+		    uint64_t *max_end);
 
 /* ---- trees: summary and removal (tree.c) ---- */
 

@@ -1,13 +1,16 @@
 /*
  * meta_int.h - private to src/meta/ (not the engines): struct meta, the
  * record encodings, the transaction runner and the helpers the rule files
- * (meta.c ns.c remove.c rename.c attr.c dir.c xattr.c perm.c data.c) share.
+ * (meta.c ns.c remove.c rename.c attr.c dir.c xattr.c perm.c data.c
+ * quota.c) share.
  *
  * Records (kv.h groups; every number big-endian):
  *   KV_INODE    key ino(8)               -> inode record (INODE_REC_LEN:
- *                                           ... next_cookie(8) known(1)
- *                                           alloc(8); 77-byte records of
- *                                           before alloc are still read)
+ *                                           ... next_cookie(8) known(1:
+ *                                           bit 0 alloc known, bit 1
+ *                                           quota) alloc(8); 77-byte
+ *                                           records of before alloc are
+ *                                           still read)
  *   KV_DENTRY   key parent(8) name       -> ino(8) type(4) cookie(8)
  *   KV_DIRIDX   key parent(8) cookie(8)  -> ino(8) type(4) name
  *   KV_CHUNK    key ino(8) index(4)      -> n * slice(24)
@@ -23,6 +26,7 @@
  *   a lock txn reads one record, not a scan; lock.c)
  *   KV_DELFILE  key ino(8)               -> length(8)
  *   KV_DELSLICE key id(8)                -> size(4) deleted-at txn seq(8)
+ *   KV_QUOTA    key ino(8)               -> limits and usage (quota.c)
  *   KV_CHECKPOINT key name               -> txn seq(8) next slice(8)
  *                                           time(8) replSeq(8) (repl.h)
  *
@@ -37,7 +41,11 @@
  *  3. A slice id belongs to one chunk of one inode unless KV_SLICEREF counts
  *     extra references (clone); dropping a reference decrements that count
  *     first and queues the slice in KV_DELSLICE only when none is left.
- *  4. Non-directories carry parent 0; directories their parent's ino.
+ *  4. Directories carry their parent's ino.  Non-directories carry their
+ *     "home" directory for quotas (quota.c): the directory of the name
+ *     they were created or last moved under, or 0 when homeless (the home
+ *     name went while others were left, in the trash, unlinked while
+ *     open, or written before homes existed).
  *  5. No visible non-zero byte lies beyond a file's length: truncate down
  *     covers the tail of the last chunk with a zero slice.
  *  6. A regular file's a.alloc (unless alloc_unknown) equals the sum over
@@ -112,6 +120,8 @@ struct meta {
 	int64_t pend_inodes;
 	int64_t flushed_ns;
 	bool flushing;
+	int64_t quota_seen_ns; /* when quota_none was read (meta_check_grow) */
+	bool quota_none;       /* no quota on the volume then */
 
 	pthread_mutex_t open_lock; /* guards the open-file table below; taken
 				    * inside txns, never held across one */
@@ -136,6 +146,9 @@ struct inode_rec {
 	bool alloc_unknown;   /* a record written before a.alloc existed:
 			       * a.alloc shows the length until a truncate
 			       * to 0 makes it known */
+	bool quota;	      /* a quota may be above it (quota.c): charges
+			       * for it walk its path; unset, they cost
+			       * nothing.  Bit 1 of the "known" byte */
 };
 
 struct dent {
@@ -182,6 +195,8 @@ void meta_apply_effects(struct meta *m, const struct meta_effects *e);
 int meta_stats_flush(struct meta *m);
 /** -ENOSPC if growing usage by @space bytes / @inodes would pass a limit. */
 int meta_check_space(struct meta *m, int64_t space, int64_t inodes);
+/** Bytes the volume's capacity has left (INT64_MAX: no capacity). */
+int64_t meta_space_room(struct meta *m);
 /** trash_days of the volume (settings can change while mounted). */
 uint32_t meta_trash_days(struct meta *m);
 
@@ -365,6 +380,45 @@ int meta_locks_drop_session(struct meta *m);
  */
 bool delq_ckpt_keeps(uint64_t ckpt_seq, uint64_t ckpt_next_slice, uint64_t id,
 		     uint64_t deleted_at);
+
+/* ---- quotas (quota.c) ---- */
+
+/**
+ * Add @space bytes and @inodes inodes (negative: release) to every quota
+ * on the path from directory @dir (0: none) up to the root.  With @check,
+ * -EDQUOT when an addition would pass a limit (nothing written then).
+ * Callers skip it for inodes without the quota flag (inode_rec.quota).
+ * It reads counter "quotas" first (one read when no quota is left); what
+ * it saw is noted in @m (may be NULL) for meta_check_grow.
+ */
+int quota_charge(struct meta *m, struct kv_txn *t, uint64_t dir,
+		 int64_t space, int64_t inodes, bool check);
+/**
+ * Usage @space / @inodes moves from home @from to home @to (either may be
+ * 0): quotas on both paths see no change; those it enters are checked
+ * (-EDQUOT) when @check.
+ */
+int quota_move(struct kv_txn *t, uint64_t from, uint64_t to, int64_t space,
+	       int64_t inodes, bool check);
+/** Directory @ino is removed: its quota, if any, goes with it. */
+int quota_forget_dir(struct kv_txn *t, uint64_t ino);
+/** 1 when the volume has a quota, 0 when not, or -errno. */
+int quota_any(struct kv_txn *t);
+/**
+ * Usage of the tree below directory @dir (not @dir itself), by the
+ * charging rule of quota.c.  With @adopt, single-named homeless files get
+ * the directory holding them as home (written, and charged to the quotas
+ * above it); *adopted (may be NULL) counts them.  With @flag (or @adopt),
+ * what it counts gets inode_rec.quota set.
+ */
+int quota_tree_usage(struct kv_txn *t, uint64_t dir, bool adopt, bool flag,
+		     int64_t *space, int64_t *inodes, int64_t *adopted);
+/** Usage of directory @d with its tree: its quota's usage when it has
+ *  one (O(1)), a walk otherwise. */
+int quota_dir_usage(struct kv_txn *t, const struct inode_rec *d, bool flag,
+		    int64_t *space, int64_t *inodes);
+/** The path of live directory @dir (trash.c); -ENOENT when gone. */
+int meta_dir_path_t(struct kv_txn *t, uint64_t dir, char *out, size_t n);
 
 /* ---- data (data.c) ---- */
 

@@ -205,17 +205,19 @@ static int create_fn(struct meta *m, struct kv_txn *t, void *arg)
 	r.a.rdev = a->rdev;
 	r.a.length = a->tlen;
 	r.a.atime_ns = r.a.mtime_ns = r.a.ctime_ns = now;
-	if (S_ISDIR(a->mode)) {
-		r.a.parent = a->parent;
+	r.a.parent = a->parent; /* home of a non-directory (quota.c) */
+	if (S_ISDIR(a->mode))
 		r.next_cookie = META_COOKIE_FIRST;
-	}
 	perm_init_owner(a->c, &p.a, &r.a);
 	rc = acl_inherit(m, t, a->parent, a->umask, &r.a);
 	if (rc < 0)
 		return rc;
 	a->e.inodes = 1;
 	a->e.space = meta_space_of(&r.a);
-	rc = meta_check_space(m, a->e.space, 1);
+	r.quota = p.quota;
+	rc = p.quota ? quota_charge(m, t, a->parent, a->e.space, 1, true) : 0;
+	if (rc == 0)
+		rc = meta_check_space(m, a->e.space, 1);
 	if (rc < 0)
 		return rc;
 	rc = inode_put(t, &r);
@@ -392,6 +394,15 @@ static int link_fn(struct meta *m, struct kv_txn *t, void *arg)
 		return -ENOENT;
 	if (r.a.nlink >= META_LINK_MAX)
 		return -EMLINK;
+	if (r.a.parent == 0) { /* homeless (quota.c): this is its home now */
+		if (p.quota)
+			rc = quota_charge(m, t, a->parent, meta_space_of(&r.a),
+					  1, true);
+		if (rc < 0)
+			return rc;
+		r.a.parent = a->parent;
+		r.quota = p.quota;
+	}
 	r.a.nlink++;
 	r.a.ctime_ns = now;
 	d.ino = a->ino;

@@ -364,6 +364,16 @@ static int drop_link(struct meta *m, struct kv_txn *t, const struct dropped *d,
 	int rc;
 
 	r->a.ctime_ns = meta_now_ns();
+	if (r->a.parent && (r->a.nlink <= 1 || r->a.parent == d->parent)) {
+		/* its home name goes: homeless from now on (quota.c) */
+		rc = r->quota ? quota_charge(m, t, r->a.parent,
+					     -meta_space_of(&r->a), -1, false)
+			      : 0;
+		if (rc < 0)
+			return rc;
+		r->a.parent = 0;
+		r->quota = false;
+	}
 	if (r->a.nlink > 1) {
 		r->a.nlink--;
 		return inode_put(t, r);
@@ -411,6 +421,15 @@ int meta_drop_replaced(struct meta *m, struct kv_txn *t, uint64_t parent,
 int meta_drop_dir(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 		  bool replaced, struct meta_effects *e)
 {
+	int rc = 0;
+
+	if (r->quota) /* quota.c */
+		rc = quota_charge(m, t, r->a.parent, -meta_space_of(&r->a), -1,
+				  false);
+	if (rc == 0 && r->quota)
+		rc = quota_forget_dir(t, r->a.ino);
+	if (rc < 0)
+		return rc;
 	r->a.ctime_ns = meta_now_ns();
 	if (replaced ? meta_is_held(m, r->a.ino) : meta_is_open(m, r->a.ino))
 		return sustain(m, t, r, e);

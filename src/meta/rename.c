@@ -175,6 +175,95 @@ static int drop_target(struct meta *m, struct kv_txn *t, struct rename_arg *a,
 	return meta_drop_dir(m, t, &s->tr, true, &a->e);
 }
 
+/*
+ * Quotas (quota.c): what @r (a name of it) takes along when it leaves
+ * directory @from for @to.  ->moves false: a file whose home is elsewhere
+ * stays charged there.  ->src / ->dst: the directories whose quota paths
+ * lose / gain the usage (0: none, by the inode flags).  A directory's
+ * usage is its own quota's, or a walk of its tree, only when a quota is
+ * on either side; the walk flags the tree when it enters a quota's.
+ */
+struct moved {
+	bool moves;
+	uint64_t src, dst;
+	int64_t space, inodes;
+};
+
+static int moved_usage(struct kv_txn *t, const struct inode_rec *r,
+		       const struct inode_rec *from, const struct inode_rec *to,
+		       struct moved *mv)
+{
+	memset(mv, 0, sizeof(*mv));
+	mv->dst = to->quota ? to->a.ino : 0;
+	if (!S_ISDIR(r->a.mode)) {
+		mv->moves = r->a.parent == from->a.ino || r->a.parent == 0;
+		mv->src = r->a.parent && r->quota ? r->a.parent : 0;
+		mv->space = meta_space_of(&r->a);
+		mv->inodes = 1;
+		return 0;
+	}
+	mv->moves = true;
+	mv->src = from->quota ? from->a.ino : 0;
+	if (!mv->src && !mv->dst)
+		return 0;
+	return quota_dir_usage(t, r, mv->dst != 0, &mv->space, &mv->inodes);
+}
+
+/* After the move: @r's home and flag. */
+static void moved_set(struct inode_rec *r, const struct inode_rec *to,
+		      const struct moved *mv)
+{
+	if (!mv->moves)
+		return;
+	r->a.parent = to->a.ino;
+	if (!S_ISDIR(r->a.mode))
+		r->quota = to->quota;
+	else if (to->quota)
+		r->quota = true;
+}
+
+/* @r moves from @from to @to: its usage follows it (-EDQUOT). */
+static int move_home(struct kv_txn *t, struct inode_rec *r,
+		     const struct inode_rec *from, const struct inode_rec *to)
+{
+	struct moved mv;
+	int rc = moved_usage(t, r, from, to, &mv);
+
+	if (rc == 0 && mv.moves)
+		rc = quota_move(t, mv.src, mv.dst, mv.space, mv.inodes, true);
+	if (rc == 0)
+		moved_set(r, to, &mv);
+	return rc;
+}
+
+/*
+ * RENAME_EXCHANGE between two directories: both leave first, then both
+ * enter, each checked, so a swap of two items of equal size in a full
+ * quota passes.
+ */
+static int exchange_homes(struct kv_txn *t, struct rename_st *s)
+{
+	struct moved m1, m2;
+	int rc;
+
+	rc = moved_usage(t, &s->sr, s->sp, s->dp, &m1);
+	if (rc == 0)
+		rc = moved_usage(t, &s->tr, s->dp, s->sp, &m2);
+	if (rc == 0 && m1.moves)
+		rc = quota_charge(NULL, t, m1.src, -m1.space, -m1.inodes,
+				  false);
+	if (rc == 0 && m2.moves)
+		rc = quota_charge(NULL, t, m2.src, -m2.space, -m2.inodes,
+				  false);
+	if (rc == 0 && m1.moves)
+		rc = quota_charge(NULL, t, m1.dst, m1.space, m1.inodes, true);
+	if (rc == 0 && m2.moves)
+		rc = quota_charge(NULL, t, m2.dst, m2.space, m2.inodes, true);
+	moved_set(&s->sr, s->dp, &m1);
+	moved_set(&s->tr, s->sp, &m2);
+	return rc;
+}
+
 static int do_move(struct meta *m, struct kv_txn *t, struct rename_arg *a,
 		   struct rename_st *s)
 {
@@ -190,8 +279,10 @@ static int do_move(struct meta *m, struct kv_txn *t, struct rename_arg *a,
 		return rc;
 	if (a->sp_ino != a->dp_ino) {
 		d.cookie = s->dp->next_cookie++;
+		rc = move_home(t, &s->sr, s->sp, s->dp);
+		if (rc < 0)
+			return rc;
 		if (s->src_dir) {
-			s->sr.a.parent = a->dp_ino;
 			s->sp->a.nlink--;
 			s->dp->a.nlink++;
 		}
@@ -210,13 +301,13 @@ static int do_exchange(struct kv_txn *t, struct rename_arg *a,
 	rc = dent_put(t, a->sp_ino, a->sname, a->slen, &d1);
 	if (rc == 0)
 		rc = dent_put(t, a->dp_ino, a->dname, a->dlen, &d2);
+	if (rc == 0 && a->sp_ino != a->dp_ino)
+		rc = exchange_homes(t, s);
 	if (a->sp_ino != a->dp_ino && s->src_dir) {
-		s->sr.a.parent = a->dp_ino;
 		s->sp->a.nlink--;
 		s->dp->a.nlink++;
 	}
 	if (a->sp_ino != a->dp_ino && s->tgt_dir) {
-		s->tr.a.parent = a->sp_ino;
 		s->dp->a.nlink--;
 		s->sp->a.nlink++;
 	}

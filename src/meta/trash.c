@@ -74,7 +74,7 @@ static int find_one(void *arg, const void *key, size_t klen, const void *val,
  * The path of live directory @dir into @out ("/" for the root).  -ENOENT:
  * gone (see the top); -ENAMETOOLONG; -EIO.
  */
-static int dir_path(struct kv_txn *t, uint64_t dir, char *out, size_t n)
+int meta_dir_path_t(struct kv_txn *t, uint64_t dir, char *out, size_t n)
 {
 	char tmp[META_TRASH_PATH_MAX];
 	size_t pos = sizeof(tmp) - 1;
@@ -206,7 +206,7 @@ static int cached_dir(struct kv_txn *t, struct list_arg *a, uint64_t dir,
 			return a->dc[i].rc;
 		}
 	}
-	rc = dir_path(t, dir, buf, sizeof(buf));
+	rc = meta_dir_path_t(t, dir, buf, sizeof(buf));
 	if (rc < 0 && rc != -ENOENT && rc != -ENAMETOOLONG)
 		return rc;
 	if (rc < 0)
@@ -325,7 +325,7 @@ static int restore_target(struct kv_txn *t, struct restore_arg *a,
 	if (rc == 0 && (!S_ISDIR(p->a.mode) || p->a.nlink == 0))
 		rc = -ENOENT;
 	if (rc == 0)
-		rc = dir_path(t, parent, dir, sizeof(dir));
+		rc = meta_dir_path_t(t, parent, dir, sizeof(dir));
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
 	if (a->path)
@@ -352,7 +352,6 @@ static int restore_fn(struct meta *m, struct kv_txn *t, void *arg)
 	size_t len;
 	int rc;
 
-	UNUSED(m);
 	if (a->path && a->n)
 		a->path[0] = '\0';
 	rc = dent_get(t, META_TRASH_INO, a->entry, a->elen, &d);
@@ -371,6 +370,15 @@ static int restore_fn(struct meta *m, struct kv_txn *t, void *arg)
 				  META_MAY_WRITE | META_MAY_EXEC);
 	if (rc < 0)
 		return rc;
+	if (r.a.parent == 0) { /* back home: charged again (quota.c) */
+		if (p.quota)
+			rc = quota_charge(m, t, parent, meta_space_of(&r.a), 1,
+					  true);
+		if (rc < 0)
+			return rc;
+		r.a.parent = parent;
+		r.quota = p.quota;
+	}
 	nd = d;
 	nd.cookie = p.next_cookie++;
 	rc = dent_del(t, META_TRASH_INO, a->entry, a->elen, d.cookie);

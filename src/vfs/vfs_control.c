@@ -33,6 +33,9 @@
  *   checkpoint ...
  *       goes to vfs_conf.control (the mount's own requests), after every
  *       open file is committed and synced
+ *   trash ... | quota ...
+ *       `tessera trash restore|empty` (vfs_trash.c), `tessera quota
+ *       set|delete|check` (vfs_quota.c) on a volume this host mounts
  *   info INO | summary INO DEPTH | rmr PARENT NAMELEN\nNAME
  *       `tessera info`, `summary`, `rmr` (vfs_tools.c).  An answer
  *       longer than a read is handed out across reads (read until 0
@@ -263,6 +266,8 @@ static ssize_t immediate(struct vfs *v, struct vfs_ctl *ctl, const char *buf,
 		rc = ctl_clone(v, c, rest, rlen, &reply);
 	else if (strcmp(cmd, "trash") == 0)
 		rc = vfs_ctl_trash(v, c, rest, rlen, &reply);
+	else if (strcmp(cmd, "quota") == 0)
+		rc = vfs_ctl_quota(v, c, rest, rlen, &reply);
 	else if (strcmp(cmd, "info") == 0)
 		rc = vfs_tool_info(v, c, rest, rlen, &reply);
 	else if (strcmp(cmd, "summary") == 0)
@@ -303,7 +308,8 @@ ssize_t vfs_control_write(struct vfs *v, struct vfs_handle *h, const void *buf,
 		wl++;
 	if (is_word(p, wl, "clone") || is_word(p, wl, "checkpoint") ||
 	    is_word(p, wl, "info") || is_word(p, wl, "summary") ||
-	    is_word(p, wl, "rmr") || is_word(p, wl, "trash"))
+	    is_word(p, wl, "rmr") || is_word(p, wl, "trash") ||
+	    is_word(p, wl, "quota"))
 		return immediate(v, ctl, p, len, wl);
 	rc = parse_request(buf, len, &op, &ino);
 	if (rc < 0)

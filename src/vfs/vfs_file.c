@@ -459,6 +459,39 @@ static bool writable(const struct vfs_handle *h)
 	return (h->flags & O_ACCMODE) != O_RDONLY;
 }
 
+/*
+ * A write past everything buffered: -EDQUOT / -ENOSPC now, as ext4 gives
+ * them, rather than at the commit on close; a write that fits in part is
+ * cut short (*len) to what fits.  An answer holds for half the room it
+ * saw, for at most a second, so an append asks about once a second, not
+ * at every write (the commit checks each time anyway).  Caller holds
+ * f->lock.
+ */
+static int check_grow(struct vfs *v, struct vfs_file *f, uint64_t off,
+		      size_t *len)
+{
+	uint64_t max_end, end = off + *len;
+	int64_t now = vfs_now_ns();
+	int rc;
+
+	if (end <= MAX(f->length, f->wlen))
+		return 0;
+	if (end <= f->grow_ok && now - f->grow_ns < 1000000000LL)
+		return 0;
+	rc = meta_check_grow(v->m, f->ino, f->length, end, &max_end);
+	f->grow_ok = 0;
+	if (rc == 0 && max_end > end) {
+		f->grow_ok = end + (max_end - end) / 2;
+		f->grow_ns = now;
+	}
+	if (rc == 0 || max_end >= end)
+		return 0;
+	if (max_end <= off)
+		return rc;
+	*len = (size_t)(max_end - off);
+	return 0;
+}
+
 ssize_t vfs_write(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 		  const void *buf, size_t len)
 {
@@ -482,6 +515,11 @@ ssize_t vfs_write(struct vfs *v, uint64_t ino, uint64_t fh, uint64_t off,
 	if (over_writer_budget(v))
 		relieve_writers(v, f);
 	pthread_mutex_lock(&f->lock);
+	rc = check_grow(v, f, off, &len);
+	if (rc < 0) {
+		pthread_mutex_unlock(&f->lock);
+		return rc;
+	}
 	while (done < len) {
 		uint64_t o = off + done;
 		uint32_t chunk = (uint32_t)(o / CHUNK);

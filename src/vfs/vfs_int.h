@@ -74,6 +74,8 @@ struct vfs_file {
 	uint64_t length;   /* committed length as this mount knows it */
 	uint64_t wlen;	   /* end of uncommitted writes (0: none) */
 	int64_t wtime_ns;  /* time of the last uncommitted write */
+	uint64_t grow_ok;  /* writes may grow the file to here without */
+	int64_t grow_ns;   /* asking again until grow_ns + 1 s (check_grow) */
 	bool dirty;	   /* writes not committed yet */
 	bool wtime_shown;  /* wtime_ns was reported as mtime */
 	int err;	   /* first failed upload/commit, reported once */
@@ -385,5 +387,15 @@ int vfs_accesslog_open(struct vfs *v, int flags, uint64_t *fh);
 ssize_t vfs_accesslog_read(struct vfs *v, struct vfs_handle *h, void *out,
 			   size_t len);
 void vfs_accesslog_close(struct vfs *v, struct vfs_handle *h);
+
+/* vfs_quota.c: the ".control" request "quota" */
+/**
+ * "set INO WHICH SPACE INODES", "delete INO" or "check INO REPAIR" (@req:
+ * the rest after the word "quota", @n bytes), root only: append the
+ * answer line to @reply (format in vfs_quota.c).  Returns 0 (failures are
+ * answer lines), -EINVAL (malformed), -ENOMEM.
+ */
+int vfs_ctl_quota(struct vfs *v, const struct meta_cred *c, const char *req,
+		  size_t n, struct buf *reply);
 
 #endif

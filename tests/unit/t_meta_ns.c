@@ -219,7 +219,7 @@ static void test_meta_mknod_types(void **state)
 	assert_int_equal(a.gid, 1000);
 	assert_int_equal(a.nlink, 1);
 	assert_int_equal(a.length, 0);
-	assert_int_equal(a.parent, 0);
+	assert_int_equal(a.parent, d); /* its quota home */
 	p1 = fx_get(m, d);
 	assert_true(p1.mtime_ns > p0.mtime_ns);
 	assert_true(p1.ctime_ns > p0.ctime_ns);
