@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "object/object.h"
+#include "util/crash.h"
 #include "util/log.h"
 
 #define NAP_MIN_MS 1000
@@ -163,6 +164,7 @@ int cache_stage(struct cache *c, const char *key, const void *data, size_t len)
 	if (rc < 0)
 		return log_fail(rc, "cannot stage block '%s' in '%s'", key,
 				c->dir);
+	CRASH_POINT(CRASH_STAGE_AFTER_WRITE);
 	pthread_mutex_lock(&c->lock);
 	rc = register_locked(c, key, len);
 	pthread_mutex_unlock(&c->lock);
@@ -320,6 +322,8 @@ static enum up_result upload_one(struct cache *c, const char *key)
 		log_warn("cannot upload staged block '%s': %s (will retry)",
 			 key, strerror(-rc));
 		res = UP_RETRY;
+	} else {
+		CRASH_POINT(CRASH_STAGE_AFTER_UPLOAD);
 	}
 	buf_release(&b);
 	if (charged)

@@ -7,6 +7,7 @@
 #include "util/common.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
+#include "util/crash.h"
 #include "util/log.h"
 
 #define VOL "NAME|META-URL|STORAGE-URL/NAME"
@@ -239,6 +240,8 @@ int main(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 	else if (lvl && strcmp(lvl, "info") == 0)
 		log_set_level(LOG_LVL_INFO);
+	if (crash_init() < 0) /* tests only; logged */
+		return EXIT_ERR;
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
