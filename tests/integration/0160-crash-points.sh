@@ -2,7 +2,8 @@
 # Crash-point matrix: for each named crash point (src/util/crash.c) a
 # fresh volume, a mount armed with TESSERA_CRASH_POINT, a small workload
 # that passes the point (tests/lib/crashwork.py), the mount killed there
-# (SIGKILL by itself).  Then a remount and: every fsynced (or, on SQLite,
+# (SIGKILL by itself).  fsck of that state finds nothing but what a mount
+# repairs.  Then a remount and: every fsynced (or, on SQLite,
 # committed) byte is there and every file reads; after a clean umount fsck
 # is clean; gc (min age 0) finds exactly the objects the crash left
 # unreferenced, and after `gc --delete` the store holds exactly the blocks
@@ -106,6 +107,15 @@ for entry in "${POINTS[@]}"; do
 	[ "$spec" = "$name" ] || hit=${spec#*:}
 	t_grep "crash point '$name' reached (hit $hit)" "$T_DIR/mount.log"
 	unblock_store
+
+	# The crash state: fsck finds at most what the next mount repairs
+	# (the dead session's unflushed usage, inodes only it kept alive;
+	# with write-back, blocks still staged in the cache directory).
+	ok=(-e 'usage counters say' -e 'orphan inode: no entry names it')
+	[[ $name != stage.* ]] || ok+=(-e "object '$T_VOL/chunks/[0-9/_]*' is missing")
+	"$TESSERA_BIN" fsck "$T_VOL" --json >"$T_DIR/pre.json" 2>&1
+	grep '"problem"' "$T_DIR/pre.json" | grep -v "${ok[@]}" >"$T_DIR/pre.bad" &&
+		t_fail "$name: fsck of the crash state: $(cat "$T_DIR/pre.bad")"
 
 	# recovery by an ordinary mount
 	staged=$(find "$T_DIR/cache-$T_VOL" -path '*/staging/*' -type f | wc -l)
