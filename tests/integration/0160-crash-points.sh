@@ -3,8 +3,9 @@
 # fresh volume, a mount armed with TESSERA_CRASH_POINT, a small workload
 # that passes the point (tests/lib/crashwork.py), the mount killed there
 # (SIGKILL by itself).  fsck of that state finds nothing but what a mount
-# repairs.  Then a remount and: every fsynced (or, on SQLite,
-# committed) byte is there and every file reads; after a clean umount fsck
+# repairs.  Then a remount and: every fsynced (or committed: the death of
+# the mount process loses no committed transaction) byte is there and
+# every file reads; after a clean umount fsck
 # is clean; gc (min age 0) finds exactly the objects the crash left
 # unreferenced, and after `gc --delete` the store holds exactly the blocks
 # fsck counts as referenced, every one of them decoding (fsck --verify).
@@ -12,7 +13,9 @@
 # the fsynced block lives only in the staging area when the mount dies.
 # Last, unset or set to nothing a mount runs every workload and lives, and
 # a bad value stops the mount with one line.  Redis and PostgreSQL run
-# only the points where the engine's commit matters.
+# only the points where the engine's commit matters, S3 those where the
+# store's PUT and DELETE do.
+# STORES: file s3
 # ENGINES: sqlite redis pg
 # TIMEOUT: 300
 . "$(dirname "$0")/../lib/mount.sh"
@@ -44,7 +47,12 @@ known=$(sed -n 's/^\t\[CRASH_[A-Z_]*\] = "\([a-z_.]*\)",$/\1/p' \
 	t_fail "crash points in crash.c and here differ: $(diff <(echo "$listed") <(echo "$known") | tr '\n' ' ')"
 # Redis and PostgreSQL: the points where what a commit promises matters
 # (uploads and staging do not depend on the engine), to stay lean.
-if [ "$T_ENGINE" != sqlite ]; then
+# S3: the points where what a PUT or DELETE did matters (the write-back
+# ones block the file store, which S3 runs cannot).
+if [ "$T_STORAGE" = s3 ]; then
+	POINTS=("write.block_uploaded:2 1" "write.before_commit:2 1"
+		"compact.after_upload 1" "delete.after_store 0")
+elif [ "$T_ENGINE" != sqlite ]; then
 	POINTS=("write.after_commit:2 0" "fsync.before_sync:2 0"
 		"compact.after_swap 0" "delete.after_store 0"
 		"rename.after_commit 0")
@@ -170,8 +178,8 @@ for entry in "${POINTS[@]}"; do
 	t_log "$spec: ok ($(json blocks) blocks, $leaked leaked)"
 done
 
-# The rest does not depend on the engine.
-[ "$T_ENGINE" = sqlite ] || exit 0
+# The rest depends on neither the engine nor the store.
+[ "$T_ENGINE" = sqlite ] && [ "$T_STORAGE" = file ] || exit 0
 
 # Unset: the same workloads pass every point and the mount lives on.
 T_VOL=noop
