@@ -263,8 +263,8 @@ int meta_stats_flush(struct meta *m)
 }
 
 struct recount_arg {
-	uint64_t sid;	     /* ours: the only session allowed */
-	bool others;	     /* out: another session exists */
+	uint64_t sid; /* ours: the only session allowed */
+	bool others;  /* out: another session exists */
 	int64_t space, inodes;
 };
 
@@ -311,8 +311,7 @@ static int recount_fn(struct meta *m, struct kv_txn *t, void *arg)
 	if (rc == 0)
 		rc = meta_rec_counter_put(t, "usedSpace", (uint64_t)a->space);
 	if (rc == 0)
-		rc = meta_rec_counter_put(t, "usedInodes",
-					  (uint64_t)a->inodes);
+		rc = meta_rec_counter_put(t, "usedInodes", (uint64_t)a->inodes);
 	return rc;
 }
 

@@ -69,8 +69,9 @@ int crash_init(void)
 		crash_nth = strtoul(colon + 1, &end, 10);
 		if (errno || end == colon + 1 || *end || crash_nth < 1 ||
 		    colon[1] == '-') {
-			log_error("%s='%s': expected NAME or NAME:N with N >= 1",
-				  CRASH_ENV, v);
+			log_error(
+				"%s='%s': expected NAME or NAME:N with N >= 1",
+				CRASH_ENV, v);
 			return -EINVAL;
 		}
 	}

@@ -27,19 +27,19 @@
 
 enum crash_point {
 	CRASH_NONE = 0,
-	CRASH_WRITE_BLOCK_UPLOADED,  /* chunk/writer.c: a block is stored */
-	CRASH_WRITE_BEFORE_COMMIT,   /* vfs_file.c: slices sealed, no txn */
-	CRASH_WRITE_AFTER_COMMIT,    /* vfs_file.c: slices committed */
-	CRASH_FSYNC_BEFORE_SYNC,     /* vfs_file.c: committed, not synced */
-	CRASH_FSYNC_AFTER_SYNC,      /* vfs_file.c: synced, not answered */
-	CRASH_COMPACT_AFTER_UPLOAD,  /* vfs_bg.c: new slice stored, no swap */
-	CRASH_COMPACT_AFTER_SWAP,    /* vfs_bg.c: swapped, old ones queued */
-	CRASH_DELETE_BEFORE_STORE,   /* vfs_bg.c: queue synced, no delete */
-	CRASH_DELETE_AFTER_STORE,    /* vfs_bg.c: objects gone, still queued */
-	CRASH_RENAME_BEFORE_COMMIT,  /* meta/rename.c: txn built, no commit */
-	CRASH_RENAME_AFTER_COMMIT,   /* meta/rename.c: committed, no effects */
-	CRASH_STAGE_AFTER_WRITE,     /* cache/stage.c: staged, not uploaded */
-	CRASH_STAGE_AFTER_UPLOAD,    /* cache/stage.c: uploaded, still staged */
+	CRASH_WRITE_BLOCK_UPLOADED, /* chunk/writer.c: a block is stored */
+	CRASH_WRITE_BEFORE_COMMIT,  /* vfs_file.c: slices sealed, no txn */
+	CRASH_WRITE_AFTER_COMMIT,   /* vfs_file.c: slices committed */
+	CRASH_FSYNC_BEFORE_SYNC,    /* vfs_file.c: committed, not synced */
+	CRASH_FSYNC_AFTER_SYNC,	    /* vfs_file.c: synced, not answered */
+	CRASH_COMPACT_AFTER_UPLOAD, /* vfs_bg.c: new slice stored, no swap */
+	CRASH_COMPACT_AFTER_SWAP,   /* vfs_bg.c: swapped, old ones queued */
+	CRASH_DELETE_BEFORE_STORE,  /* vfs_bg.c: queue synced, no delete */
+	CRASH_DELETE_AFTER_STORE,   /* vfs_bg.c: objects gone, still queued */
+	CRASH_RENAME_BEFORE_COMMIT, /* meta/rename.c: txn built, no commit */
+	CRASH_RENAME_AFTER_COMMIT,  /* meta/rename.c: committed, no effects */
+	CRASH_STAGE_AFTER_WRITE,    /* cache/stage.c: staged, not uploaded */
+	CRASH_STAGE_AFTER_UPLOAD,   /* cache/stage.c: uploaded, still staged */
 	CRASH_NPOINTS
 };
 
@@ -52,10 +52,10 @@ extern int crash_armed;
 #ifdef TESSERA_NO_CRASH_POINTS
 #define CRASH_POINT(p) ((void)0)
 #else
-#define CRASH_POINT(p)                                                   \
-	do {                                                             \
-		if (__builtin_expect(crash_armed == (p), 0))             \
-			crash_hit(p);                                    \
+#define CRASH_POINT(p)                                                         \
+	do {                                                                   \
+		if (__builtin_expect(crash_armed == (p), 0))                   \
+			crash_hit(p);                                          \
 	} while (0)
 #endif
 
