@@ -16,8 +16,13 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral
+# CRASH_POINTS=0 compiles the test-only crash points out (src/util/crash.h).
+CRASH_POINTS ?= 1
+ifeq ($(CRASH_POINTS),0)
+CRASH_DEF := -DTESSERA_NO_CRASH_POINTS
+endif
 CFLAGS += $(OPT) $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread \
-	-Isrc $(PKG_CFLAGS) $(SAN)
+	-Isrc $(PKG_CFLAGS) $(SAN) $(CRASH_DEF)
 LDLIBS += $(PKG_LIBS) -pthread -lm $(SAN)
 
 SRCS := $(shell find src -name '*.c' ! -path 'src/cli/main.c' | sort)

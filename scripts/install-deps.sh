@@ -8,7 +8,7 @@ pkgs=(build-essential pkg-config libfuse3-dev fuse3 libsqlite3-dev sqlite3
 	libjansson-dev libhiredis-dev libpq-dev liburing-dev libcmocka-dev)
 if [ "${1:-}" = --test ]; then
 	pkgs+=(attr acl python3 util-linux procps psmisc redis-server postgresql
-		xfsprogs clang curl prometheus)
+		xfsprogs clang curl prometheus git)
 	# s3rver comes from npm: use the machine's Node.js when it has one (a
 	# NodeSource nodejs ships npm and conflicts with Debian's npm package)
 	command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)

@@ -95,6 +95,8 @@ struct cache {
 	bool scan_staging;    /* staging/ scan not over */
 	atomic_bool stopping; /* set under lock; read anywhere */
 	int uploaders_alive;
+	int64_t up_retry_ms; /* monotonic: no staged upload starts before */
+	long up_nap_ms;	     /* the next pause after a failed upload */
 
 	pthread_t bg;
 	bool bg_started;

@@ -22,9 +22,13 @@
  * (obj_sync: the file:// store does not make a put durable by itself;
  * a no-op on S3), so a block is always durable in one place or the other.
  *
- * A failed PUT (store down) puts the block back at the tail and the
- * uploader sleeps with a growing pause (1 s doubling to 30 s), so an
+ * A failed PUT (store down) puts the block back at the tail and pauses
+ * every uploader (1 s doubling to 30 s, reset by a successful PUT), so an
  * outage costs no busy loop and the blocks go out when the store is back.
+ * The pause is shared: a per-thread one let the requeued block go to the
+ * next idle uploader at once, so N uploaders tried N times a round.  A
+ * failure inside a pause (another uploader's PUT that was in flight) does
+ * not lengthen it.
  * Before the PUT the file is verified as a frame of its object key (with
  * the volume's data key when encrypted: the staged file is the encrypted
  * object, exactly as uploaded, so no plaintext is ever staged; a plain
@@ -55,6 +59,7 @@
 #include <unistd.h>
 
 #include "object/object.h"
+#include "util/crash.h"
 #include "util/log.h"
 
 #define NAP_MIN_MS 1000
@@ -163,6 +168,7 @@ int cache_stage(struct cache *c, const char *key, const void *data, size_t len)
 	if (rc < 0)
 		return log_fail(rc, "cannot stage block '%s' in '%s'", key,
 				c->dir);
+	CRASH_POINT(CRASH_STAGE_AFTER_WRITE);
 	pthread_mutex_lock(&c->lock);
 	rc = register_locked(c, key, len);
 	pthread_mutex_unlock(&c->lock);
@@ -320,6 +326,8 @@ static enum up_result upload_one(struct cache *c, const char *key)
 		log_warn("cannot upload staged block '%s': %s (will retry)",
 			 key, strerror(-rc));
 		res = UP_RETRY;
+	} else {
+		CRASH_POINT(CRASH_STAGE_AFTER_UPLOAD);
 	}
 	buf_release(&b);
 	if (charged)
@@ -354,18 +362,35 @@ out:
 	staged_del_locked(c, s);
 }
 
-static void nap_locked(struct cache *c, long ms)
+static int64_t mono_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleep until @until_ms (monotonic) or a wakeup.  lock held. */
+static void nap_until_locked(struct cache *c, int64_t until_ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = until_ms / 1000;
+	ts.tv_nsec = (until_ms % 1000) * 1000000L;
 	pthread_cond_timedwait(&c->nap_cond, &c->lock, &ts);
+}
+
+/* A staged upload failed: pause them all, unless a pause is on.  lock held. */
+static void pause_uploads_locked(struct cache *c)
+{
+	int64_t now = mono_ms();
+
+	if (now < c->up_retry_ms)
+		return;
+	if (c->up_nap_ms < NAP_MIN_MS)
+		c->up_nap_ms = NAP_MIN_MS;
+	c->up_retry_ms = now + c->up_nap_ms;
+	c->up_nap_ms = MIN(c->up_nap_ms * 2, (long)NAP_MAX_MS);
 }
 
 /* The uploader of a cancelled block: delete the object it put. */
@@ -388,7 +413,6 @@ static void undo_locked(struct cache *c, struct staged *s, bool uploaded)
 static void *uploader_main(void *arg)
 {
 	struct cache *c = arg;
-	long nap = NAP_MIN_MS;
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
@@ -399,6 +423,11 @@ static void *uploader_main(void *arg)
 			if (atomic_load(&c->stopping))
 				break;
 			pthread_cond_wait(&c->up_cond, &c->lock);
+			continue;
+		}
+		/* at close: one more try each, then what is left stays */
+		if (!atomic_load(&c->stopping) && mono_ms() < c->up_retry_ms) {
+			nap_until_locked(c, c->up_retry_ms);
 			continue;
 		}
 		dequeue_locked(c, s);
@@ -413,15 +442,14 @@ static void *uploader_main(void *arg)
 			enqueue_locked(c, s);
 			if (atomic_load(&c->stopping))
 				break; /* the rest waits for the next open */
-			nap_locked(c, nap);
-			nap = MIN(nap * 2, NAP_MAX_MS);
-			continue;
+			pause_uploads_locked(c);
 		} else {
-			if (r == UP_DONE)
+			if (r == UP_DONE) {
 				atomic_fetch_add(&c->n_uploads, 1);
+				c->up_nap_ms = NAP_MIN_MS;
+			}
 			settle_locked(c, s, r == UP_DONE);
 		}
-		nap = NAP_MIN_MS;
 	}
 	c->uploaders_alive--;
 	pthread_cond_broadcast(&c->idle_cond);

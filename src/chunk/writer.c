@@ -66,6 +66,7 @@
 #include "chunk/chunk_int.h"
 #include "cache/cache.h"
 #include "object/object.h"
+#include "util/crash.h"
 #include "util/log.h"
 
 #include <time.h>
@@ -495,6 +496,8 @@ static void upload(struct chunk_store *cs, struct wblock *b)
 
 	chunk_block_key(cs, w->id, b->index, b->len, key, sizeof(key));
 	rc = put_block(cs, b, key, &staged);
+	if (rc == 0 && !staged)
+		CRASH_POINT(CRASH_WRITE_BLOCK_UPLOADED);
 	if (rc == 0 && b->cap > b->len) {
 		char *p = realloc(b->mem, (size_t)FRAME_HDR_LEN + b->len);
 

@@ -315,7 +315,8 @@ static int gc_meta(struct gc *g, struct meta *m)
 				 g->name);
 		return rc;
 	}
-	qsort(g->ref, g->nref, sizeof(*g->ref), ref_cmp);
+	if (g->nref > 1) /* no refs: ref is NULL, which qsort forbids */
+		qsort(g->ref, g->nref, sizeof(*g->ref), ref_cmp);
 	for (size_t i = 0; i < g->nref; i++)
 		if (j == 0 || ref_cmp(&g->ref[j - 1], &g->ref[i]) != 0)
 			g->ref[j++] = g->ref[i];

@@ -7,6 +7,7 @@
 #include "util/common.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
+#include "util/crash.h"
 #include "util/log.h"
 
 #define VOL "NAME|META-URL|STORAGE-URL/NAME"
@@ -307,6 +308,8 @@ int main(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 	else if (lvl && strcmp(lvl, "info") == 0)
 		log_set_level(LOG_LVL_INFO);
+	if (crash_init() < 0) /* tests only; logged */
+		return EXIT_ERR;
 	/* Run by mount(8) or umount(8) through a link (cmd_mount_helper.c). */
 	self = self ? self + 1 : argc > 0 ? argv[0] : "";
 	if (strcmp(self, "mount.tessera") == 0 ||

@@ -26,10 +26,12 @@
  * adds them to the counters at most every META_STATS_FLUSH_NS (and at
  * statfs, sync and close).  Limits are checked against the last counter
  * values plus the local deltas; other clients' recent deltas may be missed
- * by up to a second.  A crash loses at most a second of deltas (fsck
- * recomputes them).  Each flush also rereads the settings, so a capacity,
- * inode limit or trash_days changed by `tessera config` binds the mounts
- * from their next flush (statfs flushes: df shows it at once).
+ * by up to a second.  A crash loses at most a second of deltas: the next
+ * mount that cleans the dead session recounts them from the inodes when it
+ * is the only session (meta_usage_recount), else fsck --repair does.
+ * Each flush also rereads the settings, so a capacity, inode limit or
+ * trash_days changed by `tessera config` binds the mounts from their next
+ * flush (statfs flushes: df shows it at once).
  *
  * Lock: m->lock guards the settings copy, id pools, usage and the open-file
  * table; it is never held across a transaction.
@@ -289,6 +291,86 @@ int meta_stats_flush(struct meta *m)
 	}
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+struct recount_arg {
+	uint64_t sid; /* ours: the only session allowed */
+	bool others;  /* out: another session exists */
+	int64_t space, inodes;
+};
+
+static int recount_session(void *arg, const void *key, size_t klen,
+			   const void *val, size_t vlen)
+{
+	struct recount_arg *a = arg;
+
+	UNUSED(val);
+	UNUSED(vlen);
+	if (klen != 8 || get_be64(key) != a->sid)
+		a->others = true;
+	return 0;
+}
+
+static int recount_inode(void *arg, const void *key, size_t klen,
+			 const void *val, size_t vlen)
+{
+	struct recount_arg *a = arg;
+	struct inode_rec r;
+
+	/* as fsck counts: every inode but the root and the trash; a
+	 * corrupt one for its inode only */
+	if (klen != 8 || get_be64(key) <= META_TRASH_INO)
+		return 0;
+	a->inodes++;
+	if (inode_decode(val, vlen, &r) == 0)
+		a->space += meta_space_of(&r.a);
+	return 0;
+}
+
+static int recount_fn(struct meta *m, struct kv_txn *t, void *arg)
+{
+	struct recount_arg *a = arg;
+	int rc;
+
+	UNUSED(m);
+	a->others = false;
+	a->space = a->inodes = 0;
+	rc = kv_scan(t, KV_SESSION, NULL, 0, NULL, 0, 0, recount_session, a);
+	if (rc < 0 || a->others)
+		return rc;
+	rc = kv_scan(t, KV_INODE, NULL, 0, NULL, 0, 0, recount_inode, a);
+	if (rc == 0)
+		rc = meta_rec_counter_put(t, "usedSpace", (uint64_t)a->space);
+	if (rc == 0)
+		rc = meta_rec_counter_put(t, "usedInodes", (uint64_t)a->inodes);
+	return rc;
+}
+
+int meta_usage_recount(struct meta *m)
+{
+	struct recount_arg a = {m->sid, false, 0, 0};
+	int rc = meta_txn(m, true, recount_fn, &a);
+
+	if (rc < 0)
+		return log_fail(rc, "cannot recount the usage of '%s'",
+				m->desc);
+	if (a.others) {
+		log_info("usage counters of '%s' may miss a dead session's "
+			 "last second: other sessions are live (fsck --repair "
+			 "recounts)",
+			 m->desc);
+		return 0;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->used_space = a.space;
+	m->used_inodes = a.inodes;
+	m->pend_space = m->pend_inodes = 0;
+	m->flushed_ns = meta_now_ns();
+	pthread_mutex_unlock(&m->lock);
+	log_info("recounted the usage of '%s' after a dead session: %lld "
+		 "bytes, %lld inodes",
+		 m->desc, (long long)a.space, (long long)a.inodes);
+	return 0;
 }
 
 void meta_apply_effects(struct meta *m, const struct meta_effects *e)

@@ -193,6 +193,17 @@ int meta_new_ino(struct meta *m, uint64_t *out);
 void meta_apply_effects(struct meta *m, const struct meta_effects *e);
 /** Add pending usage deltas to the counters (and refresh the cache). */
 int meta_stats_flush(struct meta *m);
+/**
+ * Set usedSpace / usedInodes to what the inode records hold, in one txn,
+ * when no session but ours (m->sid; 0: none) is registered: a dead
+ * session's unflushed deltas are lost with it.  With other sessions live
+ * the counters are left alone (their own unflushed deltas would count
+ * twice) and a line says so.  Our pending deltas are dropped (the recount
+ * holds them), so call it only before this process commits anything
+ * else: meta_session_start does, after cleaning a dead session.  Cost: a
+ * scan of every inode record.  -errno of the txn (logged).
+ */
+int meta_usage_recount(struct meta *m);
 /** -ENOSPC if growing usage by @space bytes / @inodes would pass a limit. */
 int meta_check_space(struct meta *m, int64_t space, int64_t inodes);
 /** Bytes the volume's capacity has left (INT64_MAX: no capacity). */

@@ -25,6 +25,7 @@
  */
 #include "util/common.h"
 #include "meta/meta_int.h"
+#include "util/crash.h"
 #include "util/log.h"
 
 #define RENAME_DEPTH_MAX 65536
@@ -344,6 +345,8 @@ static int rename_fn(struct meta *m, struct kv_txn *t, void *arg)
 		rc = inode_put(t, s.sp);
 	if (rc == 0 && s.dp != s.sp)
 		rc = inode_put(t, s.dp);
+	if (rc == 0)
+		CRASH_POINT(CRASH_RENAME_BEFORE_COMMIT);
 	return rc;
 }
 
@@ -369,6 +372,7 @@ int meta_rename(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	if (rc == 0)
 		rc = meta_txn(m, true, rename_fn, &a);
 	if (rc == 0) {
+		CRASH_POINT(CRASH_RENAME_AFTER_COMMIT);
 		meta_apply_effects(m, &a.e);
 		meta_after_commit(m, &a.e);
 	}

@@ -267,6 +267,7 @@ int meta_session_start(struct meta *m, const struct meta_session_conf *c)
 {
 	struct reg_arg a;
 	pthread_condattr_t ca;
+	size_t gone = 0;
 	int rc;
 
 	if (m->sid || m->hb_started)
@@ -286,12 +287,15 @@ int meta_session_start(struct meta *m, const struct meta_session_conf *c)
 				m->desc);
 	m->sess = a.s;
 	m->sid = a.s.sid;
-	/* a crashed mount of this host: free its locks before we serve */
-	rc = clean_sessions(m, true, NULL);
+	/* a crashed mount of this host: free its locks before we serve,
+	 * and count the usage its last second of deltas took along */
+	rc = clean_sessions(m, true, &gone);
 	if (rc < 0)
 		log_warn("cannot clean the stale sessions of '%s' (%s): the "
 			 "heartbeat tries again",
 			 m->desc, strerror(-rc));
+	else if (gone > 0)
+		meta_usage_recount(m); /* logged; fsck --repair recounts */
 	pthread_mutex_init(&m->hb_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -28,6 +28,7 @@
 #include "chunk/chunk.h"
 #include "meta/meta.h"
 #include "object/object.h"
+#include "util/crash.h"
 #include "util/log.h"
 #include "vfs/vfs_int.h"
 
@@ -61,6 +62,7 @@ int vfs_bg_delete_pass(struct vfs *v)
 			free(ds);
 			return rc;
 		}
+		CRASH_POINT(CRASH_DELETE_BEFORE_STORE);
 		for (size_t i = 0; i < n; i++) {
 			r = chunk_delete_slice(v->cs, ds[i].id, ds[i].size);
 			if (r < 0) {
@@ -72,6 +74,8 @@ int vfs_bg_delete_pass(struct vfs *v)
 			done[ndone++] = ds[i].id;
 		}
 		free(ds);
+		if (ndone > 0)
+			CRASH_POINT(CRASH_DELETE_AFTER_STORE);
 		/* one txn for the batch: the foreground shares the writer */
 		r = meta_slices_deleted(v->m, done, ndone);
 		if (r < 0) {
@@ -158,6 +162,7 @@ int vfs_compact_chunk(struct vfs *v, uint64_t ino, uint32_t chunk,
 		rc = compact_write(v, s, n, lo, hi, &id);
 		if (rc < 0)
 			goto out;
+		CRASH_POINT(CRASH_COMPACT_AFTER_UPLOAD);
 		repl.pos = lo;
 		repl.id = id;
 		repl.size = repl.len = hi - lo;
@@ -172,6 +177,7 @@ int vfs_compact_chunk(struct vfs *v, uint64_t ino, uint32_t chunk,
 			chunk_delete_slice(v->cs, id, repl.size);
 		goto out;
 	}
+	CRASH_POINT(CRASH_COMPACT_AFTER_SWAP);
 	atomic_fetch_add(&v->st.compactions, 1);
 	atomic_fetch_add(&v->compact_gen, 1);
 	vfs_file_invalidate_ino(v, ino);

@@ -35,6 +35,7 @@
 #include "chunk/chunk.h"
 #include "meta/meta.h"
 #include "object/object.h"
+#include "util/crash.h"
 #include "util/log.h"
 #include "vfs/vfs_int.h"
 
@@ -405,6 +406,7 @@ int vfs_file_commit(struct vfs *v, struct vfs_file *f, bool sync)
 	if (!f->dirty)
 		return 0;
 	if (f->npend > 0 || f->wlen > f->length) {
+		CRASH_POINT(CRASH_WRITE_BEFORE_COMMIT);
 		rc = meta_write(v->m, f->ino, f->pend, f->npend, f->wlen,
 				&attr);
 		if (rc < 0)
@@ -412,6 +414,7 @@ int vfs_file_commit(struct vfs *v, struct vfs_file *f, bool sync)
 					"cannot commit %zu slices of inode "
 					"%llu",
 					f->npend, (unsigned long long)f->ino);
+		CRASH_POINT(CRASH_WRITE_AFTER_COMMIT);
 		f->length = attr.length;
 		atomic_fetch_add(&f->mgen, 1);
 		atomic_fetch_add(&v->st.commits, 1);
@@ -1018,8 +1021,12 @@ int vfs_fsync(struct vfs *v, uint64_t ino, uint64_t fh, bool datasync)
 		f->err = 0;
 	}
 	pthread_mutex_unlock(&f->lock);
-	if (rc == 0)
+	if (rc == 0) {
+		CRASH_POINT(CRASH_FSYNC_BEFORE_SYNC);
 		rc = meta_sync(v->m);
+	}
+	if (rc == 0)
+		CRASH_POINT(CRASH_FSYNC_AFTER_SYNC);
 	atomic_fetch_add(&v->st.fsyncs, 1);
 	return rc;
 }

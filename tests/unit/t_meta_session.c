@@ -6,7 +6,8 @@
  * sustained inodes are deleted, a live session is never touched.  A
  * session of a dead process of this host is cleaned by the next session
  * start at once; one of another host, or an old record without the
- * process's start time, only once silent.
+ * process's start time, only once silent.  The usage deltas a dead
+ * session never flushed are recounted by that start when it is alone.
  *
  * Engine: TESSERA_TEST_META (URL) or a fresh SQLite file per test.
  */
@@ -20,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "meta/meta_scan.h"
 #include "unit/meta_fixture.h"
 
 /* A second client of the volume of @x, with a session. */
@@ -388,6 +390,48 @@ static void test_meta_session_clean_dead(void **state)
 	assert_int_equal(meta_getattr(a, keep, &at), 0);
 }
 
+static uint64_t used_inodes(struct meta *m)
+{
+	struct meta_view *v;
+	uint64_t n = 0;
+
+	assert_int_equal(meta_view_begin(m, &v), 0);
+	assert_int_equal(meta_view_counter(v, "usedInodes", &n), 0);
+	assert_int_equal(meta_view_end(v), 0);
+	return n;
+}
+
+/*
+ * Session b creates 3 files (deltas flushed at most once a second) and
+ * dies; the next session start recounts usedInodes when no other session
+ * is registered (@alone: x->m has none), and leaves it alone otherwise.
+ */
+static void recount_case(struct fx *x, bool alone)
+{
+	struct meta *b = second(x, 3600 * 1000), *c;
+	uint64_t bsid = meta_session_id(b), before;
+
+	fx_file(b, ROOT, R1, "u1", 0644);
+	fx_file(b, ROOT, R1, "u2", 0644);
+	fx_file(b, ROOT, R1, "u3", 0644);
+	before = used_inodes(x->m);
+	fake_session(x->m, bsid, dead_pid(), NULL, false);
+	c = second(x, 3600 * 1000);
+	assert_int_equal(used_inodes(x->m), alone ? 3 : before);
+	meta_close(c);
+	meta_close(b); /* the "dead" one: its late flush is no concern */
+}
+
+static void test_meta_session_recount_alone(void **state)
+{
+	recount_case(*state, true);
+}
+
+static void test_meta_session_recount_others(void **state)
+{
+	recount_case(*state, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +449,10 @@ int main(void)
 						setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_meta_session_clean_dead,
 						setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_meta_session_recount_alone,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_meta_session_recount_others, setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
