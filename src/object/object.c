@@ -52,6 +52,12 @@ static int maybe_faulty(struct obj_store **s)
 
 int obj_open(const char *url, bool create, struct obj_store **out)
 {
+	return obj_open_flags(url, create ? OBJ_OPEN_CREATE : 0, out);
+}
+
+int obj_open_flags(const char *url, unsigned flags, struct obj_store **out)
+{
+	bool create = flags & OBJ_OPEN_CREATE;
 	char red[1200];
 	const char *why = NULL;
 	struct obj_store *s = NULL;
@@ -69,7 +75,7 @@ int obj_open(const char *url, bool create, struct obj_store **out)
 	} else if (strcmp(u.scheme, "s3") == 0 ||
 		   strcmp(u.scheme, "http") == 0 ||
 		   strcmp(u.scheme, "https") == 0) {
-		rc = obj_s3_open(url, create, &s);
+		rc = obj_s3_open(url, flags, &s);
 	} else {
 		log_error("unsupported storage URL '%s': scheme '%s' is not an "
 			  "object store",
@@ -117,6 +123,12 @@ int obj_list(struct obj_store *s, const char *prefix, const char *start_after,
 int obj_sync(struct obj_store *s)
 {
 	return s->ops->sync ? s->ops->sync(s) : 0;
+}
+
+int obj_state(struct obj_store *s, struct obj_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	return s->ops->state ? s->ops->state(s, out) : 0;
 }
 
 const char *obj_describe(const struct obj_store *s)

@@ -708,7 +708,7 @@ static int fake_setup(void **state)
 	setenv("TESSERA_SECRET_KEY", "fake-secret", 1);
 	short_timeouts();
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bkt/pfx", x->f->port);
-	if (obj_s3_open(url, false, &x->s) != 0) {
+	if (obj_s3_open(url, 0, &x->s) != 0) {
 		fake_stop(x->f);
 		free(x);
 		return -1;
@@ -853,7 +853,7 @@ static void test_s3_fake_timeout(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bkt", x->f->port);
 	setenv("TESSERA_S3_TIMEOUT_MS", "700", 1);
 	setenv("TESSERA_S3_RETRIES", "5", 1);
-	assert_int_equal(obj_s3_open(url, false, &s), 0);
+	assert_int_equal(obj_s3_open(url, 0, &s), 0);
 	short_timeouts();
 	fake_arm(x->f, FAIL_HANG, 100);
 	cap_begin();
@@ -875,7 +875,7 @@ static void test_s3_fake_wrong_secret(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bkt", x->f->port);
 	setenv("TESSERA_SECRET_KEY", "not-the-secret", 1);
 	cap_begin();
-	assert_int_equal(obj_s3_open(url, false, &s), -EACCES);
+	assert_int_equal(obj_s3_open(url, 0, &s), -EACCES);
 	log = cap_end();
 	setenv("TESSERA_SECRET_KEY", "fake-secret", 1);
 	assert_null(s);
@@ -898,7 +898,7 @@ static void test_s3_fake_ca_bundle_http(void **state)
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bkt", x->f->port);
 	setenv("AWS_CA_BUNDLE", "/nonexistent/ca-bundle.pem", 1);
-	assert_int_equal(obj_s3_open(url, false, &s), 0);
+	assert_int_equal(obj_s3_open(url, 0, &s), 0);
 	assert_int_equal(obj_put(s, "k", "v", 1), 0);
 	obj_close(s);
 	if (saved)
