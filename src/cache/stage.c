@@ -24,7 +24,10 @@
  *
  * A failed PUT (store down) puts the block back at the tail and the
  * uploader sleeps with a growing pause (1 s doubling to 30 s), so an
- * outage costs no busy loop and the blocks go out when the store is back.
+ * outage costs no busy loop and the blocks go out when the store is back;
+ * a pause ends early when the store is found back by another request
+ * (obj_state).  While the store is down (it logged that once), the
+ * uploaders' retries log at DEBUG.
  * Before the PUT the file is verified as a frame of its object key (with
  * the volume's data key when encrypted: the staged file is the encrypted
  * object, exactly as uploaded, so no plaintext is ever staged; a plain
@@ -59,6 +62,7 @@
 
 #define NAP_MIN_MS 1000
 #define NAP_MAX_MS 30000
+#define NAP_STEP_MS 500
 
 static struct staged *staged_find(struct cache *c, const char *key)
 {
@@ -317,8 +321,15 @@ static enum up_result upload_one(struct cache *c, const char *key)
 		res = UP_BAD;
 	} else if ((rc = obj_put(c->os, key, b.data, b.len)) < 0 ||
 		   ((rc = obj_sync(c->os)) < 0 && rc != -ENOSYS)) {
-		log_warn("cannot upload staged block '%s': %s (will retry)",
-			 key, strerror(-rc));
+		struct obj_state st;
+
+		obj_state(c->os, &st); /* a down store said so, once */
+		if (st.down)
+			log_debug("cannot upload staged block '%s': %s "
+				  "(will retry)", key, strerror(-rc));
+		else
+			log_warn("cannot upload staged block '%s': %s (will "
+				 "retry)", key, strerror(-rc));
 		res = UP_RETRY;
 	}
 	buf_release(&b);
@@ -354,7 +365,8 @@ out:
 	staged_del_locked(c, s);
 }
 
-static void nap_locked(struct cache *c, long ms)
+/* Wait on nap_cond for @ms; false when woken before that. */
+static bool wait_locked(struct cache *c, long ms)
 {
 	struct timespec ts;
 
@@ -365,7 +377,35 @@ static void nap_locked(struct cache *c, long ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	pthread_cond_timedwait(&c->nap_cond, &c->lock, &ts);
+	return pthread_cond_timedwait(&c->nap_cond, &c->lock, &ts) ==
+	       ETIMEDOUT;
+}
+
+/*
+ * Pause @ms after a failed upload, or less: while the store is down, look
+ * at its state each NAP_STEP_MS, and stop as soon as a read (or another
+ * uploader) found it back, so the queue drains then, not after the rest
+ * of a pause that may be 30 s.  obj_state takes a leaf lock, no I/O.
+ */
+static void nap_locked(struct cache *c, long ms)
+{
+	struct obj_state st;
+
+	obj_state(c->os, &st);
+	if (!st.down) {
+		wait_locked(c, ms);
+		return;
+	}
+	while (ms > 0 && !atomic_load(&c->stopping)) {
+		long step = MIN(ms, NAP_STEP_MS);
+
+		if (!wait_locked(c, step))
+			return;
+		ms -= step;
+		obj_state(c->os, &st);
+		if (!st.down)
+			return;
+	}
 }
 
 /* The uploader of a cancelled block: delete the object it put. */
