@@ -17,6 +17,12 @@
  *      transaction is in the object store), load the settings, open the
  *      object store, register a session (heartbeat thread; --heartbeat
  *      S), start the vfs, mount (the mountpoint is live now);
+ *      an object store that does not answer at all (or only with 5xx) is
+ *      no reason to refuse when the metadata is elsewhere: the mount
+ *      goes on with one warning (warn_offline) and the store's requests
+ *      fail until it is back.  One that answers "no" (403, no such
+ *      bucket) is refused; so is a writable mount of a replicated
+ *      volume, whose lease lives in that store (cli_volume.c);
  *   5. tell the parent "ok", detach (setsid, stdio to /dev/null, log to
  *      syslog), serve until unmounted or SIGTERM/SIGINT;
  *   6. flush everything (vfs_free commits, syncs objects and metadata,
@@ -587,6 +593,33 @@ static int mount_control(void *arg, const struct vfs_ctx *c, const char *cmd,
 	return ckpt_request(mc, req, n, reply);
 }
 
+/*
+ * The one line a mount says when its data store is unreachable at start
+ * (obj_open_flags, OBJ_OPEN_OFFLINE): the metadata is elsewhere and
+ * answers, so the mount goes on; what works until the store is back
+ * depends on --writeback and --read-only.
+ */
+static void warn_offline(const struct mount_opts *o, struct obj_store *os)
+{
+	struct obj_state st;
+	const char *writes;
+
+	obj_state(os, &st);
+	if (!st.down)
+		return;
+	if (o->read_only)
+		writes = "";
+	else if (o->writeback)
+		writes = "; writes are staged on local disk and uploaded "
+			 "when it answers";
+	else
+		writes = "; fsync and close of written files fail with EIO "
+			 "until it answers (--writeback stages them)";
+	log_warn("object store '%s' is unreachable (%s): mounting anyway, "
+		 "serving cached data (uncached blocks read as EIO)%s",
+		 obj_describe(os), st.why, writes);
+}
+
 static int open_volume(const struct mount_opts *o, struct meta **m_out,
 		       struct meta_format *fmt, struct obj_store **os_out,
 		       struct mount_ctl *mc)
@@ -613,7 +646,9 @@ static int open_volume(const struct mount_opts *o, struct meta **m_out,
 		rc = -EINVAL;
 	}
 	if (rc == 0)
-		rc = obj_open(storage, false, os_out); /* logged */
+		rc = obj_open_flags(storage, OBJ_OPEN_OFFLINE, os_out);
+	if (rc == 0)
+		warn_offline(o, *os_out);
 	if (rc == 0) {
 		mc->m = m;
 		mc->owner = geteuid();
