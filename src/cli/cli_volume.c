@@ -254,8 +254,9 @@ static int open_engine(struct cli_vol *cv, struct meta_format *f)
  * Open the store of a replicated volume (the one given wins).  A store
  * that cannot be reached (obj_open_flags, OBJ_OPEN_OFFLINE) leaves the
  * lease out of reach: a writing command is refused with one line; a
- * reading one gets -EHOSTDOWN, no line, and uses the local copy as it is
- * (a read-only mount says why in its own warning).
+ * reading one gets -EHOSTDOWN, no line (cv->store_why says why), and
+ * uses the local copy as it is (a read-only mount says why in its own
+ * warning, status in its report).
  */
 static int open_store(struct cli_vol *cv, const struct meta_format *f)
 {
@@ -281,6 +282,7 @@ static int open_store(struct cli_vol *cv, const struct meta_format *f)
 			  "its lease cannot be taken (--read-only mounts the "
 			  "local copy)",
 			  f->name, obj_describe(cv->store), st.why);
+	snprintf(cv->store_why, sizeof(cv->store_why), "%s", st.why);
 	obj_close(cv->store);
 	cv->store = NULL;
 	return cv->o.write ? -EIO : -EHOSTDOWN;

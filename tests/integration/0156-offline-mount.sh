@@ -87,6 +87,8 @@ before=$(t_objects)
 s3_stop
 t_log "s3rver stopped"
 mount_fails rvol "cannot write volume 'rvol': .* unreachable"
+t_run 0 tessera status rvol
+t_grep "store: *unreachable (cannot connect" "$T_OUT"
 T_VOL=rvol t_mount --read-only
 [ -d "$MNT/" ] && ls "$MNT" >/dev/null || t_fail "read-only rvol unusable"
 t_umount
