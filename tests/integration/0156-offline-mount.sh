@@ -93,6 +93,21 @@ T_VOL=rvol t_mount --read-only
 [ -d "$MNT/" ] && ls "$MNT" >/dev/null || t_fail "read-only rvol unusable"
 t_umount
 
+# without --writeback: the mount starts, fsync of new data is EIO
+t_mount --cache-dir "$T_DIR/cache" --cache-size 1G
+t_grep "unreachable (.*): mounting anyway.*fsync and close of written files fail with EIO" "$T_DIR/mount.log"
+python3 - "$MNT/lost" <<'PY' || t_fail "fsync did not fail with the store down"
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, os.urandom(5 << 20))
+try:
+    os.fsync(fd)
+except OSError as e:
+    sys.exit(e.errno != errno.EIO)
+sys.exit(1)
+PY
+t_umount
+
 : >"$T_DIR/mount.log"
 t_mount --cache-dir "$T_DIR/cache" --cache-size 1G --writeback
 [ "$(grep -c "unreachable" "$T_DIR/mount.log")" = 1 ] ||
