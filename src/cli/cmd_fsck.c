@@ -157,6 +157,14 @@ static int push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
 	return 0;
 }
 
+/* qsort, but an empty array may be NULL (qsort's is declared nonnull). */
+static void sort_n(void *base, size_t n, size_t size,
+		   int (*cmp)(const void *, const void *))
+{
+	if (n > 0)
+		qsort(base, n, size, cmp);
+}
+
 static int cmp_u64(const void *x, const void *y)
 {
 	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
@@ -326,7 +334,7 @@ static int list_store(struct fsck *fs)
 	if (rc < 0)
 		return log_fail(rc, "cannot list '%s' in '%s'", prefix,
 				obj_describe(fs->os));
-	qsort(fs->obj, fs->nobj, sizeof(*fs->obj), cmp_obj);
+	sort_n(fs->obj, fs->nobj, sizeof(*fs->obj), cmp_obj);
 	return 0;
 }
 
@@ -406,10 +414,10 @@ static int read_records(struct fsck *fs, struct meta_view *v)
 		rc = meta_view_counter(v, "usedInodes", &fs->used_inodes);
 	if (rc < 0)
 		return rc;
-	qsort(fs->ino, fs->nino, sizeof(*fs->ino), cmp_ino);
-	qsort(fs->sus, fs->nsus, sizeof(*fs->sus), cmp_u64);
-	qsort(fs->delf, fs->ndelf, sizeof(*fs->delf), cmp_u64);
-	qsort(fs->pend, fs->npend, sizeof(*fs->pend), cmp_u64);
+	sort_n(fs->ino, fs->nino, sizeof(*fs->ino), cmp_ino);
+	sort_n(fs->sus, fs->nsus, sizeof(*fs->sus), cmp_u64);
+	sort_n(fs->delf, fs->ndelf, sizeof(*fs->delf), cmp_u64);
+	sort_n(fs->pend, fs->npend, sizeof(*fs->pend), cmp_u64);
 	for (size_t i = 0; i < fs->nino; i++) {
 		fs->ino[i].sustained =
 			has_u64(fs->sus, fs->nsus, fs->ino[i].a.ino);
@@ -983,7 +991,7 @@ static int check_blocks(struct fsck *fs)
 		if (in_scope(fs, fs->ref[i].ino))
 			fs->ref[n++] = fs->ref[i];
 	fs->nref = n;
-	qsort(fs->ref, n, sizeof(*fs->ref), cmp_ref);
+	sort_n(fs->ref, n, sizeof(*fs->ref), cmp_ref);
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || fs->ref[i].id != fs->ref[i - 1].id)
 			total += chunk_slice_blocks(fs->ref[i].size,
@@ -1209,7 +1217,7 @@ static int live_sessions(struct fsck *fs)
 	free(s);
 	if (rc < 0)
 		return rc;
-	qsort(fs->live, fs->nlive, sizeof(*fs->live), cmp_u64);
+	sort_n(fs->live, fs->nlive, sizeof(*fs->live), cmp_u64);
 	if (fs->repair && fs->nlive) {
 		log_error("refusing to repair volume '%s': it has %zu live "
 			  "sessions (mounts); unmount it first",
