@@ -7,9 +7,10 @@
 # without a remount, the staged blocks go out, new reads and writes work,
 # and the log says "down" and "back" once each (not a line per request).
 # A store that answers "no" is still refused at mount with one line:
-# refused credentials (403), a deleted bucket (404); so is a writable mount
-# of a replicated volume, whose lease lives in the unreachable store, while
-# --read-only mounts its local copy.  The test runs its own s3rver (free
+# refused credentials (403), a deleted bucket (404).  A writable mount of
+# a replicated volume, whose lease lives in the unreachable store, is
+# refused too (--read-only mounts its local copy), and so is
+# STORAGE-URL/NAME on a host with no copy of the metadata.  The test runs its own s3rver (free
 # port, private data) so that stopping it disturbs no other test.
 # STORES: s3
 # TIMEOUT: 180
@@ -87,6 +88,9 @@ before=$(t_objects)
 s3_stop
 t_log "s3rver stopped"
 mount_fails rvol "cannot write volume 'rvol': .* unreachable"
+# STORAGE-URL/NAME, no local copy: its metadata is only in the store
+TESSERA_HOME=$T_DIR/home2 mount_fails "$url/offline-repl/rvol" \
+	"cannot open storage '$url/offline-repl': cannot connect"
 t_run 0 tessera status rvol
 t_grep "store: *unreachable (cannot connect" "$T_OUT"
 T_META= T_VOL=rvol t_mount --read-only
