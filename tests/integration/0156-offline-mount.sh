@@ -84,6 +84,9 @@ t_umount
 cached=$(t_cache_files raw)
 [ "$cached" = 4 ] || t_fail "$cached blocks cached, want 4 (big 3, small 1)"
 before=$(t_objects)
+T_META= T_VOL=rvol t_mount
+echo "replicated note" >"$MNT/note"
+t_umount
 
 s3_stop
 t_log "s3rver stopped"
@@ -94,7 +97,8 @@ TESSERA_HOME=$T_DIR/home2 mount_fails "$url/offline-repl/rvol" \
 t_run 0 tessera status rvol
 t_grep "store: *unreachable (cannot connect" "$T_OUT"
 T_META= T_VOL=rvol t_mount --read-only
-[ -d "$MNT/" ] && ls "$MNT" >/dev/null || t_fail "read-only rvol unusable"
+[ "$(cat "$MNT/note")" = "replicated note" ] ||
+	t_fail "cached file of the read-only replicated volume unreadable"
 t_umount
 
 # without --writeback: the mount starts, fsync of new data is EIO
