@@ -7,6 +7,8 @@
 #include "util/log.h"
 #include "util/url.h"
 
+#include <stdatomic.h>
+
 int obj_key_check(const char *key)
 {
 	size_t n;
@@ -136,10 +138,17 @@ const char *obj_describe(const struct obj_store *s)
 	return s->desc;
 }
 
+struct obj_store *obj_ref(struct obj_store *s)
+{
+	atomic_fetch_add(&s->extra_refs, 1);
+	return s;
+}
+
 void obj_close(struct obj_store *s)
 {
-	if (s)
-		s->ops->close(s);
+	if (!s || atomic_fetch_sub(&s->extra_refs, 1) > 0)
+		return;
+	s->ops->close(s);
 }
 
 void obj_list_init(struct obj_list *l)

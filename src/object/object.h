@@ -102,6 +102,9 @@ struct obj_store_ops {
 struct obj_store {
 	const struct obj_store_ops *ops;
 	char desc[512]; /* the URL with any password masked, for messages */
+	/* obj_ref calls not yet matched by an obj_close; 0 in a new store
+	 * (zeroed by its constructor) */
+	_Atomic long extra_refs;
 };
 
 /**
@@ -142,7 +145,12 @@ int obj_sync(struct obj_store *s);
 int obj_state(struct obj_store *s, struct obj_state *out);
 /** The store's URL, password masked; lives as long as the store. */
 const char *obj_describe(const struct obj_store *s);
-/** obj_close(NULL) is a no-op. */
+/**
+ * Share @s with one more owner, who releases it with obj_close: the store
+ * is closed by the last obj_close.  Returns @s.  Any thread.
+ */
+struct obj_store *obj_ref(struct obj_store *s);
+/** Release one owner's hold; obj_close(NULL) is a no-op. */
 void obj_close(struct obj_store *s);
 
 /** Validate a key (see top comment).  0 or -EINVAL. */
