@@ -629,12 +629,20 @@ static int open_volume(const struct mount_opts *o, struct meta **m_out,
 				   .accept_partial = o->accept_partial};
 	struct cli_vol cv;
 	const char *storage;
+	struct obj_store *shared = NULL;
 	struct meta *m = NULL;
 	int rc;
 
 	rc = cli_vol_open(o->volume, &oo, &cv, fmt);
 	if (rc < 0)
 		return rc; /* one line printed */
+	/*
+	 * A replicated volume's metadata store is its data store too: one
+	 * store object for both, so one connection pool, and one line when
+	 * it goes down or comes back.
+	 */
+	if (cv.store)
+		shared = obj_ref(cv.store);
 	rc = cli_vol_wrap(&cv);
 	if (rc == 0)
 		rc = cli_vol_meta(&cv, &m);
@@ -645,8 +653,13 @@ static int open_volume(const struct mount_opts *o, struct meta **m_out,
 		log_error("volume '%s' has no storage URL", o->volume);
 		rc = -EINVAL;
 	}
-	if (rc == 0)
+	if (rc == 0 && shared && strcmp(storage, cv.store_url) == 0) {
+		*os_out = shared;
+		shared = NULL;
+	} else if (rc == 0) {
 		rc = obj_open_flags(storage, OBJ_OPEN_OFFLINE, os_out);
+	}
+	obj_close(shared);
 	if (rc == 0)
 		warn_offline(o, *os_out);
 	if (rc == 0) {
