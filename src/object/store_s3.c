@@ -101,6 +101,7 @@ struct s3_store {
 	atomic_bool down;
 	atomic_uint_least64_t outages;
 	_Atomic int64_t down_since_ms;
+	_Atomic int64_t answer_ms;    /* when a request last got an answer */
 	char why[256];                /* guarded by state_lock */
 };
 
@@ -630,14 +631,26 @@ static bool transient(const struct s3_req *r)
 static void s3_why(const struct s3_store *s, const struct s3_req *r,
 		   char *why, size_t n);
 
-/* Update the reachability after @r's final answer (top comment). */
-static void note_state(struct s3_store *s, const struct s3_req *r)
+/*
+ * Update the reachability after the final answer of @r, which started at
+ * @t0_ms (top comment).  A failure of a request that started before some
+ * other request got an answer says nothing new (the server may have come
+ * back while it was failing): only later ones mark the store down.
+ */
+static void note_state(struct s3_store *s, const struct s3_req *r,
+		       int64_t t0_ms)
 {
 	bool down = transient(r);
 	int64_t now = now_ms(), since = 0;
 	char why[256];
 
-	if (r->cc == CURLE_OUT_OF_MEMORY || atomic_load(&s->down) == down)
+	if (r->cc == CURLE_OUT_OF_MEMORY)
+		return;
+	if (!down)
+		atomic_store(&s->answer_ms, now);
+	else if (t0_ms < atomic_load(&s->answer_ms))
+		return;
+	if (atomic_load(&s->down) == down)
 		return;
 	if (down)
 		s3_why(s, r, why, sizeof(why));
@@ -713,7 +726,7 @@ static int s3_run(struct s3_store *s, struct s3_req *r)
 			 r->status);
 		sleep_ms(wait);
 	}
-	note_state(s, r);
+	note_state(s, r, deadline - s->timeout_ms);
 	return r->cc == CURLE_OK ? 0 : -EIO;
 }
 
