@@ -326,10 +326,12 @@ static enum up_result upload_one(struct cache *c, const char *key)
 		obj_state(c->os, &st); /* a down store said so, once */
 		if (st.down)
 			log_debug("cannot upload staged block '%s': %s "
-				  "(will retry)", key, strerror(-rc));
+				  "(will retry)",
+				  key, strerror(-rc));
 		else
 			log_warn("cannot upload staged block '%s': %s (will "
-				 "retry)", key, strerror(-rc));
+				 "retry)",
+				 key, strerror(-rc));
 		res = UP_RETRY;
 	}
 	buf_release(&b);
@@ -377,8 +379,7 @@ static bool wait_locked(struct cache *c, long ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	return pthread_cond_timedwait(&c->nap_cond, &c->lock, &ts) ==
-	       ETIMEDOUT;
+	return pthread_cond_timedwait(&c->nap_cond, &c->lock, &ts) == ETIMEDOUT;
 }
 
 /*

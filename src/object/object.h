@@ -48,7 +48,7 @@ struct obj_state {
 	bool down;
 	uint64_t outages; /* times it went down since it was opened */
 	int64_t down_ms;  /* how long the current outage lasts; 0 when up */
-	char why[256];    /* why it is down ("cannot connect: ..."), or "" */
+	char why[256];	  /* why it is down ("cannot connect: ..."), or "" */
 };
 
 struct obj_entry {

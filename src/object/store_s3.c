@@ -94,15 +94,15 @@ struct s3_store {
 	pthread_mutex_t pool_lock;
 	CURL *idle[S3_POOL_IDLE_MAX]; /* guarded by pool_lock */
 	int nidle;                    /* guarded by pool_lock */
-	bool offline_ok;              /* OBJ_OPEN_OFFLINE */
-	bool opened;                  /* open done: log state changes */
+	bool offline_ok;	      /* OBJ_OPEN_OFFLINE */
+	bool opened;		      /* open done: log state changes */
 	/* reachability: written under state_lock, read with atomics */
 	pthread_mutex_t state_lock;
 	atomic_bool down;
 	atomic_uint_least64_t outages;
 	_Atomic int64_t down_since_ms;
-	_Atomic int64_t answer_ms;    /* when a request last got an answer */
-	char why[256];                /* guarded by state_lock */
+	_Atomic int64_t answer_ms; /* when a request last got an answer */
+	char why[256];		   /* guarded by state_lock */
 };
 
 /* One request and what its last try gave. */
@@ -628,8 +628,8 @@ static bool transient(const struct s3_req *r)
 	return false;
 }
 
-static void s3_why(const struct s3_store *s, const struct s3_req *r,
-		   char *why, size_t n);
+static void s3_why(const struct s3_store *s, const struct s3_req *r, char *why,
+		   size_t n);
 
 /*
  * Update the reachability after the final answer of @r, which started at
@@ -687,8 +687,8 @@ static int s3_state(struct obj_store *os, struct obj_state *out)
 	pthread_mutex_lock(&s->state_lock);
 	out->down = atomic_load(&s->down);
 	out->outages = atomic_load(&s->outages);
-	out->down_ms = out->down ? now_ms() - atomic_load(&s->down_since_ms)
-				 : 0;
+	out->down_ms =
+		out->down ? now_ms() - atomic_load(&s->down_since_ms) : 0;
 	snprintf(out->why, sizeof(out->why), "%s", s->why);
 	pthread_mutex_unlock(&s->state_lock);
 	return 0;

@@ -803,7 +803,8 @@ static void test_s3_fake_retry_exhausted(void **state)
 	/* TESSERA_S3_RETRIES=2: three tries each. */
 	assert_int_equal(fake_count(x->f) - n0, 6);
 	/* The store is down: one line with the reason, none per request. */
-	snprintf(want, sizeof(want), "object store 'http://127.0.0.1:%d/"
+	snprintf(want, sizeof(want),
+		 "object store 'http://127.0.0.1:%d/"
 		 "bkt/pfx' is unreachable: HTTP 503 SlowDown (after 3 tries)",
 		 x->f->port);
 	assert_contains(log, want);
@@ -820,8 +821,10 @@ static void test_s3_fake_retry_exhausted(void **state)
 	assert_int_equal(obj_put(x->s, "k", "abc", 3), 0);
 	assert_int_equal(obj_put(x->s, "k", "abc", 3), 0);
 	log = cap_end();
-	snprintf(want, sizeof(want), "object store 'http://127.0.0.1:%d/"
-		 "bkt/pfx' answers again (down for ", x->f->port);
+	snprintf(want, sizeof(want),
+		 "object store 'http://127.0.0.1:%d/"
+		 "bkt/pfx' answers again (down for ",
+		 x->f->port);
 	assert_contains(log, want);
 	assert_null(strstr(strstr(log, "answers") + 1, "answers"));
 	free(log);
@@ -1011,9 +1014,9 @@ static void test_s3_refused_offline(void **state)
 	(void)state;
 	short_timeouts();
 	cap_begin();
-	assert_int_equal(obj_open_flags("http://127.0.0.1:1/b",
-					OBJ_OPEN_OFFLINE, &s),
-			 0);
+	assert_int_equal(
+		obj_open_flags("http://127.0.0.1:1/b", OBJ_OPEN_OFFLINE, &s),
+		0);
 	assert_int_equal(obj_get(s, "k", 0, OBJ_TO_END, &b), -EIO);
 	log = cap_end();
 	assert_string_equal(log, ""); /* the opener says it, once */
@@ -1344,8 +1347,8 @@ int main(void)
 		cmocka_unit_test(test_s3_xml_text),
 		cmocka_unit_test(test_s3_iso8601),
 		cmocka_unit_test(test_s3_parse_list),
-		cmocka_unit_test_setup_teardown(test_s3_fake_signed,
-						fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_s3_fake_signed, fake_setup,
+						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_s3_fake_retry_503,
 						fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_s3_fake_retry_exhausted,
