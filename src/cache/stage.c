@@ -28,7 +28,9 @@
  * The pause is shared: a per-thread one let the requeued block go to the
  * next idle uploader at once, so N uploaders tried N times a round.  A
  * failure inside a pause (another uploader's PUT that was in flight) does
- * not lengthen it.
+ * not lengthen it.  A pause ends early when the store is found back by
+ * another request (obj_state).  While the store is down (it logged that
+ * once), the uploaders' retries log at DEBUG.
  * Before the PUT the file is verified as a frame of its object key (with
  * the volume's data key when encrypted: the staged file is the encrypted
  * object, exactly as uploaded, so no plaintext is ever staged; a plain
@@ -64,6 +66,7 @@
 
 #define NAP_MIN_MS 1000
 #define NAP_MAX_MS 30000
+#define NAP_STEP_MS 500
 
 static struct staged *staged_find(struct cache *c, const char *key)
 {
@@ -323,8 +326,17 @@ static enum up_result upload_one(struct cache *c, const char *key)
 		res = UP_BAD;
 	} else if ((rc = obj_put(c->os, key, b.data, b.len)) < 0 ||
 		   ((rc = obj_sync(c->os)) < 0 && rc != -ENOSYS)) {
-		log_warn("cannot upload staged block '%s': %s (will retry)",
-			 key, strerror(-rc));
+		struct obj_state st;
+
+		obj_state(c->os, &st); /* a down store said so, once */
+		if (st.down)
+			log_debug("cannot upload staged block '%s': %s "
+				  "(will retry)",
+				  key, strerror(-rc));
+		else
+			log_warn("cannot upload staged block '%s': %s (will "
+				 "retry)",
+				 key, strerror(-rc));
 		res = UP_RETRY;
 	} else {
 		CRASH_POINT(CRASH_STAGE_AFTER_UPLOAD);
@@ -380,6 +392,33 @@ static void nap_until_locked(struct cache *c, int64_t until_ms)
 	pthread_cond_timedwait(&c->nap_cond, &c->lock, &ts);
 }
 
+/*
+ * Wait out the shared pause, or less: while the store is down, look at its
+ * state each NAP_STEP_MS and end the pause as soon as a read (or another
+ * uploader) found it back, so the queue drains then, not after the rest
+ * of a pause that may be 30 s.  obj_state takes a leaf lock, no I/O.
+ * lock held.
+ */
+static void pause_wait_locked(struct cache *c)
+{
+	int64_t until = c->up_retry_ms;
+	struct obj_state st;
+
+	obj_state(c->os, &st);
+	if (!st.down) {
+		nap_until_locked(c, until);
+		return;
+	}
+	while (!atomic_load(&c->stopping) && mono_ms() < until) {
+		nap_until_locked(c, MIN(until, mono_ms() + NAP_STEP_MS));
+		obj_state(c->os, &st);
+		if (!st.down) {
+			c->up_retry_ms = 0;
+			return;
+		}
+	}
+}
+
 /* A staged upload failed: pause them all, unless a pause is on.  lock held. */
 static void pause_uploads_locked(struct cache *c)
 {
@@ -427,7 +466,7 @@ static void *uploader_main(void *arg)
 		}
 		/* at close: one more try each, then what is left stays */
 		if (!atomic_load(&c->stopping) && mono_ms() < c->up_retry_ms) {
-			nap_until_locked(c, c->up_retry_ms);
+			pause_wait_locked(c);
 			continue;
 		}
 		dequeue_locked(c, s);

@@ -467,6 +467,14 @@ out:
 	return rc;
 }
 
+static bool store_down(struct chunk_store *cs)
+{
+	struct obj_state st;
+
+	obj_state(cs->os, &st);
+	return st.down;
+}
+
 /*
  * Load one block into @b (LOADING, owned by this thread) from the disk
  * cache (*from_disk set) or the store, verified, retrying what another
@@ -504,7 +512,9 @@ static int fetch(struct chunk_store *cs, struct cblock *b, bool prefetch,
 			 attempt + 1, why);
 		chunk_backoff(cs, attempt);
 	}
-	if (prefetch)
+	if (prefetch && store_down(cs)) /* the store said so, once */
+		log_debug("readahead of block '%s' failed: %s", key, why);
+	else if (prefetch)
 		log_warn("readahead of block '%s' failed: %s", key, why);
 	else
 		log_error("cannot read block '%s': %s", key, why);

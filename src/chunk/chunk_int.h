@@ -33,6 +33,8 @@
  * first try (a store that hangs each try for its own timeout is not tried
  * seven times over).  A whole body that fails verification is corrupt,
  * not cut: CHUNK_CORRUPT_RETRIES more tries.  A missing object: none.
+ * Nor while the store says it is down (obj_state): it failed after its
+ * own retries, so the outage costs a reader or writer one store bound.
  */
 #define CHUNK_IO_RETRIES 6
 #define CHUNK_IO_BACKOFF_MS 50

@@ -416,9 +416,14 @@ int64_t chunk_now_ms(void)
 
 bool chunk_may_retry(const struct chunk_store *cs, int attempt, int64_t t0_ms)
 {
-	UNUSED(cs);
-	return attempt < CHUNK_IO_RETRIES &&
-	       chunk_now_ms() - t0_ms < CHUNK_IO_DEADLINE_MS;
+	struct obj_state st;
+
+	if (attempt >= CHUNK_IO_RETRIES ||
+	    chunk_now_ms() - t0_ms >= CHUNK_IO_DEADLINE_MS)
+		return false;
+	/* A store that found itself unreachable spent its own retries. */
+	obj_state(cs->os, &st);
+	return !st.down;
 }
 
 void chunk_backoff(struct chunk_store *cs, int attempt)

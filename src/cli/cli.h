@@ -122,6 +122,7 @@ struct cli_vol {
 	struct kv_engine *kv;	/* plain engine, or the wrapper */
 	struct obj_store *store; /* replicated: the store of the metadata */
 	char store_url[1200];	/* its URL ("" when not replicated) */
+	char store_why[256];	/* a reader's store was unreachable: why */
 	bool replicated;
 	bool leased;	/* we hold the lease (until cli_vol_wrap) */
 	bool takeover;	/* the lease was taken from a possibly live holder */

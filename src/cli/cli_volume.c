@@ -11,7 +11,9 @@
  *      is only worth anything if no one else writes meanwhile);
  *   3. open the engine and read the settings; "replicate" and an sqlite3
  *      URL make the volume replicated: open its store (the one given, else
- *      the settings' storage URL), take the lease when writing;
+ *      the settings' storage URL), take the lease when writing; when that
+ *      store is unreachable, a writing command is refused (no lease) and
+ *      a reading one uses the local copy as it is, unchecked;
  *   4. compare the local database with the store (repl_local_check): when
  *      the store holds a newer history (another host wrote, or the local
  *      file lost txns), the local copy is moved aside to "<db>.stale" and
@@ -254,10 +256,18 @@ static int open_engine(struct cli_vol *cv, struct meta_format *f)
 	return rc;
 }
 
-/* Open the store of a replicated volume (the one given wins). */
+/*
+ * Open the store of a replicated volume (the one given wins).  A store
+ * that cannot be reached (obj_open_flags, OBJ_OPEN_OFFLINE) leaves the
+ * lease out of reach: a writing command is refused with one line; a
+ * reading one gets -EHOSTDOWN, no line (cv->store_why says why), and
+ * uses the local copy as it is (a read-only mount says why in its own
+ * warning, status in its report).
+ */
 static int open_store(struct cli_vol *cv, const struct meta_format *f)
 {
-	char red[1200];
+	struct obj_state st;
+	int rc;
 
 	if (cv->store)
 		return 0;
@@ -266,8 +276,22 @@ static int open_store(struct cli_vol *cv, const struct meta_format *f)
 		return -EINVAL;
 	}
 	snprintf(cv->store_url, sizeof(cv->store_url), "%s", f->storage);
-	url_redact(f->storage, red, sizeof(red));
-	return obj_open(cv->store_url, false, &cv->store); /* logged */
+	rc = obj_open_flags(cv->store_url, OBJ_OPEN_OFFLINE, &cv->store);
+	if (rc < 0)
+		return rc; /* logged: refused, no such bucket, bad URL */
+	obj_state(cv->store, &st);
+	if (!st.down)
+		return 0;
+	if (cv->o.write)
+		log_error("cannot write volume '%s': its metadata is "
+			  "replicated to '%s', which is unreachable (%s), so "
+			  "its lease cannot be taken (--read-only mounts the "
+			  "local copy)",
+			  f->name, obj_describe(cv->store), st.why);
+	snprintf(cv->store_why, sizeof(cv->store_why), "%s", st.why);
+	obj_close(cv->store);
+	cv->store = NULL;
+	return cv->o.write ? -EIO : -EHOSTDOWN;
 }
 
 /* Step 4: bring the local copy up to date when the store is newer. */
@@ -368,7 +392,10 @@ int cli_vol_open(const char *arg, const struct cli_open_opts *o,
 			 strncmp(cv->vol.meta_url, "sqlite3://", 10) == 0;
 	if (cv->replicated)
 		rc = open_store(cv, f);
-	if (cv->replicated && rc < 0 && !o->write && !cv->vol.from_store) {
+	if (cv->replicated && rc == -EHOSTDOWN && !cv->vol.from_store) {
+		rc = 0; /* a reader uses the local copy; see open_store */
+	} else if (cv->replicated && rc < 0 && !o->write &&
+		   !cv->vol.from_store) {
 		/* reading the local copy needs no store */
 		log_warn("volume '%s': cannot compare with the object store",
 			 f->name);

@@ -158,6 +158,14 @@ static int push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
 	return 0;
 }
 
+/* qsort, but an empty array may be NULL (qsort's is declared nonnull). */
+static void sort_n(void *base, size_t n, size_t size,
+		   int (*cmp)(const void *, const void *))
+{
+	if (n > 0)
+		qsort(base, n, size, cmp);
+}
+
 static int cmp_u64(const void *x, const void *y)
 {
 	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;

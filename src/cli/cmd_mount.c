@@ -17,6 +17,12 @@
  *      transaction is in the object store), load the settings, open the
  *      object store, register a session (heartbeat thread; --heartbeat
  *      S), start the vfs, mount (the mountpoint is live now);
+ *      an object store that does not answer at all (or only with 5xx) is
+ *      no reason to refuse when the metadata is elsewhere: the mount
+ *      goes on with one warning (warn_offline) and the store's requests
+ *      fail until it is back.  One that answers "no" (403, no such
+ *      bucket) is refused; so is a writable mount of a replicated
+ *      volume, whose lease lives in that store (cli_volume.c);
  *   5. tell the parent "ok", detach (setsid, stdio to /dev/null, log to
  *      syslog), serve until unmounted or SIGTERM/SIGINT;
  *   6. flush everything (vfs_free commits, syncs objects and metadata,
@@ -625,6 +631,33 @@ static int mount_control(void *arg, const struct vfs_ctx *c, const char *cmd,
 	return ckpt_request(mc, req, n, reply);
 }
 
+/*
+ * The one line a mount says when its data store is unreachable at start
+ * (obj_open_flags, OBJ_OPEN_OFFLINE): the metadata is elsewhere and
+ * answers, so the mount goes on; what works until the store is back
+ * depends on --writeback and --read-only.
+ */
+static void warn_offline(const struct mount_opts *o, struct obj_store *os)
+{
+	struct obj_state st;
+	const char *writes;
+
+	obj_state(os, &st);
+	if (!st.down)
+		return;
+	if (o->read_only)
+		writes = "";
+	else if (o->writeback)
+		writes = "; writes are staged on local disk and uploaded "
+			 "when it answers";
+	else
+		writes = "; fsync and close of written files fail with EIO "
+			 "until it answers (--writeback stages them)";
+	log_warn("object store '%s' is unreachable (%s): mounting anyway, "
+		 "serving cached data (uncached blocks read as EIO)%s",
+		 obj_describe(os), st.why, writes);
+}
+
 static int open_volume(const struct mount_opts *o, struct meta **m_out,
 		       struct meta_format *fmt, struct obj_store **os_out,
 		       struct mount_ctl *mc)
@@ -634,12 +667,20 @@ static int open_volume(const struct mount_opts *o, struct meta **m_out,
 				   .accept_partial = o->accept_partial};
 	struct cli_vol cv;
 	const char *storage;
+	struct obj_store *shared = NULL;
 	struct meta *m = NULL;
 	int rc;
 
 	rc = cli_vol_open(o->volume, &oo, &cv, fmt);
 	if (rc < 0)
 		return rc; /* one line printed */
+	/*
+	 * A replicated volume's metadata store is its data store too: one
+	 * store object for both, so one connection pool, and one line when
+	 * it goes down or comes back.
+	 */
+	if (cv.store)
+		shared = obj_ref(cv.store);
 	rc = cli_vol_wrap(&cv);
 	if (rc == 0)
 		rc = cli_vol_meta(&cv, &m);
@@ -650,8 +691,15 @@ static int open_volume(const struct mount_opts *o, struct meta **m_out,
 		log_error("volume '%s' has no storage URL", o->volume);
 		rc = -EINVAL;
 	}
+	if (rc == 0 && shared && strcmp(storage, cv.store_url) == 0) {
+		*os_out = shared;
+		shared = NULL;
+	} else if (rc == 0) {
+		rc = obj_open_flags(storage, OBJ_OPEN_OFFLINE, os_out);
+	}
+	obj_close(shared);
 	if (rc == 0)
-		rc = obj_open(storage, false, os_out); /* logged */
+		warn_offline(o, *os_out);
 	if (rc == 0) {
 		mc->m = m;
 		mc->owner = geteuid();

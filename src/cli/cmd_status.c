@@ -56,6 +56,7 @@ struct repl_view {
 	uint64_t live_committed, live_shipped, live_lag_ms;
 	int live_lost;
 	char store_url[1200];
+	char unreachable[256]; /* the store was not reached: why; else "" */
 };
 
 /* Value of "KEY N" in a .stats text; false when absent. */
@@ -135,6 +136,12 @@ static void print_repl(const struct repl_view *rv)
 		return;
 	}
 	printf("replication: on, into %s\n", rv->store_url);
+	if (rv->unreachable[0]) {
+		printf("  store:     unreachable (%s): local copy not "
+		       "checked\n",
+		       rv->unreachable);
+		return;
+	}
 	if (rv->have_store)
 		printf("  stored:    generation %s, txn %llu (snapshot at txn "
 		       "%llu, %llu segments)\n",
@@ -182,6 +189,11 @@ static json_t *repl_json(const struct repl_view *rv)
 	if (!rv->replicated)
 		return o;
 	json_object_set_new(o, "store", json_string(rv->store_url));
+	if (rv->unreachable[0]) {
+		json_object_set_new(o, "unreachable",
+				    json_string(rv->unreachable));
+		return o;
+	}
 	if (rv->have_store)
 		json_object_set_new(
 			o, "stored",
@@ -412,6 +424,10 @@ int cmd_status(int argc, char **argv)
 						 &rv.local) == 0;
 		store_view(cv.store, f.name, &rv);
 		live_view(&cv.vol, &rv);
+	} else if (cv.replicated) {
+		url_redact(f.storage, rv.store_url, sizeof(rv.store_url));
+		snprintf(rv.unreachable, sizeof(rv.unreachable), "%s",
+			 cv.store_why[0] ? cv.store_why : "cannot open it");
 	}
 	rc = cli_vol_meta(&cv, &m);
 	cli_vol_close(&cv);

@@ -219,6 +219,11 @@ static int f_create(struct obj_store *s)
 	return in->ops->create ? in->ops->create(in) : 0;
 }
 
+static int f_state(struct obj_store *s, struct obj_state *out)
+{
+	return obj_state(to_f(s)->inner, out);
+}
+
 static void f_close(struct obj_store *s)
 {
 	struct fault_store *f = to_f(s);
@@ -237,6 +242,7 @@ static const struct obj_store_ops fault_ops = {
 	.list = f_list,
 	.sync = f_sync,
 	.create = f_create,
+	.state = f_state,
 	.close = f_close,
 };
 

@@ -9,6 +9,8 @@
 #include "util/metrics.h"
 #include "util/url.h"
 
+#include <stdatomic.h>
+
 /*
  * Requests of this process by method and result, their latency, bytes up
  * and down, PUTs in flight and retries (the S3 client counts those): the
@@ -158,6 +160,12 @@ static int maybe_faulty(struct obj_store **s)
 
 int obj_open(const char *url, bool create, struct obj_store **out)
 {
+	return obj_open_flags(url, create ? OBJ_OPEN_CREATE : 0, out);
+}
+
+int obj_open_flags(const char *url, unsigned flags, struct obj_store **out)
+{
+	bool create = flags & OBJ_OPEN_CREATE;
 	char red[1200];
 	const char *why = NULL;
 	struct obj_store *s = NULL;
@@ -175,7 +183,7 @@ int obj_open(const char *url, bool create, struct obj_store **out)
 	} else if (strcmp(u.scheme, "s3") == 0 ||
 		   strcmp(u.scheme, "http") == 0 ||
 		   strcmp(u.scheme, "https") == 0) {
-		rc = obj_s3_open(url, create, &s);
+		rc = obj_s3_open(url, flags, &s);
 	} else {
 		log_error("unsupported storage URL '%s': scheme '%s' is not an "
 			  "object store",
@@ -255,15 +263,28 @@ int obj_sync(struct obj_store *s)
 	return s->ops->sync ? s->ops->sync(s) : 0;
 }
 
+int obj_state(struct obj_store *s, struct obj_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	return s->ops->state ? s->ops->state(s, out) : 0;
+}
+
 const char *obj_describe(const struct obj_store *s)
 {
 	return s->desc;
 }
 
+struct obj_store *obj_ref(struct obj_store *s)
+{
+	atomic_fetch_add(&s->extra_refs, 1);
+	return s;
+}
+
 void obj_close(struct obj_store *s)
 {
-	if (s)
-		s->ops->close(s);
+	if (!s || atomic_fetch_sub(&s->extra_refs, 1) > 0)
+		return;
+	s->ops->close(s);
 }
 
 void obj_list_init(struct obj_list *l)

@@ -36,6 +36,21 @@ struct obj_info {
 	int64_t mtime_ns;
 };
 
+/*
+ * Reachability of a store, as its requests found it.  A store is "down"
+ * from the first request that got no answer at all (refused, reset, timed
+ * out) or only transient ones (5xx, 429, 408) once its retries ran out,
+ * until a request gets any final answer again (2xx, 403, 404, ...).  The
+ * store logs each change once at WARN (what, why, how long it lasted), not
+ * each failed request.
+ */
+struct obj_state {
+	bool down;
+	uint64_t outages; /* times it went down since it was opened */
+	int64_t down_ms;  /* how long the current outage lasts; 0 when up */
+	char why[256];	  /* why it is down ("cannot connect: ..."), or "" */
+};
+
 struct obj_entry {
 	char *key;        /* owned by the obj_list */
 	uint64_t size;
@@ -77,6 +92,8 @@ struct obj_store_ops {
 	int (*sync)(struct obj_store *s);
 	/** Create the bucket/directory when missing (format time).  May be NULL. */
 	int (*create)(struct obj_store *s);
+	/** Whether the store answers (struct obj_state).  May be NULL. */
+	int (*state)(struct obj_store *s, struct obj_state *out);
 	/** Close and free.  */
 	void (*close)(struct obj_store *s);
 };
@@ -85,6 +102,9 @@ struct obj_store_ops {
 struct obj_store {
 	const struct obj_store_ops *ops;
 	char desc[512]; /* the URL with any password masked, for messages */
+	/* obj_ref calls not yet matched by an obj_close; 0 in a new store
+	 * (zeroed by its constructor) */
+	_Atomic long extra_refs;
 };
 
 /**
@@ -95,6 +115,21 @@ struct obj_store {
  */
 int obj_open(const char *url, bool create, struct obj_store **out);
 
+#define OBJ_OPEN_CREATE 0x1  /* create the bucket/directory when missing */
+#define OBJ_OPEN_OFFLINE 0x2 /* open an unreachable store anyway */
+
+/**
+ * obj_open with @flags (OBJ_OPEN_*).  With OBJ_OPEN_OFFLINE, a store that
+ * cannot be reached at open (no answer, time-out, or only 5xx answers
+ * once the retries ran out) is opened anyway, without an ERROR line, and
+ * starts "down" (obj_state: the caller says what that means for it); its
+ * requests fail with -EIO until it answers.  A store that answers "no"
+ * (403 refused, 404 no such bucket, wrong region, a bad URL) fails the
+ * open as without the flag: a misconfigured store is never tolerated.
+ * Only S3 stores can be down; a file:// directory is there or not.
+ */
+int obj_open_flags(const char *url, unsigned flags, struct obj_store **out);
+
 int obj_put(struct obj_store *s, const char *key, const void *data, size_t len);
 int obj_get(struct obj_store *s, const char *key, uint64_t off, uint64_t len,
 	    struct buf *out);
@@ -103,9 +138,19 @@ int obj_del(struct obj_store *s, const char *key);
 int obj_list(struct obj_store *s, const char *prefix, const char *start_after,
 	     const char *token, int limit, struct obj_list *out);
 int obj_sync(struct obj_store *s);
+/**
+ * Fill @out with the store's reachability (struct obj_state).  A store
+ * without the member (file://) is always up: @out zeroed, 0.  Any thread.
+ */
+int obj_state(struct obj_store *s, struct obj_state *out);
 /** The store's URL, password masked; lives as long as the store. */
 const char *obj_describe(const struct obj_store *s);
-/** obj_close(NULL) is a no-op. */
+/**
+ * Share @s with one more owner, who releases it with obj_close: the store
+ * is closed by the last obj_close.  Returns @s.  Any thread.
+ */
+struct obj_store *obj_ref(struct obj_store *s);
+/** Release one owner's hold; obj_close(NULL) is a no-op. */
 void obj_close(struct obj_store *s);
 
 /**
@@ -142,11 +187,12 @@ int obj_file_open(const char *url, bool create, struct obj_store **out);
  * TESSERA_S3_TIMEOUT_MS (bound of one operation with its retries, default
  * 30000), TESSERA_S3_CONNECT_TIMEOUT_MS (default 3000); AWS_CA_BUNDLE for
  * https.  Opening lists the bucket once; -EACCES refused, -ENOENT no such
- * bucket (unless @create, which creates it), -EIO unreachable, -EINVAL bad
- * URL or credentials file.  One ERROR line names the URL.  Startup; the
- * store is then usable from any thread.
+ * bucket (unless OBJ_OPEN_CREATE, which creates it), -EIO unreachable
+ * (unless OBJ_OPEN_OFFLINE: then 0 and a store that starts down), -EINVAL
+ * bad URL or credentials file.  One ERROR line names the URL.  Startup;
+ * the store is then usable from any thread.
  */
-int obj_s3_open(const char *url, bool create, struct obj_store **out);
+int obj_s3_open(const char *url, unsigned flags, struct obj_store **out);
 
 /*
  * Fault injection (tests only).  A fault layer wraps a store and, per call

@@ -25,6 +25,16 @@
  *
  * Opening sends HEAD on the bucket (exists? ours?), creating it first
  * when asked; AWS's x-amz-bucket-region then names a region mismatch.
+ * With OBJ_OPEN_OFFLINE a probe that got no answer (or only transient
+ * ones) opens the store anyway, down; any other answer decides as usual.
+ *
+ * Reachability (struct obj_state).  Every final answer updates it: a
+ * request whose last try was transient (no connection, time-out, 5xx,
+ * 429) marks the store down, any other answer marks it up.  Each change
+ * is logged once at WARN (the first failure's reason; how long the
+ * outage lasted); while down, the per-request failure lines go to DEBUG,
+ * since the layers above log what each failure cost them.  Changes made
+ * while opening are silent: the opener reports.
  *
  * Reads trust the Content-Range, not our Range header: a server may ignore
  * the Range (200: we cut the body) or widen it (s3rver answers "bytes=0-0"
@@ -34,7 +44,8 @@
  * Secrets come from the environment or a 0600 file (s3_creds.c), are kept
  * only in this struct, and never appear in a log line or a URL.
  *
- * Lock order: pool_lock and share_lock[] are leaves (never nested).
+ * Lock order: pool_lock, share_lock[] and state_lock are leaves (never
+ * nested).
  * Everything else in struct s3_store is immutable after open: any thread.
  */
 #include "util/common.h"
@@ -47,6 +58,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -82,6 +94,15 @@ struct s3_store {
 	pthread_mutex_t pool_lock;
 	CURL *idle[S3_POOL_IDLE_MAX]; /* guarded by pool_lock */
 	int nidle;                    /* guarded by pool_lock */
+	bool offline_ok;	      /* OBJ_OPEN_OFFLINE */
+	bool opened;		      /* open done: log state changes */
+	/* reachability: written under state_lock, read with atomics */
+	pthread_mutex_t state_lock;
+	atomic_bool down;
+	atomic_uint_least64_t outages;
+	_Atomic int64_t down_since_ms;
+	_Atomic int64_t answer_ms; /* when a request last got an answer */
+	char why[256];		   /* guarded by state_lock */
 };
 
 /* One request and what its last try gave. */
@@ -607,6 +628,72 @@ static bool transient(const struct s3_req *r)
 	return false;
 }
 
+static void s3_why(const struct s3_store *s, const struct s3_req *r, char *why,
+		   size_t n);
+
+/*
+ * Update the reachability after the final answer of @r, which started at
+ * @t0_ms (top comment).  A failure of a request that started before some
+ * other request got an answer says nothing new (the server may have come
+ * back while it was failing): only later ones mark the store down.
+ */
+static void note_state(struct s3_store *s, const struct s3_req *r,
+		       int64_t t0_ms)
+{
+	bool down = transient(r);
+	int64_t now = now_ms(), since = 0;
+	char why[256];
+
+	if (r->cc == CURLE_OUT_OF_MEMORY)
+		return;
+	if (!down)
+		atomic_store(&s->answer_ms, now);
+	else if (t0_ms < atomic_load(&s->answer_ms))
+		return;
+	if (atomic_load(&s->down) == down)
+		return;
+	if (down)
+		s3_why(s, r, why, sizeof(why));
+	pthread_mutex_lock(&s->state_lock);
+	if (atomic_load(&s->down) == down) {
+		pthread_mutex_unlock(&s->state_lock);
+		return;
+	}
+	if (down) {
+		snprintf(s->why, sizeof(s->why), "%s", why);
+		atomic_store(&s->down_since_ms, now);
+		atomic_fetch_add(&s->outages, 1);
+	} else {
+		since = atomic_load(&s->down_since_ms);
+		s->why[0] = '\0';
+	}
+	atomic_store(&s->down, down);
+	pthread_mutex_unlock(&s->state_lock);
+	if (!s->opened)
+		return;
+	if (down)
+		log_warn("object store '%s' is unreachable: %s; requests "
+			 "fail with EIO until it answers",
+			 s->base.desc, why);
+	else
+		log_warn("object store '%s' answers again (down for %.1f s)",
+			 s->base.desc, (double)(now - since) / 1000.0);
+}
+
+static int s3_state(struct obj_store *os, struct obj_state *out)
+{
+	struct s3_store *s = (struct s3_store *)os;
+
+	pthread_mutex_lock(&s->state_lock);
+	out->down = atomic_load(&s->down);
+	out->outages = atomic_load(&s->outages);
+	out->down_ms =
+		out->down ? now_ms() - atomic_load(&s->down_since_ms) : 0;
+	snprintf(out->why, sizeof(out->why), "%s", s->why);
+	pthread_mutex_unlock(&s->state_lock);
+	return 0;
+}
+
 /*
  * Run @r until it has a final answer.  Returns 0 when an HTTP status came
  * back (any status: the caller maps it), -EIO when the transport failed on
@@ -640,6 +727,7 @@ static int s3_run(struct s3_store *s, struct s3_req *r)
 			 r->status);
 		sleep_ms(wait);
 	}
+	note_state(s, r, deadline - s->timeout_ms);
 	return r->cc == CURLE_OK ? 0 : -EIO;
 }
 
@@ -706,7 +794,10 @@ static int s3_fail(const struct s3_store *s, const struct s3_req *r, int rc,
 		rc = -EIO;
 	}
 	s3_why(s, r, why, sizeof(why));
-	log_error("cannot %s on '%s': %s", what, s->base.desc, why);
+	if (transient(r)) /* the outage was logged once, by note_state */
+		log_debug("cannot %s on '%s': %s", what, s->base.desc, why);
+	else
+		log_error("cannot %s on '%s': %s", what, s->base.desc, why);
 	return rc;
 }
 
@@ -1079,6 +1170,10 @@ static int s3_check(struct s3_store *s, bool create)
 	}
 	if (rc == 0 && r.status / 100 == 2)
 		goto out;
+	if (s->offline_ok && rc != -ENOMEM && transient(&r)) {
+		rc = 0; /* down; the opener reads obj_state and says so */
+		goto out;
+	}
 	rc = open_fail(s, &r, rc);
 out:
 	buf_release(&resp);
@@ -1101,6 +1196,7 @@ static void s3_close(struct obj_store *os)
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&s->share_lock[i]);
 	pthread_mutex_destroy(&s->pool_lock);
+	pthread_mutex_destroy(&s->state_lock);
 	free(s->endpoint);
 	free(s->host_hdr);
 	free(s->host);
@@ -1122,6 +1218,7 @@ static const struct obj_store_ops s3_ops = {
 	.list = s3_list,
 	.sync = NULL, /* a PUT is durable when it returns */
 	.create = s3_create,
+	.state = s3_state,
 	.close = s3_close,
 };
 
@@ -1303,6 +1400,7 @@ static struct s3_store *s3_new(const char *url)
 	s->base.ops = &s3_ops;
 	url_redact(url, s->base.desc, sizeof(s->base.desc));
 	pthread_mutex_init(&s->pool_lock, NULL);
+	pthread_mutex_init(&s->state_lock, NULL);
 	s->retries = (int)env_long("TESSERA_S3_RETRIES", S3_DEF_RETRIES, 0,
 				   100);
 	s->timeout_ms = env_long("TESSERA_S3_TIMEOUT_MS", S3_DEF_TIMEOUT_MS,
@@ -1316,7 +1414,7 @@ static struct s3_store *s3_new(const char *url)
 	return s;
 }
 
-int obj_s3_open(const char *url, bool create, struct obj_store **out)
+int obj_s3_open(const char *url, unsigned flags, struct obj_store **out)
 {
 	const char *why = "out of memory";
 	struct s3_store *s;
@@ -1344,9 +1442,11 @@ int obj_s3_open(const char *url, bool create, struct obj_store **out)
 		rc = -EINVAL;
 		goto fail;
 	}
-	rc = s3_check(s, create);
+	s->offline_ok = flags & OBJ_OPEN_OFFLINE;
+	rc = s3_check(s, flags & OBJ_OPEN_CREATE);
 	if (rc < 0)
 		goto fail;
+	s->opened = true;
 	*out = &s->base;
 	return 0;
 fail:

@@ -284,6 +284,14 @@ static int stats_text(struct vfs *v, struct buf *b)
 			(unsigned long long)meta_txn_count(v->m),
 			(unsigned long long)v->mem_limit);
 	}
+	if (rc == 0) {
+		struct obj_state os;
+
+		obj_state(v->os, &os);
+		rc = buf_appendf(b, "store_down %d\nstore_outages %llu\n",
+				 os.down ? 1 : 0,
+				 (unsigned long long)os.outages);
+	}
 	if (rc == 0)
 		rc = vfs_cache_stats_text(v, b);
 	if (rc == 0 && v->conf.stats_extra)

@@ -703,6 +703,28 @@ static void test_object_file_delete_prunes(void **state)
 	assert_content(key_of("prune/x/y/z/obj"), "again");
 }
 
+/*
+ * obj_ref: the store stays open until its last owner closes it (the suite
+ * teardown closes the last hold; ASan sees a use after free otherwise).
+ * A store that is up reports so through obj_state.
+ */
+static void test_object_ref_state(void **state)
+{
+	struct obj_state st;
+
+	(void)state;
+	assert_ptr_equal(obj_ref(g_store), g_store);
+	obj_close(g_store); /* one of two holds */
+	put_str(key_of("ref/obj"), "still open");
+	assert_content(key_of("ref/obj"), "still open");
+	memset(&st, 0xff, sizeof(st));
+	assert_int_equal(obj_state(g_store, &st), 0);
+	assert_false(st.down);
+	assert_int_equal(st.outages, 0);
+	assert_int_equal(st.down_ms, 0);
+	assert_string_equal(st.why, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -722,6 +744,7 @@ int main(void)
 	    cmocka_unit_test(test_object_file_no_temp),
 	    cmocka_unit_test(test_object_file_open_errors),
 	    cmocka_unit_test(test_object_file_delete_prunes),
+	    cmocka_unit_test(test_object_ref_state),
 	};
 
 	int failed = cmocka_run_group_tests(tests, suite_setup, suite_teardown);

@@ -708,7 +708,7 @@ static int fake_setup(void **state)
 	setenv("TESSERA_SECRET_KEY", "fake-secret", 1);
 	short_timeouts();
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bkt/pfx", x->f->port);
-	if (obj_s3_open(url, false, &x->s) != 0) {
+	if (obj_s3_open(url, 0, &x->s) != 0) {
 		fake_stop(x->f);
 		free(x);
 		return -1;
@@ -790,21 +790,92 @@ static void test_s3_fake_retry_exhausted(void **state)
 {
 	struct fx *x = *state;
 	int n0 = fake_count(x->f);
-	char *log;
-	char want[128];
+	struct obj_state st;
+	char *log, *first;
+	char want[160];
 
 	fake_arm(x->f, FAIL_503, 100);
 	cap_begin();
 	assert_int_equal(obj_put(x->s, "k", "abc", 3), -EIO);
+	assert_int_equal(obj_put(x->s, "k", "abc", 3), -EIO);
 	log = cap_end();
 	fake_arm(x->f, FAIL_503, 0);
-	/* TESSERA_S3_RETRIES=2: three tries, then one line. */
-	assert_int_equal(fake_count(x->f) - n0, 3);
-	snprintf(want, sizeof(want), "cannot put 'k' on "
-		 "'http://127.0.0.1:%d/bkt/pfx'", x->f->port);
+	/* TESSERA_S3_RETRIES=2: three tries each. */
+	assert_int_equal(fake_count(x->f) - n0, 6);
+	/* The store is down: one line with the reason, none per request. */
+	snprintf(want, sizeof(want),
+		 "object store 'http://127.0.0.1:%d/"
+		 "bkt/pfx' is unreachable: HTTP 503 SlowDown (after 3 tries)",
+		 x->f->port);
 	assert_contains(log, want);
-	assert_contains(log, "HTTP 503 SlowDown (after 3 tries)");
+	first = strstr(log, "unreachable");
+	assert_null(strstr(first + 1, "unreachable"));
+	assert_null(strstr(log, "cannot put"));
 	free(log);
+	obj_state(x->s, &st);
+	assert_true(st.down);
+	assert_int_equal(st.outages, 1);
+	assert_contains(st.why, "HTTP 503 SlowDown");
+	/* Any answer ends the outage, said once. */
+	cap_begin();
+	assert_int_equal(obj_put(x->s, "k", "abc", 3), 0);
+	assert_int_equal(obj_put(x->s, "k", "abc", 3), 0);
+	log = cap_end();
+	snprintf(want, sizeof(want),
+		 "object store 'http://127.0.0.1:%d/"
+		 "bkt/pfx' answers again (down for ",
+		 x->f->port);
+	assert_contains(log, want);
+	assert_null(strstr(strstr(log, "answers") + 1, "answers"));
+	free(log);
+	obj_state(x->s, &st);
+	assert_false(st.down);
+	assert_int_equal(st.outages, 1);
+	assert_string_equal(st.why, "");
+}
+
+/*
+ * OBJ_OPEN_OFFLINE: a store that answers only 503 at open is opened
+ * down, silently; one that answers 403 is refused all the same.
+ */
+static void test_s3_fake_offline_open(void **state)
+{
+	struct fx *x = *state;
+	struct obj_store *s = NULL;
+	struct obj_state st;
+	char url[128], *log;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bkt", x->f->port);
+	fake_arm(x->f, FAIL_403, 1);
+	cap_begin();
+	assert_int_equal(obj_s3_open(url, OBJ_OPEN_OFFLINE, &s), -EACCES);
+	log = cap_end();
+	assert_null(s);
+	assert_contains(log, "access denied");
+	free(log);
+	fake_arm(x->f, FAIL_503, 100);
+	cap_begin();
+	assert_int_equal(obj_s3_open(url, 0, &s), -EIO);
+	assert_null(s);
+	assert_int_equal(obj_s3_open(url, OBJ_OPEN_OFFLINE, &s), 0);
+	log = cap_end();
+	/* one line: the plain open's refusal; the offline one is silent */
+	assert_contains(log, "cannot open storage");
+	assert_null(strchr(strchr(log, '\n') + 1, '\n'));
+	free(log);
+	obj_state(s, &st);
+	assert_true(st.down);
+	assert_int_equal(st.outages, 1);
+	assert_contains(st.why, "HTTP 503");
+	fake_arm(x->f, FAIL_503, 0);
+	cap_begin();
+	assert_int_equal(obj_put(s, "k", "abc", 3), 0);
+	log = cap_end();
+	assert_contains(log, "answers again");
+	free(log);
+	obj_state(s, &st);
+	assert_false(st.down);
+	obj_close(s);
 }
 
 static void test_s3_fake_reset_and_short(void **state)
@@ -853,7 +924,7 @@ static void test_s3_fake_timeout(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bkt", x->f->port);
 	setenv("TESSERA_S3_TIMEOUT_MS", "700", 1);
 	setenv("TESSERA_S3_RETRIES", "5", 1);
-	assert_int_equal(obj_s3_open(url, false, &s), 0);
+	assert_int_equal(obj_s3_open(url, 0, &s), 0);
 	short_timeouts();
 	fake_arm(x->f, FAIL_HANG, 100);
 	cap_begin();
@@ -875,7 +946,7 @@ static void test_s3_fake_wrong_secret(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bkt", x->f->port);
 	setenv("TESSERA_SECRET_KEY", "not-the-secret", 1);
 	cap_begin();
-	assert_int_equal(obj_s3_open(url, false, &s), -EACCES);
+	assert_int_equal(obj_s3_open(url, 0, &s), -EACCES);
 	log = cap_end();
 	setenv("TESSERA_SECRET_KEY", "fake-secret", 1);
 	assert_null(s);
@@ -898,7 +969,7 @@ static void test_s3_fake_ca_bundle_http(void **state)
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bkt", x->f->port);
 	setenv("AWS_CA_BUNDLE", "/nonexistent/ca-bundle.pem", 1);
-	assert_int_equal(obj_s3_open(url, false, &s), 0);
+	assert_int_equal(obj_s3_open(url, 0, &s), 0);
 	assert_int_equal(obj_put(s, "k", "v", 1), 0);
 	obj_close(s);
 	if (saved)
@@ -930,6 +1001,39 @@ static void test_s3_refused(void **state)
 	open_fails("http://127.0.0.1:1/b", -EIO,
 		   "cannot open storage 'http://127.0.0.1:1/b': cannot "
 		   "connect: connection refused");
+}
+
+/* Nothing listens: opened down with OBJ_OPEN_OFFLINE; requests -EIO. */
+static void test_s3_refused_offline(void **state)
+{
+	struct obj_store *s = NULL;
+	struct obj_state st;
+	struct buf b = BUF_INIT;
+	char *log;
+
+	(void)state;
+	short_timeouts();
+	cap_begin();
+	assert_int_equal(
+		obj_open_flags("http://127.0.0.1:1/b", OBJ_OPEN_OFFLINE, &s),
+		0);
+	assert_int_equal(obj_get(s, "k", 0, OBJ_TO_END, &b), -EIO);
+	log = cap_end();
+	assert_string_equal(log, ""); /* the opener says it, once */
+	free(log);
+	obj_state(s, &st);
+	assert_true(st.down);
+	assert_contains(st.why, "connection refused");
+	obj_close(s);
+	buf_release(&b);
+	/* A host that does not resolve is a wrong URL: refused. */
+	cap_begin();
+	assert_int_equal(obj_open_flags("http://no-such-host.invalid:4568/b",
+					OBJ_OPEN_OFFLINE, &s),
+			 -EIO);
+	log = cap_end();
+	assert_contains(log, "cannot resolve host");
+	free(log);
 }
 
 static void test_s3_unresolvable(void **state)
@@ -1243,11 +1347,13 @@ int main(void)
 		cmocka_unit_test(test_s3_xml_text),
 		cmocka_unit_test(test_s3_iso8601),
 		cmocka_unit_test(test_s3_parse_list),
-		cmocka_unit_test_setup_teardown(test_s3_fake_signed,
-						fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_s3_fake_signed, fake_setup,
+						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_s3_fake_retry_503,
 						fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_s3_fake_retry_exhausted,
+						fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_s3_fake_offline_open,
 						fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_s3_fake_reset_and_short,
 						fake_setup, fake_teardown),
@@ -1260,6 +1366,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_s3_fake_ca_bundle_http,
 						fake_setup, fake_teardown),
 		cmocka_unit_test(test_s3_refused),
+		cmocka_unit_test(test_s3_refused_offline),
 		cmocka_unit_test(test_s3_unresolvable),
 		cmocka_unit_test(test_s3_bad_urls),
 		cmocka_unit_test(test_s3_server_keys),
