@@ -209,5 +209,15 @@ int kv_redis_open(const char *url, bool create, struct kv_engine **out);
  * or schema missing), -EINVAL.
  */
 int kv_pg_open(const char *url, bool create, struct kv_engine **out);
+/**
+ * mysql://user[:pass]@host[:port]/db (MariaDB or MySQL; password also from
+ * TESSERA_META_PASSWORD).  Read-write txns lock what they read (2PL):
+ * get, put, del and scan may also answer -EAGAIN (deadlock, lock wait
+ * timeout); the txn is then doomed and must be rolled back and run again.
+ * A read-write txn may wait up to the lock wait timeout (4 s) for another
+ * txn's locks.  Errors at open: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH,
+ * -EACCES (authentication), -ENOENT (database or schema missing), -EINVAL.
+ */
+int kv_mysql_open(const char *url, bool create, struct kv_engine **out);
 
 #endif

@@ -31,6 +31,11 @@ static const struct kv_engine_class engines[] = {
 		.form = "postgresql://user[:pass]@host[:port]/db",
 		.open = kv_pg_open,
 	},
+	{
+		.url = {"mysql", 1, 0, 1, 1, 0, 0},
+		.form = "mysql://user[:pass]@host[:port]/db",
+		.open = kv_mysql_open,
+	},
 };
 
 const struct kv_engine_class *kv_engines(size_t *n)
