@@ -160,6 +160,7 @@ static int dial_errno(unsigned no, const char *msg)
 	case 1045: /* access denied for user */
 	case 1044: /* access denied to database */
 	case 1251: /* client does not support the auth protocol */
+	case 1698: /* access denied (unknown user, no password) */
 		return -EACCES;
 	case 1049: /* unknown database */
 		return -ENOENT;
@@ -168,10 +169,13 @@ static int dial_errno(unsigned no, const char *msg)
 	default:
 		break;
 	}
-	if (strstr(msg, "(111)"))
-		return -ECONNREFUSED;
+	if (strstr(msg, "Access denied"))
+		return -EACCES;
 	if (strstr(msg, "(110)"))
 		return -ETIMEDOUT;
+	/* the connector's non-blocking connect may say (115), not (111) */
+	if (no == CR_CONN_HOST_ERROR || no == CR_CONNECTION_ERROR)
+		return -ECONNREFUSED;
 	return rm_dial_errno(msg);
 }
 
