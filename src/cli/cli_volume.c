@@ -42,15 +42,16 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Path of the database file of an sqlite3:// URL; false when not one. */
+/* Path of the database file of a file engine's URL (sqlite3://); false
+ * when not one. */
 static bool sqlite_path(const char *url, char *out, size_t n)
 {
 	const char *p;
 	size_t len;
 
-	if (strncmp(url, "sqlite3://", 10) != 0)
+	if (!kv_url_is_file(url))
 		return false;
-	p = url + 10;
+	p = strstr(url, "://") + 3;
 	len = strcspn(p, "?");
 	if (len == 0 || len >= n)
 		return false;
@@ -389,7 +390,7 @@ int cli_vol_open(const char *arg, const struct cli_open_opts *o,
 			 "'%s')",
 			 f->name, f->storage, cv->store_url);
 	cv->replicated = rc == 0 && f->replicate &&
-			 strncmp(cv->vol.meta_url, "sqlite3://", 10) == 0;
+			 kv_url_is_file(cv->vol.meta_url);
 	if (cv->replicated)
 		rc = open_store(cv, f);
 	if (cv->replicated && rc == -EHOSTDOWN && !cv->vol.from_store) {

@@ -144,7 +144,7 @@ static int resolve(struct format_args *a, const char **pos, int npos,
 	}
 	if (!a->storage)
 		a->storage = a->vol.storage_url;
-	if (strncmp(a->vol.meta_url, "sqlite3://", 10) != 0) {
+	if (!kv_url_is_file(a->vol.meta_url)) {
 		if (a->replicate == 1)
 			return cli_usage_error("format", "--replicate=on needs "
 					       "SQLite metadata (sqlite3:// or "

@@ -43,6 +43,7 @@
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "fuse/fsop.h"
+#include "meta/kv.h"
 #include "meta/meta.h"
 #include "object/frame.h"
 #include "object/object.h"
@@ -390,9 +391,9 @@ static void lock_path(const struct cli_volume *vol, char *out, size_t n)
 		snprintf(out, n, "%s/%s/mount.lock", cli_home(), vol->name);
 		return;
 	}
-	if (strncmp(vol->meta_url, "sqlite3://", 10) != 0)
+	if (!kv_url_is_file(vol->meta_url))
 		return; /* shared engines: many mounts are fine */
-	p = vol->meta_url + 10;
+	p = strstr(vol->meta_url, "://") + 3;
 	len = strcspn(p, "?");
 	if (len >= 8 && strncmp(p + len - 8, "/meta.db", 8) == 0)
 		snprintf(out, n, "%.*s/mount.lock", (int)(len - 8), p);

@@ -1,6 +1,7 @@
 /*
- * kv.c - kv_open dispatch by scheme and the kv_* wrappers (the only code
- * that touches ->ops), plus counters built on get/put.
+ * kv.c - kv_open (through the registry, kv_registry.c) and the kv_*
+ * wrappers (the only code that touches ->ops), plus counters built on
+ * get/put.
  */
 #include "util/common.h"
 #include "meta/kv.h"
@@ -11,6 +12,7 @@ int kv_open(const char *url, bool create, struct kv_engine **out)
 {
 	char red[1200];
 	const char *why = NULL;
+	const struct kv_engine_class *cls;
 	struct url u;
 	int rc;
 
@@ -20,13 +22,9 @@ int kv_open(const char *url, bool create, struct kv_engine **out)
 			  url_redact(url, red, sizeof(red)), why);
 		return rc;
 	}
-	if (strcmp(u.scheme, "sqlite3") == 0) {
-		rc = kv_sqlite_open(url, create, out);
-	} else if (strcmp(u.scheme, "redis") == 0) {
-		rc = kv_redis_open(url, create, out);
-	} else if (strcmp(u.scheme, "postgres") == 0 ||
-		   strcmp(u.scheme, "postgresql") == 0) {
-		rc = kv_pg_open(url, create, out);
+	cls = kv_engine_find(u.scheme);
+	if (cls) {
+		rc = cls->open(url, create, out);
 	} else {
 		log_error("unsupported metadata URL '%s': scheme '%s' is not a "
 			  "metadata engine",

@@ -1,6 +1,6 @@
 /*
  * kv.h - the small transactional interface every metadata engine implements
- * (SQLite, Redis, PostgreSQL).  meta/ writes every namespace rule once on top
+ * (SQLite, Redis, PostgreSQL, MariaDB/MySQL).  meta/ writes every namespace rule once on top
  * of it; an engine knows nothing of inodes or permissions.
  *
  * Model: records live in numbered groups (enum kv_group).  Inside a group a
@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "util/buf.h"
+#include "util/url.h"
 
 #define KV_KEY_MAX 1024
 #define KV_VAL_MAX (16 * 1024 * 1024)
@@ -113,8 +114,38 @@ struct kv_txn {
 	bool rw;
 };
 
+/*
+ * The engine registry (kv_registry.c): one row per URL scheme, the only
+ * list of metadata schemes.  kv_open, url_parse (url_meta_rule) and the CLI
+ * (kv_url_is_file) all consult it, the way SQLite consults its VFS list.
+ * A new engine is one row here plus its kv_xxx_open.
+ */
+enum {
+	/*
+	 * The database is a file of this host, reached through its path: one
+	 * mount at a time (mount lock), and what replication ships.
+	 */
+	KV_ENG_FILE = 1u << 0,
+};
+
+struct kv_engine_class {
+	struct url_rule url;  /* .name is the scheme, lower case */
+	const char *form;     /* URL form, for messages and help */
+	unsigned flags;       /* KV_ENG_* */
+	int (*open)(const char *url, bool create, struct kv_engine **out);
+};
+
+/** The row for @scheme (lower case, without "://"); NULL when none. */
+const struct kv_engine_class *kv_engine_find(const char *scheme);
+/** The row for the scheme of @url; NULL when not a metadata URL. */
+const struct kv_engine_class *kv_engine_for_url(const char *url);
+/** True when @url names a file database (KV_ENG_FILE: sqlite3://). */
+bool kv_url_is_file(const char *url);
+/** The rows, *n of them (help texts, tests). */
+const struct kv_engine_class *kv_engines(size_t *n);
+
 /**
- * Open the engine for @url (sqlite3://, redis://, postgres://).  With
+ * Open the engine for @url (a scheme of the registry).  With
  * @create, the database (file, schema) is created when missing; otherwise a
  * missing database is -ENOENT.  Logs one clear line naming the URL (password
  * masked) on failure.  Do not carry an open engine across fork(): open it
@@ -178,5 +209,15 @@ int kv_redis_open(const char *url, bool create, struct kv_engine **out);
  * or schema missing), -EINVAL.
  */
 int kv_pg_open(const char *url, bool create, struct kv_engine **out);
+/**
+ * mysql://user[:pass]@host[:port]/db (MariaDB or MySQL; password also from
+ * TESSERA_META_PASSWORD).  Read-write txns lock what they read (2PL):
+ * get, put, del and scan may also answer -EAGAIN (deadlock, lock wait
+ * timeout); the txn is then doomed and must be rolled back and run again.
+ * A read-write txn may wait up to the lock wait timeout (4 s) for another
+ * txn's locks.  Errors at open: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH,
+ * -EACCES (authentication), -ENOENT (database or schema missing), -EINVAL.
+ */
+int kv_mysql_open(const char *url, bool create, struct kv_engine **out);
 
 #endif

@@ -8,21 +8,8 @@
 
 #include <ctype.h>
 
-struct scheme_rule {
-	const char *name;
-	unsigned need_host : 1;
-	unsigned no_host : 1;
-	unsigned need_user : 1;
-	unsigned need_path : 1;   /* non-empty path beyond "/" */
-	unsigned db_number : 1;   /* path is "/N" or empty */
-	unsigned no_userinfo : 1;
-};
-
-static const struct scheme_rule rules[] = {
-	{ "sqlite3", 0, 1, 0, 1, 0, 1 },
-	{ "redis", 1, 0, 0, 0, 1, 0 },
-	{ "postgres", 1, 0, 1, 1, 0, 0 },
-	{ "postgresql", 1, 0, 1, 1, 0, 0 },
+/* Object-store schemes; metadata schemes come from url_meta_rule(). */
+static const struct url_rule rules[] = {
 	{ "file", 0, 1, 0, 1, 0, 1 },
 	{ "s3", 1, 0, 0, 0, 0, 1 },
 	{ "http", 1, 0, 0, 1, 0, 1 },
@@ -83,12 +70,12 @@ int url_is_url(const char *s)
 	return strncmp(p, "://", 3) == 0;
 }
 
-static const struct scheme_rule *find_rule(const char *scheme)
+static const struct url_rule *find_rule(const char *scheme)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
 		if (strcmp(rules[i].name, scheme) == 0)
 			return &rules[i];
-	return NULL;
+	return url_meta_rule(scheme);
 }
 
 static int split_scheme(const char *s, struct url *u, const char **rest,
@@ -211,7 +198,7 @@ static int parse_hostport(const char *p, size_t n, struct url *u,
 	return 0;
 }
 
-static int check_rule(const struct url *u, const struct scheme_rule *r,
+static int check_rule(const struct url *u, const struct url_rule *r,
 		      const char **why)
 {
 	if (r->no_userinfo && (u->user || u->pass)) {
@@ -260,7 +247,7 @@ int url_parse(const char *s, struct url *out, const char **why)
 {
 	const char *dummy;
 	const char *rest, *auth_end, *at, *q;
-	const struct scheme_rule *r;
+	const struct url_rule *r;
 	struct url u;
 	int rc;
 

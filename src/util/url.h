@@ -1,9 +1,9 @@
 /*
  * url.h - parsing and redaction of the URLs Tessera accepts (DESIGN section 2).
  *
- *   sqlite3:///abs/path.db              redis://[user:pass@]host[:port][/db]
- *   postgres://user[:pass]@host[:port]/dbname   (postgresql:// too)
  *   file:///abs/dir/   s3://bucket[/prefix]   http[s]://host[:port]/bucket[/prefix]
+ *   and the metadata schemes of the engine registry (meta/kv_registry.c):
+ *   sqlite3:///abs/path.db, redis://, postgres://, mysql://...
  *
  * Percent-escapes in user and password are decoded.  Every string in a parsed
  * url is owned by it and freed by url_release().  Nothing here touches the
@@ -13,6 +13,24 @@
 #define TESSERA_UTIL_URL_H
 
 #include <stddef.h>
+
+/* What a scheme requires of a URL (checked after the generic split). */
+struct url_rule {
+	const char *name;
+	unsigned need_host : 1;
+	unsigned no_host : 1;
+	unsigned need_user : 1;
+	unsigned need_path : 1;   /* non-empty path beyond "/" */
+	unsigned db_number : 1;   /* path is "/N" or empty */
+	unsigned no_userinfo : 1;
+};
+
+/**
+ * The rule of metadata scheme @scheme, NULL when no engine has it.  Defined
+ * by the engine registry (meta/kv_registry.c), so the schemes are listed
+ * once; url.c lists only the object-store schemes itself.
+ */
+const struct url_rule *url_meta_rule(const char *scheme);
 
 struct url {
 	char scheme[16];  /* lower-case, e.g. "sqlite3" */

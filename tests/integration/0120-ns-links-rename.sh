@@ -4,7 +4,7 @@
 # unlink while open (data stays readable and writable until the last
 # close), directory rules.
 # STORES: file s3
-# ENGINES: sqlite redis pg
+# ENGINES: sqlite redis pg mysql
 # TIMEOUT: 120
 . "$(dirname "$0")/../lib/mount.sh"
 

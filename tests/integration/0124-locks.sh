@@ -4,7 +4,7 @@
 # release on close (flock: last close of the open file description;
 # fcntl: any close by the owning process).
 # STORES: file s3
-# ENGINES: sqlite redis pg
+# ENGINES: sqlite redis pg mysql
 # TIMEOUT: 120
 . "$(dirname "$0")/../lib/mount.sh"
 

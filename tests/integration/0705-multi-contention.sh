@@ -11,7 +11,7 @@
 # on every mount once the entry timeout passed, and no mount logged an
 # ERROR.  The retries the mounts needed (.stats meta_retries) are printed.
 # TESSERA_TEST_CONTENTION_FILES: files per thread (default 400).
-# ENGINES: sqlite redis pg
+# ENGINES: sqlite redis pg mysql
 # TIMEOUT: 300
 . "$(dirname "$0")/../lib/mount.sh"
 . "$(dirname "$0")/../lib/multi.sh"

@@ -24,10 +24,10 @@
 # test once per store its "# STORES: file s3" line names.
 #
 # Metadata engine: TESSERA_TEST_META_ENGINE=sqlite (default: the embedded
-# volume $T_VOL), redis or pg: t_format then formats the URL in
+# volume $T_VOL), redis, pg or mysql: t_format then formats the URL in
 # TESSERA_TEST_META_URL (tests/run gives each checkout its own redis
-# database / postgres schema; default: $TESSERA_TEST_REDIS/15 or
-# $TESSERA_TEST_PG) with --force, blocks still under
+# database / postgres schema / MariaDB database; default:
+# $TESSERA_TEST_REDIS/15, $TESSERA_TEST_PG or $TESSERA_TEST_MYSQL) with --force, blocks still under
 # $TESSERA_HOME/$T_VOL/objects.  $T_META is that URL ("" on sqlite);
 # `t_vol` prints the volume argument of mount and status ($T_META, or
 # $T_VOL, which a test may change after sourcing this).  tests/run runs a test once per
@@ -76,7 +76,14 @@ pg)
 	pg_isready -q -d "${T_META%%\?*}" >/dev/null 2>&1 ||
 		{ rm -rf "$T_DIR"; t_skip "no postgres at ${T_META%%\?*}"; }
 	;;
-*) rm -rf "$T_DIR"; t_fail "TESSERA_TEST_META_ENGINE='$T_ENGINE': expected sqlite, redis or pg" ;;
+mysql)
+	T_META=${TESSERA_TEST_META_URL:-${TESSERA_TEST_MYSQL:-mysql://tessera:tessera@127.0.0.1:3316/tessera}}
+	t_mh=${T_META#*@} t_mh=${t_mh%%/*} t_mu=${T_META#*://} t_mu=${t_mu%%@*}
+	mariadb --no-defaults -h "${t_mh%:*}" -P "${t_mh##*:}" -u "${t_mu%%:*}" -p"${t_mu#*:}" \
+		-e 'SELECT 1' >/dev/null 2>&1 ||
+		{ rm -rf "$T_DIR"; t_skip "no mysql at $t_mh"; }
+	;;
+*) rm -rf "$T_DIR"; t_fail "TESSERA_TEST_META_ENGINE='$T_ENGINE': expected sqlite, redis, pg or mysql" ;;
 esac
 
 tessera() { "$TESSERA_BIN" "$@"; }

@@ -2,7 +2,7 @@
 # tests/lib/multi.sh - several mounts of one volume, for the multi-client
 # tests (sourced after mount.sh):
 #
-#   t_require_shared        skip unless the engine is redis or pg
+#   t_require_shared        skip unless the engine is redis, pg or mysql
 #   t_mount_n N [options]   mount $(t_vol) at $T_DIR/mN in the foreground
 #                           process of a background job, with its own
 #                           TESSERA_HOME ($T_DIR/homeN) and log
@@ -16,8 +16,8 @@ declare -A T_MPID=()
 
 t_require_shared() {
 	case "$T_ENGINE" in
-	redis | pg) ;;
-	*) t_skip "needs a shared metadata engine (TESSERA_TEST_META_ENGINE=redis or pg)" ;;
+	redis | pg | mysql) ;;
+	*) t_skip "needs a shared metadata engine (TESSERA_TEST_META_ENGINE=redis, pg or mysql)" ;;
 	esac
 }
 

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # tests/lib/services.sh start|stop|env - the servers the test suite talks to,
 # all on 127.0.0.1: redis-server (6379), PostgreSQL 15 (5432, role and
-# database "tessera", password "tessera"), s3rver (4568, S3RVER/S3RVER).
+# database "tessera", password "tessera"), s3rver (4568, S3RVER/S3RVER),
+# MariaDB (3316, its own data directory $MYDATA, user and database
+# "tessera", password "tessera"; not the system's server).
 # Idempotent: a server already answering is left alone.  `env` prints the
 # variables the tests read (TESSERA_TEST_REDIS, TESSERA_TEST_PG,
-# TESSERA_TEST_S3).
+# TESSERA_TEST_S3, TESSERA_TEST_MYSQL).
 set -u
 S3DIR=${TESSERA_S3RVER_DIR:-/opt/tessera-test}
 S3DATA=${TESSERA_S3RVER_DATA:-/var/tmp/tessera-s3rver}
 S3PORT=4568
+MYDATA=${TESSERA_MARIADB_DATA:-/var/tmp/tessera-mariadb}
+MYPORT=3316
 
 start_redis() {
 	if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
@@ -64,10 +68,48 @@ start_s3() {
 	return 1
 }
 
+my_root() { mariadb --no-defaults -S "$MYDATA/sock" -u root "$@"; }
+
+# MariaDB: a private instance (datadir, port, socket), so a system server,
+# if any, is untouched.  max_allowed_packet holds a 16 MiB value (kv.h).
+# Like redis here (no appendonly), it does not fsync each commit
+# (innodb_flush_log_at_trx_commit=2): the suites test Tessera, not the
+# server's durability, and 100k-create suites stay fast.
+start_mysql() {
+	if my_root -e 'SELECT 1' >/dev/null 2>&1; then
+		return 0
+	fi
+	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] ||
+		{ echo "services: mariadbd not installed" >&2; return 1; }
+	if [ ! -d "$MYDATA/mysql" ]; then
+		mkdir -p "$MYDATA"
+		mariadb-install-db --no-defaults --datadir="$MYDATA" --user=root \
+			--auth-root-authentication-method=socket --skip-test-db \
+			>"$MYDATA.install.log" 2>&1 ||
+			{ echo "services: mariadb-install-db failed (see $MYDATA.install.log)" >&2; return 1; }
+	fi
+	/usr/sbin/mariadbd --no-defaults --user=root --datadir="$MYDATA" \
+		--socket="$MYDATA/sock" --port=$MYPORT --bind-address=127.0.0.1 \
+		--pid-file="$MYDATA/pid" --log-error="$MYDATA.err" \
+		--max-allowed-packet=64M --innodb-buffer-pool-size=64M \
+		--skip-log-bin --skip-name-resolve --max-connections=500 \
+		--innodb-flush-log-at-trx-commit=2 \
+		>/dev/null 2>&1 </dev/null &
+	for _ in $(seq 150); do
+		my_root -e 'SELECT 1' >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	my_root -e "CREATE USER IF NOT EXISTS tessera@'%' IDENTIFIED BY 'tessera';
+		GRANT ALL ON *.* TO tessera@'%';
+		CREATE DATABASE IF NOT EXISTS tessera" ||
+		{ echo "services: mariadb did not start (see $MYDATA.err)" >&2; return 1; }
+}
+
 print_env() {
 	echo "export TESSERA_TEST_REDIS=redis://127.0.0.1:6379"
 	echo "export TESSERA_TEST_PG=postgres://tessera:tessera@127.0.0.1:5432/tessera"
 	echo "export TESSERA_TEST_S3=http://127.0.0.1:$S3PORT"
+	echo "export TESSERA_TEST_MYSQL=mysql://tessera:tessera@127.0.0.1:$MYPORT/tessera"
 	echo "export TESSERA_TEST_S3_KEY=S3RVER TESSERA_TEST_S3_SECRET=S3RVER"
 }
 
@@ -77,12 +119,14 @@ start)
 	start_redis || rc=1
 	start_pg || rc=1
 	start_s3 || rc=1
+	start_mysql || rc=1
 	exit $rc
 	;;
 stop)
 	redis-cli -h 127.0.0.1 -p 6379 shutdown nosave 2>/dev/null
 	pg_ctlcluster 15 main stop 2>/dev/null
 	pkill -f 'node_modules/.bin/s3rver' 2>/dev/null
+	[ -f "$MYDATA/pid" ] && kill "$(cat "$MYDATA/pid")" 2>/dev/null
 	exit 0
 	;;
 env) print_env ;;

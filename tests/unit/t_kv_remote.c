@@ -1,5 +1,6 @@
 /*
- * t_kv_remote.c - what the Redis and PostgreSQL engines add to kv.h:
+ * t_kv_remote.c - what the Redis, PostgreSQL and MariaDB engines add to
+ * kv.h:
  * opening (authentication, refused connections, missing databases, not
  * formatted), conflicts and serializability of read-write txns, multi-page
  * scans merged with buffered writes, more threads than pooled connections,
@@ -9,7 +10,10 @@
  * The servers are those of tests/lib/services.sh (TESSERA_TEST_REDIS,
  * TESSERA_TEST_PG, defaults on 127.0.0.1); a test skips when its server does
  * not answer.  Redis uses databases 11 and 13; PostgreSQL the schemas
- * t_kv_remote and t_kv_remote_empty of the test database.
+ * t_kv_remote and t_kv_remote_empty of the test database; MariaDB
+ * (TESSERA_TEST_MYSQL) the databases tessera_kv_remote(_empty).  MariaDB
+ * locks instead of failing at commit, so its conflict tests run two
+ * threads and check the outcome (never both writes), not the interleaving.
  */
 #include "util/common.h"
 #include <setjmp.h>
@@ -19,6 +23,7 @@
 #include <arpa/inet.h>
 #include <hiredis.h>
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -36,6 +41,8 @@
 
 struct fix {
 	bool redis;
+	bool mysql;
+	int port; /* of the server, for the proxy */
 	char url[1024];
 	struct kv_engine *e;
 };
@@ -157,6 +164,72 @@ static void pg_url(char *out, size_t n, const char *schema)
 		 pg_base(), schema, (int)getpid());
 }
 
+/* MariaDB: databases tessera_kv_remote and tessera_kv_remote_empty. */
+#define MY_DB "tessera_kv_remote"
+#define MY_DB_EMPTY "tessera_kv_remote_empty"
+
+static const char *my_base(void)
+{
+	const char *s = getenv("TESSERA_TEST_MYSQL");
+
+	return s && *s ? s : "mysql://tessera:tessera@127.0.0.1:3316/tessera";
+}
+
+static int my_port(void)
+{
+	const char *p = strrchr(my_base(), ':');
+
+	return p ? atoi(p + 1) : 3306;
+}
+
+/* A raw admin connection (user tessera, its password from the URL). */
+static MYSQL *raw_my(void)
+{
+	char user[64] = "", pass[64] = "";
+	const char *p = strstr(my_base(), "://");
+	MYSQL *c = mysql_init(NULL);
+	unsigned t = 2;
+
+	if (!c || !p || sscanf(p + 3, "%63[^:]:%63[^@]", user, pass) != 2) {
+		if (c)
+			mysql_close(c);
+		return NULL;
+	}
+	mysql_options(c, MYSQL_OPT_CONNECT_TIMEOUT, &t);
+	if (!mysql_real_connect(c, "127.0.0.1", user, pass, NULL,
+				(unsigned)my_port(), NULL, 0)) {
+		mysql_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void raw_my_exec(const char *sql)
+{
+	MYSQL *c = raw_my();
+
+	assert_non_null(c);
+	if (mysql_query(c, sql) != 0)
+		fail_msg("%s: %s", sql, mysql_error(c));
+	mysql_close(c);
+}
+
+static bool my_up(void)
+{
+	MYSQL *c = raw_my();
+
+	if (c)
+		mysql_close(c);
+	return c != NULL;
+}
+
+static void my_url(char *out, size_t n, const char *db)
+{
+	const char *slash = strrchr(my_base(), '/');
+
+	snprintf(out, n, "%.*s/%s", (int)(slash - my_base()), my_base(), db);
+}
+
 /* ---- fixture: one engine, wiped ---- */
 
 static int setup(void **state, bool redis)
@@ -166,6 +239,7 @@ static int setup(void **state, bool redis)
 	if (!f)
 		return -1;
 	f->redis = redis;
+	f->port = redis ? 6379 : 5432;
 	*state = f;
 	if (redis && redis_up()) {
 		redis_url(f->url, sizeof(f->url), REDIS_DB);
@@ -188,6 +262,24 @@ static int setup_redis(void **state)
 static int setup_pg(void **state)
 {
 	return setup(state, false);
+}
+
+static int setup_mysql(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	f->mysql = true;
+	f->port = my_port();
+	*state = f;
+	if (!my_up())
+		return 0; /* tests skip */
+	raw_my_exec("CREATE DATABASE IF NOT EXISTS " MY_DB);
+	my_url(f->url, sizeof(f->url), MY_DB);
+	if (kv_open(f->url, true, &f->e) < 0 || kv_wipe(f->e) < 0)
+		return -1;
+	return 0;
 }
 
 static int teardown(void **state)
@@ -724,15 +816,49 @@ static int kill_pg(bool kill)
 	return n;
 }
 
+/* Kill the MariaDB connections on our database; how many there were. */
+static int kill_my(bool kill)
+{
+	MYSQL *c = raw_my();
+	MYSQL_RES *r;
+	MYSQL_ROW row;
+	char sql[64];
+	int n = 0;
+
+	assert_non_null(c);
+	assert_int_equal(mysql_query(c, "SELECT id FROM "
+				     "information_schema.processlist WHERE "
+				     "db = '" MY_DB "'"),
+			 0);
+	r = mysql_store_result(c);
+	assert_non_null(r);
+	while ((row = mysql_fetch_row(r)) != NULL) {
+		n++;
+		snprintf(sql, sizeof(sql), "KILL CONNECTION %s", row[0]);
+		if (kill)
+			mysql_query(c, sql);
+	}
+	mysql_free_result(r);
+	mysql_close(c);
+	return n;
+}
+
+static int kill_any(struct fix *f, bool kill)
+{
+	if (f->mysql)
+		return kill_my(kill);
+	return f->redis ? kill_redis(kill) : kill_pg(kill);
+}
+
 /*
  * Drop every connection of our engine, as a server restart would, and
  * wait until the server has closed them all.
  */
 static void kill_ours(struct fix *f)
 {
-	assert_true(f->redis ? kill_redis(true) : kill_pg(true));
+	assert_true(kill_any(f, true));
 	for (int i = 0; i < 500; i++) {
-		if (!(f->redis ? kill_redis(false) : kill_pg(false)))
+		if (!kill_any(f, false))
 			return;
 		usleep(10 * 1000);
 	}
@@ -902,7 +1028,7 @@ static void test_remote_hung_server(void **state)
 	char url[1024];
 	int rc;
 
-	proxy_start(&p, f->redis ? 6379 : 5432);
+	proxy_start(&p, f->port);
 	proxied_url(f, p.port, url, sizeof(url));
 	assert_int_equal(kv_open(url, false, &e), 0);
 	put1(e, KV_INODE, "k", "1");
@@ -928,7 +1054,181 @@ static void test_remote_hung_server(void **state)
 	buf_release(&v);
 }
 
+/* ---- MariaDB: opening, and serializability under 2PL ---- */
+
+static void test_remote_mysql_open_errors(void **state)
+{
+	struct kv_engine *e = NULL;
+	char url[1024], base[512];
+	const char *at;
+
+	(void)state;
+	assert_int_equal(kv_open("mysql://u:p@127.0.0.1:1/db", true, &e),
+			 -ECONNREFUSED);
+	assert_int_equal(kv_open("mysql://127.0.0.1/db", true, &e), -EINVAL);
+	assert_int_equal(kv_open("mysql://u@127.0.0.1/db?x=1", true, &e),
+			 -EINVAL);
+	assert_null(e);
+	if (!my_up())
+		skip();
+	at = strchr(my_base(), '@');
+	assert_non_null(at);
+	snprintf(base, sizeof(base), "%s", at + 1);
+	snprintf(url, sizeof(url), "mysql://tessera:wrong@%s", base);
+	assert_int_equal(kv_open(url, true, &e), -EACCES);
+	snprintf(url, sizeof(url), "mysql://nobody_here:x@%s", base);
+	assert_int_equal(kv_open(url, true, &e), -EACCES);
+	/* without a password in the URL: TESSERA_META_PASSWORD */
+	snprintf(url, sizeof(url), "mysql://tessera@%s", base);
+	setenv("TESSERA_META_PASSWORD", "wrong", 1);
+	assert_int_equal(kv_open(url, true, &e), -EACCES);
+	unsetenv("TESSERA_META_PASSWORD");
+	my_url(url, sizeof(url), "tessera_no_such_db");
+	assert_int_equal(kv_open(url, true, &e), -ENOENT);
+	assert_null(e);
+}
+
+static void test_remote_mysql_not_formatted(void **state)
+{
+	struct kv_engine *e = NULL;
+	char url[1024];
+
+	(void)state;
+	if (!my_up())
+		skip();
+	raw_my_exec("DROP DATABASE IF EXISTS " MY_DB_EMPTY);
+	raw_my_exec("CREATE DATABASE " MY_DB_EMPTY);
+	my_url(url, sizeof(url), MY_DB_EMPTY);
+	assert_int_equal(kv_open(url, false, &e), -ENOENT);
+	assert_null(e);
+	assert_int_equal(kv_open(url, true, &e), 0);
+	put1(e, KV_SETTING, "volume", "{}");
+	kv_close(e);
+	assert_int_equal(kv_open(url, false, &e), 0);
+	assert_val(e, KV_SETTING, "volume", "{}");
+	kv_close(e);
+	raw_my_exec("UPDATE " MY_DB_EMPTY ".tessera_schema SET version = 99");
+	e = NULL;
+	assert_int_equal(kv_open(url, false, &e), -EINVAL);
+	assert_null(e);
+	raw_my_exec("DROP DATABASE " MY_DB_EMPTY);
+}
+
+#define SKEW_ROUNDS 20
+
+struct skew_arg {
+	struct kv_engine *e;
+	pthread_barrier_t *go;
+	bool phantom; /* scan a group instead of reading two keys */
+	int me;	      /* 0 or 1 */
+	int err;
+	int retries;
+};
+
+/*
+ * One side of a write skew: if x and y are both unset, set mine.  The
+ * phantom variant: if group A (mine is the other's) is empty, put into B.
+ */
+static int skew_txn(struct skew_arg *a)
+{
+	static const char *const keys[2] = {"x", "y"};
+	static const int grp[2] = {KV_DENTRY, KV_XATTR};
+	struct buf v = BUF_INIT;
+	struct kv_txn *t;
+	int n = 0, rc = kv_begin(a->e, true, &t);
+
+	if (rc < 0)
+		return rc;
+	if (a->phantom) {
+		rc = kv_scan(t, grp[a->me], NULL, 0, NULL, 0, 0, count_cb, &n);
+	} else {
+		for (int i = 0; i < 2 && rc == 0; i++) {
+			rc = kv_get(t, KV_INODE, keys[i], 1, &v);
+			n += rc == 0;
+			rc = rc == -ENOENT ? 0 : rc;
+		}
+	}
+	if (rc == 0 && n == 0)
+		rc = a->phantom ? kv_put(t, grp[!a->me], "k", 1, "", 0)
+				: kv_put(t, KV_INODE, keys[a->me], 1, "1", 1);
+	buf_release(&v);
+	if (rc < 0) {
+		kv_rollback(t);
+		return rc;
+	}
+	return kv_commit(t);
+}
+
+static void *skew_worker(void *p)
+{
+	struct skew_arg *a = p;
+	int rc;
+
+	pthread_barrier_wait(a->go);
+	while ((rc = skew_txn(a)) == -EAGAIN)
+		a->retries++;
+	a->err = rc;
+	return NULL;
+}
+
+/*
+ * Two txns at once, each writing only when the other's write is absent:
+ * serializable means never both, whatever the interleaving (here the
+ * engine blocks or answers -EAGAIN, and the loser retries).
+ */
+static void run_skew(struct fix *f, bool phantom)
+{
+	for (int round = 0; round < SKEW_ROUNDS; round++) {
+		pthread_barrier_t go;
+		struct skew_arg a[2];
+		pthread_t th[2];
+		struct kv_txn *t;
+		struct buf v = BUF_INIT;
+		int n[2] = {0, 0};
+
+		assert_int_equal(kv_wipe(f->e), 0);
+		pthread_barrier_init(&go, NULL, 2);
+		for (int i = 0; i < 2; i++) {
+			a[i] = (struct skew_arg){f->e, &go, phantom, i, 0, 0};
+			assert_int_equal(pthread_create(&th[i], NULL,
+							skew_worker, &a[i]),
+					 0);
+		}
+		for (int i = 0; i < 2; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(a[i].err, 0);
+		}
+		pthread_barrier_destroy(&go);
+		assert_int_equal(kv_begin(f->e, false, &t), 0);
+		if (phantom) {
+			assert_int_equal(kv_scan(t, KV_DENTRY, NULL, 0, NULL, 0,
+						 0, count_cb, &n[0]),
+					 0);
+			assert_int_equal(kv_scan(t, KV_XATTR, NULL, 0, NULL, 0,
+						 0, count_cb, &n[1]),
+					 0);
+		} else {
+			n[0] = kv_get(t, KV_INODE, "x", 1, &v) == 0;
+			n[1] = kv_get(t, KV_INODE, "y", 1, &v) == 0;
+		}
+		assert_int_equal(kv_commit(t), 0);
+		buf_release(&v);
+		assert_int_equal(n[0] + n[1], 1);
+	}
+}
+
+static void test_remote_skew_threads(void **state)
+{
+	run_skew(need(state), false);
+}
+
+static void test_remote_phantom_threads(void **state)
+{
+	run_skew(need(state), true);
+}
+
 #define R(fn) cmocka_unit_test_setup_teardown(fn, setup_redis, teardown)
+#define M(fn) cmocka_unit_test_setup_teardown(fn, setup_mysql, teardown)
 #define P(fn) cmocka_unit_test_setup_teardown(fn, setup_pg, teardown)
 
 int main(void)
@@ -955,6 +1255,16 @@ int main(void)
 		P(test_remote_reconnect),
 		R(test_remote_hung_server),
 		P(test_remote_hung_server),
+		cmocka_unit_test(test_remote_mysql_open_errors),
+		cmocka_unit_test(test_remote_mysql_not_formatted),
+		M(test_remote_skew_threads),
+		M(test_remote_phantom_threads),
+		P(test_remote_skew_threads),
+		M(test_remote_read_only),
+		M(test_remote_scan_pages),
+		M(test_remote_pool_threads),
+		M(test_remote_reconnect),
+		M(test_remote_hung_server),
 	};
 
 	log_set_level(LOG_LVL_ERROR);
