@@ -173,14 +173,6 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* qsort of @n items; none may come with a NULL array, which qsort forbids */
-static void sort_n(void *v, size_t n, size_t size,
-		   int (*cmp)(const void *, const void *))
-{
-	if (n > 1)
-		qsort(v, n, size, cmp);
-}
-
 static bool has_u64(const uint64_t *a, size_t n, uint64_t v)
 {
 	return n && bsearch(&v, a, n, sizeof(*a), cmp_u64);
