@@ -476,8 +476,12 @@ static void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int rc;
 
 	mkctx(req, &r);
-	rc = vfs_create(fs_of(req)->v, &r.c, parent, name, mode, fi->flags, &fh,
-			&a);
+	if (strcmp(name, FSOP_TMPFILE_NAME) == 0) /* FUSE_TMPFILE (loop.c) */
+		rc = vfs_tmpfile(fs_of(req)->v, &r.c, parent, mode, fi->flags,
+				 &fh, &a);
+	else
+		rc = vfs_create(fs_of(req)->v, &r.c, parent, name, mode,
+				fi->flags, &fh, &a);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;

@@ -11,6 +11,9 @@
 struct fuse_session;
 struct fuse_buf;
 
+/** The name FUSE_TMPFILE arrives with (the kernel's unnamed dentry). */
+#define FSOP_TMPFILE_NAME "/"
+
 /** CLOCK_MONOTONIC now, in ns. */
 int64_t fsop_mono_ns(void);
 /** *ts = CLOCK_MONOTONIC now + @ns (for condvars on the monotonic clock). */
@@ -18,7 +21,10 @@ void fsop_deadline_after(struct timespec *ts, int64_t ns);
 
 /**
  * fuse_session_process_buf, counting the request and its time in the
- * handler per opcode for fsop_op_stats_text.
+ * handler per opcode for fsop_op_stats_text.  libfuse 3.14 answers
+ * FUSE_TMPFILE (O_TMPFILE, Linux 6.1+) with ENOSYS; its arguments are
+ * FUSE_CREATE's and its name is "/", which no create can carry, so it is
+ * passed on as a FUSE_CREATE that fsop_create recognises by that name.
  */
 void fsop_process(struct fuse_session *se, const struct fuse_buf *buf);
 

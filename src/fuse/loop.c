@@ -281,6 +281,11 @@ void fsop_process(struct fuse_session *se, const struct fuse_buf *buf)
 		return;
 	}
 	memcpy(&in, buf->mem, sizeof(in));
+	if (in.opcode == FUSE_TMPFILE) { /* see fuse_int.h */
+		struct fuse_in_header *h = buf->mem;
+
+		h->opcode = FUSE_CREATE;
+	}
 	fsop_reply_errno = 0;
 	t0 = fsop_mono_ns();
 	fuse_session_process_buf(se, buf);

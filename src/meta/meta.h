@@ -250,6 +250,16 @@ int meta_mknod(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	       struct meta_attr *out);
 int meta_mkdir(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	       const char *name, uint32_t mode, struct meta_attr *out);
+/**
+ * An unnamed regular file for O_TMPFILE in directory @parent (write and
+ * search permission needed there): nlink 0, kept (KV_SUSTAINED) while open
+ * here, deleted at its last meta_close_file or with this session.  When
+ * @linkable (no O_EXCL), meta_link may give it a first name, once.  Returns
+ * with the file counted open once, as by meta_open_file: the caller opens
+ * its handle, then calls meta_close_file once.
+ */
+int meta_tmpfile(struct meta *m, const struct meta_cred *c, uint64_t parent,
+		 uint32_t mode, bool linkable, struct meta_attr *out);
 int meta_symlink(struct meta *m, const struct meta_cred *c, uint64_t parent,
 		 const char *name, const char *target, struct meta_attr *out);
 /** Target into @buf (size @n, NUL-terminated); returns length or -errno.

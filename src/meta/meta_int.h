@@ -149,6 +149,9 @@ struct inode_rec {
 	bool quota;	      /* a quota may be above it (quota.c): charges
 			       * for it walk its path; unset, they cost
 			       * nothing.  Bit 1 of the "known" byte */
+	bool linkable;	      /* an O_TMPFILE made without O_EXCL, never
+			       * linked: a link may give it its first name
+			       * (meta_tmpfile).  Bit 2 of the "known" byte */
 };
 
 struct dent {
@@ -346,6 +349,10 @@ int meta_drop_dir(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 		  bool replaced, struct meta_effects *e);
 /** Remove trash entry @name (internal, no checks); missing is fine. */
 int meta_trash_remove(struct meta *m, const char *name);
+/** Write new inode @r with nlink 0, sustained by this session (O_TMPFILE):
+ *  deleted at its last close here, or with the session. */
+int meta_sustain_new(struct meta *m, struct kv_txn *t, struct inode_rec *r,
+		     struct meta_effects *e);
 /** Act on @e after commit: drop purged data, delete closed sustained. */
 void meta_after_commit(struct meta *m, const struct meta_effects *e);
 /** Queue all chunks of a deleted file (KV_DELFILE @ino) for deletion. */

@@ -289,6 +289,82 @@ int meta_mknod(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	return create(m, &a);
 }
 
+/* ---- O_TMPFILE ---- */
+
+struct tmpfile_arg {
+	const struct meta_cred *c;
+	uint64_t parent;
+	uint32_t mode;
+	uint32_t umask;
+	bool linkable;
+	uint64_t ino;
+	struct meta_attr *out;
+	struct meta_effects e;
+};
+
+static int tmpfile_fn(struct meta *m, struct kv_txn *t, void *arg)
+{
+	struct tmpfile_arg *a = arg;
+	struct inode_rec p, r;
+	int rc;
+
+	memset(&a->e, 0, sizeof(a->e));
+	rc = inode_get(t, a->parent, &p);
+	if (rc == 0 && !S_ISDIR(p.a.mode))
+		rc = -ENOTDIR;
+	if (rc == 0)
+		rc = perm_check_t(t, a->c, &p.a,
+				  META_MAY_WRITE | META_MAY_EXEC);
+	if (rc == 0 && a->parent == META_TRASH_INO)
+		rc = -EPERM;
+	if (rc < 0)
+		return rc;
+	memset(&r, 0, sizeof(r));
+	r.a.ino = a->ino;
+	r.a.mode = a->mode;
+	r.a.nlink = 0;
+	r.a.atime_ns = r.a.mtime_ns = r.a.ctime_ns = meta_now_ns();
+	r.a.parent = 0; /* homeless until a link names it (quota.c) */
+	r.linkable = a->linkable;
+	perm_init_owner(a->c, &p.a, &r.a);
+	rc = acl_inherit(m, t, a->parent, a->umask, &r.a);
+	if (rc < 0)
+		return rc;
+	a->e.inodes = 1;
+	a->e.space = meta_space_of(&r.a);
+	rc = meta_check_space(m, a->e.space, 1);
+	if (rc == 0)
+		rc = meta_sustain_new(m, t, &r, &a->e);
+	if (rc == 0 && a->out)
+		*a->out = r.a;
+	return rc;
+}
+
+int meta_tmpfile(struct meta *m, const struct meta_cred *c, uint64_t parent,
+		 uint32_t mode, bool linkable, struct meta_attr *out)
+{
+	struct tmpfile_arg a = {.c = c,
+				.parent = parent,
+				.mode = S_IFREG | (mode & 07777),
+				.umask = umask_of(c),
+				.linkable = linkable,
+				.out = out};
+	int rc = meta_new_ino(m, &a.ino);
+
+	if (rc < 0)
+		return rc;
+	/* held open across the commit, so its after-commit step keeps it */
+	meta_open_file(m, a.ino);
+	rc = meta_txn(m, true, tmpfile_fn, &a);
+	if (rc < 0) {
+		meta_close_file(m, a.ino);
+		return rc;
+	}
+	meta_apply_effects(m, &a.e);
+	meta_after_commit(m, &a.e);
+	return 0;
+}
+
 int meta_mkdir(struct meta *m, const struct meta_cred *c, uint64_t parent,
 	       const char *name, uint32_t mode, struct meta_attr *out)
 {
@@ -390,7 +466,7 @@ static int link_fn(struct meta *m, struct kv_txn *t, void *arg)
 		return rc;
 	if (S_ISDIR(r.a.mode) || perm_flags_modify(&r.a) < 0)
 		return -EPERM;
-	if (r.a.nlink == 0)
+	if (r.a.nlink == 0 && !r.linkable)
 		return -ENOENT;
 	if (r.a.nlink >= META_LINK_MAX)
 		return -EMLINK;
@@ -404,6 +480,7 @@ static int link_fn(struct meta *m, struct kv_txn *t, void *arg)
 		r.quota = p.quota;
 	}
 	r.a.nlink++;
+	r.linkable = false; /* an O_TMPFILE gets its first name once */
 	r.a.ctime_ns = now;
 	d.ino = a->ino;
 	d.type = r.a.mode & S_IFMT;

@@ -52,7 +52,8 @@ void inode_encode(const struct inode_rec *r, unsigned char v[INODE_REC_LEN])
 	put_be64(v + 53, (uint64_t)a->ctime_ns);
 	put_be64(v + 61, a->parent);
 	put_be64(v + 69, r->next_cookie);
-	v[77] = (r->alloc_unknown ? 0 : 1) | (r->quota ? 2 : 0);
+	v[77] = (r->alloc_unknown ? 0 : 1) | (r->quota ? 2 : 0) |
+		(r->linkable ? 4 : 0);
 	put_be64(v + 78, r->alloc_unknown ? 0 : a->alloc);
 }
 
@@ -77,6 +78,7 @@ int inode_decode(const void *val, size_t len, struct inode_rec *r)
 	r->next_cookie = get_be64(v + 69);
 	r->alloc_unknown = len < INODE_REC_LEN || !(v[77] & 1);
 	r->quota = len >= INODE_REC_LEN && (v[77] & 2);
+	r->linkable = len >= INODE_REC_LEN && (v[77] & 4);
 	a->alloc = r->alloc_unknown ? a->length : get_be64(v + 78);
 	return 0;
 }

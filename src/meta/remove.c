@@ -328,6 +328,12 @@ static int sustain(struct meta *m, struct kv_txn *t, struct inode_rec *r,
 	return rc;
 }
 
+int meta_sustain_new(struct meta *m, struct kv_txn *t, struct inode_rec *r,
+		     struct meta_effects *e)
+{
+	return sustain(m, t, r, e);
+}
+
 static int to_trash(struct kv_txn *t, uint64_t parent, const char *name,
 		    size_t len, struct inode_rec *r)
 {

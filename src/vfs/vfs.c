@@ -763,6 +763,30 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	return rc;
 }
 
+int vfs_tmpfile(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
+		uint32_t mode, int flags, uint64_t *fh, struct meta_attr *out)
+{
+	struct meta_attr a;
+	int rc;
+
+	if (v->conf.read_only)
+		return -EROFS;
+	if (vfs_is_virtual(parent))
+		return -ENOTDIR;
+	rc = meta_tmpfile(v->m, cred_of(c), parent, mode, !(flags & O_EXCL),
+			  &a);
+	if (rc < 0)
+		return rc;
+	flags &= ~(O_TMPFILE | O_CREAT | O_EXCL | O_TRUNC);
+	rc = vfs_open_checked(v, a.ino, flags, &a, fh);
+	if (rc == 0)
+		set_direct(*fh, flags, &a, false); /* new: no xattrs */
+	meta_close_file(v->m, a.ino); /* meta_tmpfile's hold; ours stays */
+	if (rc == 0 && out)
+		*out = a;
+	return rc;
+}
+
 /* ---- directories ---- */
 
 int vfs_opendir(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,

@@ -213,6 +213,13 @@ bool vfs_keep_cache(struct vfs *v, uint64_t fh);
  * writes need not drop privileges (no set-id bits, no file capabilities).
  */
 bool vfs_direct_write(struct vfs *v, uint64_t fh);
+/**
+ * O_TMPFILE: an unnamed regular file in @parent, opened (@flags without
+ * the O_TMPFILE bits); linkable by a later link unless O_EXCL.  Deleted
+ * at its last release unless linked meanwhile.
+ */
+int vfs_tmpfile(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
+		uint32_t mode, int flags, uint64_t *fh, struct meta_attr *out);
 /** Create a regular file and open it (O_EXCL honoured). */
 int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	       const char *name, uint32_t mode, int flags, uint64_t *fh,

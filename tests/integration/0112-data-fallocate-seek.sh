@@ -96,7 +96,7 @@ command -v fallocate >/dev/null && {
 }
 
 python3 - "$MNT" <<'PY' || t_fail "st_blocks"
-import ctypes, os, sys
+import ctypes, errno, os, sys
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
@@ -114,6 +114,21 @@ assert libc.fallocate(fd, 0x01 | 0x02, 4096, 8192) == 0  # KEEP_SIZE|PUNCH
 assert os.fstat(fd).st_blocks == 8 + 2048 - 16, os.fstat(fd).st_blocks
 os.ftruncate(fd, 0)
 assert os.fstat(fd).st_blocks == 0, os.fstat(fd).st_blocks
+# COLLAPSE_RANGE / INSERT_RANGE: Linux's FUSE module refuses both itself
+# (docs/design-notes.md); should a kernel start passing them on, this
+# fails and tells us to implement them
+os.pwrite(fd, b"c" * (64 << 10), 0)
+stats = os.path.join(sys.argv[1], ".stats")
+def nfalloc():
+    for l in open(stats):
+        if l.startswith("fuse_op fallocate "):
+            return int(l.split()[2])
+    return 0
+n = nfalloc()
+for mode in (0x08, 0x20):  # COLLAPSE_RANGE, INSERT_RANGE
+    assert libc.fallocate(fd, mode, 4096, 4096) == -1
+    assert ctypes.get_errno() == errno.EOPNOTSUPP, ctypes.get_errno()
+assert nfalloc() == n, (nfalloc(), n)
 os.close(fd)
 print("ok")
 PY
