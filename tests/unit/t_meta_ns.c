@@ -397,6 +397,63 @@ static void test_meta_link(void **state)
 	assert_int_equal(meta_getattr(m, f, &b), -ENOENT);
 }
 
+static int count_ent(void *arg, const struct meta_dirent *d)
+{
+	(void)d;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* O_TMPFILE: unnamed, nlink 0, kept while open, linkable once or never */
+static void test_meta_tmpfile(void **state)
+{
+	struct meta *m = FX_M(state);
+	struct meta_statfs st;
+	struct meta_attr a, b;
+	size_t n = 0;
+	uint64_t d, f;
+
+	d = fx_dir(m, ROOT, R1, "d", 0777);
+	assert_int_equal(meta_tmpfile(m, ALICE, R1, 0600, true, &a), -EACCES);
+	assert_int_equal(meta_tmpfile(m, ALICE, 555555, 0600, true, &a),
+			 -ENOENT);
+	f = fx_file(m, ALICE, d, "f", 0644);
+	assert_int_equal(meta_tmpfile(m, ALICE, f, 0600, true, &a), -ENOTDIR);
+	assert_int_equal(meta_tmpfile(m, ALICE, d, 0640, true, &a), 0);
+	assert_true(S_ISREG(a.mode));
+	assert_int_equal(a.nlink, 0);
+	assert_int_equal(a.uid, 1000);
+	assert_int_equal(meta_readdir(m, ROOT, d, 2, 0, count_ent, &n), 0);
+	assert_int_equal(n, 1); /* only f */
+	assert_int_equal(meta_statfs(m, &st), 0);
+	assert_int_equal(st.used_inodes, 3);
+	/* an ordinary unlinked file is not linkable */
+	meta_open_file(m, f);
+	assert_int_equal(meta_unlink(m, ALICE, d, "f"), 0);
+	assert_int_equal(meta_link(m, ALICE, f, d, "back", &b), -ENOENT);
+	assert_int_equal(meta_close_file(m, f), 0);
+	/* the tmpfile is, once */
+	assert_int_equal(meta_link(m, ALICE, a.ino, d, "named", &b), 0);
+	assert_int_equal(b.nlink, 1);
+	assert_int_equal(meta_link(m, ALICE, a.ino, d, "second", &b), 0);
+	assert_int_equal(b.nlink, 2);
+	assert_int_equal(meta_unlink(m, ALICE, d, "named"), 0);
+	assert_int_equal(meta_unlink(m, ALICE, d, "second"), 0);
+	/* still open (meta_tmpfile's hold): kept with nlink 0, not linkable */
+	assert_int_equal(meta_getattr(m, a.ino, &b), 0);
+	assert_int_equal(b.nlink, 0);
+	assert_int_equal(meta_link(m, ALICE, a.ino, d, "again", &b), -ENOENT);
+	assert_int_equal(meta_close_file(m, a.ino), 0);
+	assert_int_equal(meta_getattr(m, a.ino, &b), -ENOENT);
+	/* O_EXCL: never linkable; the last close deletes it */
+	assert_int_equal(meta_tmpfile(m, ALICE, d, 0600, false, &a), 0);
+	assert_int_equal(meta_link(m, ALICE, a.ino, d, "x", &b), -ENOENT);
+	assert_int_equal(meta_close_file(m, a.ino), 0);
+	assert_int_equal(meta_getattr(m, a.ino, &b), -ENOENT);
+	assert_int_equal(meta_statfs(m, &st), 0);
+	assert_int_equal(st.used_inodes, 1);
+}
+
 static void test_meta_unlink(void **state)
 {
 	struct meta *m = FX_M(state);
@@ -727,13 +784,6 @@ static void *th_main(void *p)
 	return NULL;
 }
 
-static int count_ent(void *arg, const struct meta_dirent *d)
-{
-	(void)d;
-	(*(size_t *)arg)++;
-	return 0;
-}
-
 static void test_meta_threads(void **state)
 {
 	struct meta *m = FX_M(state);
@@ -804,6 +854,7 @@ int main(void)
 	    T(test_meta_mkdir_nlink),
 	    T(test_meta_symlink_readlink),
 	    T(test_meta_link),
+	    T(test_meta_tmpfile),
 	    T(test_meta_unlink),
 	    T(test_meta_sticky),
 	    T(test_meta_rmdir),
