@@ -75,6 +75,23 @@ static void quota_encode(const struct meta_quota *q,
 	put_be64(v + 24, (uint64_t)q->used_inodes);
 }
 
+int quota_decode(const void *key, size_t klen, const void *val, size_t vlen,
+		 struct meta_quota *q)
+{
+	const unsigned char *p = val;
+
+	memset(q, 0, sizeof(*q));
+	if (klen == 8)
+		q->ino = get_be64(key);
+	if (klen != 8 || vlen < QUOTA_REC_LEN)
+		return -EIO;
+	q->space_limit = get_be64(p);
+	q->inodes_limit = get_be64(p + 8);
+	q->used_space = (int64_t)get_be64(p + 16);
+	q->used_inodes = (int64_t)get_be64(p + 24);
+	return 0;
+}
+
 /* -ENOENT: no quota on @ino; -EIO: corrupt (logged). */
 static int quota_get(struct kv_txn *t, uint64_t ino, struct meta_quota *q)
 {
@@ -499,6 +516,20 @@ static int set_fn(struct meta *m, struct kv_txn *t, void *arg)
 	return rc;
 }
 
+int quota_restore(struct kv_txn *t, uint64_t ino, uint64_t space_limit,
+		  uint64_t inodes_limit)
+{
+	struct meta_quota q = {ino, space_limit, inodes_limit, 0, 0};
+	int rc = quota_target(t, ino);
+
+	if (rc == 0)
+		rc = quota_tree_usage(t, ino, false, true, &q.used_space,
+				      &q.used_inodes, NULL);
+	if (rc == 0)
+		rc = flag_dir(t, ino);
+	return rc ? rc : quota_put(t, &q);
+}
+
 int meta_quota_set(struct meta *m, uint64_t ino, uint32_t which,
 		   uint64_t space_limit, uint64_t inodes_limit,
 		   struct meta_quota *out)
@@ -569,10 +600,9 @@ static int list_one(void *arg, const void *key, size_t klen, const void *val,
 		    size_t vlen)
 {
 	struct list_arg *a = arg;
-	const unsigned char *p = val;
-	struct meta_quota *q;
+	struct meta_quota q;
 
-	if (klen != 8 || vlen < QUOTA_REC_LEN)
+	if (quota_decode(key, klen, val, vlen, &q) < 0)
 		return log_fail(-EIO, "corrupt quota record");
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 16;
@@ -583,12 +613,7 @@ static int list_one(void *arg, const void *key, size_t klen, const void *val,
 		a->v = v;
 		a->cap = cap;
 	}
-	q = &a->v[a->n++];
-	q->ino = get_be64(key);
-	q->space_limit = get_be64(p);
-	q->inodes_limit = get_be64(p + 8);
-	q->used_space = (int64_t)get_be64(p + 16);
-	q->used_inodes = (int64_t)get_be64(p + 24);
+	a->v[a->n++] = q;
 	return 0;
 }
 
