@@ -336,7 +336,40 @@ struct walk {
 	size_t n, cap;
 	uint64_t dir;
 	int64_t adopted;
+	/* hard-linked files counted in w.dir: a file with two names in its
+	 * home counts once (open addressing; reset per directory) */
+	uint64_t *seen;
+	size_t nseen, cseen; /* cseen: 0 or a power of two */
 };
+
+/* 1 when @ino was seen in this directory already, else note it: 0. */
+static int walk_seen(struct walk *w, uint64_t ino)
+{
+	size_t i;
+
+	if (2 * (w->nseen + 1) > w->cseen) {
+		size_t c = w->cseen ? w->cseen * 2 : 64;
+		uint64_t *n = calloc(c, sizeof(*n)), *old = w->seen;
+		size_t oc = w->cseen;
+
+		if (!n)
+			return -ENOMEM;
+		w->seen = n;
+		w->cseen = c;
+		w->nseen = 0;
+		for (size_t j = 0; j < oc; j++)
+			if (old[j])
+				walk_seen(w, old[j]);
+		free(old);
+	}
+	for (i = (ino * 0x9e3779b97f4a7c15ULL) >> 7 & (w->cseen - 1);
+	     w->seen[i]; i = (i + 1) & (w->cseen - 1))
+		if (w->seen[i] == ino)
+			return 1;
+	w->seen[i] = ino;
+	w->nseen++;
+	return 0;
+}
 
 static int walk_push(struct walk *w, uint64_t ino)
 {
@@ -386,6 +419,11 @@ static int walk_entry(void *arg, const void *key, size_t klen, const void *val,
 	}
 	if (!S_ISDIR(r.a.mode) && r.a.parent != w->dir)
 		return 0; /* counted at its home, if any */
+	if (!S_ISDIR(r.a.mode) && r.a.nlink > 1) {
+		rc = walk_seen(w, ino); /* another name here counted it */
+		if (rc)
+			return rc < 0 ? rc : 0;
+	}
 	w->space += meta_space_of(&r.a);
 	w->inodes++;
 	if (w->flag && !r.quota) {
@@ -406,11 +444,16 @@ int quota_tree_usage(struct kv_txn *t, uint64_t dir, bool adopt, bool flag,
 
 	while (rc == 0 && w.n > 0) {
 		w.dir = w.stack[--w.n];
+		if (w.nseen) {
+			memset(w.seen, 0, w.cseen * sizeof(*w.seen));
+			w.nseen = 0;
+		}
 		key_ino(pre, w.dir);
 		rc = kv_scan(t, KV_DENTRY, pre, sizeof(pre), NULL, 0, 0,
 			     walk_entry, &w);
 	}
 	free(w.stack);
+	free(w.seen);
 	if (rc == 0) {
 		*space = w.space;
 		*inodes = w.inodes;

@@ -89,6 +89,9 @@ t_run 0 tessera quota set "$T_VOL" --path /a --capacity 1G --inodes 1000
 t_run 0 tessera quota set "$T_VOL" --path /a/b --inodes 100
 t_run 0 tessera quota set "$T_VOL" --path /a/b/c --capacity 8M
 t_run 0 tessera quota set "$T_VOL" --path /other --capacity 64M
+# two names of one file in its home: charged once (and recounted once)
+echo twin >"$M/a/b/c/twin"
+ln "$M/a/b/c/twin" "$M/a/b/c/twin2"
 
 # the tree as seen through a mount, one JSON line per path
 cat >"$T_DIR/walk.py" <<'EOF'
@@ -192,6 +195,7 @@ assert sorted(q) == ["/a", "/a/b", "/a/b/c", "/other"], q
 assert q["/a"]["used_inodes"] > q["/a/b"]["used_inodes"] > 0, q
 assert q["/a/b"]["inodes_limit"] == 100 and q["/a"]["space_limit"] == 1 << 30
 assert q["/other"]["used_inodes"] == 0, q  # link3's home is /a
+assert q["/a/b/c"]["used_inodes"] == 1, q  # twin, twin2
 PY
 
 # the chain; each dump compared with the first
