@@ -694,8 +694,9 @@ static int quotas_check(struct dp *p)
 			p->item = i;
 			p->in_item = true;
 			p->item_ino = p->qino[i];
-			return dp_fail(p, "a quota on %llu, which is not a "
-					  "directory of the dump",
+			return dp_fail(p,
+				       "a quota on %llu, which is not a "
+				       "directory of the dump",
 				       (unsigned long long)p->qino[i]);
 		}
 	return 0;
@@ -1372,12 +1373,13 @@ static int dp_section(struct dp *p, int sec)
 static int dp_summary(struct dp *p)
 {
 	/* "quotas" is optional: dumps from before quota records lack it */
-	static const char *const k[] = {"inodes",    "deleted", "entries",
-					"chunks",    "slicerefs", "pending",
+	static const char *const k[] = {"inodes",      "deleted",   "entries",
+					"chunks",      "slicerefs", "pending",
 					"checkpoints", "quotas"};
-	const uint64_t got[] = {
-		p->st.inodes,	 p->st.deleted, p->st.entries,	  p->st.chunks,
-		p->st.slicerefs, p->st.pending, p->st.checkpoints, p->st.quotas};
+	const uint64_t got[] = {p->st.inodes,	   p->st.deleted,
+				p->st.entries,	   p->st.chunks,
+				p->st.slicerefs,   p->st.pending,
+				p->st.checkpoints, p->st.quotas};
 	uint32_t seen = 0;
 	bool first = true;
 	uint64_t v;
@@ -1399,8 +1401,7 @@ static int dp_summary(struct dp *p)
 				     (unsigned long long)v, k[i],
 				     (unsigned long long)got[i]);
 	}
-	if (rc == 0 && ((seen & 127) != 127 ||
-			(!(seen & 128) && p->st.quotas)))
+	if (rc == 0 && ((seen & 127) != 127 || (!(seen & 128) && p->st.quotas)))
 		rc = dp_fail(p, "the summary lacks a count");
 	if (rc == 0 && p->max_slice >= p->next_slice)
 		rc = dp_fail(p,

@@ -68,7 +68,7 @@
 #define PG_PAGE_FIRST 128
 #define PG_PAGE_MAX 512
 #define PG_PAGE_BYTES (4 * 1024 * 1024)
-#define PG_PIPE_MAX 256 /* writes sent before their answers are read */
+#define PG_PIPE_MAX 256	 /* writes sent before their answers are read */
 #define PG_WAIT_MS 10000 /* client side; the server's limit is 5 s */
 #define PG_SCHEMA_VERSION 1
 
@@ -133,7 +133,7 @@ struct pg_engine {
 struct pg_txn {
 	struct kv_txn base;
 	struct pg_conn *conn;
-	int failed; /* first error: the server aborted the txn */
+	int failed;    /* first error: the server aborted the txn */
 	size_t queued; /* puts and dels sent in pipeline mode, unanswered */
 };
 
@@ -559,8 +559,9 @@ static int txn_drain(struct pg_txn *t)
 			PQclear(r);
 		}
 	} else if (rc == 0 && !PQexitPipelineMode(c)) {
-		t->failed = rc = log_fail(-EIO, "postgres '%s': cannot leave "
-						"pipeline mode",
+		t->failed = rc = log_fail(-EIO,
+					  "postgres '%s': cannot leave "
+					  "pipeline mode",
 					  e->base.desc);
 	}
 	return t->failed;
@@ -583,8 +584,8 @@ static int txn_send(struct pg_txn *t, enum pg_stmt s, const char *const *vals,
 		return t->failed;
 	if (PQpipelineStatus(c) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c))
 		return t->failed = result_rc(e, t->conn, NULL, "pipeline");
-	if (!PQsendQueryPrepared(c, stmts[s].name, stmts[s].nparams, vals,
-				 lens, fmts, 1)) {
+	if (!PQsendQueryPrepared(c, stmts[s].name, stmts[s].nparams, vals, lens,
+				 fmts, 1)) {
 		t->failed = result_rc(e, t->conn, NULL, stmts[s].name + 8);
 		return t->failed ? t->failed : (t->failed = -EIO);
 	}

@@ -28,24 +28,23 @@
  *   nil EXEC reply means something watched changed: -EAGAIN.
  *
  * What a read-only txn guarantees: Redis has no snapshots, so each read
- * sees the latest committed state.  commit then validates like a read-write
- * txn (an empty MULTI/EXEC): it returns 0 only when nothing changed
- * before the check since its first read, so all its reads were one
- * consistent state; otherwise -EAGAIN.  It watches the first
+ * sees the latest committed state.  commit then validates like a
+ * read-write txn (an empty MULTI/EXEC): it returns 0 only when no key the
+ * txn read changed between its read and the check, so all its reads were
+ * one consistent state; otherwise -EAGAIN.  It watches the first
  * RD_RO_WATCH_MAX keys it reads one by one; past that it watches one key,
  * tessera:version, which every read-write commit that writes bumps (INCR
- * inside its MULTI).  Either way a key it read cannot change before the
- * check unnoticed (those read before the switch are watched; after it,
- * no commit may write anything), so the reads are one state.  A view of
- * n records then costs n reads, not n watches (Redis checks a
- * connection's watched keys one by one, so watching every record of a
- * dump was quadratic: 89 s for 20k files).  The price: a long read-only
- * txn fails on any write to the volume after its switch, not only on
- * writes to what it read, and every writer must bump the key (an older
- * tessera writing the same database does not).  A single get, or a scan that fits in one page, is
- * atomic by itself, so commit skips the check after at most one read.  A
- * caller that rolls back (or uses results without committing) gets only
- * per-read consistency.
+ * inside its MULTI): keys read before the switch are watched, and after
+ * it no commit may write anything.  A view of n records then costs n
+ * reads, not n watches (Redis checks a connection's watched keys one by
+ * one, so watching every record of a dump was quadratic: 89 s for 20k
+ * files).  The price: a long read-only txn fails on any write to the
+ * volume after its switch, not only on writes to what it read, and every
+ * writer must bump the key (an older tessera writing the same database
+ * does not).  A single get, or a scan that fits in one page, is atomic by
+ * itself, so commit skips the check after at most one read.  A caller
+ * that rolls back (or uses results without committing) gets only per-read
+ * consistency.
  *
  * A commit whose connection fails after EXEC was sent has an unknown
  * outcome and returns -EIO.
@@ -134,9 +133,9 @@ struct rd_wset {
 struct rd_txn {
 	struct kv_txn base;
 	struct rd_conn *conn;
-	bool used;    /* a batch already reached the connection */
-	bool watched; /* WATCH sent and not yet ended by EXEC */
-	int nreads;   /* read round trips (a scan page counts 2) */
+	bool used;     /* a batch already reached the connection */
+	bool watched;  /* WATCH sent and not yet ended by EXEC */
+	int nreads;    /* read round trips (a scan page counts 2) */
 	size_t nwatch; /* record keys watched (read-only txns) */
 	bool coarse;   /* read-only: tessera:version watched instead */
 	struct rd_wset ws;

@@ -242,8 +242,9 @@ static int ld_quotas(struct ld *l)
 					   l->q[i].space_limit,
 					   l->q[i].inodes_limit);
 		if (rc < 0)
-			return log_fail(rc, "cannot put back the quota on "
-					    "directory %llu",
+			return log_fail(rc,
+					"cannot put back the quota on "
+					"directory %llu",
 					(unsigned long long)l->q[i].ino);
 		rc = ld_commit(l);
 	}

@@ -709,8 +709,7 @@ static void test_kv_snapshot(void **state)
 
 /* A read-only txn that read @n0 records, then one write by another txn to
  * @key (NULL: a key it never read); its commit must answer @want. */
-static void long_view_case(struct fix *f, size_t n0, const char *key,
-			   int want)
+static void long_view_case(struct fix *f, size_t n0, const char *key, int want)
 {
 	struct kv_txn *r, *w;
 	struct buf v = BUF_INIT;
@@ -723,8 +722,8 @@ static void long_view_case(struct fix *f, size_t n0, const char *key,
 				 0);
 	else
 		for (size_t i = 0; i < n0; i++, n++)
-			assert_int_equal(kv_get(r, KV_INODE, i ? "k0001" : "k0000",
-						5, &v),
+			assert_int_equal(kv_get(r, KV_INODE,
+						i ? "k0001" : "k0000", 5, &v),
 					 0);
 	assert_int_equal(n, (int)n0);
 	assert_int_equal(kv_begin(f->e, true, &w), 0);
@@ -757,8 +756,8 @@ static void test_kv_long_view(void **state)
 		assert_int_equal(kv_put(t, KV_INODE, k, 5, "v", 1), 0);
 	}
 	assert_int_equal(kv_commit(t), 0);
-	long_view_case(f, 2, NULL, 0);	       /* short, unrelated write */
-	long_view_case(f, 2, "k0001", redis);  /* short, what it read */
+	long_view_case(f, 2, NULL, 0);		/* short, unrelated write */
+	long_view_case(f, 2, "k0001", redis);	/* short, what it read */
 	long_view_case(f, 600, "k0000", redis); /* long, read early */
 	long_view_case(f, 600, "k0599", redis); /* long, read late */
 	long_view_case(f, 600, NULL, redis);	/* long, unrelated write */
