@@ -472,7 +472,8 @@ static int inode_body(struct dw *d, const struct meta_inode *i)
 		rc = dw_i64(d, "mtime", a->mtime_ns);
 	if (rc == 0)
 		rc = dw_i64(d, "ctime", a->ctime_ns);
-	if (rc == 0 && type == S_IFDIR)
+	/* a file's home (quota.c's charging rule) when it has one */
+	if (rc == 0 && (type == S_IFDIR || a->parent))
 		rc = dw_u64(d, "parent", a->parent);
 	if (rc == 0 && type == S_IFDIR)
 		rc = dw_u64(d, "next_cookie", i->next_cookie);
@@ -719,6 +720,28 @@ static int chunk_one(void *arg, const struct meta_chunk *c)
 	return rc ? rc : dw_close(d, '}');
 }
 
+/* A quota: its directory and limits; usage is not written (a load
+ * counts it from the tree). */
+static int quota_one(void *arg, const struct meta_quota *q, bool corrupt)
+{
+	struct dw *d = arg;
+	int rc;
+
+	if (corrupt)
+		return log_fail(-EIO, "corrupt quota record of directory %llu",
+				(unsigned long long)q->ino);
+	rc = dw_open(d, NULL, '{', false);
+	if (rc == 0)
+		rc = dw_u64(d, "ino", q->ino);
+	if (rc == 0)
+		rc = dw_u64(d, "space", q->space_limit);
+	if (rc == 0)
+		rc = dw_u64(d, "inodes", q->inodes_limit);
+	d->st.quotas++;
+	dw_item(d);
+	return rc ? rc : dw_close(d, '}');
+}
+
 static int ref_one(void *arg, const struct meta_sliceref *r)
 {
 	struct dw *d = arg;
@@ -780,6 +803,8 @@ static int dump_summary(struct dw *d)
 	int rc = dw_open(d, "summary", '{', false);
 
 	if (rc == 0)
+		rc = dw_u64(d, "quotas", s->quotas);
+	if (rc == 0)
 		rc = dw_u64(d, "inodes", s->inodes);
 	if (rc == 0)
 		rc = dw_u64(d, "deleted", s->deleted);
@@ -833,6 +858,11 @@ static int sec_chunks(struct dw *d)
 	return meta_view_chunks(d->v, 0, chunk_one, d);
 }
 
+static int sec_quotas(struct dw *d)
+{
+	return meta_view_quotas(d->v, quota_one, d);
+}
+
 static int sec_refs(struct dw *d)
 {
 	return meta_view_slicerefs(d->v, ref_one, d);
@@ -877,13 +907,8 @@ static int dump_all(struct dw *d)
 		rc = meta_view_counters(d->v, counter_one, d);
 	if (rc == 0)
 		rc = dw_close(d, '}');
-	/* quota records (issue #18, another branch): an array of objects,
-	 * empty until quotas exist; the loader refuses items it cannot
-	 * place rather than dropping them */
 	if (rc == 0)
-		rc = dw_open(d, "quotas", '[', false);
-	if (rc == 0)
-		rc = dw_close(d, ']');
+		rc = dw_array(d, "quotas", sec_quotas);
 	if (rc == 0)
 		rc = meta_view_sustained(d->v, sus_one, d);
 	if (rc == 0 && d->nsus)

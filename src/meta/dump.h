@@ -36,7 +36,7 @@ struct meta;
 /* What a dump holds (meta_dump, meta_dump_check, meta_load). */
 struct meta_dump_stats {
 	uint64_t inodes, deleted, entries, chunks, slices;
-	uint64_t slicerefs, pending, checkpoints, xattrs;
+	uint64_t slicerefs, pending, checkpoints, xattrs, quotas;
 	uint64_t bytes; /* of the document */
 };
 

@@ -45,6 +45,9 @@ struct dump_entry {
 struct dump_sink {
 	int (*volume)(void *arg, const struct meta_format *f);
 	int (*counter)(void *arg, const char *name, uint64_t v);
+	/* a quota's directory and limits (0: none), by directory */
+	int (*quota)(void *arg, uint64_t ino, uint64_t space_limit,
+		     uint64_t inodes_limit);
 	int (*inode)(void *arg, const struct dump_inode *i);
 	int (*deleted)(void *arg, uint64_t ino, uint64_t length);
 	int (*entry)(void *arg, const struct dump_entry *e);

@@ -15,6 +15,8 @@
  * chunks belong to regular files or deleted files and their slices fit
  * in their chunk and their slice; the root and the trash are directories;
  * counters nextInode and nextSlice are above every inode and slice id;
+ * quotas sit on directories of the dump (not root or trash), as many as
+ * counter "quotas" says;
  * the summary counts what came; the checksum (when present: hand-edited
  * dumps may drop it) is the xxh3-64 of every byte before its key.
  * The inode set is one word per inode (ino << 4 | type code), appended
@@ -57,6 +59,9 @@ struct dp {
 	size_t ninodes; /* set[0..ninodes) are inodes; the rest deleted */
 	uint64_t next_inode, next_slice, max_slice;
 	bool have_next_inode, have_next_slice;
+	uint64_t quota_counter; /* counter "quotas" (0 when missing) */
+	uint64_t *qino;		/* the quotas' directories, ascending */
+	size_t nq;
 	struct meta_dump_stats st;
 	/* scratch */
 	struct buf str, str2, xat;
@@ -601,6 +606,8 @@ static int dp_counters(struct dp *p)
 		if (rc == 0 && !strcmp(p->key, "nextInode")) {
 			p->next_inode = (uint64_t)v;
 			p->have_next_inode = true;
+		} else if (rc == 0 && !strcmp(p->key, "quotas")) {
+			p->quota_counter = (uint64_t)v;
 		} else if (rc == 0 && !strcmp(p->key, "nextSlice")) {
 			p->next_slice = (uint64_t)v;
 			p->have_next_slice = true;
@@ -614,17 +621,85 @@ static int dp_counters(struct dp *p)
 	return rc;
 }
 
+/* One quota: {"ino":N,"space":BYTES,"inodes":N}, limits 0 = none. */
+static int quota_item(struct dp *p)
+{
+	static const char *const k[] = {"ino", "space", "inodes"};
+	uint64_t v[3] = {0, 0, 0}, *q;
+	uint32_t seen = 0;
+	bool first = true;
+	int rc = dp_expect(p, '{', "'{'"), i;
+
+	while (rc == 0 && (rc = dp_member(p, &first, NULL)) == 1) {
+		for (i = 0; i < 3 && strcmp(k[i], p->key); i++)
+			;
+		if (i == 3)
+			return dp_unknown(p);
+		rc = dp_once(p, &seen, i);
+		if (rc == 0)
+			rc = dp_u64(p, i ? INT64_MAX : DP_INO_MAX, &v[i]);
+		if (i == 0)
+			p->item_ino = v[0];
+	}
+	if (rc < 0)
+		return rc;
+	if (seen != 7)
+		return dp_fail(p, "a quota needs ino, space and inodes");
+	if (v[0] == TESSERA_ROOT_INO || v[0] == META_TRASH_INO || v[0] == 0)
+		return dp_fail(p, "the root and the trash take no quota");
+	if (p->nq && v[0] <= p->qino[p->nq - 1])
+		return dp_fail(p, "quota of %llu out of order",
+			       (unsigned long long)v[0]);
+	q = realloc(p->qino, (p->nq + 1) * sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	p->qino = q;
+	p->qino[p->nq++] = v[0];
+	p->st.quotas++;
+	return p->s && p->s->quota ? p->s->quota(p->s->arg, v[0], v[1], v[2])
+				   : 0;
+}
+
 static int dp_quotas(struct dp *p)
 {
 	bool first = true;
 	int rc;
 
 	p->sec = "quotas";
+	p->item = 0;
 	rc = dp_expect(p, '[', "'['");
-	if (rc == 0 && (rc = dp_element(p, &first)) == 1)
-		rc = dp_fail(p, "quota records are not supported by this "
-				"version of tessera");
+	while (rc == 0 && (rc = dp_element(p, &first)) == 1) {
+		p->in_item = true;
+		p->item_ino = 0;
+		rc = quota_item(p);
+		if (rc == 0) {
+			p->in_item = false;
+			p->item++;
+		}
+	}
+	if (rc == 0 && p->quota_counter != p->nq)
+		rc = dp_fail(p,
+			     "counter quotas is %llu, the dump has %zu "
+			     "quotas",
+			     (unsigned long long)p->quota_counter, p->nq);
 	return rc;
+}
+
+/* After the inodes: every quota is on a directory of the dump. */
+static int quotas_check(struct dp *p)
+{
+	for (size_t i = 0; i < p->nq; i++)
+		if (ino_type(p, p->qino[i]) != type_code(S_IFDIR)) {
+			p->sec = "quotas";
+			p->item = i;
+			p->in_item = true;
+			p->item_ino = p->qino[i];
+			return dp_fail(p,
+				       "a quota on %llu, which is not a "
+				       "directory of the dump",
+				       (unsigned long long)p->qino[i]);
+		}
+	return 0;
 }
 
 /* ---- inodes ---- */
@@ -841,8 +916,6 @@ static int inode_check(struct dp *p, struct dump_inode *i, uint32_t seen)
 				  "directories");
 	if (type == S_IFDIR && !(seen & (1u << IN_PARENT)))
 		return dp_fail(p, "a directory needs its parent");
-	if (type != S_IFDIR && a->parent)
-		return dp_fail(p, "only directories have a parent");
 	if (type == S_IFDIR && a->length)
 		return dp_fail(p, "a directory with a length");
 	if (!(seen & (1u << IN_COOKIE)))
@@ -1291,18 +1364,22 @@ static int dp_section(struct dp *p, int sec)
 				     "counter nextInode %llu is not above "
 				     "every inode",
 				     (unsigned long long)p->next_inode);
+		else
+			rc = quotas_check(p);
 	}
 	return rc;
 }
 
 static int dp_summary(struct dp *p)
 {
-	static const char *const k[] = {"inodes",     "deleted",   "entries",
-					"chunks",     "slicerefs", "pending",
-					"checkpoints"};
-	const uint64_t got[] = {
-		p->st.inodes,	 p->st.deleted, p->st.entries,	  p->st.chunks,
-		p->st.slicerefs, p->st.pending, p->st.checkpoints};
+	/* "quotas" is optional: dumps from before quota records lack it */
+	static const char *const k[] = {"inodes",      "deleted",   "entries",
+					"chunks",      "slicerefs", "pending",
+					"checkpoints", "quotas"};
+	const uint64_t got[] = {p->st.inodes,	   p->st.deleted,
+				p->st.entries,	   p->st.chunks,
+				p->st.slicerefs,   p->st.pending,
+				p->st.checkpoints, p->st.quotas};
 	uint32_t seen = 0;
 	bool first = true;
 	uint64_t v;
@@ -1310,9 +1387,9 @@ static int dp_summary(struct dp *p)
 
 	p->sec = "summary";
 	while (rc == 0 && (rc = dp_member(p, &first, NULL)) == 1) {
-		for (i = 0; i < 7 && strcmp(k[i], p->key); i++)
+		for (i = 0; i < 8 && strcmp(k[i], p->key); i++)
 			;
-		if (i == 7)
+		if (i == 8)
 			return dp_unknown(p);
 		rc = dp_once(p, &seen, i);
 		if (rc == 0)
@@ -1324,7 +1401,7 @@ static int dp_summary(struct dp *p)
 				     (unsigned long long)v, k[i],
 				     (unsigned long long)got[i]);
 	}
-	if (rc == 0 && seen != 127)
+	if (rc == 0 && ((seen & 127) != 127 || (!(seen & 128) && p->st.quotas)))
 		rc = dp_fail(p, "the summary lacks a count");
 	if (rc == 0 && p->max_slice >= p->next_slice)
 		rc = dp_fail(p,
@@ -1478,6 +1555,7 @@ out:
 	XXH3_freeState(p.hs);
 	free(p.win);
 	free(p.set);
+	free(p.qino);
 	free(p.sl);
 	buf_release(&p.str);
 	buf_release(&p.str2);

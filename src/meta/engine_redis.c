@@ -5,6 +5,8 @@
  *
  *   tessera:schema   "1": written by format (create); an open without create
  *                    refuses a database without it (-ENOENT)
+ *   tessera:version  integer, bumped by every commit that writes (what
+ *                    read-only txns watch, below)
  *   t:<g>:<key>      string, the value of record <key> of group <g>
  *   z:<g>            sorted set of every key of group <g>, all at score 0,
  *                    so ZRANGEBYLEX walks a group in byte order
@@ -16,22 +18,33 @@
  *
  * Transactions are optimistic:
  * - a txn holds one pooled connection from begin to commit or rollback;
- * - every read WATCHes what it reads before reading it, in the same round
- *   trip: get watches t:<g>:<k>; scan watches z:<g> (phantoms) before asking
- *   for keys, then each returned t: key before reading the values;
+ * - every read of a read-write txn WATCHes what it reads before reading
+ *   it, in the same round trip: get watches t:<g>:<k>; scan watches z:<g>
+ *   (phantoms) before asking for keys, then each returned t: key before
+ *   reading the values (read-only txns: below);
  * - writes of a read-write txn are buffered in the txn (a hash map); get
  *   sees them first and scan merges them with the server's keys;
  * - commit sends MULTI, the buffered writes and EXEC in one round trip; a
  *   nil EXEC reply means something watched changed: -EAGAIN.
  *
  * What a read-only txn guarantees: Redis has no snapshots, so each read
- * sees the latest committed state.  commit then validates like a read-write
- * txn (an empty MULTI/EXEC): it returns 0 only when nothing the txn read
- * changed before the check, i.e. all its reads were one consistent state;
- * otherwise -EAGAIN.  A single get, or a scan that fits in one page, is
- * atomic by itself, so commit skips the check after at most one read.  A
- * caller that rolls back (or uses results without committing) gets only
- * per-read consistency.
+ * sees the latest committed state.  commit then validates like a
+ * read-write txn (an empty MULTI/EXEC): it returns 0 only when no key the
+ * txn read changed between its read and the check, so all its reads were
+ * one consistent state; otherwise -EAGAIN.  It watches the first
+ * RD_RO_WATCH_MAX keys it reads one by one; past that it watches one key,
+ * tessera:version, which every read-write commit that writes bumps (INCR
+ * inside its MULTI): keys read before the switch are watched, and after
+ * it no commit may write anything.  A view of n records then costs n
+ * reads, not n watches (Redis checks a connection's watched keys one by
+ * one, so watching every record of a dump was quadratic: 89 s for 20k
+ * files).  The price: a long read-only txn fails on any write to the
+ * volume after its switch, not only on writes to what it read, and every
+ * writer must bump the key (an older tessera writing the same database
+ * does not).  A single get, or a scan that fits in one page, is atomic by
+ * itself, so commit skips the check after at most one read.  A caller
+ * that rolls back (or uses results without committing) gets only per-read
+ * consistency.
  *
  * A commit whose connection fails after EXEC was sent has an unknown
  * outcome and returns -EIO.
@@ -74,6 +87,8 @@
 #define RD_PAGE_BYTES (4 * 1024 * 1024)
 #define RD_SCHEMA_KEY "tessera:schema"
 #define RD_SCHEMA_VERSION "1"
+#define RD_VERSION_KEY "tessera:version"
+#define RD_RO_WATCH_MAX 256 /* record keys a read-only txn watches */
 #define RD_VKEY_MAX (16 + KV_KEY_MAX)
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -118,11 +133,29 @@ struct rd_wset {
 struct rd_txn {
 	struct kv_txn base;
 	struct rd_conn *conn;
-	bool used;    /* a batch already reached the connection */
-	bool watched; /* WATCH sent and not yet ended by EXEC */
-	int nreads;   /* read round trips (a scan page counts 2) */
+	bool used;     /* a batch already reached the connection */
+	bool watched;  /* WATCH sent and not yet ended by EXEC */
+	int nreads;    /* read round trips (a scan page counts 2) */
+	size_t nwatch; /* record keys watched (read-only txns) */
+	bool coarse;   /* read-only: tessera:version watched instead */
 	struct rd_wset ws;
 };
+
+/*
+ * Should a read of @t that would watch @n more keys watch tessera:version
+ * instead?  Read-write txns: never.  Read-only ones: once past
+ * RD_RO_WATCH_MAX watched keys, and from then on (see the top).
+ */
+static bool watch_coarse(struct rd_txn *t, size_t n)
+{
+	if (t->base.rw)
+		return false;
+	if (!t->coarse && t->nwatch + n > RD_RO_WATCH_MAX)
+		t->coarse = true;
+	if (!t->coarse)
+		t->nwatch += n;
+	return t->coarse;
+}
 
 /* Commands formatted for one round trip. */
 struct rd_batch {
@@ -679,7 +712,11 @@ static int rd_get(struct kv_txn *bt, int grp, const void *key, size_t klen,
 		return w->del ? -ENOENT
 			      : buf_append(val, w->data + w->klen, w->vlen);
 	kl = vkey(k, grp, key, klen);
-	batch_add(&b, CMD("WATCH"), k, kl, NULL, 0, NULL, 0);
+	if (!watch_coarse(t, 1))
+		batch_add(&b, CMD("WATCH"), k, kl, NULL, 0, NULL, 0);
+	else /* see the top: one watched key for a long read-only txn */
+		batch_add(&b, CMD("WATCH"), CMD(RD_VERSION_KEY), NULL, 0, NULL,
+			  0);
 	batch_add(&b, CMD("GET"), k, kl, NULL, 0, NULL, 0);
 	b.watch = true;
 	rc = txn_run(t, &b, rep);
@@ -891,8 +928,11 @@ static int scan_keys(struct rd_scan *s, const char *after, size_t alen,
 	if (rc < 0)
 		goto out;
 	snprintf(lim, sizeof(lim), "%zu", page);
-	if (first)
+	if (first && !watch_coarse(s->t, 1))
 		batch_add(&b, CMD("WATCH"), z, zl, NULL, 0, NULL, 0);
+	else if (first)
+		batch_add(&b, CMD("WATCH"), CMD(RD_VERSION_KEY), NULL, 0, NULL,
+			  0);
 	batch_addv(&b, 7,
 		   (const char *[]){"ZRANGEBYLEX", z, min.data, max.data,
 				    "LIMIT", "0", lim},
@@ -947,7 +987,11 @@ static int scan_values(struct rd_scan *s, const redisReply *keys,
 		off += RD_VKEY_MAX - KV_KEY_MAX + kl;
 	}
 	argv[0] = "WATCH", len[0] = 5;
-	batch_addv(&b, (int)n + 1, argv, len);
+	if (!watch_coarse(s->t, n))
+		batch_addv(&b, (int)n + 1, argv, len);
+	else
+		batch_add(&b, CMD("WATCH"), CMD(RD_VERSION_KEY), NULL, 0, NULL,
+			  0);
 	argv[0] = "MGET", len[0] = 4;
 	batch_addv(&b, (int)n + 1, argv, len);
 	b.watch = true;
@@ -1122,6 +1166,9 @@ static int rd_commit(struct kv_txn *bt)
 	batch_add(&b, CMD("MULTI"), NULL, 0, NULL, 0, NULL, 0);
 	for (size_t i = 0; i < t->ws.n; i++)
 		commit_add(&b, &t->ws.v[i]);
+	if (t->ws.n) /* read-only txns watch it: see the top */
+		batch_add(&b, CMD("INCR"), CMD(RD_VERSION_KEY), NULL, 0, NULL,
+			  0);
 	batch_add(&b, CMD("EXEC"), NULL, 0, NULL, 0, NULL, 0);
 	b.exec = true;
 	rc = b.err;

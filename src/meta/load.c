@@ -8,6 +8,8 @@
  *   claimed -> loading: the parser's items are written in batches of
  *            LD_BATCH items, one txn each (records exactly as meta/ would
  *            write them: rec.c's encoders);
+ *   quotas: once every item is in, each quota is put back in its own
+ *            txn, its usage counted from the loaded tree (quota.c);
  *   loading -> volume: the last txn puts the settings KV_SETTING "volume"
  *            and deletes the marker.  Before that, meta_open finds no
  *            volume and names the marker, so nothing mounts a half load.
@@ -41,6 +43,9 @@ struct ld {
 	size_t batch;
 	uint64_t items;
 	struct buf b;
+	/* the quotas, put back once the tree is in (ld_quotas) */
+	struct meta_quota *q;
+	size_t nq;
 };
 
 int meta_rec_load_marker(struct kv_txn *t)
@@ -209,6 +214,43 @@ static int ld_counter(void *arg, const char *name, uint64_t v)
 	return ld_done(l, rc);
 }
 
+static int ld_quota(void *arg, uint64_t ino, uint64_t space_limit,
+		    uint64_t inodes_limit)
+{
+	struct ld *l = arg;
+	struct meta_quota *q = realloc(l->q, (l->nq + 1) * sizeof(*q));
+
+	if (!q)
+		return -ENOMEM;
+	l->q = q;
+	memset(&q[l->nq], 0, sizeof(*q));
+	q[l->nq].ino = ino;
+	q[l->nq].space_limit = space_limit;
+	q[l->nq++].inodes_limit = inodes_limit;
+	return 0;
+}
+
+/* Each quota in its own txn, its usage counted from the loaded tree. */
+static int ld_quotas(struct ld *l)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < l->nq; i++) {
+		rc = ld_txn(l);
+		if (rc == 0)
+			rc = quota_restore(l->t, l->q[i].ino,
+					   l->q[i].space_limit,
+					   l->q[i].inodes_limit);
+		if (rc < 0)
+			return log_fail(rc,
+					"cannot put back the quota on "
+					"directory %llu",
+					(unsigned long long)l->q[i].ino);
+		rc = ld_commit(l);
+	}
+	return rc;
+}
+
 static int put_xattrs(struct ld *l, const struct dump_inode *i)
 {
 	unsigned char k[8 + TESSERA_NAME_MAX];
@@ -335,6 +377,8 @@ static int ld_finish(struct ld *l)
 	char *json;
 	int rc = ld_commit(l);
 
+	if (rc == 0)
+		rc = ld_quotas(l);
 	if (rc < 0)
 		return rc;
 	if (!l->have_f)
@@ -365,6 +409,7 @@ int meta_load(const char *url, const struct meta_load_opts *o,
 	const struct dump_sink sink = {
 		.volume = ld_volume,
 		.counter = ld_counter,
+		.quota = ld_quota,
 		.inode = ld_inode,
 		.deleted = ld_deleted,
 		.entry = ld_entry,
@@ -407,6 +452,7 @@ int meta_load(const char *url, const struct meta_load_opts *o,
 				 l.desc);
 	}
 out:
+	free(l.q);
 	buf_release(&l.b);
 	kv_close(l.kv);
 	return rc;

@@ -435,6 +435,19 @@ int quota_tree_usage(struct kv_txn *t, uint64_t dir, bool adopt, bool flag,
  *  one (O(1)), a walk otherwise. */
 int quota_dir_usage(struct kv_txn *t, const struct inode_rec *d, bool flag,
 		    int64_t *space, int64_t *inodes);
+/** Decode a KV_QUOTA record into *q (q->ino set when @klen is 8).
+ *  -EIO: it does not decode. */
+int quota_decode(const void *key, size_t klen, const void *val, size_t vlen,
+		 struct meta_quota *q);
+/**
+ * A load puts back the quota on directory @ino (load.c): its usage is
+ * counted from the tree as it is in @t (homes as loaded, none adopted),
+ * the tree flagged (inode_rec.quota) and the record written.  Counter
+ * "quotas" is left alone (the dump's counters carry it).  -EINVAL (the
+ * root or the trash), -ENOTDIR, -ENOENT, -EIO, -ENOMEM.
+ */
+int quota_restore(struct kv_txn *t, uint64_t ino, uint64_t space_limit,
+		  uint64_t inodes_limit);
 /** The path of live directory @dir (trash.c); -ENOENT when gone. */
 int meta_dir_path_t(struct kv_txn *t, uint64_t dir, char *out, size_t n);
 

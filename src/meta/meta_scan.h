@@ -137,6 +137,13 @@ struct meta_ckpt {
 typedef int (*meta_ckpt_fn)(void *arg, const struct meta_ckpt *c);
 int meta_view_checkpoints(struct meta_view *v, meta_ckpt_fn fn, void *arg);
 
+/* One quota record; @corrupt: it does not decode (only q->ino is set,
+ * 0 when the key is malformed too). */
+typedef int (*meta_quota_fn)(void *arg, const struct meta_quota *q,
+			     bool corrupt);
+/** The directory quotas (KV_QUOTA), by directory inode. */
+int meta_view_quotas(struct meta_view *v, meta_quota_fn fn, void *arg);
+
 /** The volume settings.  -ENOENT: no volume; -EIO: they do not decode. */
 int meta_view_format(struct meta_view *v, struct meta_format *out);
 

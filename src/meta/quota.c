@@ -75,6 +75,23 @@ static void quota_encode(const struct meta_quota *q,
 	put_be64(v + 24, (uint64_t)q->used_inodes);
 }
 
+int quota_decode(const void *key, size_t klen, const void *val, size_t vlen,
+		 struct meta_quota *q)
+{
+	const unsigned char *p = val;
+
+	memset(q, 0, sizeof(*q));
+	if (klen == 8)
+		q->ino = get_be64(key);
+	if (klen != 8 || vlen < QUOTA_REC_LEN)
+		return -EIO;
+	q->space_limit = get_be64(p);
+	q->inodes_limit = get_be64(p + 8);
+	q->used_space = (int64_t)get_be64(p + 16);
+	q->used_inodes = (int64_t)get_be64(p + 24);
+	return 0;
+}
+
 /* -ENOENT: no quota on @ino; -EIO: corrupt (logged). */
 static int quota_get(struct kv_txn *t, uint64_t ino, struct meta_quota *q)
 {
@@ -319,7 +336,40 @@ struct walk {
 	size_t n, cap;
 	uint64_t dir;
 	int64_t adopted;
+	/* hard-linked files counted in w.dir: a file with two names in its
+	 * home counts once (open addressing; reset per directory) */
+	uint64_t *seen;
+	size_t nseen, cseen; /* cseen: 0 or a power of two */
 };
+
+/* 1 when @ino was seen in this directory already, else note it: 0. */
+static int walk_seen(struct walk *w, uint64_t ino)
+{
+	size_t i;
+
+	if (2 * (w->nseen + 1) > w->cseen) {
+		size_t c = w->cseen ? w->cseen * 2 : 64;
+		uint64_t *n = calloc(c, sizeof(*n)), *old = w->seen;
+		size_t oc = w->cseen;
+
+		if (!n)
+			return -ENOMEM;
+		w->seen = n;
+		w->cseen = c;
+		w->nseen = 0;
+		for (size_t j = 0; j < oc; j++)
+			if (old[j])
+				walk_seen(w, old[j]);
+		free(old);
+	}
+	for (i = (ino * 0x9e3779b97f4a7c15ULL) >> 7 & (w->cseen - 1);
+	     w->seen[i]; i = (i + 1) & (w->cseen - 1))
+		if (w->seen[i] == ino)
+			return 1;
+	w->seen[i] = ino;
+	w->nseen++;
+	return 0;
+}
 
 static int walk_push(struct walk *w, uint64_t ino)
 {
@@ -369,6 +419,11 @@ static int walk_entry(void *arg, const void *key, size_t klen, const void *val,
 	}
 	if (!S_ISDIR(r.a.mode) && r.a.parent != w->dir)
 		return 0; /* counted at its home, if any */
+	if (!S_ISDIR(r.a.mode) && r.a.nlink > 1) {
+		rc = walk_seen(w, ino); /* another name here counted it */
+		if (rc)
+			return rc < 0 ? rc : 0;
+	}
 	w->space += meta_space_of(&r.a);
 	w->inodes++;
 	if (w->flag && !r.quota) {
@@ -389,11 +444,16 @@ int quota_tree_usage(struct kv_txn *t, uint64_t dir, bool adopt, bool flag,
 
 	while (rc == 0 && w.n > 0) {
 		w.dir = w.stack[--w.n];
+		if (w.nseen) {
+			memset(w.seen, 0, w.cseen * sizeof(*w.seen));
+			w.nseen = 0;
+		}
 		key_ino(pre, w.dir);
 		rc = kv_scan(t, KV_DENTRY, pre, sizeof(pre), NULL, 0, 0,
 			     walk_entry, &w);
 	}
 	free(w.stack);
+	free(w.seen);
 	if (rc == 0) {
 		*space = w.space;
 		*inodes = w.inodes;
@@ -499,6 +559,20 @@ static int set_fn(struct meta *m, struct kv_txn *t, void *arg)
 	return rc;
 }
 
+int quota_restore(struct kv_txn *t, uint64_t ino, uint64_t space_limit,
+		  uint64_t inodes_limit)
+{
+	struct meta_quota q = {ino, space_limit, inodes_limit, 0, 0};
+	int rc = quota_target(t, ino);
+
+	if (rc == 0)
+		rc = quota_tree_usage(t, ino, false, true, &q.used_space,
+				      &q.used_inodes, NULL);
+	if (rc == 0)
+		rc = flag_dir(t, ino);
+	return rc ? rc : quota_put(t, &q);
+}
+
 int meta_quota_set(struct meta *m, uint64_t ino, uint32_t which,
 		   uint64_t space_limit, uint64_t inodes_limit,
 		   struct meta_quota *out)
@@ -569,10 +643,9 @@ static int list_one(void *arg, const void *key, size_t klen, const void *val,
 		    size_t vlen)
 {
 	struct list_arg *a = arg;
-	const unsigned char *p = val;
-	struct meta_quota *q;
+	struct meta_quota q;
 
-	if (klen != 8 || vlen < QUOTA_REC_LEN)
+	if (quota_decode(key, klen, val, vlen, &q) < 0)
 		return log_fail(-EIO, "corrupt quota record");
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 16;
@@ -583,12 +656,7 @@ static int list_one(void *arg, const void *key, size_t klen, const void *val,
 		a->v = v;
 		a->cap = cap;
 	}
-	q = &a->v[a->n++];
-	q->ino = get_be64(key);
-	q->space_limit = get_be64(p);
-	q->inodes_limit = get_be64(p + 8);
-	q->used_space = (int64_t)get_be64(p + 16);
-	q->used_inodes = (int64_t)get_be64(p + 24);
+	a->v[a->n++] = q;
 	return 0;
 }
 

@@ -259,6 +259,28 @@ int meta_view_slicerefs(struct meta_view *v, meta_sliceref_fn fn, void *arg)
 	return kv_scan(v->t, KV_SLICEREF, NULL, 0, NULL, 0, 0, ref_one, &s);
 }
 
+struct quota_scan {
+	meta_quota_fn fn;
+	void *arg;
+};
+
+static int quota_one(void *arg, const void *key, size_t klen, const void *val,
+		     size_t vlen)
+{
+	struct quota_scan *s = arg;
+	struct meta_quota q;
+	bool bad = quota_decode(key, klen, val, vlen, &q) < 0;
+
+	return s->fn(s->arg, &q, bad);
+}
+
+int meta_view_quotas(struct meta_view *v, meta_quota_fn fn, void *arg)
+{
+	struct quota_scan s = {fn, arg};
+
+	return kv_scan(v->t, KV_QUOTA, NULL, 0, NULL, 0, 0, quota_one, &s);
+}
+
 /* ---- checkpoints and the deletion queue ---- */
 
 static int ckpt_decode(const void *key, size_t klen, const void *val,

@@ -13,6 +13,10 @@
 # flags, xattrs, symlink target, the data/hole map and a hash of the
 # bytes; link groups by inode).  The dump of each loaded volume equals the
 # first one except "dumped", "checksum" and "replicate" (docs/dump.md).
+# Nested directory quotas (one on a hard-linked file's home) are in the
+# dump, and `quota list` of each loaded volume (limits and the usage load
+# recounts) equals the source's; a file written on each loaded volume is
+# charged to every quota above it (the tree was flagged).
 # A dump of the mounted volume, taken while an unlinked file is held
 # open, carries that file as a deleted file and loads.
 # ENGINES: redis
@@ -80,6 +84,14 @@ rm "$M/trashed"
 chattr +i "$M/immut" || t_fail "chattr +i"
 chattr +a "$M/appendonly" || t_fail "chattr +a"
 ls "$M/.trash" | grep -q trashed || t_fail "no file in the trash"
+# nested quotas; a/small (3 names) counts at its home /a only
+t_run 0 tessera quota set "$T_VOL" --path /a --capacity 1G --inodes 1000
+t_run 0 tessera quota set "$T_VOL" --path /a/b --inodes 100
+t_run 0 tessera quota set "$T_VOL" --path /a/b/c --capacity 8M
+t_run 0 tessera quota set "$T_VOL" --path /other --capacity 64M
+# two names of one file in its home: charged once (and recounted once)
+echo twin >"$M/a/b/c/twin"
+ln "$M/a/b/c/twin" "$M/a/b/c/twin2"
 
 # the tree as seen through a mount, one JSON line per path
 cat >"$T_DIR/walk.py" <<'EOF'
@@ -173,9 +185,29 @@ assert any(e["rdev"] for e in w)
 EOF
 t_umount
 
+# the quotas as the source has them, usage included (recounted by load)
+t_run 0 tessera quota list "$T_VOL" --json
+cp "$T_OUT" "$T_DIR/q0"
+python3 - "$T_DIR/q0" <<'PY' || t_fail "quota list of the source: $(cat "$T_DIR/q0")"
+import json, sys
+q = {e["path"]: e for e in json.load(open(sys.argv[1]))}
+assert sorted(q) == ["/a", "/a/b", "/a/b/c", "/other"], q
+assert q["/a"]["used_inodes"] > q["/a/b"]["used_inodes"] > 0, q
+assert q["/a/b"]["inodes_limit"] == 100 and q["/a"]["space_limit"] == 1 << 30
+assert q["/other"]["used_inodes"] == 0, q  # link3's home is /a
+assert q["/a/b/c"]["used_inodes"] == 1, q  # twin, twin2
+PY
+
 # the chain; each dump compared with the first
 norm() { grep -v -e '^"dumped":' -e '^"checksum":' -e '^"replicate":' "$1"; }
 t_run 0 tessera dump "$T_VOL" "$T_DIR/d0.json"
+python3 - "$T_DIR/d0.json" <<'PY' || t_fail "the dump lacks the quotas"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["quotas"]) == 4 and d["summary"]["quotas"] == 4, d["quotas"]
+assert d["counters"]["quotas"] == 4
+assert all(set(q) == {"ino", "space", "inodes"} for q in d["quotas"])
+PY
 grep -q '^"replicate":true' "$T_DIR/d0.json" || t_fail "the source is not replicated"
 prev=$T_DIR/d0.json
 i=1
@@ -185,6 +217,9 @@ for url in "$REDIS" "$PGURL" "$SQ2"; do
 	diff <(norm "$T_DIR/d0.json") <(norm "$T_DIR/d$i.json") >"$T_DIR/diff" ||
 		t_fail "dump $i of the volume loaded into ${url%%\?*} differs: $(head -20 "$T_DIR/diff")"
 	grep -q '^"replicate":false' "$T_DIR/d$i.json" || t_fail "loaded volume replicated"
+	t_run 0 tessera quota list "$url" --json
+	diff "$T_DIR/q0" "$T_OUT" >"$T_DIR/diff" ||
+		t_fail "quotas loaded into ${url%%\?*} differ: $(cat "$T_DIR/diff")"
 	prev=$T_DIR/d$i.json
 	i=$((i + 1))
 done
@@ -196,6 +231,18 @@ for url in "$REDIS" "$PGURL" "$SQ2"; do
 	walk "$MNT" "$T_DIR/walk1"
 	diff "$T_DIR/walk0" "$T_DIR/walk1" >"$T_DIR/diff" ||
 		t_fail "the volume loaded into ${url%%\?*} differs: $(head -6 "$T_DIR/diff")"
+	# the loaded tree is flagged: a file made below /a/b/c is charged
+	echo new >"$MNT/a/b/c/new" || t_fail "cannot write under the quotas"
 	t_umount
+	t_run 0 tessera quota list "$url" --json
+	python3 - "$T_DIR/q0" "$T_OUT" <<'PY' || t_fail "a new file on ${url%%\?*} is not charged: $(cat "$T_OUT")"
+import json, sys
+a = {e["path"]: e for e in json.load(open(sys.argv[1]))}
+b = {e["path"]: e for e in json.load(open(sys.argv[2]))}
+for p in ("/a", "/a/b", "/a/b/c"):
+    assert b[p]["used_inodes"] == a[p]["used_inodes"] + 1, (p, a[p], b[p])
+    assert b[p]["used_space"] == a[p]["used_space"] + 4096, (p, a[p], b[p])
+assert b["/other"] == a["/other"]
+PY
 done
 t_pass

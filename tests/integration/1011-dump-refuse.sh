@@ -2,12 +2,13 @@
 # tessera load refuses what is not a whole, valid dump, and never leaves
 # half a volume: truncated dumps (from a file and from standard input),
 # a flipped byte (checksum), an inconsistent dump without its checksum,
-# the wrong version, things that are not dumps, a target that is not
-# empty.  Each refusal is one stderr line naming the byte offset, and the
-# target holds no record after it.  A load that fails while writing
-# (an SQLite trigger makes xattr writes fail) wipes what it wrote; a
-# target left by a load that died (its marker) does not mount, is
-# refused by load, and `load --force` wipes and loads it.
+# the wrong version, a quota on a file or not matching counter "quotas",
+# things that are not dumps, a target that is not empty.  Each refusal is
+# one stderr line naming the byte offset, and the target holds no record
+# after it.  A load that fails while writing (an SQLite trigger makes
+# xattr, or quota, writes fail) wipes what it wrote; a target left by a
+# load that died (its marker) does not mount, is refused by load, and
+# `load --force` wipes and loads it.
 # SMOKE
 # TIMEOUT: 120
 . "$(dirname "$0")/../lib/mount.sh"
@@ -19,6 +20,7 @@ mkdir -p "$MNT/d"
 for i in $(seq 40); do echo "file $i" >"$MNT/d/f$i"; done
 setfattr -n user.a -v 1 "$MNT/d/f1"
 ln -s f1 "$MNT/d/s"
+t_run 0 tessera quota set "$T_VOL" --path /d --inodes 100
 t_umount
 D=$T_DIR/d.json
 t_run 0 tessera dump "$T_VOL" "$D"
@@ -74,11 +76,18 @@ open(sys.argv[2] + "/version.json", "w").write(
     d.replace('"version":1,', '"version":2,', 1))
 open(sys.argv[2] + "/nextino.json", "w").write(
     re.sub(r'"nextInode":\d+', '"nextInode":3', d))
+f1 = re.search(r'"name":"f1","ino":(\d+)', d).group(1)
+open(sys.argv[2] + "/qfile.json", "w").write(
+    re.sub(r'("quotas":\[\s*\{"ino":)\d+', r'\g<1>' + f1, d))
+open(sys.argv[2] + "/qcount.json", "w").write(
+    re.sub(r'("counters":\{[^}]*"quotas":)1', r'\g<1>2', d))
 EOF
 refuse "$T_DIR/dangling.json" dangling "not in the dump"
 refuse "$T_DIR/count.json" count "summary counts"
 refuse "$T_DIR/version.json" version "dump version 2"
 refuse "$T_DIR/nextino.json" nextino "nextInode"
+refuse "$T_DIR/qfile.json" qfile "quotas\[0\].*not a directory"
+refuse "$T_DIR/qcount.json" qcount "counter quotas is 2"
 printf '{}' >"$T_DIR/obj.json"
 refuse "$T_DIR/obj.json" obj "format"
 head -c 3000 /dev/urandom >"$T_DIR/junk.json"
@@ -108,6 +117,18 @@ t_grep "cannot load into" "$T_ERR"
 empty "$DB"
 t_run 1 tessera mount "sqlite3://$DB" "$MNT"
 t_grep "no volume" "$T_ERR"
+# the quotas go in last, after the tree: their failure wipes it too
+DB=$T_DIR/failq.db
+sqlite3 "$DB" "CREATE TABLE kv (g INTEGER NOT NULL, k BLOB NOT NULL,
+	v BLOB NOT NULL, PRIMARY KEY (g, k)) WITHOUT ROWID;
+	CREATE TABLE tessera_schema (version INTEGER NOT NULL);
+	INSERT INTO tessera_schema VALUES (1);
+	CREATE TRIGGER no_quotas BEFORE INSERT ON kv WHEN NEW.g = 17
+	BEGIN SELECT RAISE(ABORT, 'injected failure'); END;" ||
+	t_fail "cannot prepare $DB"
+t_run 1 tessera load "sqlite3://$DB" "$D"
+t_grep "cannot put back the quota" "$T_ERR"
+empty "$DB"
 
 # what a load that died leaves (its marker, some records)
 DB=$T_DIR/died.db
