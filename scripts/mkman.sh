@@ -62,7 +62,9 @@ cmds=$("$bin" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { pri
 } >"$out/tessera.1"
 
 for c in $cmds; do
-	desc=$("$bin" --help | awk -v c="$c" '$1 == c { $1 = ""; sub(/^ /, ""); print; exit }')
+	# No early awk exit here: under pipefail it races the writer into
+	# SIGPIPE and fails the build now and then.
+	desc=$("$bin" --help | awk -v c="$c" '!d && $1 == c { $1 = ""; sub(/^ /, ""); print; d = 1 }')
 	help=$("$bin" help "$c")
 	{
 		echo ".TH TESSERA-${c^^} 1 \"$date\" \"tessera $version\" \"Tessera manual\""
@@ -70,7 +72,7 @@ for c in $cmds; do
 		echo "tessera\\-$c \\- $desc" | sed 's/\([^\\]\)-/\1\\-/g'
 		echo ".SH SYNOPSIS"
 		echo ".nf"
-		printf '%s\n' "$help" | awk '/^usage: / || (u && /^       /) { u = 1; sub(/^usage: /, ""); sub(/^       /, ""); print; next } { exit }' | esc
+		printf '%s\n' "$help" | awk '!stop && (/^usage: / || (u && /^       /)) { u = 1; sub(/^usage: /, ""); sub(/^       /, ""); print; next } { stop = 1 }' | esc
 		echo ".fi"
 		echo ".SH DESCRIPTION"
 		echo ".nf"

@@ -6,6 +6,7 @@
 #include "util/log.h"
 #include "util/url.h"
 #include "meta/meta.h"
+#include "object/object.h"
 
 #include <getopt.h>
 #include <time.h>
@@ -172,13 +173,7 @@ int cli_check_name(const char *name, const char **why)
 
 static bool is_storage_url(const char *arg)
 {
-	static const char *const schemes[] = {"file://", "s3://", "http://",
-					      "https://"};
-
-	for (size_t i = 0; i < ARRAY_SIZE(schemes); i++)
-		if (strncasecmp(arg, schemes[i], strlen(schemes[i])) == 0)
-			return true;
-	return false;
+	return obj_is_store_url(arg);
 }
 
 /* STORAGE-URL/NAME: split into the store's URL and the volume name. */

@@ -163,11 +163,59 @@ int obj_open(const char *url, bool create, struct obj_store **out)
 	return obj_open_flags(url, create ? OBJ_OPEN_CREATE : 0, out);
 }
 
+static int open_file(const char *url, unsigned flags, struct obj_store **out)
+{
+	return obj_file_open(url, flags & OBJ_OPEN_CREATE, out);
+}
+
+/*
+ * The store registry: every object-store scheme, listed once.  The URL
+ * parser (url_store_rule), obj_open_flags and the CLI (obj_scheme_find via
+ * obj_is_store_url) all consult this table.
+ */
+static const struct obj_scheme schemes[] = {
+	{ "file", { "file", 0, 1, 0, 1, 0, 1 }, open_file },
+	{ "s3", { "s3", 1, 0, 0, 0, 0, 1 }, obj_s3_open },
+	{ "http", { "http", 1, 0, 0, 1, 0, 1 }, obj_s3_open },
+	{ "https", { "https", 1, 0, 0, 1, 0, 1 }, obj_s3_open },
+};
+
+const struct obj_scheme *obj_scheme_find(const char *scheme)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(schemes); i++)
+		if (strcasecmp(schemes[i].name, scheme) == 0)
+			return &schemes[i];
+	return NULL;
+}
+
+bool obj_is_store_url(const char *s)
+{
+	const char *p = strstr(s, "://");
+	char name[16];
+	size_t n;
+
+	if (!p || !url_is_url(s))
+		return false;
+	n = (size_t)(p - s);
+	if (n >= sizeof(name))
+		return false;
+	memcpy(name, s, n);
+	name[n] = '\0';
+	return obj_scheme_find(name) != NULL;
+}
+
+const struct url_rule *url_store_rule(const char *scheme)
+{
+	const struct obj_scheme *c = obj_scheme_find(scheme);
+
+	return c ? &c->url : NULL;
+}
+
 int obj_open_flags(const char *url, unsigned flags, struct obj_store **out)
 {
-	bool create = flags & OBJ_OPEN_CREATE;
 	char red[1200];
 	const char *why = NULL;
+	const struct obj_scheme *c;
 	struct obj_store *s = NULL;
 	struct url u;
 	int rc;
@@ -178,12 +226,9 @@ int obj_open_flags(const char *url, unsigned flags, struct obj_store **out)
 			  url_redact(url, red, sizeof(red)), why);
 		return rc;
 	}
-	if (strcmp(u.scheme, "file") == 0) {
-		rc = obj_file_open(url, create, &s);
-	} else if (strcmp(u.scheme, "s3") == 0 ||
-		   strcmp(u.scheme, "http") == 0 ||
-		   strcmp(u.scheme, "https") == 0) {
-		rc = obj_s3_open(url, flags, &s);
+	c = obj_scheme_find(u.scheme);
+	if (c) {
+		rc = c->open(url, flags, &s);
 	} else {
 		log_error("unsupported storage URL '%s': scheme '%s' is not an "
 			  "object store",

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "util/buf.h"
+#include "util/url.h"
 
 #define OBJ_KEY_MAX 1024
 /* Pass as len to obj_get to read up to the end of the object. */
@@ -172,6 +173,23 @@ void obj_list_release(struct obj_list *l);
 /** Append an entry (copies @key).  0 or -ENOMEM. */
 int obj_list_add(struct obj_list *l, const char *key, uint64_t size,
 		 int64_t mtime_ns);
+
+/*
+ * The store registry (object.c): one entry per object-store scheme, with
+ * the URL rule url_parse() checks and the constructor obj_open_flags()
+ * calls.  Adding a store means adding one row there.
+ */
+struct obj_scheme {
+	const char *name;       /* lower-case scheme, e.g. "s3" */
+	struct url_rule url;    /* what a URL of this scheme requires */
+	int (*open)(const char *url, unsigned flags, struct obj_store **out);
+};
+
+/** The registry entry of @scheme (case-insensitive), NULL when none. */
+const struct obj_scheme *obj_scheme_find(const char *scheme);
+
+/** True when @s starts "SCHEME://" with SCHEME a registered store. */
+bool obj_is_store_url(const char *s);
 
 /* Constructors of the concrete stores (used by obj_open). */
 int obj_file_open(const char *url, bool create, struct obj_store **out);

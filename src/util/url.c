@@ -8,14 +8,6 @@
 
 #include <ctype.h>
 
-/* Object-store schemes; metadata schemes come from url_meta_rule(). */
-static const struct url_rule rules[] = {
-	{ "file", 0, 1, 0, 1, 0, 1 },
-	{ "s3", 1, 0, 0, 0, 0, 1 },
-	{ "http", 1, 0, 0, 1, 0, 1 },
-	{ "https", 1, 0, 0, 1, 0, 1 },
-};
-
 int url_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -70,12 +62,13 @@ int url_is_url(const char *s)
 	return strncmp(p, "://", 3) == 0;
 }
 
+/* Object-store schemes come from the store registry (object/object.c),
+ * metadata schemes from the engine registry (meta/kv_registry.c). */
 static const struct url_rule *find_rule(const char *scheme)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
-		if (strcmp(rules[i].name, scheme) == 0)
-			return &rules[i];
-	return url_meta_rule(scheme);
+	const struct url_rule *r = url_store_rule(scheme);
+
+	return r ? r : url_meta_rule(scheme);
 }
 
 static int split_scheme(const char *s, struct url *u, const char **rest,

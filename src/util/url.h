@@ -28,9 +28,15 @@ struct url_rule {
 /**
  * The rule of metadata scheme @scheme, NULL when no engine has it.  Defined
  * by the engine registry (meta/kv_registry.c), so the schemes are listed
- * once; url.c lists only the object-store schemes itself.
+ * once.
  */
 const struct url_rule *url_meta_rule(const char *scheme);
+
+/**
+ * The rule of object-store scheme @scheme, NULL when no store has it.
+ * Defined by the store registry (object/object.c).
+ */
+const struct url_rule *url_store_rule(const char *scheme);
 
 struct url {
 	char scheme[16];  /* lower-case, e.g. "sqlite3" */

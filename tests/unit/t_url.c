@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <cmocka.h>
 
+#include "object/object.h"
 #include "util/url.h"
 
 static void test_url_sqlite(void **state)
@@ -111,6 +112,34 @@ static void test_url_redact(void **state)
 			   "topsecret"));
 }
 
+/* The store registry is the one list of object-store schemes: the URL
+ * parser, obj_open and the CLI agree on it. */
+static void test_url_store_registry(void **state)
+{
+	const struct obj_scheme *c;
+	struct url u;
+	const char *why = NULL;
+
+	(void)state;
+	c = obj_scheme_find("S3");
+	assert_non_null(c);
+	assert_string_equal(c->name, "s3");
+	assert_ptr_equal(url_store_rule("https"), &obj_scheme_find("https")->url);
+	assert_null(obj_scheme_find("redis"));
+	assert_null(url_store_rule("sqlite3"));
+	assert_true(obj_is_store_url("s3://b/p/vol"));
+	assert_true(obj_is_store_url("FILE:///tmp/x"));
+	assert_true(obj_is_store_url("http://127.0.0.1:9/b"));
+	assert_false(obj_is_store_url("redis://h/1"));
+	assert_false(obj_is_store_url("sqlite3:///x.db"));
+	assert_false(obj_is_store_url("s3:/b"));
+	assert_false(obj_is_store_url("vol"));
+	/* The rule comes from the registry: s3:// needs a host (the bucket). */
+	assert_int_equal(url_parse("s3:///nobucket", &u, &why), -EINVAL);
+	assert_int_equal(url_parse("ftp://h/x", &u, &why), -EINVAL);
+	assert_string_equal(why, "unknown scheme");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -120,6 +149,7 @@ int main(void)
 		cmocka_unit_test(test_url_storage),
 		cmocka_unit_test(test_url_malformed),
 		cmocka_unit_test(test_url_redact),
+		cmocka_unit_test(test_url_store_registry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
