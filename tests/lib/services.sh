@@ -112,7 +112,7 @@ start_mysql() {
 # etcd: three members on 127.0.0.1 (member N: client port 2379(2N-1),
 # peer port 2379(2N)), each with its own data directory and pid file.
 # Limits above the defaults so the metadata suites' big values fit
-# (--max-request-bytes 32 MiB; --max-txn-ops 1024).
+# (--max-request-bytes 32 MiB; --max-txn-ops 20000).
 start_etcd() {
 	if curl -s -m 2 http://127.0.0.1:23791/health 2>/dev/null | grep -q true; then
 		return 0
@@ -134,7 +134,7 @@ start_etcd() {
 			--initial-advertise-peer-urls http://127.0.0.1:$p \
 			--initial-cluster "$cluster" --initial-cluster-state new \
 			--initial-cluster-token tessera-test \
-			--max-request-bytes 33554432 --max-txn-ops 1024 \
+			--max-request-bytes 33554432 --max-txn-ops 20000 \
 			--quota-backend-bytes 4294967296 \
 			>"$ETDATA/e$n.log" 2>&1 </dev/null &
 		echo $! >"$ETDATA/e$n.pid"
