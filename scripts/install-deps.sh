@@ -7,7 +7,7 @@ pkgs=(build-essential pkg-config libfuse3-dev fuse3 libsqlite3-dev sqlite3
 	libcurl4-openssl-dev libssl-dev liblz4-dev libzstd-dev libxxhash-dev
 	libjansson-dev libhiredis-dev libpq-dev libmariadb-dev liburing-dev libcmocka-dev)
 if [ "${1:-}" = --test ]; then
-	pkgs+=(attr acl python3 util-linux procps psmisc redis-server postgresql mariadb-server
+	pkgs+=(attr acl python3 util-linux procps psmisc redis-server postgresql mariadb-server etcd-server etcd-client
 		xfsprogs clang curl prometheus git)
 	# s3rver comes from npm: use the machine's Node.js when it has one (a
 	# NodeSource nodejs ships npm and conflicts with Debian's npm package)

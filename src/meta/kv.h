@@ -1,6 +1,6 @@
 /*
  * kv.h - the small transactional interface every metadata engine implements
- * (SQLite, Redis, PostgreSQL, MariaDB/MySQL).  meta/ writes every namespace rule once on top
+ * (SQLite, Redis, PostgreSQL, MariaDB/MySQL, etcd).  meta/ writes every namespace rule once on top
  * of it; an engine knows nothing of inodes or permissions.
  *
  * Model: records live in numbered groups (enum kv_group).  Inside a group a
@@ -219,5 +219,17 @@ int kv_pg_open(const char *url, bool create, struct kv_engine **out);
  * -EACCES (authentication), -ENOENT (database or schema missing), -EINVAL.
  */
 int kv_mysql_open(const char *url, bool create, struct kv_engine **out);
+/**
+ * etcd://[user:pass@]host:port[,host:port...][/prefix] (etcds:// for
+ * https; password also from TESSERA_META_PASSWORD; port 2379 when absent):
+ * etcd v3 through its JSON gateway.  Optimistic txns: reads at one
+ * revision, commit compares what was read; commit answers -EAGAIN on a
+ * conflict, -EFBIG when the txn exceeds the server's request limits
+ * (--max-txn-ops, --max-request-bytes).  Requests fail over between the
+ * listed members; an outage gives -EIO after a bound (about 15 s).
+ * Errors at open: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -EACCES
+ * (authentication), -ENOENT (not formatted, without @create), -EINVAL.
+ */
+int kv_etcd_open(const char *url, bool create, struct kv_engine **out);
 
 #endif

@@ -11,30 +11,41 @@ static const struct kv_engine_class engines[] = {
 	{
 		/* name, need_host, no_host, need_user, need_path, db_number,
 		 * no_userinfo */
-		.url = {"sqlite3", 0, 1, 0, 1, 0, 1},
+		.url = {"sqlite3", 0, 1, 0, 1, 0, 1, 0},
 		.form = "sqlite3:///abs/path.db",
 		.flags = KV_ENG_FILE,
 		.open = kv_sqlite_open,
 	},
 	{
-		.url = {"redis", 1, 0, 0, 0, 1, 0},
+		.url = {"redis", 1, 0, 0, 0, 1, 0, 0},
 		.form = "redis://[user:pass@]host[:port][/db]",
 		.open = kv_redis_open,
 	},
 	{
-		.url = {"postgres", 1, 0, 1, 1, 0, 0},
+		.url = {"postgres", 1, 0, 1, 1, 0, 0, 0},
 		.form = "postgres://user[:pass]@host[:port]/db",
 		.open = kv_pg_open,
 	},
 	{
-		.url = {"postgresql", 1, 0, 1, 1, 0, 0},
+		.url = {"postgresql", 1, 0, 1, 1, 0, 0, 0},
 		.form = "postgresql://user[:pass]@host[:port]/db",
 		.open = kv_pg_open,
 	},
 	{
-		.url = {"mysql", 1, 0, 1, 1, 0, 0},
+		.url = {"mysql", 1, 0, 1, 1, 0, 0, 0},
 		.form = "mysql://user[:pass]@host[:port]/db",
 		.open = kv_mysql_open,
+	},
+	{
+		/* ..., host_list: host:port[,host:port...] */
+		.url = {"etcd", 1, 0, 0, 0, 0, 0, 1},
+		.form = "etcd://[user:pass@]host:port[,host:port...][/prefix]",
+		.open = kv_etcd_open,
+	},
+	{
+		.url = {"etcds", 1, 0, 0, 0, 0, 0, 1},
+		.form = "etcds://[user:pass@]host:port[,host:port...][/prefix]",
+		.open = kv_etcd_open,
 	},
 };
 

@@ -174,10 +174,10 @@ static int open_file(const char *url, unsigned flags, struct obj_store **out)
  * obj_is_store_url) all consult this table.
  */
 static const struct obj_scheme schemes[] = {
-	{ "file", { "file", 0, 1, 0, 1, 0, 1 }, open_file },
-	{ "s3", { "s3", 1, 0, 0, 0, 0, 1 }, obj_s3_open },
-	{ "http", { "http", 1, 0, 0, 1, 0, 1 }, obj_s3_open },
-	{ "https", { "https", 1, 0, 0, 1, 0, 1 }, obj_s3_open },
+	{ "file", { "file", 0, 1, 0, 1, 0, 1, 0 }, open_file },
+	{ "s3", { "s3", 1, 0, 0, 0, 0, 1, 0 }, obj_s3_open },
+	{ "http", { "http", 1, 0, 0, 1, 0, 1, 0 }, obj_s3_open },
+	{ "https", { "https", 1, 0, 0, 1, 0, 1, 0 }, obj_s3_open },
 };
 
 const struct obj_scheme *obj_scheme_find(const char *scheme)

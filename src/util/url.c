@@ -191,6 +191,36 @@ static int parse_hostport(const char *p, size_t n, struct url *u,
 	return 0;
 }
 
+/*
+ * A host_list authority: each comma-separated element must be a valid
+ * host[:port]; u->host gets the list as written.
+ */
+static int parse_hostlist(const char *p, size_t n, struct url *u,
+			  const char **why)
+{
+	const char *end = p + n;
+
+	for (const char *q = p; q <= end;) {
+		const char *c = memchr(q, ',', (size_t)(end - q));
+		size_t len = c ? (size_t)(c - q) : (size_t)(end - q);
+		struct url one;
+		int rc;
+
+		memset(&one, 0, sizeof(one));
+		if (len == 0) {
+			*why = "empty host in the list";
+			return -EINVAL;
+		}
+		rc = parse_hostport(q, len, &one, why);
+		free(one.host);
+		if (rc < 0)
+			return rc;
+		q += len + 1;
+	}
+	u->host = strndup(p, n);
+	return u->host ? 0 : -ENOMEM;
+}
+
 static int check_rule(const struct url *u, const struct url_rule *r,
 		      const char **why)
 {
@@ -276,7 +306,10 @@ int url_parse(const char *s, struct url *out, const char **why)
 			goto fail;
 		rest = at + 1;
 	}
-	rc = parse_hostport(rest, (size_t)(auth_end - rest), &u, why);
+	if (r->host_list && memchr(rest, ',', (size_t)(auth_end - rest)))
+		rc = parse_hostlist(rest, (size_t)(auth_end - rest), &u, why);
+	else
+		rc = parse_hostport(rest, (size_t)(auth_end - rest), &u, why);
 	if (rc < 0)
 		goto fail;
 	q = strchr(auth_end, '?');

@@ -23,6 +23,8 @@ struct url_rule {
 	unsigned need_path : 1;   /* non-empty path beyond "/" */
 	unsigned db_number : 1;   /* path is "/N" or empty */
 	unsigned no_userinfo : 1;
+	unsigned host_list : 1;   /* host:port[,host:port...]: host holds
+				   * the list as written, port is 0 */
 };
 
 /**
@@ -42,7 +44,8 @@ struct url {
 	char scheme[16];  /* lower-case, e.g. "sqlite3" */
 	char *user;       /* NULL when absent */
 	char *pass;       /* NULL when absent; never print it */
-	char *host;       /* NULL when absent; IPv6 without brackets */
+	char *host;       /* NULL when absent; IPv6 without brackets; a
+			   * host_list scheme's "h1:p1,h2:p2" list */
 	int port;         /* 0 when absent */
 	char *path;       /* "" when absent; starts with '/' otherwise */
 	char *query;      /* NULL when absent; text after '?' */

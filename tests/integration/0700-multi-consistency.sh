@@ -6,7 +6,7 @@
 # unlinks on A seen on B after the entry timeout, hard links and inode
 # numbers agreeing, and both sessions listed by status until each mount
 # ends.
-# ENGINES: redis pg mysql
+# ENGINES: redis pg mysql etcd
 # TIMEOUT: 180
 . "$(dirname "$0")/../lib/mount.sh"
 . "$(dirname "$0")/../lib/multi.sh"

@@ -6,7 +6,7 @@
 # (a process of this host that is gone) B's heartbeat drops A's session and
 # its locks without waiting for it to expire, B gets them, and status no
 # longer lists A.
-# ENGINES: redis pg mysql
+# ENGINES: redis pg mysql etcd
 # TIMEOUT: 180
 . "$(dirname "$0")/../lib/mount.sh"
 . "$(dirname "$0")/../lib/multi.sh"

@@ -6,7 +6,7 @@
 # created (O_CREAT|O_EXCL) on both mounts at the same moment, 300 times:
 # each time exactly one succeeds and the other gets EEXIST.  Last, both
 # mounts write 80 files each at once; all read back right on the other.
-# ENGINES: redis pg mysql
+# ENGINES: redis pg mysql etcd
 # TIMEOUT: 900
 . "$(dirname "$0")/../lib/mount.sh"
 . "$(dirname "$0")/../lib/multi.sh"

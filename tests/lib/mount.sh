@@ -24,7 +24,7 @@
 # test once per store its "# STORES: file s3" line names.
 #
 # Metadata engine: TESSERA_TEST_META_ENGINE=sqlite (default: the embedded
-# volume $T_VOL), redis, pg or mysql: t_format then formats the URL in
+# volume $T_VOL), redis, pg, mysql or etcd: t_format then formats the URL in
 # TESSERA_TEST_META_URL (tests/run gives each checkout its own redis
 # database / postgres schema / MariaDB database; default:
 # $TESSERA_TEST_REDIS/15, $TESSERA_TEST_PG or $TESSERA_TEST_MYSQL) with --force, blocks still under
@@ -83,7 +83,13 @@ mysql)
 		-e 'SELECT 1' >/dev/null 2>&1 ||
 		{ rm -rf "$T_DIR"; t_skip "no mysql at $t_mh"; }
 	;;
-*) rm -rf "$T_DIR"; t_fail "TESSERA_TEST_META_ENGINE='$T_ENGINE': expected sqlite, redis, pg or mysql" ;;
+etcd)
+	T_META=${TESSERA_TEST_META_URL:-${TESSERA_TEST_ETCD:-etcd://127.0.0.1:23791,127.0.0.1:23793,127.0.0.1:23795/tessera}}
+	t_eh=${T_META#etcd://} t_eh=${t_eh%%/*} t_eh=${t_eh%%,*}
+	curl -s -m 2 "http://$t_eh/health" 2>/dev/null | grep -q true ||
+		{ rm -rf "$T_DIR"; t_skip "no etcd at $t_eh"; }
+	;;
+*) rm -rf "$T_DIR"; t_fail "TESSERA_TEST_META_ENGINE='$T_ENGINE': expected sqlite, redis, pg, mysql or etcd" ;;
 esac
 
 tessera() { "$TESSERA_BIN" "$@"; }

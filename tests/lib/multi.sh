@@ -2,7 +2,7 @@
 # tests/lib/multi.sh - several mounts of one volume, for the multi-client
 # tests (sourced after mount.sh):
 #
-#   t_require_shared        skip unless the engine is redis, pg or mysql
+#   t_require_shared        skip unless the engine is redis, pg, mysql or etcd
 #   t_mount_n N [options]   mount $(t_vol) at $T_DIR/mN in the foreground
 #                           process of a background job, with its own
 #                           TESSERA_HOME ($T_DIR/homeN) and log
@@ -16,7 +16,7 @@ declare -A T_MPID=()
 
 t_require_shared() {
 	case "$T_ENGINE" in
-	redis | pg | mysql) ;;
+	redis | pg | mysql | etcd) ;;
 	*) t_skip "needs a shared metadata engine (TESSERA_TEST_META_ENGINE=redis, pg or mysql)" ;;
 	esac
 }

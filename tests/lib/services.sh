@@ -3,7 +3,9 @@
 # all on 127.0.0.1: redis-server (6379), PostgreSQL 15 (5432, role and
 # database "tessera", password "tessera"), s3rver (4568, S3RVER/S3RVER),
 # MariaDB (3316, its own data directory $MYDATA, user and database
-# "tessera", password "tessera"; not the system's server).
+# "tessera", password "tessera"; not the system's server), a 3-member etcd
+# cluster (clients on 23791, 23793, 23795, peers on the next ports, data
+# under $ETDATA; not the system's etcd).
 # Idempotent: a server already answering is left alone.  `env` prints the
 # variables the tests read (TESSERA_TEST_REDIS, TESSERA_TEST_PG,
 # TESSERA_TEST_S3, TESSERA_TEST_MYSQL).
@@ -13,6 +15,8 @@ S3DATA=${TESSERA_S3RVER_DATA:-/var/tmp/tessera-s3rver}
 S3PORT=4568
 MYDATA=${TESSERA_MARIADB_DATA:-/var/tmp/tessera-mariadb}
 MYPORT=3316
+ETDATA=${TESSERA_ETCD_DATA:-/var/tmp/tessera-etcd}
+ETURL=etcd://127.0.0.1:23791,127.0.0.1:23793,127.0.0.1:23795/tessera
 
 start_redis() {
 	if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
@@ -105,11 +109,50 @@ start_mysql() {
 		{ echo "services: mariadb did not start (see $MYDATA.err)" >&2; return 1; }
 }
 
+# etcd: three members on 127.0.0.1 (member N: client port 2379(2N-1),
+# peer port 2379(2N)), each with its own data directory and pid file.
+# Limits above the defaults so the metadata suites' big values fit
+# (--max-request-bytes 32 MiB; --max-txn-ops 20000).
+start_etcd() {
+	if curl -s -m 2 http://127.0.0.1:23791/health 2>/dev/null | grep -q true; then
+		return 0
+	fi
+	command -v etcd >/dev/null 2>&1 ||
+		{ echo "services: etcd not installed" >&2; return 1; }
+	local cluster= n c p
+	for n in 1 2 3; do
+		p=$((23790 + 2 * n))
+		cluster=$cluster${cluster:+,}e$n=http://127.0.0.1:$p
+	done
+	mkdir -p "$ETDATA"
+	for n in 1 2 3; do
+		c=$((23789 + 2 * n)) p=$((23790 + 2 * n))
+		etcd --name e$n --data-dir "$ETDATA/e$n" \
+			--listen-client-urls http://127.0.0.1:$c \
+			--advertise-client-urls http://127.0.0.1:$c \
+			--listen-peer-urls http://127.0.0.1:$p \
+			--initial-advertise-peer-urls http://127.0.0.1:$p \
+			--initial-cluster "$cluster" --initial-cluster-state new \
+			--initial-cluster-token tessera-test \
+			--max-request-bytes 33554432 --max-txn-ops 20000 \
+			--quota-backend-bytes 4294967296 \
+			>"$ETDATA/e$n.log" 2>&1 </dev/null &
+		echo $! >"$ETDATA/e$n.pid"
+	done
+	for _ in $(seq 150); do
+		curl -s -m 1 http://127.0.0.1:23791/health 2>/dev/null | grep -q true && return 0
+		sleep 0.1
+	done
+	echo "services: etcd did not start (see $ETDATA/e*.log)" >&2
+	return 1
+}
+
 print_env() {
 	echo "export TESSERA_TEST_REDIS=redis://127.0.0.1:6379"
 	echo "export TESSERA_TEST_PG=postgres://tessera:tessera@127.0.0.1:5432/tessera"
 	echo "export TESSERA_TEST_S3=http://127.0.0.1:$S3PORT"
 	echo "export TESSERA_TEST_MYSQL=mysql://tessera:tessera@127.0.0.1:$MYPORT/tessera"
+	echo "export TESSERA_TEST_ETCD=$ETURL"
 	echo "export TESSERA_TEST_S3_KEY=S3RVER TESSERA_TEST_S3_SECRET=S3RVER"
 }
 
@@ -120,6 +163,7 @@ start)
 	start_pg || rc=1
 	start_s3 || rc=1
 	start_mysql || rc=1
+	start_etcd || rc=1
 	exit $rc
 	;;
 stop)
@@ -127,6 +171,7 @@ stop)
 	pg_ctlcluster 15 main stop 2>/dev/null
 	pkill -f 'node_modules/.bin/s3rver' 2>/dev/null
 	[ -f "$MYDATA/pid" ] && kill "$(cat "$MYDATA/pid")" 2>/dev/null
+	for f in "$ETDATA"/e*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
 	exit 0
 	;;
 env) print_env ;;
