@@ -192,7 +192,9 @@ static void test_meta_readdir_rename_inside(void **state)
 
 /* ---- 100,000 entries ---- */
 
-#define BIG_N 100000
+/* 100,000 entries; 5,000 on etcd, whose round trips make 100k take an
+ * hour (several scan pages still) */
+static size_t BIG_N = 100000;
 #define BIG_NEW 1000
 
 static int idx_of(const char *name)
@@ -229,7 +231,7 @@ static void test_meta_readdir_100k(void **state)
 	for (i = 2; i < a.n; i++) {
 		int k = idx_of(a.v[i].name);
 
-		assert_true(k >= 0 && k < BIG_N);
+		assert_true(k >= 0 && (size_t)k < BIG_N);
 		assert_int_equal(seen[k], 0);
 		seen[k] = 1;
 	}
@@ -248,7 +250,7 @@ static void test_meta_readdir_100k(void **state)
 	for (i = 0; i < b.n; i++) {
 		int k = idx_of(b.v[i].name);
 
-		assert_true(k >= 0 && k < BIG_N + BIG_NEW);
+		assert_true(k >= 0 && (size_t)k < BIG_N + BIG_NEW);
 		assert_int_equal(gone[k], 0);
 		assert_int_equal(seen[k], 0);
 		seen[k] = 1;
@@ -267,6 +269,10 @@ static void test_meta_readdir_100k(void **state)
 
 int main(void)
 {
+	const char *url = getenv("TESSERA_TEST_META");
+
+	if (url && strncmp(url, "etcd", 4) == 0)
+		BIG_N = 5000;
 	const struct CMUnitTest tests[] = {
 	    T(test_meta_readdir_basic),
 	    T(test_meta_readdir_stop_resume),
