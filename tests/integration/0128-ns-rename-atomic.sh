@@ -7,7 +7,7 @@
 # replaced file keeps working: fstat gives nlink 0 and the right size,
 # reads and writes go on, and after the close the data is deleted (trash
 # off: the store's objects go).
-# ENGINES: sqlite redis pg
+# ENGINES: sqlite redis pg mysql etcd
 # TIMEOUT: 120
 . "$(dirname "$0")/../lib/mount.sh"
 
